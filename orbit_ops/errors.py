@@ -1,0 +1,75 @@
+"""Errors an operator can act on, one hierarchy for the whole engine.
+
+    OrbitError                      exit 1 unless a subclass says otherwise
+    ├── InputError                  exit 2: the operator asked for something invalid
+    │   ├── ConfigError             a file is malformed or breaks a rule (names file, line, rule)
+    │   ├── NotFoundError           an id, component, tag or version that does not exist
+    │   └── RefusedError            valid input the policy refuses (``build all``, a moved tag)
+    ├── GitError                    git failed on the platform repo
+    ├── BuildError                  a build step failed
+    └── BackendError                a backend call failed (Azure, local store)
+
+Third-party exceptions are mapped to these at the module that calls the third party, so callers
+and front ends only ever handle ``OrbitError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OrbitError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(OrbitError):
+    """The operator's input or configuration is invalid (exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A configuration or data file breaks a rule.
+
+    The message reads ``<file>:<line>: <what is wrong> (rule: <rule>)`` so an operator can jump to it.
+    """
+
+    def __init__(self, path: Path | str, problem: str, *, line: int | None = None, rule: str | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.problem = problem
+        self.rule = rule
+        where = f"{self.path}:{line}" if line else str(self.path)
+        text = f"{where}: {problem}"
+        if rule:
+            text += f" (rule: {rule})"
+        super().__init__(text)
+
+
+class NotFoundError(InputError):
+    """Something named by the operator does not exist."""
+
+
+class RefusedError(InputError):
+    """The request is well-formed but policy refuses it."""
+
+
+class GitError(OrbitError):
+    """A git command failed."""
+
+
+class BuildError(OrbitError):
+    """A build step failed."""
+
+
+class BackendError(OrbitError):
+    """A backend call failed."""
