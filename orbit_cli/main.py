@@ -1,0 +1,313 @@
+"""``orbit``: every command of SPEC §6.1, each a thin call into ``orbit_ops``.
+
+Engine modules are imported inside the commands, so ``orbit --help`` and ``orbit names`` start as fast
+as click itself. Every ``OrbitError`` becomes one ``error:`` line and its exit code (2 for bad input,
+1 for a failed operation); nothing prints a traceback at an operator.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from orbit_cli.output import print_json, print_table, warn
+
+if TYPE_CHECKING:
+    from orbit_ops.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Settings:
+    workspace: str | None
+    json: bool
+    read_only: bool
+
+    def open(self) -> Workspace:
+        from orbit_ops.workspace import Workspace
+
+        return Workspace.open(self.workspace)
+
+
+def json_option(func: F) -> F:
+    """``--json`` on the command itself, equivalent to the global ``orbit --json``."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys) instead of a table.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> Any:
+        settings = click.get_current_context().find_object(Settings)
+        if as_json and settings is not None:
+            settings.json = True
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--workspace", "-w", metavar="DIR", help="Workspace folder (default: $ORBIT_WORKSPACE or upward).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with stable keys (listings and results).")
+@click.option("--read-only", is_flag=True, help="Refuse every mutating command; the console hides them.")
+@click.version_option(package_name="orbit-ops", prog_name="orbit")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, as_json: bool, read_only: bool) -> None:
+    """Orbit: operate per-customer solutions on Azure Container Apps.
+
+    Browse components, release tags and solution pins; build releases from immutable git tags;
+    roll versions to solutions through an idempotent re-provisioner; watch every operation live.
+    """
+    ctx.obj = Settings(workspace=workspace, json=as_json, read_only=read_only)
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+@cli.command()
+@json_option
+@pass_settings
+def components(settings: Settings) -> None:
+    """Components with their newest tag and release, unreleased tags and adoption."""
+    from orbit_ops.workspace import summarize_components
+
+    workspace = settings.open()
+    rows = summarize_components(workspace)
+    _report_ignored(workspace)
+    if settings.json:
+        print_json([row.to_json() for row in rows])
+        return
+    print_table(
+        ["component", "latest tag", "latest release", "unreleased", "on latest"],
+        [
+            [
+                row.name,
+                row.latest_tag or "-",
+                row.latest_release or "-",
+                ", ".join(row.unreleased) or "-",
+                f"{row.solutions_on_latest}/{row.solutions}",
+            ]
+            for row in rows
+        ],
+    )
+
+
+@cli.command()
+@click.argument("component")
+@json_option
+@pass_settings
+def tags(settings: Settings, component: str) -> None:
+    """Release tags of COMPONENT, newest first (SemVer order)."""
+    from orbit_ops.workspace import pin_counts
+
+    workspace = settings.open()
+    workspace.config.component(component)
+    scan = workspace.tags()
+    _report_ignored(workspace)
+    counts = pin_counts(workspace, component)
+    rows = []
+    for tag in scan.of(component):
+        record = workspace.release_of(component, tag.version)
+        rows.append(
+            {
+                "version": tag.version,
+                "tag": tag.tag,
+                "commit": tag.commit,
+                "annotated": tag.annotated,
+                "prerelease": tag.prerelease,
+                "released": record is not None,
+                "date": tag.date,
+                "digest": record.digest if record else None,
+                "built_at": record.built_at if record else None,
+                "solutions": counts.get(tag.version, 0),
+            }
+        )
+    if settings.json:
+        print_json(rows)
+        return
+    print_table(
+        ["version", "commit", "date", "kind", "released", "solutions"],
+        [
+            [
+                row["version"],
+                str(row["commit"])[:12],
+                str(row["date"])[:10],
+                "annotated" if row["annotated"] else "lightweight",
+                str(row["built_at"] or "no")[:16].replace("T", " "),
+                row["solutions"] or "",
+            ]
+            for row in rows
+        ],
+        title=f"{component}: {len(rows)} tags",
+    )
+
+
+@cli.command()
+@click.argument("component", required=False)
+@click.option("--verify", is_flag=True, help="Also check every record against its tag (moved tags are reported).")
+@json_option
+@pass_settings
+def releases(settings: Settings, component: str | None, verify: bool) -> None:
+    """Release records of COMPONENT (or of every component), oldest first."""
+    workspace = settings.open()
+    names = [workspace.config.component(component).name] if component else sorted(workspace.config.components)
+    records = [record for name in names for record in workspace.records().get(name, [])]
+    problems: list[str] = []
+    if verify:
+        scan = workspace.tags()
+        for record in records:
+            tag = scan.find(record.component, record.version)
+            if tag is None:
+                problems.append(f"{record.tag}: the tag no longer exists (record says {record.commit[:12]})")
+            elif tag.commit != record.commit:
+                problems.append(
+                    f"{record.tag}: the tag moved: record {record.commit[:12]}, tag now {tag.commit[:12]}"
+                )
+    if settings.json:
+        print_json([record.to_json() for record in records])
+    else:
+        print_table(
+            ["component", "version", "commit", "digest", "built at", "builder"],
+            [
+                [r.component, r.version, r.commit[:12], r.digest.removeprefix("sha256:")[:12], r.built_at, r.builder]
+                for r in records
+            ],
+        )
+    for problem in problems:
+        warn(problem)
+    if problems:
+        sys.exit(1)
+
+
+@cli.command()
+@json_option
+@pass_settings
+def solutions(settings: Settings) -> None:
+    """Solutions with their pinned image tags (``latest`` shown as floating)."""
+    workspace = settings.open()
+    specs = workspace.solutions()
+    if settings.json:
+        print_json(
+            [
+                {
+                    "id": spec.id,
+                    "display_name": spec.display_name,
+                    "images": dict(spec.images),
+                    "file": str(spec.path),
+                }
+                for spec in specs
+            ]
+        )
+        return
+    print_table(
+        ["id", "name", "orbit", "agent", "mc"],
+        [
+            [spec.id, spec.display_name, spec.images["orbit_tag"], spec.images["agent_tag"], spec.images["mc_tag"]]
+            for spec in specs
+        ],
+        title=f"{len(specs)} solutions",
+    )
+
+
+@cli.command()
+@click.argument("solution_id")
+@json_option
+@pass_settings
+def names(settings: Settings, solution_id: str) -> None:
+    """Azure names of SOLUTION_ID (apps, shares, environment storages)."""
+    from orbit_ops.errors import InputError
+    from orbit_ops.names import SOLUTION_ID_RULE, azure_names, is_valid_solution_id
+
+    if not is_valid_solution_id(solution_id):
+        raise InputError(f"invalid solution id '{solution_id}' ({SOLUTION_ID_RULE})")
+    result = azure_names(solution_id)
+    if settings.json:
+        print_json(result.to_json())
+        return
+    click.echo(f"id        {result.id}")
+    click.echo(f"h         {result.h}")
+    for component, name in result.apps.items():
+        click.echo(f"app       {name}  ({component})")
+    for role, name in result.shares.items():
+        click.echo(f"share     {name}  ({role})")
+    for link, name in result.storages.items():
+        click.echo(f"storage   {name}  ({link.replace('_', ' ')})")
+
+
+# --- demo and console ---------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-tui", is_flag=True, help="Create the workspace and stop (do not open the console).")
+@click.option("--solutions", "solution_count", default=40, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many demo solutions to create.")
+@pass_settings
+def demo(settings: Settings, directory: Path | None, no_tui: bool, solution_count: int) -> None:
+    """Create a demo workspace in DIRECTORY (default ./orbit-demo) and open the console on it."""
+    from orbit_ops.demo import create_demo
+
+    target = (directory or Path("orbit-demo")).resolve()
+    if (target / "orbit.yaml").is_file():
+        click.echo(f"{target} already holds a workspace; opening it as it is", err=True)
+    else:
+        for line in create_demo(target, solutions=solution_count):
+            click.echo(line, err=True)
+    if no_tui:
+        click.echo(str(target))
+        return
+    settings.workspace = str(target)
+    _run_tui(settings)
+
+
+@cli.command()
+@pass_settings
+def tui(settings: Settings) -> None:
+    """Open the console on the workspace."""
+    _run_tui(settings)
+
+
+def _run_tui(settings: Settings) -> None:
+    from orbit_tui.app import run
+
+    workspace = settings.open()
+    run(workspace, read_only=settings.read_only)
+
+
+def _report_ignored(workspace: Workspace) -> None:
+    message = workspace.tags().ignored_message()
+    if message:
+        warn(message)
+
+
+def main() -> None:
+    """Console entry point: map engine errors to one line and an exit code."""
+    from orbit_ops.errors import OrbitError
+
+    try:
+        cli.main(standalone_mode=False, prog_name="orbit")
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except OrbitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

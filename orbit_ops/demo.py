@@ -1,0 +1,356 @@
+"""``orbit demo``: a realistic workspace to explore Orbit on the embedded local backend.
+
+The platform repo is a real git history: three components with small but real Dockerfiles and code,
+a version bump per release commit, annotated and lightweight tags, one pre-release, and work on main
+after the last tag (so building a tag visibly differs from the working tree). Release records come
+from real builds by the local builder; solutions pin a spread of versions so every status shows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from orbit_ops.errors import InputError
+from orbit_ops.fsutil import atomic_write_text
+from orbit_ops.gitrepo import open_repo, run_git
+
+# (component, version, annotated, released): the release history, oldest first.
+HISTORY: list[tuple[str, str, bool, bool]] = [
+    ("orbit", "1.0.0", True, True),
+    ("agent", "1.0.0", True, True),
+    ("mc", "1.0.0", False, True),
+    ("agent", "1.1.0", False, True),
+    ("orbit", "1.1.0", True, True),
+    ("mc", "1.0.1", False, True),
+    ("agent", "1.9.0", True, True),
+    ("orbit", "1.2.0", True, True),
+    ("agent", "1.10.0", True, True),  # SemVer: 1.10.0 sorts above 1.9.0
+    ("mc", "1.1.0", True, True),
+    ("agent", "2.0.0-rc.1", False, True),  # a pre-release: never picked as "latest"
+    ("orbit", "1.2.1", False, True),
+    ("agent", "2.0.0", True, True),
+    ("mc", "1.2.0", True, True),
+    ("agent", "2.1.0", True, True),
+    ("orbit", "1.3.0", True, False),  # tagged, not yet built
+    ("mc", "1.3.0", False, False),
+]
+PLATFORM_MANIFEST = ("2026.11", {"orbit": "1.2.1", "agent": "2.1.0", "mc": "1.2.0"})
+DEFAULT_PINS = {"orbit_tag": "1.2.1", "agent_tag": "2.0.0", "mc_tag": "1.1.0"}
+
+CUSTOMERS = [
+    "Acme Corp", "Globex", "Initech", "Umbrella Health", "Stark Industries", "Wayne Enterprises", "Wonka Foods",
+    "Tyrell Systems", "Cyberdyne", "Soylent", "Hooli", "Pied Piper", "Vandelay Imports", "Dunder Mifflin",
+    "Oceanic Air", "Monarch Labs", "Aperture Science", "Black Mesa", "Massive Dynamic", "Gringotts",
+    "Nakatomi Trading", "Prestige Worldwide", "Sterling Cooper", "Bluth Company", "Krusty Krab", "Los Pollos",
+    "Buy n Large", "Virtucon", "Weyland Yutani", "Oscorp", "Planet Express", "Spacely Sprockets", "Cogswell Cogs",
+    "Rekall", "Omni Consumer", "Ghostwood Mills", "Duff Brewing", "Blue Sun", "Ollivanders", "Zorg Industries",
+]
+
+
+@dataclass(frozen=True)
+class DemoTag:
+    component: str
+    version: str
+    annotated: bool
+    released: bool
+
+
+def create_demo(target: Path, *, solutions: int = 40, seed: int = 7) -> Iterator[str]:
+    """Create the demo workspace in ``target``, yielding a progress line per step.
+
+    Raises:
+        InputError: ``target`` exists and is not empty.
+    """
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} exists and is not empty; name a new folder for the demo")
+    target.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    yield f"creating demo workspace in {target}"
+    _write_static_files(target)
+    tags = yield from _make_history(target)
+    yield from _write_solutions(target, solutions, rng)
+    yield from _release(target, [tag for tag in tags if tag.released])
+    yield "demo workspace ready"
+
+
+# --- files ------------------------------------------------------------------------------------
+
+ORBIT_YAML = """\
+# Orbit workspace of the demo: the platform repo is this folder itself.
+platform_repo: .
+releases_dir: releases
+solutions_dir: solutions
+backend: local              # the embedded backend: images in .orbit/registry, apps in .orbit/platform.sqlite
+
+components:
+  orbit: {context: apps/orbit}                          # the reader web app
+  agent: {context: apps/agent, dockerfile: apps/agent/Dockerfile}
+  mc:    {context: apps/mc}                             # mission control
+
+defaults:
+  images: {orbit_tag: "1.2.1", agent_tag: "2.0.0", mc_tag: "1.1.0"}
+  share_quota_gib: 100
+"""
+
+GITIGNORE = ".orbit/\n__pycache__/\n"
+
+DOCKERFILES = {
+    "orbit": """\
+# syntax=docker/dockerfile:1
+FROM python:3.12-slim AS base
+ARG VERSION=dev
+ENV PYTHONUNBUFFERED=1 \\
+    ORBIT_VERSION=${VERSION}
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY orbit_reader/ orbit_reader/
+EXPOSE 8080
+USER 10001
+CMD ["python", "-m", "orbit_reader", "--port", "8080"]
+""",
+    "agent": """\
+FROM python:3.12-slim
+LABEL org.opencontainers.image.title="orbit agent"
+ENV METHODOLOGY_PATH=/repo/trajectory-methodology
+WORKDIR /srv/agent
+COPY pyproject.toml README.md ./
+COPY agent/ agent/
+RUN pip install --no-cache-dir .
+VOLUME ["/repo", "/internal"]
+ENTRYPOINT ["python", "-m", "agent"]
+""",
+    "mc": """\
+FROM node:22-alpine
+WORKDIR /srv/mc
+COPY package.json ./
+RUN npm install --omit=dev
+COPY server.js ./
+COPY public/ public/
+EXPOSE 3000
+CMD ["node", "server.js"]
+""",
+}
+
+DOCKERIGNORES = {
+    "orbit": "# keep the image small\n**/__pycache__\n*.pyc\ntests/\n",
+    "agent": "# docs stay out of the image, but the README is packaged\n*.md\n!README.md\ntests/\n**/*.log\n",
+    "mc": "node_modules\nnpm-debug.log\n",
+}
+
+
+def _component_files(component: str, version: str, serial: int) -> dict[str, str]:
+    """The files of ``component`` as released at ``version`` (each release changes real code)."""
+    if component == "orbit":
+        return {
+            "apps/orbit/Dockerfile": DOCKERFILES["orbit"],
+            "apps/orbit/.dockerignore": DOCKERIGNORES["orbit"],
+            "apps/orbit/requirements.txt": "starlette==0.47.2\nuvicorn==0.35.0\n",
+            "apps/orbit/orbit_reader/__init__.py": f'"""Orbit reader: read-only view of a customer repo."""\n\n'
+            f'__version__ = "{version}"\n',
+            "apps/orbit/orbit_reader/__main__.py": _ORBIT_MAIN.replace("{SERIAL}", str(serial)),
+            "apps/orbit/tests/test_reader.py": "def test_version():\n    import orbit_reader\n"
+            "    assert orbit_reader.__version__\n",
+        }
+    if component == "agent":
+        return {
+            "apps/agent/Dockerfile": DOCKERFILES["agent"],
+            "apps/agent/.dockerignore": DOCKERIGNORES["agent"],
+            "apps/agent/README.md": f"# agent {version}\n\nWorks on the customer repo mounted at /repo.\n",
+            "apps/agent/CHANGELOG.md": "".join(f"- change {n}\n" for n in range(serial + 1)),
+            "apps/agent/pyproject.toml": f'[project]\nname = "agent"\nversion = "{version}"\n'
+            'dependencies = ["httpx>=0.27"]\n',
+            "apps/agent/agent/__init__.py": f'__version__ = "{version}"\n',
+            "apps/agent/agent/__main__.py": _AGENT_MAIN.replace("{SERIAL}", str(serial)),
+            "apps/agent/tests/test_agent.py": "def test_import():\n    import agent  # noqa: F401\n",
+        }
+    return {
+        "apps/mc/Dockerfile": DOCKERFILES["mc"],
+        "apps/mc/.dockerignore": DOCKERIGNORES["mc"],
+        "apps/mc/package.json": f'{{"name": "mc", "version": "{version}", "dependencies": {{"express": "^5.1.0"}}}}\n',
+        "apps/mc/server.js": _MC_SERVER.replace("{VERSION}", version),
+        "apps/mc/public/index.html": f"<!doctype html><title>Mission control {version}</title>\n",
+    }
+
+
+_ORBIT_MAIN = '''\
+"""Serve the reader on the port given by --port."""
+import argparse
+
+from orbit_reader import __version__
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    base = os.environ.get("PUBLIC_BASE_URL", "http://localhost")
+    print(f"orbit reader {__version__} (build {SERIAL}) on :{args.port}, public at {base}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+_AGENT_MAIN = '''\
+"""Run the agent loop over the customer repo at /repo."""
+from pathlib import Path
+
+from agent import __version__
+
+METHODOLOGY = Path(os.environ.get("METHODOLOGY_PATH", "/repo/trajectory-methodology"))
+
+
+def main() -> None:
+    print(f"agent {__version__} (build {SERIAL}) reading {METHODOLOGY}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+_MC_SERVER = """\
+const express = require("express");
+const app = express();
+app.use(express.static("public"));
+app.get("/healthz", (_req, res) => res.json({ ok: true, version: "{VERSION}" }));
+app.listen(3000);
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def _write_static_files(target: Path) -> None:
+    _write(target, {"orbit.yaml": ORBIT_YAML, ".gitignore": GITIGNORE, "README.md": _DEMO_README})
+
+
+_DEMO_README = """\
+# Orbit demo platform repo
+
+Created by `orbit demo`. Components live under `apps/`, release tags are `<component>/v<version>`,
+release records under `releases/containers/`, platform manifests under `releases/platform/`.
+"""
+
+
+# --- git history --------------------------------------------------------------------------------
+
+def _git_env(when: datetime) -> dict[str, str]:
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return {
+        "GIT_AUTHOR_NAME": "Orbit Demo",
+        "GIT_AUTHOR_EMAIL": "demo@orbit.invalid",
+        "GIT_COMMITTER_NAME": "Orbit Demo",
+        "GIT_COMMITTER_EMAIL": "demo@orbit.invalid",
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_DATE": stamp,
+    }
+
+
+def _make_history(target: Path) -> Iterator[str]:
+    import git
+
+    git.Repo.init(target, initial_branch="main")
+    repo = open_repo(target)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=7 * len(HISTORY) + 7)
+    versions = {"orbit": "0.9.0", "agent": "0.9.0", "mc": "0.9.0"}
+    for component in versions:
+        _write(target, _component_files(component, "0.9.0", 0))
+    _commit(repo, "Initial platform: orbit, agent and mc", start)
+    tags: list[DemoTag] = []
+    for serial, (component, version, annotated, released) in enumerate(HISTORY, start=1):
+        when = start + timedelta(days=7 * serial)
+        _write(target, _component_files(component, version, serial))
+        _commit(repo, f"{component}: release {version}", when)
+        tag = f"{component}/v{version}"
+        if annotated:
+            run_git(repo, "tag", "-a", tag, "-m", f"{component} {version}", env=_git_env(when))
+        else:
+            run_git(repo, "tag", tag, env=_git_env(when))
+        tags.append(DemoTag(component, version, annotated, released))
+        versions[component] = version
+    # Work on main after the last release: the working tree no longer matches any tag.
+    when = start + timedelta(days=7 * (len(HISTORY) + 1))
+    _write(target, {"apps/agent/agent/__main__.py": _AGENT_MAIN.replace("{SERIAL}", "unreleased")})
+    _commit(repo, "agent: work in progress after 2.1.0", when)
+    # A stray tag that is not <component>/v<semver>: ignored and reported, never a crash.
+    run_git(repo, "tag", "agent/v2.2")
+    yield f"platform repo: {len(tags)} release tags over {len(HISTORY) + 2} commits"
+    return tags
+
+
+def _commit(repo: object, message: str, when: datetime) -> None:
+    run_git(repo, "add", "-A")
+    run_git(repo, "commit", "-q", "-m", message, env=_git_env(when))
+
+
+# --- solutions ------------------------------------------------------------------------------------
+
+def _solution_ids(count: int) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for index in range(count):
+        name = CUSTOMERS[index % len(CUSTOMERS)]
+        if index >= len(CUSTOMERS):
+            name = f"{name} {index // len(CUSTOMERS) + 1}"
+        out.append(("-".join(name.lower().split()), name))
+    return out
+
+
+def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[str]:
+    folder = target / "solutions"
+    folder.mkdir(exist_ok=True)
+    choices = {
+        "orbit_tag": ["1.2.1"] * 6 + ["1.2.0", "1.1.0", "latest"],
+        "agent_tag": ["2.0.0"] * 4 + ["2.1.0"] * 3 + ["1.10.0", "1.9.0", "latest"],
+        "mc_tag": ["1.1.0"] * 5 + ["1.2.0"] * 2 + ["1.0.1"],
+    }
+    for index, (solution_id, display) in enumerate(_solution_ids(count)):
+        pins = {key: rng.choice(options) for key, options in choices.items()}
+        if index == 5:
+            pins["agent_tag"] = "2.0.0-rc.1"  # a canary customer on the release candidate
+        overrides = {key: value for key, value in pins.items() if value != DEFAULT_PINS[key]}
+        lines = [
+            f"# {display}: managed by the platform team",
+            f"id: {solution_id}",
+            f"display_name: {display}",
+        ]
+        if overrides:
+            lines.append("images:")
+            for key, value in overrides.items():
+                note = "  # floating: follows every release" if value == "latest" else ""
+                lines.append(f'  {key}: "{value}"{note}')
+        lines += [
+            "env:",
+            "  orbit:",
+            f'    PUBLIC_BASE_URL: "https://{solution_id}.orbit.example.com"',
+            "  agent:",
+            f"    LOG_LEVEL: {rng.choice(['info', 'info', 'debug'])}",
+        ]
+        if index % 9 == 4:
+            lines.append("share_quota_gib: 250")
+        atomic_write_text(folder / f"{solution_id}.yaml", "\n".join(lines) + "\n")
+    yield f"{count} solutions written to {folder}"
+
+
+# --- releases -----------------------------------------------------------------------------------
+
+def _release(target: Path, tags: list[DemoTag]) -> Iterator[str]:
+    from orbit_ops.releases import write_manifest
+
+    version, components = PLATFORM_MANIFEST
+    write_manifest(target / "releases", version, components, notes="November platform release")
+    yield f"platform manifest v{version}"
+    yield from _build_releases(target, tags)
+    _commit(open_repo(target), "Record releases and the platform manifest", datetime.now(UTC).replace(microsecond=0))
+
+
+def _build_releases(target: Path, tags: list[DemoTag]) -> Iterator[str]:
+    yield f"TODO {len(tags)} releases"

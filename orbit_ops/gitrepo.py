@@ -1,0 +1,43 @@
+"""The platform repository, through GitPython: the one place git commands are run from.
+
+GitPython's own errors are mapped to :class:`GitError` here, with git's message, so callers never see
+``GitCommandError`` tracebacks. Arguments are always passed as a list (never through a shell), so a
+component name or version can never be interpreted as a command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orbit_ops.errors import GitError
+
+
+def open_repo(path: Path) -> Any:
+    """Open the git repository at ``path`` (a ``git.Repo``).
+
+    Raises:
+        GitError: ``path`` is not a git repository.
+    """
+    import git  # GitPython loads in ~70 ms: only commands that touch the repo pay for it
+
+    try:
+        return git.Repo(path)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise GitError(f"{path} is not a git repository ({type(exc).__name__})") from None
+
+
+def run_git(repo: Any, *args: str, strip: bool = True, env: dict[str, str] | None = None) -> str:
+    """Run ``git <args>`` in ``repo`` and return its standard output (``env`` adds variables).
+
+    Raises:
+        GitError: git exited non-zero; the message carries git's own error line.
+    """
+    import git
+
+    try:
+        output: str = repo.git.execute(["git", *args], strip_newline_in_stdout=strip, env=env)
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
+        raise GitError(f"git {args[0]} failed: {stderr or exc}") from None
+    return output

@@ -1,0 +1,138 @@
+"""Release tags ``<component>/v<semver>``: discovered in one ``git for-each-ref`` call, SemVer-ordered.
+
+One call lists every tag of every component with its target and, for annotated tags, the peeled
+object, so discovery costs the same for 10 tags or 10,000 (the benchmark compares it with a bare
+for-each-ref). Tags that look like release tags but do not parse are kept aside to be reported once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orbit_ops.errors import NotFoundError
+from orbit_ops.gitrepo import open_repo, run_git
+from orbit_ops.versions import LATEST, VERSION_RULE, PrecedenceKey, nearest, parse_version, precedence_key
+
+_FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)%00%(creatordate:iso-strict)"
+
+
+@dataclass(frozen=True)
+class ReleaseTag:
+    """One release tag with its peeled commit."""
+
+    component: str
+    version: str
+    tag: str
+    commit: str
+    annotated: bool
+    prerelease: bool
+    date: str
+    key: PrecedenceKey = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class IgnoredTag:
+    tag: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TagScan:
+    """Every component's release tags, newest first, and the tags that were ignored."""
+
+    tags: dict[str, list[ReleaseTag]]
+    ignored: list[IgnoredTag]
+
+    def of(self, component: str) -> list[ReleaseTag]:
+        return self.tags.get(component, [])
+
+    def latest_stable(self, component: str) -> ReleaseTag | None:
+        return next((tag for tag in self.of(component) if not tag.prerelease), None)
+
+    def find(self, component: str, version: str) -> ReleaseTag | None:
+        return next((tag for tag in self.of(component) if tag.version == version), None)
+
+    def resolve(self, component: str, version: str | None) -> ReleaseTag:
+        """The tag for ``version``; ``None`` or ``latest`` means the highest stable version.
+
+        Raises:
+            NotFoundError: no such tag; the message lists the nearest versions.
+        """
+        if version is None or version == LATEST:
+            found = self.latest_stable(component)
+            if found is None:
+                raise NotFoundError(f"component '{component}' has no stable release tag ({component}/v<version>)")
+            return found
+        found = self.find(component, version)
+        if found is None:
+            if parse_version(version) is None:
+                raise NotFoundError(f"'{version}' is not a version ({VERSION_RULE})")
+            close = nearest(version, (tag.version for tag in self.of(component)))
+            hint = f"; nearest: {', '.join(close)}" if close else "; it has no release tags yet"
+            raise NotFoundError(f"no tag {component}/v{version}{hint}")
+        return found
+
+    def ignored_message(self) -> str | None:
+        """One line reporting the ignored tags, or None."""
+        if not self.ignored:
+            return None
+        shown = ", ".join(item.tag for item in self.ignored[:5])
+        more = f" and {len(self.ignored) - 5} more" if len(self.ignored) > 5 else ""
+        return f"ignored {len(self.ignored)} tag(s) that are not <component>/v<semver>: {shown}{more}"
+
+
+def scan_tags(repo_path: Path, components: Iterable[str]) -> TagScan:
+    """List the release tags of ``components`` in the repository at ``repo_path``.
+
+    Raises:
+        GitError: git failed.
+    """
+    names = sorted(set(components))
+    repo = open_repo(repo_path)
+    patterns = [f"refs/tags/{name}/" for name in names]
+    output = run_git(repo, "for-each-ref", f"--format={_FORMAT}", *patterns) if patterns else ""
+    found: dict[str, list[ReleaseTag]] = {name: [] for name in names}
+    ignored: list[IgnoredTag] = []
+    nested: list[tuple[str, str, str, str]] = []  # tag-of-a-tag: peeled again in one batch below
+    for line in output.splitlines():
+        refname, objtype, objname, peeled_type, peeled_name, date = line.split("\0")
+        tag = refname.removeprefix("refs/tags/")
+        component, _, rest = tag.partition("/")
+        version_text = rest[1:] if rest.startswith("v") else None
+        version = parse_version(version_text) if version_text is not None and "/" not in version_text else None
+        if version is None or version_text is None:
+            ignored.append(IgnoredTag(tag, "not <component>/v<semver>"))
+            continue
+        annotated = objtype == "tag"
+        target_type, commit = (peeled_type, peeled_name) if annotated else (objtype, objname)
+        if target_type == "tag":
+            nested.append((tag, component, version_text, date))
+            continue
+        if target_type != "commit":
+            ignored.append(IgnoredTag(tag, f"points at a {target_type}, not a commit"))
+            continue
+        found[component].append(_tag(component, version_text, tag, commit, annotated, date))
+    if nested:
+        commits = run_git(repo, "rev-parse", *(f"refs/tags/{tag}^{{commit}}" for tag, *_ in nested)).split()
+        for (tag, component, version_text, date), commit in zip(nested, commits, strict=True):
+            found[component].append(_tag(component, version_text, tag, commit, True, date))
+    for tags in found.values():
+        tags.sort(key=lambda item: item.key, reverse=True)
+    return TagScan(tags=found, ignored=ignored)
+
+
+def _tag(component: str, version_text: str, tag: str, commit: str, annotated: bool, date: str) -> ReleaseTag:
+    version = parse_version(version_text)
+    assert version is not None
+    return ReleaseTag(
+        component=component,
+        version=version_text,
+        tag=tag,
+        commit=commit,
+        annotated=annotated,
+        prerelease=version.prerelease is not None,
+        date=date,
+        key=precedence_key(version),
+    )

@@ -1,0 +1,70 @@
+"""SemVer 2.0 versions: parsing with ``semver``, and a precedence key that sorts thousands fast.
+
+``semver.Version`` comparisons cost microseconds each; listing 10,000 tags needs a plain tuple key
+instead. :func:`precedence_key` implements SemVer §11 (numeric identifiers below alphanumeric ones,
+a pre-release below its release, build metadata ignored) and is checked against ``semver.compare``
+by a property test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import semver
+
+LATEST = "latest"
+VERSION_RULE = "a version is SemVer 2.0 MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 2.1.0 or 2.0.0-rc.1"
+
+PrecedenceKey = tuple[int, int, int, tuple[tuple[int, int | str], ...]]
+
+
+def parse_version(text: str) -> semver.Version | None:
+    """The SemVer version in ``text``, or None if it is not one (a leading ``v`` is not accepted)."""
+    try:
+        return semver.Version.parse(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def is_version(text: str) -> bool:
+    return parse_version(text) is not None
+
+
+def is_prerelease(version: semver.Version) -> bool:
+    return version.prerelease is not None
+
+
+def precedence_key(version: semver.Version) -> PrecedenceKey:
+    """A tuple that orders versions exactly as SemVer precedence does (build metadata ignored)."""
+    if version.prerelease is None:
+        # A release sorts above every pre-release of the same MAJOR.MINOR.PATCH.
+        pre: tuple[tuple[int, int | str], ...] = ((2, 0),)
+    else:
+        pre = tuple(
+            (0, int(part)) if part.isdigit() else (1, part) for part in version.prerelease.split(".")
+        )
+    return (version.major, version.minor, version.patch, pre)
+
+
+def newest_first(versions: Iterable[str]) -> list[str]:
+    """Sort version strings newest first; strings that are not versions are dropped."""
+    parsed = [(text, parse_version(text)) for text in versions]
+    ordered = sorted(
+        ((text, version) for text, version in parsed if version is not None),
+        key=lambda item: precedence_key(item[1]),
+        reverse=True,
+    )
+    return [text for text, _ in ordered]
+
+
+def nearest(target: str, candidates: Iterable[str], count: int = 3) -> list[str]:
+    """The versions among ``candidates`` closest to ``target``, for "did you mean" messages."""
+    ordered = newest_first(candidates)
+    wanted = parse_version(target)
+    if wanted is None or not ordered:
+        return ordered[:count]
+    key = precedence_key(wanted)
+    below = [v for v in ordered if precedence_key(semver.Version.parse(v)) < key]
+    above = [v for v in ordered if precedence_key(semver.Version.parse(v)) > key]
+    picked = above[-((count + 1) // 2):] + below[: count // 2 + 1]
+    return picked[:count] if len(picked) > count else picked

@@ -1,0 +1,131 @@
+"""A workspace opened for use: config plus lazily loaded solutions, tags and release records.
+
+Front ends hold one :class:`Workspace` and ask it questions; it reads each source once and caches it
+until :meth:`Workspace.refresh`, so a screen that shows tags, records and pins reads git once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orbit_ops.config import SolutionSpec, WorkspaceConfig, find_workspace, load_config, load_solutions
+from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.releases import ReleaseRecord, latest_record, load_all_records, newest_release
+from orbit_ops.tags import TagScan, scan_tags
+from orbit_ops.versions import LATEST
+
+
+class Workspace:
+    """One workspace: ``orbit.yaml`` validated at open, everything else read on first use."""
+
+    def __init__(self, config: WorkspaceConfig) -> None:
+        self.config = config
+        self._solutions: list[SolutionSpec] | None = None
+        self._scan: TagScan | None = None
+        self._records: dict[str, list[ReleaseRecord]] | None = None
+
+    @classmethod
+    def open(cls, explicit: str | Path | None = None) -> Workspace:
+        """Find and load the workspace (see :func:`orbit_ops.config.find_workspace`).
+
+        Raises:
+            InputError: no workspace found.
+            ConfigError: orbit.yaml breaks a rule.
+        """
+        return cls(load_config(find_workspace(explicit)))
+
+    def refresh(self) -> None:
+        self._solutions = self._scan = self._records = None
+
+    def solutions(self) -> list[SolutionSpec]:
+        if self._solutions is None:
+            self._solutions = load_solutions(self.config)
+        return self._solutions
+
+    def tags(self) -> TagScan:
+        if self._scan is None:
+            self._scan = scan_tags(self.config.platform_repo, self.config.components)
+        return self._scan
+
+    def records(self) -> dict[str, list[ReleaseRecord]]:
+        if self._records is None:
+            self._records = load_all_records(self.config.releases_dir, self.config.components)
+        return self._records
+
+    def latest_release(self, component: str) -> ReleaseRecord | None:
+        return newest_release(self.records().get(component, []))
+
+    def release_of(self, component: str, version: str) -> ReleaseRecord | None:
+        return latest_record(self.records().get(component, []), version)
+
+    def resolve_pin(self, component: str, pin: str) -> str | None:
+        """A pin with ``latest`` replaced by the newest released version (None if nothing is released)."""
+        if pin != LATEST:
+            return pin
+        record = self.latest_release(component)
+        return record.version if record else None
+
+
+@dataclass(frozen=True)
+class ComponentSummary:
+    """One row of ``orbit components``."""
+
+    name: str
+    latest_tag: str | None
+    latest_release: str | None
+    unreleased: list[str]
+    solutions_on_latest: int
+    solutions: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "latest_tag": self.latest_tag,
+            "latest_release": self.latest_release,
+            "unreleased": list(self.unreleased),
+            "solutions_on_latest": self.solutions_on_latest,
+            "solutions": self.solutions,
+        }
+
+
+def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
+    """Every component with its newest tag and release, unreleased tags, and adoption of the latest."""
+    scan = workspace.tags()
+    solutions = workspace.solutions()
+    rows = []
+    for name in sorted(workspace.config.components):
+        records = workspace.records().get(name, [])
+        released = {record.version for record in records}
+        latest_tag = scan.latest_stable(name)
+        latest = newest_release(records)
+        on_latest = 0
+        running = 0
+        if name in APP_COMPONENTS:
+            running = len(solutions)
+            if latest is not None:
+                on_latest = sum(
+                    1 for spec in solutions if workspace.resolve_pin(name, spec.pin(name)) == latest.version
+                )
+        rows.append(
+            ComponentSummary(
+                name=name,
+                latest_tag=latest_tag.tag if latest_tag else None,
+                latest_release=latest.version if latest else None,
+                unreleased=[tag.version for tag in scan.of(name) if tag.version not in released],
+                solutions_on_latest=on_latest,
+                solutions=running,
+            )
+        )
+    return rows
+
+
+def pin_counts(workspace: Workspace, component: str) -> dict[str, int]:
+    """How many solutions pin each version of ``component`` (``latest`` counted as itself)."""
+    counts: dict[str, int] = {}
+    if component not in APP_COMPONENTS:
+        return counts
+    for spec in workspace.solutions():
+        pin = spec.pin(component)
+        counts[pin] = counts.get(pin, 0) + 1
+    return counts
