@@ -285,12 +285,12 @@ def _report_ignored(workspace: Workspace) -> None:
         warn(message)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: map engine errors to one line and an exit code."""
     from orbit_ops.errors import OrbitError
 
     try:
-        cli.main(standalone_mode=False, prog_name="orbit")
+        cli.main(args=argv, standalone_mode=False, prog_name="orbit")
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

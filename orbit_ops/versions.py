@@ -58,13 +58,20 @@ def newest_first(versions: Iterable[str]) -> list[str]:
 
 
 def nearest(target: str, candidates: Iterable[str], count: int = 3) -> list[str]:
-    """The versions among ``candidates`` closest to ``target``, for "did you mean" messages."""
-    ordered = newest_first(candidates)
+    """Up to ``count`` versions among ``candidates`` closest to ``target`` in precedence, newest first."""
+    ordered = list(reversed(newest_first(candidates)))  # oldest first
     wanted = parse_version(target)
-    if wanted is None or not ordered:
-        return ordered[:count]
+    if wanted is None:
+        return ordered[::-1][:count]
     key = precedence_key(wanted)
-    below = [v for v in ordered if precedence_key(semver.Version.parse(v)) < key]
-    above = [v for v in ordered if precedence_key(semver.Version.parse(v)) > key]
-    picked = above[-((count + 1) // 2):] + below[: count // 2 + 1]
-    return picked[:count] if len(picked) > count else picked
+    split = sum(1 for text in ordered if precedence_key(semver.Version.parse(text)) < key)
+    below, above = split - 1, split
+    picked: list[str] = []
+    while len(picked) < count and (below >= 0 or above < len(ordered)):
+        if above < len(ordered):
+            picked.append(ordered[above])
+            above += 1
+        if below >= 0 and len(picked) < count:
+            picked.append(ordered[below])
+            below -= 1
+    return newest_first(picked)

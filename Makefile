@@ -1,0 +1,38 @@
+# Set-up and the two jobs of the README: `make demo` and `make test`.
+# Everything installs from this repository's own files into .venv (and node_modules for Azurite).
+PYTHON ?= python3
+VENV   ?= .venv
+DIR    ?= orbit-demo
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install install-test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## Create the demo workspace in $(DIR) (if absent) and open the console on it.
+demo: install
+	$(BIN)/orbit demo $(DIR)
+
+## Install the test dependencies and run the whole test suite.
+test: install-test
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check orbit_ops orbit_cli orbit_tui tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run_all.py

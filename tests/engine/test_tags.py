@@ -1,0 +1,91 @@
+"""Release tag discovery: one for-each-ref, peeled commits, SemVer order, bad tags reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import git
+
+import orbit_ops.tags as tags_module
+from orbit_ops.errors import NotFoundError
+from orbit_ops.tags import scan_tags
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "platform"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commits: dict[str, str] = {}
+    for version, annotated in [("1.0.0", True), ("1.9.0", False), ("1.10.0", True), ("2.0.0-rc.1", False),
+                               ("2.0.0", True)]:
+        (root / "VERSION").write_text(version)
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", f"agent {version}")
+        commits[version] = git(root, "rev-parse", "HEAD")
+        if annotated:
+            git(root, "tag", "-a", f"agent/v{version}", "-m", version)
+        else:
+            git(root, "tag", f"agent/v{version}")
+    git(root, "tag", "mc/v1.0.0")
+    git(root, "tag", "agent/v2.1")  # not SemVer
+    git(root, "tag", "agent/vnext")  # not SemVer
+    git(root, "tag", "unrelated-tag")  # not a component tag: not ours to report
+    git(root, "tag", "-a", "agent/v3.0.0", "-m", "tag of a tag", "agent/v2.0.0")  # annotated tag of a tag
+    (root / "commits.txt").write_text("\n".join(f"{k} {v}" for k, v in commits.items()))
+    return root
+
+
+def _commits(repo: Path) -> dict[str, str]:
+    return dict(line.split() for line in (repo / "commits.txt").read_text().splitlines())
+
+
+def test_tags_are_newest_first_by_semver_with_peeled_commits(repo: Path) -> None:
+    scan = scan_tags(repo, ["agent", "mc", "orbit"])
+    agent = scan.of("agent")
+    assert [tag.version for tag in agent] == ["3.0.0", "2.0.0", "2.0.0-rc.1", "1.10.0", "1.9.0", "1.0.0"]
+    commits = _commits(repo)
+    for tag in agent:
+        expected = commits["2.0.0"] if tag.version == "3.0.0" else commits[tag.version]
+        assert tag.commit == expected, tag.tag
+    assert {tag.version: tag.annotated for tag in agent} == {
+        "3.0.0": True, "2.0.0": True, "2.0.0-rc.1": False, "1.10.0": True, "1.9.0": False, "1.0.0": True,
+    }
+    assert [tag.prerelease for tag in agent].count(True) == 1
+    assert scan.of("orbit") == []
+    assert [tag.tag for tag in scan.of("mc")] == ["mc/v1.0.0"]
+
+
+def test_unparsable_tags_are_reported_once(repo: Path) -> None:
+    scan = scan_tags(repo, ["agent", "mc"])
+    assert sorted(item.tag for item in scan.ignored) == ["agent/v2.1", "agent/vnext"]
+    message = scan.ignored_message()
+    assert message is not None and "2 tag(s)" in message
+
+
+def test_discovery_is_one_git_call(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    real = tags_module.run_git
+
+    def counting(repo_obj: object, *args: str, **kwargs: object) -> str:
+        calls.append(args)
+        return real(repo_obj, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tags_module, "run_git", counting)
+    git(repo, "tag", "-d", "agent/v3.0.0")  # no tag-of-a-tag: nothing needs a second peel
+    scan_tags(repo, ["agent", "mc", "orbit"])
+    assert [call[0] for call in calls] == ["for-each-ref"]
+
+
+def test_latest_skips_prereleases_and_missing_versions_list_nearest(repo: Path) -> None:
+    scan = scan_tags(repo, ["agent"])
+    git(repo, "tag", "-d", "agent/v3.0.0")
+    scan = scan_tags(repo, ["agent"])
+    assert scan.resolve("agent", None).version == "2.0.0"
+    assert scan.resolve("agent", "latest").version == "2.0.0"
+    assert scan.resolve("agent", "2.0.0-rc.1").prerelease
+    with pytest.raises(NotFoundError, match=r"no tag agent/v1\.5\.0; nearest: 1\.10\.0, 1\.9\.0, 1\.0\.0"):
+        scan.resolve("agent", "1.5.0")
+    with pytest.raises(NotFoundError, match="not a version"):
+        scan.resolve("agent", "v2")
