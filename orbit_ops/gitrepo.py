@@ -7,6 +7,7 @@ component name or version can never be interpreted as a command.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +42,21 @@ def run_git(repo: Any, *args: str, strip: bool = True, env: dict[str, str] | Non
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
         raise GitError(f"git {args[0]} failed: {stderr or exc}") from None
     return output
+
+
+def stream_git(repo: Any, *args: str) -> Iterator[str]:
+    """Run ``git <args>`` and yield its output lines as git writes them (parsing overlaps git's work).
+
+    Raises:
+        GitError: git exited non-zero.
+    """
+    import git
+
+    process = repo.git.execute(["git", *args], as_process=True)
+    try:
+        for raw in process.proc.stdout:
+            yield raw.decode("utf-8", "surrogateescape").rstrip("\n")
+        process.wait()
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
+        raise GitError(f"git {args[0]} failed: {stderr or exc}") from None

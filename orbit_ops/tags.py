@@ -8,19 +8,25 @@ for-each-ref). Tags that look like release tags but do not parse are kept aside 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from orbit_ops.errors import NotFoundError
-from orbit_ops.gitrepo import open_repo, run_git
-from orbit_ops.versions import LATEST, VERSION_RULE, PrecedenceKey, nearest, parse_version, precedence_key
+from orbit_ops.gitrepo import open_repo, run_git, stream_git
+from orbit_ops.versions import LATEST, VERSION_RULE, PrecedenceKey, nearest, parse_version, version_key
+
+_RELEASE = ((2, 0),)  # the pre-release part of a release's precedence key
 
 _FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)%00%(creatordate:iso-strict)"
 
 
-@dataclass(frozen=True)
-class ReleaseTag:
-    """One release tag with its peeled commit."""
+class ReleaseTag(NamedTuple):
+    """One release tag with its peeled commit.
+
+    A NamedTuple rather than a frozen dataclass: discovery builds ten thousand of these per listing
+    and a tuple is built several times faster, with the same immutability.
+    """
 
     component: str
     version: str
@@ -29,7 +35,7 @@ class ReleaseTag:
     annotated: bool
     prerelease: bool
     date: str
-    key: PrecedenceKey = field(compare=False, repr=False)
+    key: PrecedenceKey
 
 
 @dataclass(frozen=True)
@@ -92,47 +98,35 @@ def scan_tags(repo_path: Path, components: Iterable[str]) -> TagScan:
     names = sorted(set(components))
     repo = open_repo(repo_path)
     patterns = [f"refs/tags/{name}/" for name in names]
-    output = run_git(repo, "for-each-ref", f"--format={_FORMAT}", *patterns) if patterns else ""
+    lines = stream_git(repo, "for-each-ref", f"--format={_FORMAT}", *patterns) if patterns else iter(())
     found: dict[str, list[ReleaseTag]] = {name: [] for name in names}
     ignored: list[IgnoredTag] = []
-    nested: list[tuple[str, str, str, str]] = []  # tag-of-a-tag: peeled again in one batch below
-    for line in output.splitlines():
+    nested: list[tuple[str, str, str, str, PrecedenceKey]] = []  # tag-of-a-tag: peeled again in one batch below
+    for line in lines:
         refname, objtype, objname, peeled_type, peeled_name, date = line.split("\0")
         tag = refname.removeprefix("refs/tags/")
         component, _, rest = tag.partition("/")
-        version_text = rest[1:] if rest.startswith("v") else None
-        version = parse_version(version_text) if version_text is not None and "/" not in version_text else None
-        if version is None or version_text is None:
+        version_text = rest[1:] if rest.startswith("v") else ""
+        key = version_key(version_text)
+        if key is None:
             ignored.append(IgnoredTag(tag, "not <component>/v<semver>"))
             continue
         annotated = objtype == "tag"
         target_type, commit = (peeled_type, peeled_name) if annotated else (objtype, objname)
         if target_type == "tag":
-            nested.append((tag, component, version_text, date))
+            nested.append((tag, component, version_text, date, key))
             continue
         if target_type != "commit":
             ignored.append(IgnoredTag(tag, f"points at a {target_type}, not a commit"))
             continue
-        found[component].append(_tag(component, version_text, tag, commit, annotated, date))
+        found[component].append(ReleaseTag(component, version_text, tag, commit, annotated, key[3] != _RELEASE,
+                                           date, key))
     if nested:
-        commits = run_git(repo, "rev-parse", *(f"refs/tags/{tag}^{{commit}}" for tag, *_ in nested)).split()
-        for (tag, component, version_text, date), commit in zip(nested, commits, strict=True):
-            found[component].append(_tag(component, version_text, tag, commit, True, date))
+        commits = run_git(repo, "rev-parse", *(f"refs/tags/{item[0]}^{{commit}}" for item in nested)).split()
+        for (tag, component, version_text, date, key), commit in zip(nested, commits, strict=True):
+            found[component].append(ReleaseTag(component, version_text, tag, commit, True, key[3] != _RELEASE,
+                                               date, key))
     for tags in found.values():
         tags.sort(key=lambda item: item.key, reverse=True)
     return TagScan(tags=found, ignored=ignored)
 
-
-def _tag(component: str, version_text: str, tag: str, commit: str, annotated: bool, date: str) -> ReleaseTag:
-    version = parse_version(version_text)
-    assert version is not None
-    return ReleaseTag(
-        component=component,
-        version=version_text,
-        tag=tag,
-        commit=commit,
-        annotated=annotated,
-        prerelease=version.prerelease is not None,
-        date=date,
-        key=precedence_key(version),
-    )

@@ -8,6 +8,8 @@ by a property test.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 
 import semver
@@ -16,6 +18,15 @@ LATEST = "latest"
 VERSION_RULE = "a version is SemVer 2.0 MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 2.1.0 or 2.0.0-rc.1"
 
 PrecedenceKey = tuple[int, int, int, tuple[tuple[int, int | str], ...]]
+
+# The regular expression that semver.org gives for SemVer 2.0, used where thousands of tags are keyed
+# at once; agreement with ``semver.Version.parse`` is a property test.
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_RELEASE: tuple[tuple[int, int | str], ...] = ((2, 0),)
 
 
 def parse_version(text: str) -> semver.Version | None:
@@ -44,6 +55,24 @@ def precedence_key(version: semver.Version) -> PrecedenceKey:
             (0, int(part)) if part.isdigit() else (1, part) for part in version.prerelease.split(".")
         )
     return (version.major, version.minor, version.patch, pre)
+
+
+@functools.lru_cache(maxsize=8192)
+def version_key(text: str) -> PrecedenceKey | None:
+    """The precedence key of a version string, or None if it is not SemVer 2.0 (fast path of parsing).
+
+    Cached: a platform's components share most version strings (1.0.0, 1.1.0...), so a scan of
+    thousands of tags parses each distinct string once.
+    """
+    match = _SEMVER.match(text)
+    if match is None or text.endswith("\n"):
+        return None
+    major, minor, patch, prerelease, _build = match.groups()
+    if prerelease is None:
+        pre = _RELEASE
+    else:
+        pre = tuple((0, int(part)) if part.isdigit() else (1, part) for part in prerelease.split("."))
+    return (int(major), int(minor), int(patch), pre)
 
 
 def newest_first(versions: Iterable[str]) -> list[str]:

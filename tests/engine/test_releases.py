@@ -84,7 +84,7 @@ def test_record_with_wrong_tag_names_its_line(tmp_path: Path) -> None:
     append_record(tmp_path, record("1.0.0"))
     path = records_path(tmp_path, "agent")
     path.write_text(path.read_text().replace("tag: agent/v1.0.0", "tag: agent/v9.9.9"))
-    with pytest.raises(ConfigError, match="does not match agent/v1.0.0") as caught:
+    with pytest.raises(ConfigError, match=r"does not match agent/v1\.0\.0") as caught:
         load_records(tmp_path, "agent")
     line = path.read_text().splitlines()[caught.value.line - 1]  # type: ignore[operator]
     assert line.strip().startswith("tag:")
@@ -96,7 +96,7 @@ def test_manifest_round_trip_and_rules(tmp_path: Path) -> None:
     assert manifest.components == {"orbit": "1.2.1", "agent": "2.1.0"}
     assert load_manifest(tmp_path, "v2026.11", ["orbit", "agent", "mc"]).version == "2026.11"
     assert list_manifests(tmp_path) == ["2026.11"]
-    with pytest.raises(NotFoundError, match="platform versions: 2026.11"):
+    with pytest.raises(NotFoundError, match=r"platform versions: 2026\.11"):
         load_manifest(tmp_path, "1", ["orbit"])
     with pytest.raises(ConfigError, match="unknown component 'agent'"):
         load_manifest(tmp_path, "2026.11", ["orbit"])

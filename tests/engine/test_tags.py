@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from support import git
 
-import orbit_ops.tags as tags_module
 from orbit_ops.errors import NotFoundError
 from orbit_ops.tags import scan_tags
 
@@ -64,18 +63,21 @@ def test_unparsable_tags_are_reported_once(repo: Path) -> None:
     assert message is not None and "2 tag(s)" in message
 
 
-def test_discovery_is_one_git_call(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, ...]] = []
-    real = tags_module.run_git
+def test_discovery_is_one_git_process(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import git.cmd as git_cmd
 
-    def counting(repo_obj: object, *args: str, **kwargs: object) -> str:
-        calls.append(args)
-        return real(repo_obj, *args, **kwargs)  # type: ignore[arg-type]
+    spawned: list[list[str]] = []
+    real_popen = git_cmd.Popen
 
-    monkeypatch.setattr(tags_module, "run_git", counting)
+    def counting_popen(command: list[str], *args: object, **kwargs: object) -> object:
+        spawned.append(list(command))
+        return real_popen(command, *args, **kwargs)
+
     git(repo, "tag", "-d", "agent/v3.0.0")  # no tag-of-a-tag: nothing needs a second peel
-    scan_tags(repo, ["agent", "mc", "orbit"])
-    assert [call[0] for call in calls] == ["for-each-ref"]
+    monkeypatch.setattr(git_cmd, "Popen", counting_popen)
+    scan = scan_tags(repo, ["agent", "mc", "orbit"])
+    assert [command[1] for command in spawned] == ["for-each-ref"]
+    assert len(scan.of("agent")) == 5
 
 
 def test_latest_skips_prereleases_and_missing_versions_list_nearest(repo: Path) -> None:

@@ -6,7 +6,7 @@ import semver
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orbit_ops.versions import nearest, newest_first, parse_version, precedence_key
+from orbit_ops.versions import nearest, newest_first, parse_version, precedence_key, version_key
 
 identifier = st.one_of(
     st.integers(min_value=0, max_value=30).map(str),
@@ -27,6 +27,12 @@ def test_precedence_key_matches_semver_compare(left: str, right: str) -> None:
     expected = a.compare(b)
     key_a, key_b = precedence_key(a), precedence_key(b)
     assert (key_a > key_b) - (key_a < key_b) == expected
+    assert version_key(left) == key_a and version_key(right) == key_b
+
+
+@given(st.text(alphabet="0123456789.-+abv\n", max_size=14))
+def test_fast_key_accepts_exactly_what_semver_parses(text: str) -> None:
+    assert (version_key(text) is not None) == (parse_version(text) is not None)
 
 
 def test_newest_first_orders_by_semver_not_text() -> None:
