@@ -67,14 +67,14 @@ def test_discovery_is_one_git_process(repo: Path, monkeypatch: pytest.MonkeyPatc
     import git.cmd as git_cmd
 
     spawned: list[list[str]] = []
-    real_popen = git_cmd.Popen
+    real_popen = git_cmd.safer_popen
 
     def counting_popen(command: list[str], *args: object, **kwargs: object) -> object:
         spawned.append(list(command))
         return real_popen(command, *args, **kwargs)
 
     git(repo, "tag", "-d", "agent/v3.0.0")  # no tag-of-a-tag: nothing needs a second peel
-    monkeypatch.setattr(git_cmd, "Popen", counting_popen)
+    monkeypatch.setattr(git_cmd, "safer_popen", counting_popen)
     scan = scan_tags(repo, ["agent", "mc", "orbit"])
     assert [command[1] for command in spawned] == ["for-each-ref"]
     assert len(scan.of("agent")) == 5
