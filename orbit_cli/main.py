@@ -240,6 +240,181 @@ def names(settings: Settings, solution_id: str) -> None:
         click.echo(f"storage   {name}  ({link.replace('_', ' ')})")
 
 
+# --- builds and operations ----------------------------------------------------------------------
+
+@cli.command()
+@click.argument("target", required=False, metavar="COMPONENT[@VERSION]")
+@click.option("--platform", "platform_version", metavar="X", help="Build every version in releases/platform/vX.yaml "
+              "that has no release record yet.")
+@click.option("--force", is_flag=True, help="Rebuild even if a release record for this commit exists.")
+@json_option
+@pass_settings
+def build(settings: Settings, target: str | None, platform_version: str | None, force: bool) -> None:
+    """Build a release from its immutable git tag <component>/v<version> and record it.
+
+    Without a version, the highest stable tag is built; pre-releases only when named.
+    """
+    from orbit_ops.builds import parse_target, plan_build, plan_platform
+    from orbit_ops.errors import InputError
+
+    _refuse_read_only(settings, "build")
+    if (target is None) == (platform_version is None):
+        raise InputError("name one COMPONENT[@VERSION] or --platform X (and not both)")
+    if target is not None:
+        component, version = parse_target(target)
+        workspace = settings.open()
+        plans = [plan_build(workspace, component, version, force=force)]
+    else:
+        assert platform_version is not None
+        workspace = settings.open()
+        plans = plan_platform(workspace, platform_version)
+    _report_ignored(workspace)
+    results = []
+    failed = False
+    for plan in plans:
+        from orbit_ops.builds import result_json, start_build
+
+        if plan.action == "already-released":
+            # Nothing to build is not an operation: say so, and return the record that exists.
+            results.append(result_json(plan, None))
+            if not settings.json and plan.existing is not None:
+                click.echo(f"{plan.tag.tag} is already released from commit {plan.tag.commit[:12]} "
+                           f"({plan.existing.digest}, built {plan.existing.built_at}); nothing to do "
+                           "(--force rebuilds)")
+            continue
+        finished = _run_operation(start_build(workspace, plan), quiet=settings.json)
+        if finished.state != "succeeded" or finished.result is None:
+            failed = True
+            results.append({"component": plan.component.name, "version": plan.tag.version, "tag": plan.tag.tag,
+                            "status": finished.state, "error": finished.error, "operation": finished.op_id})
+            break
+        results.append(finished.result)
+    if settings.json:
+        print_json(results[0] if target is not None else results)
+    if failed:
+        sys.exit(1)
+
+
+def _run_operation(runner: Any, *, quiet: bool) -> Any:
+    """Run an operation's event stream to its end, printing it; returns the OperationFinished event."""
+    import asyncio
+    import contextlib
+
+    from orbit_cli.render import EventPrinter
+
+    async def consume() -> Any:
+        with EventPrinter(quiet=quiet) as printer:
+            async with contextlib.aclosing(runner.events()) as events:
+                async for event in events:
+                    printer.handle(event)
+            return printer.finished
+
+    return asyncio.run(consume())
+
+
+@cli.command()
+@click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Newest N operations.")
+@click.option("--kind", help="Only operations of this kind (build, provision, sweep, roll).")
+@json_option
+@pass_settings
+def ops(settings: Settings, limit: int, kind: str | None) -> None:
+    """Operations, newest first (also those started by other processes)."""
+    workspace = settings.open()
+    records = workspace.operations().list(limit=limit, kind=kind)
+    if settings.json:
+        print_json([record.to_json() for record in records])
+        return
+    print_table(
+        ["id", "kind", "target", "state", "progress", "created", "finished"],
+        [
+            [
+                r.id,
+                r.kind,
+                r.target,
+                r.state,
+                f"{r.done}/{r.total}" if r.total else str(r.done or ""),
+                r.created_at[:19].replace("T", " "),
+                (r.finished_at or "")[:19].replace("T", " "),
+            ]
+            for r in records
+        ],
+    )
+
+
+@cli.command()
+@click.argument("op_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True, help="Keep streaming until the operation ends.")
+@json_option
+@pass_settings
+def logs(settings: Settings, op_id: str, follow: bool) -> None:
+    """Replay the log of operation ID (a unique prefix will do), or follow it live."""
+    import asyncio
+    import contextlib
+    import json
+
+    from orbit_ops.events import LogLine, OperationFinished
+    from orbit_ops.events import to_json as event_json
+    from orbit_ops.operations import follow as follow_events
+
+    workspace = settings.open()
+    store = workspace.operations()
+    record = store.get(op_id)
+    if not follow:
+        events = store.read_events(record.id)
+        if settings.json:
+            print_json([event_json(event) for event in events])
+            return
+        for event in events:
+            if isinstance(event, LogLine):
+                prefix = f"[{event.child}] " if event.child else ""
+                click.echo(f"{event.at[11:19]} {prefix}{event.text}")
+        record = store.get(record.id)
+        if record.finished:
+            error = f": {record.error}" if record.error else ""
+            click.echo(f"{record.kind} {record.target} {record.state}{error}")
+        else:
+            click.echo(f"{record.kind} {record.target} is {record.state} (use --follow to stream it)")
+        return
+
+    async def stream() -> OperationFinished | None:
+        from orbit_cli.render import EventPrinter
+
+        with EventPrinter(quiet=settings.json) as printer:
+            printer._label = f"{record.kind} {record.target}"
+            async with contextlib.aclosing(follow_events(store, record.id)) as events:
+                async for event in events:
+                    if settings.json:
+                        click.echo(json.dumps(event_json(event)))
+                    printer.handle(event)
+            return printer.finished
+
+    finished = asyncio.run(stream())
+    if finished is not None and finished.state == "failed":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("op_id", metavar="ID")
+@json_option
+@pass_settings
+def cancel(settings: Settings, op_id: str) -> None:
+    """Ask a running operation (in any process) to stop; its cleanup still runs."""
+    _refuse_read_only(settings, "cancel")
+    workspace = settings.open()
+    record = workspace.operations().request_cancel(op_id)
+    if settings.json:
+        print_json(record.to_json())
+    else:
+        click.echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")
+
+
+def _refuse_read_only(settings: Settings, what: str) -> None:
+    from orbit_ops.errors import RefusedError
+
+    if settings.read_only:
+        raise RefusedError(f"--read-only: '{what}' changes things and is refused")
+
+
 # --- demo and console ---------------------------------------------------------------------------
 
 @cli.command()

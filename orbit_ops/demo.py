@@ -8,13 +8,15 @@ from real builds by the local builder; solutions pin a spread of versions so eve
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orbit_ops.errors import InputError
+from orbit_ops.config import load_config
+from orbit_ops.errors import BuildError, InputError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.gitrepo import open_repo, run_git
 
@@ -255,7 +257,7 @@ def _git_env(when: datetime) -> dict[str, str]:
     }
 
 
-def _make_history(target: Path) -> Iterator[str]:
+def _make_history(target: Path) -> Generator[str, None, list[DemoTag]]:
     import git
 
     git.Repo.init(target, initial_branch="main")
@@ -353,4 +355,24 @@ def _release(target: Path, tags: list[DemoTag]) -> Iterator[str]:
 
 
 def _build_releases(target: Path, tags: list[DemoTag]) -> Iterator[str]:
-    yield f"TODO {len(tags)} releases"
+    """Build each released tag for real with the local builder, as ``orbit build`` does."""
+    from orbit_ops.builds import plan_build, start_build
+    from orbit_ops.events import OperationFinished
+    from orbit_ops.workspace import Workspace
+
+    workspace = Workspace(load_config(target))
+
+    async def run(tag: DemoTag) -> OperationFinished | None:
+        plan = plan_build(workspace, tag.component, tag.version)
+        finished = None
+        async for event in start_build(workspace, plan).events():
+            if isinstance(event, OperationFinished):
+                finished = event
+        return finished
+
+    for tag in tags:
+        finished = asyncio.run(run(tag))
+        if finished is None or finished.state != "succeeded" or finished.result is None:
+            error = finished.error if finished else "no result"
+            raise BuildError(f"demo build of {tag.component}/v{tag.version} failed: {error}")
+        yield f"built {tag.component}/v{tag.version} → {finished.result['digest'][:19]}"

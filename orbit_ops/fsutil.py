@@ -10,11 +10,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[str]] | Iterator[IO[bytes]]:
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Yield a file object whose content replaces ``path`` only if the block completes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -39,13 +39,13 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[str]] | Iterator[I
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically."""
     with atomic_writer(path, "w") as handle:
-        handle.write(text)  # type: ignore[arg-type]
+        handle.write(text)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically."""
     with atomic_writer(path, "wb") as handle:
-        handle.write(data)  # type: ignore[arg-type]
+        handle.write(data)
 
 
 def _fsync_dir(folder: Path) -> None:

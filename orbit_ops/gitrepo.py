@@ -60,3 +60,14 @@ def stream_git(repo: Any, *args: str) -> Iterator[str]:
     except git.GitCommandError as exc:
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
         raise GitError(f"git {args[0]} failed: {stderr or exc}") from None
+
+
+def object_type(repo: Any, spec: str) -> str | None:
+    """The type (``commit``, ``tree``, ``blob``, ``tag``) of the object ``spec`` names, or None if none."""
+    import git
+
+    try:
+        kind: str = repo.git.execute(["git", "cat-file", "-t", spec])
+    except git.GitCommandError:
+        return None
+    return kind.strip()

@@ -104,3 +104,8 @@ def nearest(target: str, candidates: Iterable[str], count: int = 3) -> list[str]
             picked.append(ordered[below])
             below -= 1
     return newest_first(picked)
+
+
+def image_tag(version: str) -> str:
+    """The registry tag of ``version``: SemVer build metadata's ``+`` is not allowed in a tag, ``_`` is."""
+    return version.replace("+", "_")

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orbit_ops.backends.base import ImageBuilder
 from orbit_ops.config import SolutionSpec, WorkspaceConfig, find_workspace, load_config, load_solutions
+from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.operations import OperationStore
 from orbit_ops.releases import ReleaseRecord, latest_record, load_all_records, newest_release
 from orbit_ops.tags import TagScan, scan_tags
 from orbit_ops.versions import LATEST
@@ -24,6 +27,7 @@ class Workspace:
         self._solutions: list[SolutionSpec] | None = None
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
+        self._operations: OperationStore | None = None
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:
@@ -34,6 +38,27 @@ class Workspace:
             ConfigError: orbit.yaml breaks a rule.
         """
         return cls(load_config(find_workspace(explicit)))
+
+    def operations(self) -> OperationStore:
+        """The operation store under ``.orbit/`` (opened on first use)."""
+        if self._operations is None:
+            self._operations = OperationStore(self.config.state_dir)
+        return self._operations
+
+    def operation_is_live(self, op_id: str) -> bool:
+        """Whether operation ``op_id`` is queued or running in some live process."""
+        try:
+            return not self.operations().get(op_id).finished
+        except NotFoundError:
+            return False
+
+    def builder(self) -> ImageBuilder:
+        """The image builder of the configured backend."""
+        if self.config.backend == "local":
+            from orbit_ops.backends.local import LocalBuilder
+
+            return LocalBuilder(self.config.state_dir)
+        raise BackendError(f"the {self.config.backend} builder is not available in this version of Orbit")
 
     def refresh(self) -> None:
         self._solutions = self._scan = self._records = None

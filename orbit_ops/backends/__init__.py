@@ -1,0 +1,1 @@
+"""Backends behind small capability Protocols (``base``): ``local`` (embedded) and ``azure``."""

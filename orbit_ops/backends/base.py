@@ -1,0 +1,54 @@
+"""Capability Protocols every backend implements, one small interface per capability.
+
+The engine depends on these only; ``backend:`` in orbit.yaml picks the implementation
+(:func:`orbit_ops.backends.open_builder`). The local backend is the reference implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orbit_ops.context import PackedContext
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything a builder needs to build and push one release from a packed context."""
+
+    component: str
+    version: str
+    tag: str
+    commit: str
+    context: PackedContext
+    dockerfile: Path  # the Dockerfile inside the worktree (for parsing and the log)
+    source: str  # where the code came from, recorded in the image labels
+    run_name: str  # unique per build: the operation id
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What the builder pushed: the reference, registry and manifest digest, and its run id."""
+
+    image: str
+    registry: str
+    digest: str
+    run_id: str
+
+
+class ImageBuilder(Protocol):
+    """Builds an image from a packed context and pushes ``:<version>`` and ``:latest``."""
+
+    name: str  # "local" or "acr": the ``builder`` of the release record
+    registry: str  # where images go: a login server, or ``oci:.orbit/registry``
+
+    async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
+        """Build and push; stream log lines through ``log`` as they happen.
+
+        Raises:
+            BuildError: the build failed (its log says why).
+            BackendError: the service could not be reached or refused the request.
+        """
+        ...

@@ -1,0 +1,74 @@
+"""The embedded local backend: a real OCI image layout per repository under ``.orbit/registry``.
+
+No Docker runs here: the local builder writes the packed context as the image's one layer, derives
+the image config from the Dockerfile (ENV, CMD, LABEL...; RUN steps are recorded in the history,
+not executed, and the log says so) and tags the manifest ``:<version>`` and ``:latest``. What it
+writes is a valid OCI layout that ``skopeo``/``oras`` can read, with real sha256 digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orbit_ops.backends.base import BuildRequest, BuiltImage
+from orbit_ops.dockerfile import parse_dockerfile
+from orbit_ops.errors import BuildError
+from orbit_ops.oci import LayerInput, write_image
+from orbit_ops.versions import image_tag
+
+REGISTRY_DIR = "registry"
+
+
+class LocalBuilder:
+    """Builds into ``<state_dir>/registry/<component>/`` (an OCI image layout)."""
+
+    name = "local"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / REGISTRY_DIR
+        self.registry = f"oci:{state_dir.name}/{REGISTRY_DIR}"
+
+    def layout(self, component: str) -> Path:
+        return self.root / component
+
+    async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
+        """Write the image and its tags; runs the file work in a thread so the caller stays live.
+
+        Raises:
+            BuildError: the Dockerfile is invalid or the layout cannot be written.
+        """
+        return await asyncio.to_thread(self._build, request, log)
+
+    def _build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
+        try:
+            text = request.dockerfile.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BuildError(f"cannot read {request.dockerfile.name}: {exc}") from None
+        dockerfile = parse_dockerfile(text, request.context.dockerfile_in_archive)
+        created = datetime.now(UTC).replace(microsecond=0)
+        packed = request.context
+        result = write_image(
+            self.layout(request.component),
+            layer=LayerInput(path=packed.path, digest=packed.digest, diff_id=packed.diff_id, size=packed.size),
+            dockerfile=dockerfile,
+            labels={
+                "org.opencontainers.image.revision": request.commit,
+                "org.opencontainers.image.version": request.version,
+                "org.opencontainers.image.source": request.source,
+                "org.opencontainers.image.created": created.isoformat().replace("+00:00", "Z"),
+                "org.opencontainers.image.ref.name": request.tag,
+            },
+            created=created,
+            tags=[image_tag(request.version), "latest"],
+            log=log,
+            repository=f"{self.registry}/{request.component}",
+        )
+        return BuiltImage(
+            image=f"{self.registry}/{request.component}:{image_tag(request.version)}",
+            registry=self.registry,
+            digest=result.manifest_digest,
+            run_id=f"local-{request.run_name}",
+        )
