@@ -1,0 +1,153 @@
+"""Events of an operation: small frozen facts, named in the past tense.
+
+An operation (build, provision, sweep, roll) is an async stream of these events. The CLI prints
+them, the TUI renders them and the operation store persists them, one JSON object a line, so a
+second process can replay or follow the same stream. ``to_json``/``from_json`` are that line
+format; the ``type`` key tells the events apart and keys are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OperationStarted:
+    """The operation's body began to run."""
+
+    op_id: str
+    kind: str
+    target: str
+    at: str
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the operation's log; ``child`` names the sweep member it belongs to, if any."""
+
+    op_id: str
+    at: str
+    text: str
+    child: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressChanged:
+    """``done`` of ``total`` steps are complete (``total`` 0 means unknown)."""
+
+    op_id: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ChildChanged:
+    """A member of a sweep (one solution) changed state, e.g. ``running`` or ``failed``."""
+
+    op_id: str
+    child: str
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OperationFinished:
+    """The operation ended: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``."""
+
+    op_id: str
+    state: str
+    at: str
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+
+Event = OperationStarted | LogLine | ProgressChanged | ChildChanged | OperationFinished
+
+_TYPES: dict[type[Any], str] = {
+    OperationStarted: "started",
+    LogLine: "log",
+    ProgressChanged: "progress",
+    ChildChanged: "child",
+    OperationFinished: "finished",
+}
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """The event as a JSON-ready dict with a ``type`` key."""
+    data: dict[str, Any] = {"type": _TYPES[type(event)]}
+    data.update(vars(event))
+    return data
+
+
+def from_json(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from ``to_json`` output.
+
+    Raises:
+        ValueError: the type is unknown or a field is missing or of the wrong type.
+    """
+    kind = data.get("type")
+    try:
+        if kind == "started":
+            return OperationStarted(
+                op_id=_str(data, "op_id"),
+                kind=_str(data, "kind"),
+                target=_str(data, "target"),
+                at=_str(data, "at"),
+            )
+        if kind == "log":
+            return LogLine(
+                op_id=_str(data, "op_id"),
+                at=_str(data, "at"),
+                text=_str(data, "text"),
+                child=_opt_str(data, "child"),
+            )
+        if kind == "progress":
+            return ProgressChanged(
+                op_id=_str(data, "op_id"), done=_int(data, "done"), total=_int(data, "total")
+            )
+        if kind == "child":
+            return ChildChanged(
+                op_id=_str(data, "op_id"),
+                child=_str(data, "child"),
+                state=_str(data, "state"),
+                message=_opt_str(data, "message") or "",
+            )
+        if kind == "finished":
+            result = data.get("result")
+            if result is not None and not isinstance(result, dict):
+                raise ValueError("'result' must be an object or null")
+            return OperationFinished(
+                op_id=_str(data, "op_id"),
+                state=_str(data, "state"),
+                at=_str(data, "at"),
+                error=_opt_str(data, "error"),
+                result=result,
+            )
+    except KeyError as exc:
+        raise ValueError(f"{kind} event without {exc.args[0]!r}") from None
+    raise ValueError(f"unknown event type {kind!r}")
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string or null, not {type(value).__name__}")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key!r} must be an integer, not {type(value).__name__}")
+    return value

@@ -1,0 +1,208 @@
+"""The resources of one solution, as pure data: what provisioning converges to (SPEC §2.2).
+
+The same types describe both sides: :func:`desired_state` builds them from a solution's config,
+backends read them back from the platform. Only *managed* fields are in these types, so anything the
+service fills in (defaults, provisioning state, secrets it never returns) can never cause drift.
+Resources are converged in the order shares → storages (environment links) → apps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from orbit_ops.config import MIN_SHARE_QUOTA_GIB, SolutionSpec
+from orbit_ops.names import APP_COMPONENTS, azure_names
+from orbit_ops.versions import image_tag
+
+AccessMode = Literal["ReadWrite", "ReadOnly"]
+ResourceKind = Literal["share", "storage", "app"]
+KIND_ORDER: tuple[ResourceKind, ...] = ("share", "storage", "app")
+
+SOLUTION_TAG = "orbit-solution-id"
+MANAGED_BY_TAG = "orbit-managed-by"
+METHODOLOGY_PATH = "/repo/trajectory-methodology"
+
+
+def _frozen(values: dict[str, str] | None = None) -> MappingProxyType[str, str]:
+    return MappingProxyType(dict(sorted((values or {}).items())))
+
+
+@dataclass(frozen=True)
+class Share:
+    """An Azure Files share (premium FileStorage)."""
+
+    name: str
+    quota_gib: int
+    metadata: MappingProxyType[str, str] = field(default_factory=_frozen)
+
+    kind: ResourceKind = field(default="share", init=False)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """An environment storage of the ACA managed environment: a link to a share with an access mode.
+
+    Access mode belongs to the link, not the mount: that is why the customer share has two links.
+    """
+
+    name: str
+    share_name: str
+    access_mode: AccessMode
+    account_name: str
+
+    kind: ResourceKind = field(default="storage", init=False)
+
+
+@dataclass(frozen=True)
+class Mount:
+    storage_name: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class App:
+    """A container app: one container, its image, env, mounts, tags and registry pull identity."""
+
+    name: str
+    image: str
+    env: MappingProxyType[str, str] = field(default_factory=_frozen)
+    mounts: tuple[Mount, ...] = ()
+    tags: MappingProxyType[str, str] = field(default_factory=_frozen)
+    registry_server: str = ""
+    identity: str = ""
+
+    kind: ResourceKind = field(default="app", init=False)
+
+    @property
+    def image_tag(self) -> str | None:
+        """The tag part of the image reference (None for a digest-only reference)."""
+        last = self.image.rsplit("/", 1)[-1]
+        if "@" in last:
+            return None
+        return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+Resource = Share | Storage | App
+
+
+@dataclass(frozen=True)
+class DesiredSolution:
+    """Every resource one solution should have, in convergence order."""
+
+    id: str
+    h: str
+    shares: tuple[Share, ...]
+    storages: tuple[Storage, ...]
+    apps: tuple[App, ...]
+
+    def resources(self) -> tuple[Resource, ...]:
+        return (*self.shares, *self.storages, *self.apps)
+
+    def app(self, component: str) -> App:
+        return next(app for app in self.apps if app.name == f"{component}-{self.h}")
+
+
+@dataclass(frozen=True)
+class PlatformTarget:
+    """Where the solution's resources live: registry login server, storage account, pull identity."""
+
+    registry: str  # login server (``orbitacr.azurecr.io``) or ``oci:.orbit/registry`` locally
+    storage_account: str
+    pull_identity: str
+
+
+def desired_state(spec: SolutionSpec, target: PlatformTarget, versions: dict[str, str]) -> DesiredSolution:
+    """The resources ``spec`` converges to; ``versions`` maps each app component to its resolved version.
+
+    Pure: no I/O. ``versions`` must already have ``latest`` resolved (see ``Workspace.resolve_pin``).
+    """
+    names = azure_names(spec.id)
+    quota = max(spec.share_quota_gib, MIN_SHARE_QUOTA_GIB)
+    shares = tuple(
+        Share(name=names.shares[role], quota_gib=quota, metadata=_frozen({"solution_id": spec.id, "role": role}))
+        for role in ("customer", "internal")
+    )
+    storages = (
+        Storage(names.storages["cust_rw"], names.shares["customer"], "ReadWrite", target.storage_account),
+        Storage(names.storages["cust_ro"], names.shares["customer"], "ReadOnly", target.storage_account),
+        Storage(names.storages["int_rw"], names.shares["internal"], "ReadWrite", target.storage_account),
+    )
+    mounts = {
+        "agent": (Mount(names.storages["cust_rw"], "/repo"), Mount(names.storages["int_rw"], "/internal")),
+        "orbit": (Mount(names.storages["cust_ro"], "/repo"),),
+        "mc": (),
+    }
+    tags = _frozen({SOLUTION_TAG: spec.id, MANAGED_BY_TAG: "orbit"})
+    apps = []
+    for component in APP_COMPONENTS:
+        env = dict(spec.env.get(component, {}))
+        if component == "agent":
+            env.setdefault("METHODOLOGY_PATH", METHODOLOGY_PATH)
+        apps.append(
+            App(
+                name=names.apps[component],
+                image=f"{target.registry}/{component}:{image_tag(versions[component])}",
+                env=_frozen(env),
+                mounts=mounts[component],
+                tags=tags,
+                registry_server=target.registry,
+                identity=target.pull_identity,
+            )
+        )
+    return DesiredSolution(id=spec.id, h=names.h, shares=shares, storages=storages, apps=tuple(apps))
+
+
+def differences(desired: Resource, live: Resource) -> list[str]:
+    """Human-readable differences between two resources of the same kind, on managed fields only.
+
+    Each entry reads like ``image 1.2.0 → 1.10.0`` or ``env PUBLIC_BASE_URL changed``; values of env
+    variables are never shown (they may be secrets).
+    """
+    changes: list[str] = []
+    if isinstance(desired, Share) and isinstance(live, Share):
+        if desired.quota_gib != live.quota_gib:
+            changes.append(f"quota {live.quota_gib} → {desired.quota_gib} GiB")
+        changes += _map_changes("metadata", desired.metadata, live.metadata, show_values=True)
+    elif isinstance(desired, Storage) and isinstance(live, Storage):
+        if desired.access_mode != live.access_mode:
+            changes.append(f"link mode {live.access_mode} → {desired.access_mode}")
+        if desired.share_name != live.share_name:
+            changes.append(f"share {live.share_name} → {desired.share_name}")
+        if desired.account_name != live.account_name:
+            changes.append(f"account {live.account_name} → {desired.account_name}")
+    elif isinstance(desired, App) and isinstance(live, App):
+        if desired.image != live.image:
+            before = live.image_tag or live.image
+            after = desired.image_tag or desired.image
+            same_repo = live.image.rsplit(":", 1)[0] == desired.image.rsplit(":", 1)[0]
+            changes.append(f"image {before} → {after}" if same_repo else f"image {live.image} → {desired.image}")
+        changes += _map_changes("env", desired.env, live.env, show_values=False)
+        if desired.mounts != live.mounts:
+            changes.append(f"mounts {_mounts(live.mounts)} → {_mounts(desired.mounts)}")
+        changes += _map_changes("tag", desired.tags, live.tags, show_values=True)
+        if desired.registry_server != live.registry_server:
+            changes.append(f"registry {live.registry_server or '-'} → {desired.registry_server}")
+        if desired.identity != live.identity:
+            changes.append("pull identity changed")
+    else:
+        raise TypeError(f"cannot compare {type(desired).__name__} with {type(live).__name__}")
+    return changes
+
+
+def _map_changes(label: str, desired: MappingProxyType[str, str], live: MappingProxyType[str, str], *,
+                 show_values: bool) -> list[str]:
+    changes = []
+    for key in sorted(set(desired) | set(live)):
+        if key not in live:
+            changes.append(f"{label} {key} added" + (f" ({desired[key]})" if show_values else ""))
+        elif key not in desired:
+            changes.append(f"{label} {key} removed")
+        elif desired[key] != live[key]:
+            changes.append(f"{label} {key} {live[key]} → {desired[key]}" if show_values else f"{label} {key} changed")
+    return changes
+
+
+def _mounts(mounts: tuple[Mount, ...]) -> str:
+    return "[" + ", ".join(f"{m.storage_name}:{m.mount_path}" for m in mounts) + "]" if mounts else "[]"
