@@ -8,6 +8,8 @@
     ├── GitError                    git failed on the platform repo
     ├── BuildError                  a build step failed
     └── BackendError                a backend call failed (Azure, local store)
+        ├── ResourceExistsError     a create met a resource that already exists (reconciled, never shown)
+        └── ThrottledError          the service asked us to slow down (carries retry_after seconds)
 
 Third-party exceptions are mapped to these at the module that calls the third party, so callers
 and front ends only ever handle ``OrbitError``.
@@ -73,3 +75,15 @@ class BuildError(OrbitError):
 
 class BackendError(OrbitError):
     """A backend call failed."""
+
+
+class ResourceExistsError(BackendError):
+    """A create found the resource already there; provisioning re-reads and reconciles instead."""
+
+
+class ThrottledError(BackendError):
+    """The service throttled the call; ``retry_after`` is how long it asked us to wait (seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

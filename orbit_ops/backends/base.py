@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orbit_ops.context import PackedContext
+from orbit_ops.resources import App, Share, Storage
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,40 @@ class ImageBuilder(Protocol):
             BackendError: the service could not be reached or refused the request.
         """
         ...
+
+
+class AppPlatform(Protocol):
+    """Container apps and environment storages of one environment (Azure: one resource group).
+
+    Listings return managed fields only (see ``orbit_ops.resources``), keyed by name, and read the
+    whole environment in paged calls rather than one call per app. Every create raises
+    :class:`~orbit_ops.errors.ResourceExistsError` when the resource exists; every write is one call.
+    """
+
+    async def list_apps(self) -> dict[str, App]: ...
+
+    async def get_app(self, name: str) -> App | None: ...
+
+    async def create_app(self, app: App) -> None: ...
+
+    async def update_app(self, app: App) -> None: ...
+
+    async def list_storages(self) -> dict[str, Storage]: ...
+
+    async def get_storage(self, name: str) -> Storage | None: ...
+
+    async def create_storage(self, storage: Storage) -> None: ...
+
+    async def update_storage(self, storage: Storage) -> None: ...
+
+
+class ShareStore(Protocol):
+    """File shares of the storage account: quota and metadata are the managed fields."""
+
+    async def list_shares(self) -> dict[str, Share]: ...
+
+    async def get_share(self, name: str) -> Share | None: ...
+
+    async def create_share(self, share: Share) -> None: ...
+
+    async def update_share(self, share: Share) -> None: ...
