@@ -415,6 +415,272 @@ def _refuse_read_only(settings: Settings, what: str) -> None:
         raise RefusedError(f"--read-only: '{what}' changes things and is refused")
 
 
+# --- status, provisioning, rolls ----------------------------------------------------------------
+
+def _select(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[str, ...] = (),
+            exclude: tuple[str, ...] = ()) -> tuple[Any, list[Any]]:
+    """The workspace and the solutions named by IDS or --all (filtered by --only/--exclude patterns)."""
+    import fnmatch
+
+    from orbit_ops.config import find_solution
+    from orbit_ops.errors import InputError
+
+    if bool(ids) == all_:
+        raise InputError("name solution IDS or --all (and not both)")
+    workspace = settings.open()
+    specs = workspace.solutions() if all_ else [find_solution(workspace.config, i) for i in dict.fromkeys(ids)]
+    if only:
+        specs = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
+    if exclude:
+        specs = [s for s in specs if not any(fnmatch.fnmatchcase(s.id, p) for p in exclude)]
+    if not specs:
+        where = workspace.config.solutions_dir
+        raise InputError(f"no solutions selected (in {where})" + (" after --only/--exclude" if only or exclude else ""))
+    return workspace, specs
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--exit-code", is_flag=True, help="Exit 3 when anything is drifted or missing (like terraform "
+              "plan -detailed-exitcode).")
+@json_option
+@pass_settings
+def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
+    """Sync and freshness of every solution (or of IDS), per app and per resource."""
+    import asyncio
+
+    from orbit_ops.provision import read_live
+    from orbit_ops.sweeps import statuses
+
+    workspace, specs = _select(settings, ids, not ids)
+    platform = workspace.platform()
+    snapshot = asyncio.run(read_live(platform, platform))
+    rows = statuses(workspace, specs, snapshot)
+    if settings.json:
+        print_json([row.to_json() for row in rows])
+    else:
+        print_table(
+            ["id", "sync", "freshness", "orbit", "agent", "mc", "drift"],
+            [
+                [
+                    row.id,
+                    row.sync,
+                    row.freshness,
+                    *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
+                    "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
+                    or (row.reason or ""),
+                ]
+                for row in rows
+            ],
+        )
+    if exit_code and any(row.sync in ("drifted", "missing") for row in rows):
+        sys.exit(3)
+
+
+def _pin_cell(app: Any) -> str:
+    shown = app.pinned if app.pinned == app.resolved else f"{app.pinned}={app.resolved}"
+    if app.live and app.live != app.resolved:
+        shown += f" (live {app.live})"
+    elif app.live is None:
+        shown += " (absent)"
+    return str(shown)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution.")
+@json_option
+@pass_settings
+def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
+    """What provisioning IDS (or --all) would create and update; writes nothing."""
+    import asyncio
+
+    from orbit_ops.sweeps import plan_many
+
+    workspace, specs = _select(settings, ids, all_)
+    planned = asyncio.run(plan_many(workspace, specs))
+    if settings.json:
+        print_json(_plan_json(planned))
+        return
+    _print_plan(planned)
+
+
+def _plan_json(planned: list[Any]) -> dict[str, Any]:
+    solutions = []
+    for spec, solution_plan, reason in planned:
+        if solution_plan is None:
+            solutions.append({"id": spec.id, "state": "skipped", "actions": [], "error": f"refused: {reason}"})
+        else:
+            body = {"id": spec.id, "state": "planned", "actions": [a.to_json() for a in solution_plan.actions]}
+            if solution_plan.notes:
+                body["notes"] = list(solution_plan.notes)
+            solutions.append(body)
+    return {"solutions": solutions, "writes": 0}
+
+
+def _print_plan(planned: list[Any]) -> None:
+    for spec, solution_plan, reason in planned:
+        if solution_plan is None:
+            click.echo(f"{spec.id}: refused: {reason}")
+            continue
+        click.echo(f"{spec.id}: {solution_plan.summary()}")
+        for note in solution_plan.notes:
+            click.echo(f"    note: {note}")
+        for action in solution_plan.actions:
+            if action.action != "none":
+                click.echo(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
+    creates = sum(p.creates for _, p, _ in planned if p)
+    updates = sum(p.updates for _, p, _ in planned if p)
+    refused = sum(1 for _, p, _ in planned if p is None)
+    click.echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
+               + (f", {refused} refused" if refused else ""))
+
+
+def _confirm(settings: Settings, yes: bool, question: str) -> None:
+    from orbit_ops.errors import InputError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"{question} needs confirmation; pass --yes when running without a terminal")
+    if not click.confirm(question, default=False):
+        raise click.exceptions.Abort()
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution (a sweep).")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@click.option("--only", multiple=True, metavar="PATTERN", help="Only ids matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out ids matching this glob (repeatable).")
+@click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
+@click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency: int, only: tuple[str, ...],
+              exclude: tuple[str, ...], failed_from: str | None, no_wait: bool, yes: bool) -> None:
+    """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
+    import asyncio
+
+    from orbit_ops.operations import OperationRunner
+    from orbit_ops.sweeps import check_concurrency, plan_many, sweep_body
+
+    _refuse_read_only(settings, "provision")
+    check_concurrency(concurrency)
+    if failed_from:
+        workspace = settings.open()
+        record = workspace.operations().get(failed_from)
+        retry = tuple(name for name, child in record.children.items() if child.state == "failed")
+        if not retry:
+            click.echo(f"operation {record.id} has no failed solutions; nothing to retry", err=True)
+            return
+        ids, all_ = retry, False
+    workspace, specs = _select(settings, ids, all_, only, exclude)
+    planned = asyncio.run(plan_many(workspace, specs))
+    if not settings.json:
+        _print_plan(planned)
+    writes = sum(p.writes for _, p, _ in planned if p)
+    if writes and not (ids and len(specs) == 1 and yes):
+        _confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
+    kind = "sweep" if all_ or len(specs) > 1 else "provision"
+    target = "all solutions" if all_ else (specs[0].id if len(specs) == 1 else f"{len(specs)} solutions")
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait)
+
+    finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)),
+                              quiet=settings.json)
+    _finish_sweep(settings, finished)
+
+
+def _finish_sweep(settings: Settings, finished: Any) -> None:
+    result = finished.result or {}
+    if settings.json:
+        print_json(result if result else {"solutions": [], "writes": 0, "error": finished.error})
+    else:
+        for solution in result.get("solutions", []):
+            if solution["state"] != "succeeded":
+                click.echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
+        if result:
+            failed = sum(1 for s in result.get("solutions", []) if s["state"] in ("failed", "skipped"))
+            click.echo(f"{len(result.get('solutions', [])) - failed} converged, {failed} not; "
+                       f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
+    if finished.state != "succeeded" or any(
+        s["state"] in ("failed", "skipped") for s in result.get("solutions", [])
+    ):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("component")
+@click.argument("version")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution.")
+@click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
+         concurrency: int, yes: bool) -> None:
+    """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
+    from orbit_ops.roll import plan_roll
+    from orbit_ops.sweeps import check_concurrency
+
+    _refuse_read_only(settings, "roll")
+    check_concurrency(concurrency)
+    workspace, specs = _select(settings, ids, all_)
+    _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes)
+
+
+def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
+          yes: bool) -> None:
+    from orbit_ops.operations import OperationRunner
+    from orbit_ops.roll import roll_body
+
+    if not settings.json:
+        for change in roll_plan.changes:
+            click.echo(f"{change.id}: {change.component} {change.before} → {change.after}")
+        if roll_plan.unchanged:
+            click.echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
+    if roll_plan.changes:
+        _confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
+                                f"solution(s){'' if no_provision else ' and provision them'}?")
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency)
+
+    finished = _run_operation(OperationRunner(workspace.operations(), "roll", roll_plan.target, body,
+                                              total=len(roll_plan.changes) + len(roll_plan.unchanged)),
+                              quiet=settings.json)
+    if (finished.result or {}).get("refused"):
+        for refused in finished.result["refused"]:
+            click.echo(f"error: {refused['id']}: {refused['error']}", err=True)
+        if settings.json:
+            print_json(finished.result)
+        sys.exit(2)
+    _finish_sweep(settings, finished)
+
+
+@cli.command()
+@click.argument("solution_id", metavar="ID")
+@click.argument("component")
+@click.option("--no-provision", is_flag=True, help="Only edit the pin; do not provision.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, yes: bool) -> None:
+    """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
+    from orbit_ops.roll import plan_roll, previous_pin
+
+    _refuse_read_only(settings, "rollback")
+    workspace, specs = _select(settings, (solution_id,), False)
+    before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
+    _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
+          yes)
+
+
 # --- demo and console ---------------------------------------------------------------------------
 
 @cli.command()

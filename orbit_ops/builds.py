@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
-
-from filelock import FileLock, Timeout
 
 from orbit_ops.backends.base import BuildRequest, ImageBuilder
 from orbit_ops.config import ComponentSpec
 from orbit_ops.context import pack_context
 from orbit_ops.errors import InputError, RefusedError
 from orbit_ops.gitrepo import object_type, open_repo
+from orbit_ops.locks import held, lock_path
 from orbit_ops.operations import OperationRunner
 from orbit_ops.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
 from orbit_ops.tags import ReleaseTag
@@ -166,9 +165,7 @@ async def build_body(
                 f"({plan.existing.digest}); nothing to do (use --force to rebuild)")
         return result_json(plan, None)
 
-    locks = config.state_dir / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    async with _held(FileLock(str(locks / f"build-{name}.lock")), ctx, f"another build of {name} is running"):
+    async with held(lock_path(config.state_dir, f"build-{name}"), what=f"the build of {name}", on_wait=ctx.log):
         # The other build may have released this very version while we waited.
         current = latest_record(load_records(config.releases_dir, name), tag.version)
         if current is not None and plan.existing is None:
@@ -254,25 +251,6 @@ async def _thread(func: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(BaseException):
             await task
         raise
-
-
-@contextlib.asynccontextmanager
-async def _held(lock: FileLock, ctx: BuildContext, waiting: str) -> AsyncIterator[None]:
-    """Hold a cross-process file lock, logging once if it has to wait; cancellation stops the wait."""
-    told = False
-    while True:
-        try:
-            lock.acquire(timeout=0)
-            break
-        except Timeout:
-            if not told:
-                ctx.log(f"waiting: {waiting}")
-                told = True
-            await asyncio.sleep(0.2)
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _source(repo: Path) -> str:

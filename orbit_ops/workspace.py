@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from orbit_ops.backends.base import ImageBuilder
 from orbit_ops.config import SolutionSpec, WorkspaceConfig, find_workspace, load_config, load_solutions
@@ -15,8 +16,13 @@ from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations import OperationStore
 from orbit_ops.releases import ReleaseRecord, latest_record, load_all_records, newest_release
+from orbit_ops.resources import PlatformTarget
 from orbit_ops.tags import TagScan, scan_tags
 from orbit_ops.versions import LATEST
+
+if TYPE_CHECKING:
+    from orbit_ops.backends.local_platform import LocalPlatform
+    from orbit_ops.drift import ReleaseIndex
 
 
 class Workspace:
@@ -28,6 +34,7 @@ class Workspace:
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
+        self._platform: Any = None
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:
@@ -59,6 +66,28 @@ class Workspace:
 
             return LocalBuilder(self.config.state_dir)
         raise BackendError(f"the {self.config.backend} builder is not available in this version of Orbit")
+
+    def platform(self) -> LocalPlatform:
+        """The app platform and share store of the configured backend (one object serves both)."""
+        if self.config.backend == "local":
+            if self._platform is None:
+                from orbit_ops.backends.local_platform import LocalPlatform
+
+                self._platform = LocalPlatform(self.config.state_dir)
+            return self._platform
+        raise BackendError(f"the {self.config.backend} platform is not available in this version of Orbit")
+
+    def target(self) -> PlatformTarget:
+        """Registry, storage account and pull identity the desired state refers to."""
+        azure = self.config.azure
+        if self.config.backend == "azure" and azure is not None:
+            return PlatformTarget(azure.registry_login_server, azure.storage_account, azure.pull_identity)
+        return PlatformTarget(self.builder().registry, "local", "local")
+
+    def release_index(self) -> ReleaseIndex:
+        from orbit_ops.drift import ReleaseIndex
+
+        return ReleaseIndex(self.records())
 
     def refresh(self) -> None:
         self._solutions = self._scan = self._records = None

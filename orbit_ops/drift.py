@@ -1,0 +1,185 @@
+"""Status and drift of solutions (SPEC §3.2): pure functions from desired state and a live snapshot.
+
+``sync`` says whether what runs equals what the config asks for (field by field, managed fields only);
+``freshness`` says whether what the config asks for is the newest release. Both are computed for every
+app and rolled up per solution, worst first, so a fleet table can be sorted by what needs attention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from orbit_ops.config import SolutionSpec
+from orbit_ops.names import APP_COMPONENTS, azure_names
+from orbit_ops.releases import ReleaseRecord, latest_record, newest_release
+from orbit_ops.resources import App, DesiredSolution, PlatformTarget, Resource, desired_state, differences
+from orbit_ops.versions import LATEST, version_key
+
+Sync = Literal["synced", "drifted", "missing", "unknown"]
+Freshness = Literal["current", "behind", "unreleased", "floating"]
+SYNC_ORDER: tuple[Sync, ...] = ("unknown", "missing", "drifted", "synced")  # worst first
+FRESHNESS_ORDER: tuple[Freshness, ...] = ("unreleased", "behind", "floating", "current")
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the platform holds, read with one listing per resource type (never one read per app)."""
+
+    apps: Mapping[str, App]
+    storages: Mapping[str, Any]
+    shares: Mapping[str, Any]
+    error: str | None = None  # set when the platform could not be read: every status is then unknown
+
+    def get(self, resource: Resource) -> Resource | None:
+        table: Mapping[str, Any] = {"app": self.apps, "storage": self.storages, "share": self.shares}[resource.kind]
+        found: Resource | None = table.get(resource.name)
+        return found
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    component: str
+    pinned: str
+    resolved: str | None
+    live: str | None
+    latest: str | None
+    sync: Sync
+    freshness: Freshness
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pinned": self.pinned, "resolved": self.resolved, "live": self.live, "latest": self.latest,
+                "sync": self.sync, "freshness": self.freshness}
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    kind: str
+    name: str
+    sync: Sync
+    diff: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "sync": self.sync, "diff": list(self.diff)}
+
+
+@dataclass(frozen=True)
+class SolutionStatus:
+    id: str
+    display_name: str
+    sync: Sync
+    freshness: Freshness
+    apps: Mapping[str, AppStatus]
+    resources: tuple[ResourceStatus, ...]
+    reason: str | None = None  # why sync is unknown, or why the solution cannot be provisioned
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "sync": self.sync,
+            "freshness": self.freshness,
+            "apps": {component: status.to_json() for component, status in self.apps.items()},
+            "resources": [resource.to_json() for resource in self.resources],
+        }
+        if self.reason:
+            body["reason"] = self.reason
+        return body
+
+
+@dataclass(frozen=True)
+class ReleaseIndex:
+    """The release records of the app components, for resolving ``latest`` and judging freshness."""
+
+    records: Mapping[str, list[ReleaseRecord]]
+
+    def latest(self, component: str) -> str | None:
+        record = newest_release(self.records.get(component, []))
+        return record.version if record else None
+
+    def released(self, component: str, version: str) -> bool:
+        return latest_record(self.records.get(component, []), version) is not None
+
+    def resolve(self, component: str, pin: str) -> str | None:
+        return self.latest(component) if pin == LATEST else pin
+
+
+def freshness(pin: str, resolved: str | None, latest: str | None, released: bool) -> Freshness:
+    """Freshness of one app's pin (pure; ``released`` says whether ``resolved`` has a release record)."""
+    if resolved is None or not released:
+        return "unreleased"
+    if pin == LATEST:
+        return "floating"
+    if latest is not None and (version_key(latest) or ()) > (version_key(resolved) or ()):
+        return "behind"
+    return "current"
+
+
+def resolved_versions(spec: SolutionSpec, releases: ReleaseIndex) -> dict[str, str | None]:
+    return {component: releases.resolve(component, spec.pin(component)) for component in APP_COMPONENTS}
+
+
+def desired_for(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex) -> DesiredSolution | None:
+    """The desired state, or None when a ``latest`` pin has nothing released to resolve to."""
+    versions = resolved_versions(spec, releases)
+    if any(version is None for version in versions.values()):
+        return None
+    return desired_state(spec, target, {component: str(version) for component, version in versions.items()})
+
+
+def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex,
+                    live: LiveSnapshot) -> SolutionStatus:
+    """Sync and freshness of one solution, per app and per resource (pure)."""
+    desired = desired_for(spec, target, releases)
+    names = azure_names(spec.id)
+    apps: dict[str, AppStatus] = {}
+    resources: list[ResourceStatus] = []
+    reason = live.error
+    if desired is None:
+        reason = reason or "a 'latest' pin has no released version to resolve to"
+    for resource in desired.resources() if desired else ():
+        resources.append(_resource_status(resource, live))
+    by_name = {resource.name: resource for resource in resources}
+    for component in APP_COMPONENTS:
+        pin = spec.pin(component)
+        resolved = releases.resolve(component, pin)
+        app_name = names.apps[component]
+        live_app = live.apps.get(app_name) if live.error is None else None
+        status = by_name.get(app_name)
+        apps[component] = AppStatus(
+            component=component,
+            pinned=pin,
+            resolved=resolved,
+            live=live_app.image_tag if live_app else None,
+            latest=releases.latest(component),
+            sync=status.sync if status else "unknown",
+            freshness=freshness(pin, resolved, releases.latest(component),
+                                resolved is not None and releases.released(component, resolved)),
+        )
+    unreleased = [f"{c} {a.resolved or a.pinned}" for c, a in apps.items() if a.freshness == "unreleased"]
+    if unreleased and reason is None:
+        reason = "no release record for " + ", ".join(unreleased) + " (provisioning is refused)"
+    syncs = [r.sync for r in resources] or ["unknown"]
+    return SolutionStatus(
+        id=spec.id,
+        display_name=spec.display_name,
+        sync=_worst(syncs, SYNC_ORDER),
+        freshness=_worst([a.freshness for a in apps.values()], FRESHNESS_ORDER),
+        apps=apps,
+        resources=tuple(resources),
+        reason=reason,
+    )
+
+
+def _resource_status(desired: Resource, live: LiveSnapshot) -> ResourceStatus:
+    if live.error is not None:
+        return ResourceStatus(desired.kind, desired.name, "unknown", (live.error,))
+    current = live.get(desired)
+    if current is None:
+        return ResourceStatus(desired.kind, desired.name, "missing", ("absent",))
+    changes = tuple(differences(desired, current))
+    return ResourceStatus(desired.kind, desired.name, "drifted" if changes else "synced", changes)
+
+
+def _worst(values: list[Any], order: tuple[Any, ...]) -> Any:
+    return min(values, key=order.index)

@@ -1,0 +1,137 @@
+"""Rolling a released version to solutions (SPEC §3.4), and rolling one back.
+
+A roll is decided first (:func:`plan_roll`: which files change from what to what, refused outright for
+a version with no release record), then carried out as one operation: each solution file's pin is
+rewritten in place (comments and order kept, refused if the file changed since it was read), and the
+rolled solutions are provisioned as one sweep. The operation's result keeps every pin change, which
+is the history ``orbit rollback`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orbit_ops.config import SolutionSpec, load_solution
+from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
+from orbit_ops.locks import held, lock_path
+from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.pins import PinFile, read_pin_file, write_pins
+from orbit_ops.sweeps import DEFAULT_CONCURRENCY, SweepContext, sweep_body
+from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
+from orbit_ops.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class PinChange:
+    id: str
+    component: str
+    before: str
+    after: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "component": self.component, "from": self.before, "to": self.after}
+
+
+@dataclass(frozen=True)
+class RollPlan:
+    component: str
+    version: str
+    changes: tuple[PinChange, ...]
+    unchanged: tuple[str, ...]  # solutions already pinned to the version
+    files: dict[str, PinFile]
+    specs: dict[str, SolutionSpec]
+
+    @property
+    def target(self) -> str:
+        count = len(self.changes) + len(self.unchanged)
+        return f"{self.component}@{self.version} → {count} solution{'s' if count != 1 else ''}"
+
+
+def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequence[SolutionSpec], *,
+              allow_latest: bool = False) -> RollPlan:
+    """Decide the pin changes of a roll; reads the solution files, writes nothing.
+
+    Raises:
+        InputError: not an app component, not a version, or no solutions.
+        RefusedError: the version has no release record (it was never built).
+    """
+    if component not in APP_COMPONENTS:
+        raise InputError(f"'{component}' is not an app component; solutions pin {', '.join(APP_COMPONENTS)}")
+    floating = allow_latest and version == LATEST  # a rollback may restore a floating pin
+    if not floating and not is_version(version):
+        hint = " (drop the leading 'v')" if version.startswith("v") and is_version(version[1:]) else ""
+        raise InputError(f"'{version}' is not a version{hint}; {VERSION_RULE} (roll pins exact released versions)")
+    record = workspace.latest_release(component) if floating else workspace.release_of(component, version)
+    if record is None:
+        released = newest_first(record.version for record in workspace.records().get(component, []))
+        listing = ", ".join(dict.fromkeys(released[:6])) or "none"
+        raise RefusedError(f"{component} {version} has no release record, so it cannot be rolled out "
+                           f"(build it first: orbit build {component}@{version}); released: {listing}")
+    if not specs:
+        raise InputError("no solutions to roll to")
+    changes, unchanged, files = [], [], {}
+    for spec in specs:
+        before = spec.pin(component)
+        if before == version:
+            unchanged.append(spec.id)
+            continue
+        files[spec.id] = read_pin_file(spec.path)
+        changes.append(PinChange(spec.id, component, before, version))
+    return RollPlan(component, version, tuple(changes), tuple(unchanged), files, {s.id: s for s in specs})
+
+
+async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, provision: bool = True,
+                    concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True) -> dict[str, Any]:
+    """Write the new pins, then provision the rolled solutions as one sweep; returns the result JSON.
+
+    A solution whose file changed since the plan read it is refused (its file is left as the other
+    writer made it) and not provisioned; the others go on.
+    """
+    written: list[PinChange] = []
+    refused: list[dict[str, str]] = []
+    for change in plan.changes:
+        spec = plan.specs[change.id]
+        try:
+            async with held(lock_path(workspace.config.state_dir, f"solution-{change.id}"),
+                            what=f"solution {change.id}", wait=wait):
+                write_pins(plan.files[change.id], {plan.component: plan.version},
+                           validate=lambda text, spec=spec: load_solution(workspace.config, spec.path, text=text))
+        except OrbitError as exc:
+            refused.append({"id": change.id, "error": str(exc)})
+            ctx.child(change.id, "failed", str(exc))
+            ctx.log(f"pin not changed: {exc}", child=change.id)
+            continue
+        written.append(change)
+        ctx.log(f"pinned {change.component} {change.before} → {change.after} in {spec.path.name}", child=change.id)
+    result: dict[str, Any] = {
+        "component": plan.component,
+        "version": plan.version,
+        "pins": [change.to_json() for change in written],
+        "unchanged": list(plan.unchanged),
+        "refused": refused,
+    }
+    if not provision:
+        ctx.log("pins written; not provisioning (--no-provision)")
+        return result | {"solutions": [], "writes": 0}
+    workspace.refresh()
+    rolled_ids = [change.id for change in written] + list(plan.unchanged)
+    specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]
+    swept = await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=wait) if specs else {
+        "solutions": [], "writes": 0}
+    return result | swept
+
+
+def previous_pin(workspace: Workspace, solution_id: str, component: str, current: str) -> str:
+    """The version ``solution_id`` pinned for ``component`` before the roll that set ``current``.
+
+    Raises:
+        NotFoundError: no roll in the operation history set this pin.
+    """
+    for record in workspace.operations().list(kind="roll"):
+        for pin in (record.result or {}).get("pins", []):
+            if pin.get("id") == solution_id and pin.get("component") == component and pin.get("to") == current:
+                return str(pin["from"])
+    raise NotFoundError(f"no roll in the operation history set {component} {current} on {solution_id}; "
+                        "nothing to roll back to (use 'orbit roll' with the version you want)")
