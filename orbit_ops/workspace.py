@@ -34,7 +34,7 @@ class Workspace:
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
-        self._platform: Any = None
+        self._platform: LocalPlatform | None = None
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:

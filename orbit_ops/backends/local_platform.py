@@ -1,0 +1,680 @@
+"""The embedded platform backend: container apps, environment storages and file shares kept in SQLite.
+
+``LocalPlatform`` stands in for Azure Container Apps and Azure Files so that ``orbit demo`` and the
+tests provision for real, and it is the reference implementation of ``AppPlatform`` and ``ShareStore``.
+Each resource is stored the way the service keeps it: a JSON document shaped like the ARM resource
+(``properties.template.containers``, ``configuration.registries``, ``identity``, ``systemData``...),
+including fields only the service fills in (provisioning state, revision names, timestamps, etags).
+Reads map a document back to :mod:`orbit_ops.resources` types with managed fields only, so those
+service-filled fields can never show up as drift, exactly as on Azure.
+
+``<state_dir>/platform.sqlite`` is shared by threads and processes (a sweep provisions 8 solutions at
+once, two ``orbit provision`` may run side by side): WAL, a busy timeout, and every write one short
+``BEGIN IMMEDIATE`` transaction. A create is a plain INSERT whose primary-key conflict becomes
+:class:`~orbit_ops.errors.ResourceExistsError`, so racing creates have exactly one winner. Shares are
+also real folders under ``<state_dir>/shares/`` with a ``<name>.share.json`` sidecar for operators.
+See ``docs/decisions/0008-local-platform.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
+
+from orbit_ops.config import MIN_SHARE_QUOTA_GIB
+from orbit_ops.errors import BackendError, ResourceExistsError
+from orbit_ops.fsutil import atomic_write_text
+from orbit_ops.resources import AccessMode, App, Mount, ResourceKind, Share, Storage
+
+DATABASE_FILE = "platform.sqlite"
+SHARES_DIR = "shares"
+SIDECAR_SUFFIX = ".share.json"
+BUSY_TIMEOUT_SECONDS = 10.0
+
+# Where the local resources claim to live, so their ids have the shape of ARM ids.
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP = "orbit-local"
+LOCATION = "local"
+ENVIRONMENT = "orbit-local-env"
+STORAGE_ACCOUNT = "local"  # what Workspace.target() names for the local backend
+DEFAULT_DOMAIN = "orbit.localhost"  # the environment's default domain: revision FQDNs end with it
+
+MAX_SHARE_QUOTA_GIB = 102400  # premium FileStorage: 100 GiB to 100 TiB
+
+ACCESS_MODES: tuple[AccessMode, ...] = ("ReadWrite", "ReadOnly")
+WRITE_PREFIXES = ("create_", "update_")
+
+Document = dict[str, Any]
+_Parsed = TypeVar("_Parsed")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    document TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID
+"""
+_GROUP_ID = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
+_ENVIRONMENT_ID = f"{_GROUP_ID}/providers/Microsoft.App/managedEnvironments/{ENVIRONMENT}"
+_SHARES_ID = f"{_GROUP_ID}/providers/Microsoft.Storage/storageAccounts/{STORAGE_ACCOUNT}/fileServices/default/shares"
+_ACTOR = "orbit-local"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# The services' own naming rules; a share name also becomes a folder name, so it must be checked.
+_NAME_RULES: dict[ResourceKind, tuple[re.Pattern[str], str]] = {
+    "app": (
+        re.compile(r"^(?=.{2,32}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"),
+        "2-32 lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit",
+    ),
+    "storage": (
+        re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"),
+        "1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit",
+    ),
+    "share": (
+        re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$"),
+        "3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
+    ),
+}
+
+
+class LocalPlatform:
+    """Apps, environment storages and shares of one local environment (``AppPlatform`` and ``ShareStore``).
+
+    One instance may be shared by threads and tasks; any number of instances, in any number of
+    processes, may use the same ``state_dir``. ``calls`` records every Protocol call made through
+    this instance as ``(method, name)`` (``"*"`` for a listing), like the Azure emulator's request log.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        """Open (creating if needed) the platform store in ``state_dir`` (``<workspace>/.orbit``).
+
+        Raises:
+            BackendError: the folder or the database cannot be created or read, or was written by a
+                newer Orbit.
+        """
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / DATABASE_FILE
+        self.shares_dir = self.state_dir / SHARES_DIR
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        try:
+            self.shares_dir.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open the local platform store {self.path}: {exc}") from exc
+        try:
+            self._prepare()
+        except BackendError:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        with self._guard():
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise BackendError(
+                    f"{self.path} was written by a newer Orbit (schema {version}, this one knows {_SCHEMA_VERSION})"
+                )
+            if version < _SCHEMA_VERSION:
+                conn.execute(_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> LocalPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def writes(self) -> int:
+        """How many create/update calls were made through this instance (failed ones included)."""
+        return sum(1 for method, _ in self.calls if method.startswith(WRITE_PREFIXES))
+
+    def share_folder(self, name: str) -> Path:
+        """The content folder of share ``name`` (what the solution's apps would see mounted)."""
+        return self.shares_dir / name
+
+    def sidecar_path(self, name: str) -> Path:
+        """The JSON mirror of share ``name``'s document, for operators to look at."""
+        return self.shares_dir / f"{name}{SIDECAR_SUFFIX}"
+
+    def stored_document(self, kind: ResourceKind, name: str) -> Document | None:
+        """The raw stored document of a resource, service-filled fields included; not recorded in ``calls``.
+
+        Raises:
+            BackendError: the store cannot be read.
+        """
+        return self._fetch(kind, name)
+
+    # -- AppPlatform: container apps ------------------------------------------------------------
+
+    async def list_apps(self) -> dict[str, App]:
+        """Every container app of the environment, in one call.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("list_apps", "*"))
+        return await asyncio.to_thread(self._list, "app", _app_from_document)
+
+    async def get_app(self, name: str) -> App | None:
+        """The container app ``name``, or None if it does not exist.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("get_app", name))
+        return await asyncio.to_thread(self._get, "app", name, _app_from_document)
+
+    async def create_app(self, app: App) -> None:
+        """Create the container app with its first revision.
+
+        Raises:
+            ResourceExistsError: an app of that name exists.
+            BackendError: the name breaks the service's rule, or the store cannot be written.
+        """
+        self.calls.append(("create_app", app.name))
+        await asyncio.to_thread(self._create_app, app)
+
+    async def update_app(self, app: App) -> None:
+        """Replace the managed fields of an existing app; image, env or mount changes make a new revision.
+
+        Raises:
+            BackendError: the app does not exist, or the store cannot be written.
+        """
+        self.calls.append(("update_app", app.name))
+        await asyncio.to_thread(self._update, "app", app.name, lambda document: _apply_app(document, app))
+
+    # -- AppPlatform: environment storages ------------------------------------------------------
+
+    async def list_storages(self) -> dict[str, Storage]:
+        """Every environment storage (share link) of the environment, in one call.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("list_storages", "*"))
+        return await asyncio.to_thread(self._list, "storage", _storage_from_document)
+
+    async def get_storage(self, name: str) -> Storage | None:
+        """The environment storage ``name``, or None if it does not exist.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("get_storage", name))
+        return await asyncio.to_thread(self._get, "storage", name, _storage_from_document)
+
+    async def create_storage(self, storage: Storage) -> None:
+        """Create the environment storage; like Azure, the share it names need not exist yet.
+
+        Raises:
+            ResourceExistsError: a storage of that name exists.
+            BackendError: the name or access mode is invalid, or the store cannot be written.
+        """
+        self.calls.append(("create_storage", storage.name))
+        await asyncio.to_thread(self._create_storage, storage)
+
+    async def update_storage(self, storage: Storage) -> None:
+        """Replace the share, account and access mode of an existing environment storage.
+
+        Raises:
+            BackendError: the storage does not exist, the access mode is invalid, or the store cannot be written.
+        """
+        self.calls.append(("update_storage", storage.name))
+        _check_access_mode(storage)
+        await asyncio.to_thread(
+            self._update, "storage", storage.name, lambda document: _apply_storage(document, storage)
+        )
+
+    # -- ShareStore -----------------------------------------------------------------------------
+
+    async def list_shares(self) -> dict[str, Share]:
+        """Every file share of the storage account, in one call.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("list_shares", "*"))
+        return await asyncio.to_thread(self._list, "share", _share_from_document)
+
+    async def get_share(self, name: str) -> Share | None:
+        """The file share ``name``, or None if it does not exist.
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        self.calls.append(("get_share", name))
+        return await asyncio.to_thread(self._get, "share", name, _share_from_document)
+
+    async def create_share(self, share: Share) -> None:
+        """Create the share: its row, its content folder and its sidecar, or none of them.
+
+        Raises:
+            ResourceExistsError: a share of that name exists.
+            BackendError: the name or quota breaks the service's rules, or the store or folder cannot be written.
+        """
+        self.calls.append(("create_share", share.name))
+        await asyncio.to_thread(self._create_share, share)
+
+    async def update_share(self, share: Share) -> None:
+        """Replace the quota and metadata of an existing share (and its sidecar).
+
+        Raises:
+            BackendError: the share does not exist, the quota is out of range, or the store cannot be written.
+        """
+        self.calls.append(("update_share", share.name))
+        _check_quota(share)
+        await asyncio.to_thread(
+            self._update, "share", share.name, lambda document: _apply_share(document, share), self._mirror_share
+        )
+
+    # -- blocking work, run in threads ------------------------------------------------------------
+
+    def _create_app(self, app: App) -> None:
+        _check_name("app", app.name)
+        document = _new_app_document(app.name)
+        _apply_app(document, app)
+        _set_revision(document, 1)
+        self._insert("app", app.name, 1, document)
+
+    def _create_storage(self, storage: Storage) -> None:
+        _check_name("storage", storage.name)
+        _check_access_mode(storage)
+        document = _new_storage_document(storage.name)
+        _apply_storage(document, storage)
+        self._insert("storage", storage.name, 0, document)
+
+    def _create_share(self, share: Share) -> None:
+        _check_name("share", share.name)
+        _check_quota(share)
+        document = _new_share_document(share.name)
+        _apply_share(document, share)
+        self._insert("share", share.name, 0, document, self._mirror_share)
+
+    def _mirror_share(self, document: Document) -> None:
+        """Make the share's folder and rewrite its sidecar; runs inside the write transaction."""
+        name = str(document["name"])
+        try:
+            self.share_folder(name).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.sidecar_path(name), json.dumps(document, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise BackendError(
+                f"cannot write the folder or sidecar of share {name} under {self.shares_dir}: {exc}"
+            ) from exc
+
+    def _insert(
+        self,
+        kind: ResourceKind,
+        name: str,
+        revision: int,
+        document: Document,
+        after: Callable[[Document], None] | None = None,
+    ) -> None:
+        """Store a new resource; ``after`` runs inside the transaction, which its failure rolls back."""
+        _stamp(kind, document, datetime.now(UTC), created=True)
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO resources (kind, name, revision, document) VALUES (?, ?, ?, ?)",
+                    (kind, name, revision, _dump(document)),
+                )
+            except sqlite3.IntegrityError:
+                raise ResourceExistsError(f"{kind} {name} already exists") from None
+            if after is not None:
+                after(document)
+
+    def _update(
+        self,
+        kind: ResourceKind,
+        name: str,
+        apply: Callable[[Document], None],
+        after: Callable[[Document], None] | None = None,
+    ) -> None:
+        """Read, change and write back one resource in one transaction, so concurrent updates never interleave."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT revision, document FROM resources WHERE kind = ? AND name = ?", (kind, name)
+            ).fetchone()
+            if row is None:
+                raise BackendError(f"cannot update {kind} {name}: it does not exist (create it first)")
+            revision = int(row[0])
+            document = _load(kind, name, row[1])
+            before = copy.deepcopy(document)
+            try:
+                moment = _next_write_time(kind, before)
+                apply(document)
+                # Like ACA: a change to the template (image, env, volumes) is a new revision; tags,
+                # registries and identity are application-scope and keep the current one.
+                if kind == "app" and document["properties"]["template"] != before["properties"]["template"]:
+                    revision += 1
+                    _set_revision(document, revision)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                raise BackendError(
+                    f"the stored document of {kind} {name} is malformed ({type(exc).__name__}: {exc})"
+                ) from None
+            _stamp(kind, document, moment)
+            conn.execute(
+                "UPDATE resources SET revision = ?, document = ? WHERE kind = ? AND name = ?",
+                (revision, _dump(document), kind, name),
+            )
+            if after is not None:
+                after(document)
+
+    def _fetch(self, kind: ResourceKind, name: str) -> Document | None:
+        with self._guard():
+            row = self._conn.execute(
+                "SELECT document FROM resources WHERE kind = ? AND name = ?", (kind, name)
+            ).fetchone()
+        return None if row is None else _load(kind, name, row[0])
+
+    def _get(self, kind: ResourceKind, name: str, parse: Callable[[Document], _Parsed]) -> _Parsed | None:
+        document = self._fetch(kind, name)
+        return None if document is None else _parse(kind, name, document, parse)
+
+    def _list(self, kind: ResourceKind, parse: Callable[[Document], _Parsed]) -> dict[str, _Parsed]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT name, document FROM resources WHERE kind = ? ORDER BY name", (kind,)
+            ).fetchall()
+        return {name: _parse(kind, name, _load(kind, name, text), parse) for name, text in rows}
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise BackendError(f"local platform store {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._guard():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+# -- documents: building them the way the service would ------------------------------------------
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _next_write_time(kind: ResourceKind, previous: Document) -> datetime:
+    """Now, or just after the previous write if the clock has not moved on: every write gets a new time and etag."""
+    now = datetime.now(UTC)
+    last = previous["properties"]["lastModifiedTime"] if kind == "share" else previous["systemData"]["lastModifiedAt"]
+    earlier = datetime.fromisoformat(last)
+    return max(now, earlier + timedelta(microseconds=1))
+
+
+def _system_data() -> Document:
+    """ARM's record of who wrote a resource and when; the times are set by :func:`_stamp`."""
+    return {
+        "createdBy": _ACTOR,
+        "createdByType": "Application",
+        "createdAt": "",
+        "lastModifiedBy": _ACTOR,
+        "lastModifiedByType": "Application",
+        "lastModifiedAt": "",
+    }
+
+
+def _stamp(kind: ResourceKind, document: Document, moment: datetime, *, created: bool = False) -> None:
+    """Record a write the way each service does: ARM's systemData, or a share's last-modified time and etag."""
+    if kind == "share":
+        document["properties"]["lastModifiedTime"] = _timestamp(moment)
+        # Azure Files etags are the hex of the last-modified time: a new one on every change.
+        document["etag"] = f'"0x{(moment - _EPOCH) // timedelta(microseconds=1):X}"'
+        return
+    document["systemData"]["lastModifiedAt"] = _timestamp(moment)
+    if created:
+        document["systemData"]["createdAt"] = _timestamp(moment)
+
+
+def _new_app_document(name: str) -> Document:
+    """A container app as ACA returns it before any managed field is set, with the service's defaults."""
+    return {
+        "id": f"{_GROUP_ID}/providers/Microsoft.App/containerApps/{name}",
+        "name": name,
+        "type": "Microsoft.App/containerApps",
+        "location": LOCATION,
+        "tags": {},
+        "identity": {"type": "None"},
+        "systemData": _system_data(),
+        "properties": {
+            "provisioningState": "Succeeded",
+            "runningStatus": "Running",
+            "managedEnvironmentId": _ENVIRONMENT_ID,
+            "environmentId": _ENVIRONMENT_ID,
+            "workloadProfileName": "Consumption",
+            "latestRevisionName": "",
+            "latestReadyRevisionName": "",
+            "latestRevisionFqdn": "",
+            "configuration": {
+                "activeRevisionsMode": "Single",
+                "maxInactiveRevisions": 100,
+                "registries": [],
+                "secrets": [],
+            },
+            "template": {
+                "containers": [
+                    {
+                        "name": name,
+                        "image": "",
+                        "env": [],
+                        "resources": {"cpu": 0.5, "memory": "1Gi", "ephemeralStorage": "2Gi"},
+                        "volumeMounts": [],
+                    }
+                ],
+                "scale": {"minReplicas": None, "maxReplicas": 10},
+                "volumes": [],
+            },
+        },
+    }
+
+
+def _apply_app(document: Document, app: App) -> None:
+    """Set the managed fields of ``app`` in ``document``, leaving every other field as it was."""
+    properties = document["properties"]
+    document["tags"] = dict(app.tags)
+    if app.identity:
+        # principalId/clientId are the identity's own; derived from its id so they stay stable and say nothing.
+        identity_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, app.identity))
+        document["identity"] = {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {app.identity: {"principalId": identity_uuid, "clientId": identity_uuid}},
+        }
+    else:
+        document["identity"] = {"type": "None"}
+    registries: list[Document] = []
+    if app.registry_server:
+        registry: Document = {"server": app.registry_server}
+        if app.identity:
+            registry["identity"] = app.identity
+        registries.append(registry)
+    properties["configuration"]["registries"] = registries
+    template = properties["template"]
+    container = template["containers"][0]
+    container["image"] = app.image
+    container["env"] = [{"name": key, "value": value} for key, value in app.env.items()]
+    container["volumeMounts"] = [{"volumeName": m.storage_name, "mountPath": m.mount_path} for m in app.mounts]
+    volumes = dict.fromkeys(m.storage_name for m in app.mounts)
+    template["volumes"] = [{"name": s, "storageType": "AzureFile", "storageName": s} for s in volumes]
+
+
+def _set_revision(document: Document, revision: int) -> None:
+    """Name revision number ``revision`` like ACA does (``<app>--<suffix>``) and point the app at it."""
+    name = document["name"]
+    template = json.dumps(document["properties"]["template"], sort_keys=True)
+    suffix = hashlib.sha256(f"{name}\n{revision}\n{template}".encode()).hexdigest()[:7]
+    revision_name = f"{name}--{suffix}"
+    properties = document["properties"]
+    properties["latestRevisionName"] = revision_name
+    properties["latestReadyRevisionName"] = revision_name
+    properties["latestRevisionFqdn"] = f"{revision_name}.{DEFAULT_DOMAIN}"
+
+
+def _new_storage_document(name: str) -> Document:
+    return {
+        "id": f"{_ENVIRONMENT_ID}/storages/{name}",
+        "name": name,
+        "type": "Microsoft.App/managedEnvironments/storages",
+        "systemData": _system_data(),
+        "properties": {"azureFile": {}},
+    }
+
+
+def _apply_storage(document: Document, storage: Storage) -> None:
+    # The account key is write-only on Azure and there is none locally: it is never stored.
+    document["properties"]["azureFile"] = {
+        "accountName": storage.account_name,
+        "shareName": storage.share_name,
+        "accessMode": storage.access_mode,
+    }
+
+
+def _new_share_document(name: str) -> Document:
+    return {
+        "id": f"{_SHARES_ID}/{name}",
+        "name": name,
+        "type": "Microsoft.Storage/storageAccounts/fileServices/shares",
+        "etag": "",
+        "properties": {
+            "accessTier": "Premium",
+            "enabledProtocols": "SMB",
+            "leaseStatus": "unlocked",
+            "leaseState": "available",
+            "lastModifiedTime": "",
+            "shareQuota": 0,
+            "metadata": {},
+        },
+    }
+
+
+def _apply_share(document: Document, share: Share) -> None:
+    document["properties"]["shareQuota"] = share.quota_gib
+    document["properties"]["metadata"] = dict(share.metadata)
+
+
+# -- documents: reading back managed fields only ----------------------------------------------------
+
+
+def _app_from_document(document: Document) -> App:
+    properties = document["properties"]
+    container = properties["template"]["containers"][0]
+    storage_of = {v["name"]: v.get("storageName", v["name"]) for v in properties["template"].get("volumes") or []}
+    registries = properties["configuration"].get("registries") or []
+    assigned = list((document.get("identity") or {}).get("userAssignedIdentities") or {})
+    identity = (registries[0].get("identity") if registries else None) or (assigned[0] if assigned else "")
+    return App(
+        name=document["name"],
+        image=container["image"],
+        env=_frozen({item["name"]: item["value"] for item in container.get("env") or []}),
+        mounts=tuple(
+            Mount(storage_of.get(m["volumeName"], m["volumeName"]), m["mountPath"])
+            for m in container.get("volumeMounts") or []
+        ),
+        tags=_frozen(document.get("tags") or {}),
+        registry_server=registries[0]["server"] if registries else "",
+        identity=identity,
+    )
+
+
+def _storage_from_document(document: Document) -> Storage:
+    azure_file = document["properties"]["azureFile"]
+    return Storage(
+        name=document["name"],
+        share_name=azure_file["shareName"],
+        access_mode=cast(AccessMode, azure_file["accessMode"]),
+        account_name=azure_file["accountName"],
+    )
+
+
+def _share_from_document(document: Document) -> Share:
+    properties = document["properties"]
+    return Share(
+        name=document["name"],
+        quota_gib=int(properties["shareQuota"]),
+        metadata=_frozen(properties.get("metadata") or {}),
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _frozen(values: dict[str, str]) -> MappingProxyType[str, str]:
+    return MappingProxyType(dict(sorted(values.items())))
+
+
+def _dump(document: Document) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def _load(kind: str, name: str, text: str) -> Document:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"the stored document of {kind} {name} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BackendError(f"the stored document of {kind} {name} is not a JSON object")
+    return document
+
+
+def _parse(kind: str, name: str, document: Document, parse: Callable[[Document], _Parsed]) -> _Parsed:
+    try:
+        return parse(document)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise BackendError(f"the stored document of {kind} {name} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _check_name(kind: ResourceKind, name: str) -> None:
+    pattern, rule = _NAME_RULES[kind]
+    if not pattern.fullmatch(name):
+        raise BackendError(f"invalid {kind} name {name!r}: {rule}")
+
+
+def _check_access_mode(storage: Storage) -> None:
+    if storage.access_mode not in ACCESS_MODES:
+        raise BackendError(
+            f"invalid access mode {storage.access_mode!r} for storage {storage.name}: use {' or '.join(ACCESS_MODES)}"
+        )
+
+
+def _check_quota(share: Share) -> None:
+    if not MIN_SHARE_QUOTA_GIB <= share.quota_gib <= MAX_SHARE_QUOTA_GIB:
+        raise BackendError(
+            f"invalid quota {share.quota_gib} GiB for share {share.name}: premium file shares take"
+            f" {MIN_SHARE_QUOTA_GIB}-{MAX_SHARE_QUOTA_GIB} GiB"
+        )
