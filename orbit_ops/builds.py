@@ -44,7 +44,8 @@ BUILD_STEPS = 5  # worktree, pack, build and push, record, clean up
 class BuildContext(Protocol):
     """What a build needs from the operation running it (see ``orbit_ops.operations``)."""
 
-    op_id: str
+    @property
+    def op_id(self) -> str: ...
 
     def log(self, text: str, child: str | None = None) -> None: ...
 

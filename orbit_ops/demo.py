@@ -14,11 +14,16 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from orbit_ops.config import load_config
 from orbit_ops.errors import BuildError, InputError
+from orbit_ops.events import OperationFinished
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.gitrepo import open_repo, run_git
+
+if TYPE_CHECKING:
+    from orbit_ops.workspace import Workspace
 
 # (component, version, annotated, released): the release history, oldest first.
 HISTORY: list[tuple[str, str, bool, bool]] = [
@@ -76,6 +81,7 @@ def create_demo(target: Path, *, solutions: int = 40, seed: int = 7) -> Iterator
     tags = yield from _make_history(target)
     yield from _write_solutions(target, solutions, rng)
     yield from _release(target, [tag for tag in tags if tag.released])
+    yield from _provision(target, rng)
     yield "demo workspace ready"
 
 
@@ -318,6 +324,8 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
         pins = {key: rng.choice(options) for key, options in choices.items()}
         if index == 5:
             pins["agent_tag"] = "2.0.0-rc.1"  # a canary customer on the release candidate
+        if index == 8:
+            pins["orbit_tag"] = "1.3.0"  # tagged but not built yet: unreleased, provisioning refused
         overrides = {key: value for key, value in pins.items() if value != DEFAULT_PINS[key]}
         lines = [
             f"# {display}: managed by the platform team",
@@ -376,3 +384,78 @@ def _build_releases(target: Path, tags: list[DemoTag]) -> Iterator[str]:
             error = finished.error if finished else "no result"
             raise BuildError(f"demo build of {tag.component}/v{tag.version} failed: {error}")
         yield f"built {tag.component}/v{tag.version} → {finished.result['digest'][:19]}"
+
+
+# --- provisioning and drift -------------------------------------------------------------------------
+
+UNPROVISIONED = 3  # the newest customers have not been provisioned yet: their status is "missing"
+
+
+def _provision(target: Path, rng: random.Random) -> Iterator[str]:
+    """Provision most solutions as one real sweep, then change a few behind Orbit's back (drift)."""
+    from orbit_ops.operations import OperationContext, OperationRunner
+    from orbit_ops.sweeps import sweep_body
+    from orbit_ops.workspace import Workspace
+
+    workspace = Workspace(load_config(target))
+    specs = workspace.solutions()
+    chosen = specs[: len(specs) - UNPROVISIONED] if len(specs) > UNPROVISIONED else specs
+
+    async def sweep() -> dict[str, Any] | None:
+        async def body(ctx: OperationContext) -> dict[str, Any]:
+            return await sweep_body(workspace, chosen, ctx)
+
+        result = None
+        async for event in OperationRunner(workspace.operations(), "sweep", f"{len(chosen)} solutions", body,
+                                           total=len(chosen)).events():
+            if isinstance(event, OperationFinished):
+                result = event.result
+        return result
+
+    result = asyncio.run(sweep()) or {}
+    solutions = result.get("solutions", [])
+    converged = sum(1 for s in solutions if s.get("state") == "succeeded")
+    yield f"provisioned {converged} of {len(specs)} solutions ({result.get('writes', 0)} writes)"
+    yield from _drift(workspace, [spec.id for spec in chosen], rng)
+
+
+def _drift(workspace: Workspace, ids: list[str], rng: random.Random) -> Iterator[str]:
+    """Out-of-band changes, as someone editing in the portal would make them."""
+    from dataclasses import replace
+
+    from orbit_ops.names import azure_names
+    from orbit_ops.resources import _frozen
+
+    platform = workspace.platform()
+    picked = rng.sample(ids, k=min(4, len(ids)))
+
+    async def change() -> list[str]:
+        done = []
+        apps = await platform.list_apps()
+        storages = await platform.list_storages()
+        if len(picked) > 0:
+            app = apps.get(azure_names(picked[0]).apps["agent"])
+            if app is not None:
+                await platform.update_app(replace(app, image=app.image.rsplit(":", 1)[0] + ":1.10.0"))
+                done.append(f"{picked[0]}: agent image set to 1.10.0 by hand")
+        if len(picked) > 1:
+            app = apps.get(azure_names(picked[1]).apps["orbit"])
+            if app is not None:
+                env = dict(app.env) | {"PUBLIC_BASE_URL": "https://old.example.com"}
+                await platform.update_app(replace(app, env=_frozen(env)))
+                done.append(f"{picked[1]}: orbit PUBLIC_BASE_URL edited by hand")
+        if len(picked) > 2:
+            storage = storages.get(azure_names(picked[2]).storages["cust_ro"])
+            if storage is not None:
+                await platform.update_storage(replace(storage, access_mode="ReadWrite"))
+                done.append(f"{picked[2]}: reader link switched to ReadWrite")
+        if len(picked) > 3:
+            app = apps.get(azure_names(picked[3]).apps["mc"])
+            if app is not None:
+                tags = dict(app.tags) | {"cost-center": "manual"}
+                await platform.update_app(replace(app, tags=_frozen(tags)))
+                done.append(f"{picked[3]}: mc tagged by hand")
+        return done
+
+    for line in asyncio.run(change()):
+        yield f"drift: {line}"

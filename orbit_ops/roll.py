@@ -9,11 +9,13 @@ is the history ``orbit rollback`` reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from orbit_ops.config import SolutionSpec, load_solution
+from orbit_ops.config import SolutionSpec, WorkspaceConfig, load_solution
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.locks import held, lock_path
 from orbit_ops.names import APP_COMPONENTS
@@ -97,7 +99,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
             async with held(lock_path(workspace.config.state_dir, f"solution-{change.id}"),
                             what=f"solution {change.id}", wait=wait):
                 write_pins(plan.files[change.id], {plan.component: plan.version},
-                           validate=lambda text, spec=spec: load_solution(workspace.config, spec.path, text=text))
+                           validate=functools.partial(_validate, workspace.config, spec.path))
         except OrbitError as exc:
             refused.append({"id": change.id, "error": str(exc)})
             ctx.child(change.id, "failed", str(exc))
@@ -121,6 +123,11 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     swept = await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=wait) if specs else {
         "solutions": [], "writes": 0}
     return result | swept
+
+
+def _validate(config: WorkspaceConfig, path: Path, text: str) -> SolutionSpec:
+    """A pin edit must leave a valid solution file: check the new text before it is written."""
+    return load_solution(config, path, text=text)
 
 
 def previous_pin(workspace: Workspace, solution_id: str, component: str, current: str) -> str:

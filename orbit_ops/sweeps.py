@@ -33,7 +33,8 @@ State = Literal["planned", "succeeded", "failed", "skipped"]
 
 
 class SweepContext(Protocol):
-    op_id: str
+    @property
+    def op_id(self) -> str: ...
 
     def log(self, text: str, child: str | None = None) -> None: ...
 
