@@ -1,0 +1,111 @@
+"""``orbit status``/``plan``/``provision``/``roll``/``rollback`` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def root(demo_workspace: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "ws"
+    shutil.copytree(demo_workspace, copy, symlinks=True)
+    return copy
+
+
+def test_status_json_shape_and_exit_code(root: Path, run_cli: Run) -> None:
+    code, out, err = run_cli("-w", str(root), "status", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 40
+    row = rows[0]
+    assert set(row) >= {"id", "sync", "freshness", "apps", "resources"}
+    assert set(row["apps"]) == {"orbit", "agent", "mc"}
+    assert set(row["apps"]["agent"]) == {"pinned", "resolved", "live", "latest", "sync", "freshness"}
+    assert set(row["resources"][0]) == {"kind", "name", "sync", "diff"}
+    syncs = {r["sync"] for r in rows}
+    assert {"synced", "drifted", "missing"} <= syncs
+    assert {"current", "behind", "floating", "unreleased"} <= {r["freshness"] for r in rows}
+    drifted = next(r for r in rows if r["sync"] == "drifted")
+    assert any(res["diff"] for res in drifted["resources"] if res["sync"] == "drifted")
+    code, _, _ = run_cli("-w", str(root), "status", "--exit-code")
+    assert code == 3
+
+
+def test_plan_writes_nothing_and_provision_converges(root: Path, run_cli: Run) -> None:
+    code, out, _ = run_cli("-w", str(root), "plan", "--all", "--json")
+    assert code == 0
+    planned = json.loads(out)
+    assert planned["writes"] == 0
+    assert {s["state"] for s in planned["solutions"]} == {"planned", "skipped"}
+    to_write = sum(1 for s in planned["solutions"] for a in s["actions"] if a["action"] != "none")
+    assert to_write > 0
+    code, out, _ = run_cli("-w", str(root), "plan", "--all", "--json")
+    assert json.loads(out) == planned  # planning twice changed nothing
+
+    code, out, err = run_cli("-w", str(root), "provision", "--all", "--yes", "--json")
+    assert code == 1, err  # the solution pinned to unreleased orbit 1.3.0 is refused
+    result = json.loads(out)
+    assert result["writes"] == to_write
+    refused = [s for s in result["solutions"] if s["state"] == "skipped"]
+    assert len(refused) == 1 and "orbit 1.3.0 has no release record" in refused[0]["error"]
+
+    code, out, _ = run_cli("-w", str(root), "provision", "--all", "--yes", "--exclude", refused[0]["id"], "--json")
+    assert code == 0
+    assert json.loads(out)["writes"] == 0
+    code, _, _ = run_cli("-w", str(root), "status", "--exit-code", "acme-corp", "globex")
+    assert code == 0
+
+
+def test_provision_asks_for_confirmation_without_a_terminal(root: Path, run_cli: Run) -> None:
+    code, _, err = run_cli("-w", str(root), "provision", "--all")
+    assert code == 2
+    assert "pass --yes" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["provision", "nope-inc", "--yes"], "unknown solution 'nope-inc'"),
+        (["provision", "--all", "--concurrency", "0", "--yes"], "--concurrency must be at least 1"),
+        (["provision", "--yes"], "name solution IDS or --all"),
+        (["provision", "--all", "--only", "zzz*", "--yes"], "no solutions selected"),
+        (["plan", "Bad_Id"], "invalid solution id"),
+        (["roll", "agent", "9.9.9", "acme-corp", "--yes"], "no release record"),
+        (["roll", "agent", "2.2.0", "--all", "--yes"], "no release record"),
+        (["roll", "web", "1.0.0", "--all", "--yes"], "not an app component"),
+        (["roll", "agent", "v2.1.0", "--all", "--yes"], "drop the leading 'v'"),
+        (["--read-only", "provision", "--all", "--yes"], "--read-only"),
+    ],
+)
+def test_provision_and_roll_bad_input_exit_2(root: Path, run_cli: Run, args: list[str], message: str) -> None:
+    before = {p.name: p.read_bytes() for p in (root / "solutions").iterdir()}
+    code, _, err = run_cli("-w", str(root), *args)
+    assert code == 2, err
+    assert message in err
+    assert {p.name: p.read_bytes() for p in (root / "solutions").iterdir()} == before
+
+
+def test_failed_from_retries_only_failures(root: Path, run_cli: Run) -> None:
+    from filelock import FileLock
+
+    from orbit_ops.locks import lock_path
+
+    # Another operation holds globex: with --no-wait it fails at once, the sweep goes on.
+    with FileLock(str(lock_path(root / ".orbit", "solution-globex"))):
+        code, out, _ = run_cli("-w", str(root), "provision", "--all", "--yes", "--no-wait", "--json")
+    assert code == 1
+    states = {s["id"]: s["state"] for s in json.loads(out)["solutions"]}
+    assert states["globex"] == "failed"
+    assert list(states.values()).count("failed") == 1
+    sweep_id = json.loads(run_cli("-w", str(root), "ops", "--json")[1])[0]["id"]
+    code, out, err = run_cli("-w", str(root), "provision", "--failed-from", sweep_id, "--yes", "--json")
+    assert code == 0, err
+    retried = json.loads(out)["solutions"]
+    assert [s["id"] for s in retried] == ["globex"] and retried[0]["state"] == "succeeded"
