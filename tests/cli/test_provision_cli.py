@@ -109,3 +109,69 @@ def test_failed_from_retries_only_failures(root: Path, run_cli: Run) -> None:
     assert code == 0, err
     retried = json.loads(out)["solutions"]
     assert [s["id"] for s in retried] == ["globex"] and retried[0]["state"] == "succeeded"
+
+
+def test_roll_keeps_comments_provisions_and_rolls_back(root: Path, run_cli: Run) -> None:
+    path = root / "solutions" / "acme-corp.yaml"
+    original = path.read_text()
+    assert original.startswith("# Acme Corp: managed by the platform team")
+    code, out, err = run_cli("-w", str(root), "roll", "agent", "2.1.0", "acme-corp", "globex", "--yes", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert [(p["id"], p["from"], p["to"]) for p in result["pins"]] == [("acme-corp", "2.0.0", "2.1.0"),
+                                                                      ("globex", "2.0.0", "2.1.0")]
+    rolled = path.read_text()
+    assert rolled.startswith("# Acme Corp: managed by the platform team")
+    assert 'agent_tag: "2.1.0"' in rolled
+    assert rolled.count("#") == original.count("#")
+    states = {s["id"]: s["state"] for s in result["solutions"]}
+    assert states == {"acme-corp": "succeeded", "globex": "succeeded"}
+    status = json.loads(run_cli("-w", str(root), "status", "acme-corp", "--json")[1])[0]
+    assert status["apps"]["agent"]["live"] == "2.1.0" and status["apps"]["agent"]["sync"] == "synced"
+
+    code, out, err = run_cli("-w", str(root), "rollback", "acme-corp", "agent", "--yes", "--json")
+    assert code == 0, err
+    back = json.loads(out)
+    assert back["pins"] == [{"id": "acme-corp", "component": "agent", "from": "2.1.0", "to": "2.0.0"}]
+    status = json.loads(run_cli("-w", str(root), "status", "acme-corp", "--json")[1])[0]
+    assert status["apps"]["agent"]["pinned"] == "2.0.0" and status["apps"]["agent"]["live"] == "2.0.0"
+    code, _, err = run_cli("-w", str(root), "rollback", "initech", "agent", "--yes")
+    assert code == 2 and "nothing to roll back to" in err
+
+
+def test_roll_no_provision_only_edits_pins(root: Path, run_cli: Run) -> None:
+    code, out, err = run_cli("-w", str(root), "roll", "mc", "1.2.0", "acme-corp", "--yes", "--no-provision", "--json")
+    assert code == 0, err
+    assert json.loads(out)["writes"] == 0
+    status = json.loads(run_cli("-w", str(root), "status", "acme-corp", "--json")[1])[0]
+    assert status["apps"]["mc"]["pinned"] == "1.2.0"
+
+
+def test_roll_refuses_a_file_edited_since_it_was_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from orbit_ops.config import find_solution
+    from orbit_ops.events import OperationFinished
+    from orbit_ops.operations import OperationRunner
+    from orbit_ops.roll import plan_roll, roll_body
+    from orbit_ops.workspace import Workspace
+
+    workspace = Workspace.open(root)
+    spec = find_solution(workspace.config, "initech")
+    roll_plan = plan_roll(workspace, "agent", "2.1.0", [spec])
+    edited = spec.path.read_text() + "# an operator's edit made while the roll was being confirmed\n"
+    spec.path.write_text(edited)
+
+    async def run() -> OperationFinished:
+        async def body(ctx: object) -> dict[str, object]:
+            return await roll_body(workspace, roll_plan, ctx)  # type: ignore[arg-type]
+
+        events = [e async for e in OperationRunner(workspace.operations(), "roll", "t", body).events()]
+        assert isinstance(events[-1], OperationFinished)
+        return events[-1]
+
+    finished = asyncio.run(run())
+    assert finished.result is not None
+    assert finished.result["pins"] == []
+    assert "changed" in finished.result["refused"][0]["error"]
+    assert spec.path.read_text() == edited  # nothing lost
