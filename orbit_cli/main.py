@@ -564,7 +564,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     import asyncio
 
     from orbit_ops.operations import OperationRunner
-    from orbit_ops.sweeps import check_concurrency, plan_many, sweep_body
+    from orbit_ops.sweeps import check_concurrency, plan_many, refuse_unreleased, sweep_body
 
     _refuse_read_only(settings, "provision")
     check_concurrency(concurrency)
@@ -577,6 +577,8 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
             return
         ids, all_ = retry, False
     workspace, specs = _select(settings, ids, all_, only, exclude)
+    if not all_:
+        refuse_unreleased(workspace, specs)
     planned = asyncio.run(plan_many(workspace, specs))
     if not settings.json:
         _print_plan(planned)

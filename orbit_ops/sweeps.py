@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from orbit_ops.config import SolutionSpec
 from orbit_ops.drift import ReleaseIndex, desired_for, solution_status
-from orbit_ops.errors import InputError, OrbitError
+from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.locks import held, lock_path
 from orbit_ops.provision import (
     ResourceAction,
@@ -84,6 +84,20 @@ def unreleased_reason(workspace: Workspace, spec: SolutionSpec, releases: Releas
             problems.append(f"{component} {resolved} has no release record (build it first: "
                             f"orbit build {component}@{resolved})")
     return "; ".join(problems) or None
+
+
+def refuse_unreleased(workspace: Workspace, specs: Sequence[SolutionSpec]) -> None:
+    """Refuse solutions named explicitly whose pins have no release record (nothing is written).
+
+    A sweep of ``--all`` skips such solutions and reports them instead; naming one is an error.
+
+    Raises:
+        RefusedError: one or more of ``specs`` pin an unreleased version.
+    """
+    releases = workspace.release_index()
+    problems = [f"{spec.id}: {reason}" for spec in specs if (reason := unreleased_reason(workspace, spec, releases))]
+    if problems:
+        raise RefusedError("cannot provision a pin that was never released: " + "; ".join(problems))
 
 
 PlannedSolution = tuple[SolutionSpec, SolutionPlan | None, str | None]

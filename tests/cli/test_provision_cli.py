@@ -82,6 +82,7 @@ def test_provision_asks_for_confirmation_without_a_terminal(root: Path, run_cli:
         (["roll", "web", "1.0.0", "--all", "--yes"], "not an app component"),
         (["roll", "agent", "v2.1.0", "--all", "--yes"], "drop the leading 'v'"),
         (["--read-only", "provision", "--all", "--yes"], "--read-only"),
+        (["provision", "cyberdyne", "--yes"], "orbit 1.3.0 has no release record"),
     ],
 )
 def test_provision_and_roll_bad_input_exit_2(root: Path, run_cli: Run, args: list[str], message: str) -> None:
