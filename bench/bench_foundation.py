@@ -13,11 +13,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import GIT_ENV, machine, ms, side_by_side  # noqa: E402
+from common import GIT_ENV, machine, ms, side_by_side
 
-from orbit_ops.config import load_config, load_solutions  # noqa: E402
-from orbit_ops.tags import _FORMAT, scan_tags  # noqa: E402
-from orbit_ops.versions import version_key  # noqa: E402
+from orbit_ops.config import load_config, load_solutions
+from orbit_ops.tags import _FORMAT, scan_tags
+from orbit_ops.versions import version_key
 
 COMPONENTS = 50
 VERSIONS = 200
@@ -65,7 +65,7 @@ def bench_tags(work: Path, runs: int) -> list[str]:
             subprocess.run(["git", "pack-refs", "--all"], cwd=repo, check=True, env=GIT_ENV)
         patterns = [f"refs/tags/{name}/" for name in components]
 
-        def bare() -> None:
+        def bare(patterns: list[str] = patterns) -> None:
             subprocess.run(["git", "for-each-ref", f"--format={_FORMAT}", *patterns], cwd=repo, check=True,
                            capture_output=True, env=GIT_ENV)
 

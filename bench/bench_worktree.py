@@ -14,10 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import GIT_ENV, machine, ms, side_by_side  # noqa: E402
+from common import GIT_ENV, machine, ms, side_by_side
 
-from orbit_ops.gitrepo import open_repo  # noqa: E402
-from orbit_ops.worktrees import add_worktree, remove_worktree  # noqa: E402
+from orbit_ops.gitrepo import open_repo
+from orbit_ops.worktrees import add_worktree, remove_worktree
 
 
 def make_repo(root: Path, files: int = 2000, size: int = 10_000) -> str:

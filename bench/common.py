@@ -38,7 +38,7 @@ def machine() -> str:
 def side_by_side(runs: int, **candidates: Callable[[], object]) -> dict[str, float]:
     """Median seconds of each candidate, run interleaved so machine noise hits all of them alike."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for name, func in candidates.items():  # warm-up: page cache, imports
+    for func in candidates.values():  # warm-up: page cache, imports
         func()
     for _ in range(runs):
         for name, func in candidates.items():

@@ -135,12 +135,12 @@ def test_context_or_dockerfile_missing_at_the_tag_is_input_error(ws: Workspace) 
     text = (root / "orbit.yaml").read_text()
     (root / "orbit.yaml").write_text(text.replace("mc:    {context: apps/mc}", "mc:    {context: apps/mission}"))
     broken = Workspace.open(root)
-    with pytest.raises(InputError, match="build context folder 'apps/mission' does not exist at mc/v1.3.0"):
+    with pytest.raises(InputError, match=r"build context folder 'apps/mission' does not exist at mc/v1\.3\.0"):
         plan_build(broken, "mc", "1.3.0")
     (root / "orbit.yaml").write_text(text.replace("mc:    {context: apps/mc}",
                                                   "mc:    {context: apps/mc, dockerfile: apps/mc/Containerfile}"))
     broken = Workspace.open(root)
-    with pytest.raises(InputError, match="Dockerfile 'apps/mc/Containerfile' does not exist at mc/v1.3.0"):
+    with pytest.raises(InputError, match=r"Dockerfile 'apps/mc/Containerfile' does not exist at mc/v1\.3\.0"):
         plan_build(broken, "mc", "1.3.0")
     assert load_records(ws.config.releases_dir, "mc")[-1].version == "1.2.0"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +96,7 @@ def test_create_that_meets_exists_reconciles(ws: Workspace) -> None:
     spec = next(s for s in ws.solutions() if s.id == "zorg-industries")  # not provisioned by the demo
     names = azure_names(spec.id)
     ws._platform = RacingPlatform(ws.config.state_dir, names.apps["mc"])
-    result, events = sweep(ws, [spec.id])
+    result, _ = sweep(ws, [spec.id])
     [solution] = result["solutions"]
     assert solution["state"] == "succeeded"
     mc = next(a for a in solution["actions"] if a["name"] == names.apps["mc"])
