@@ -26,8 +26,12 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/orbit demo $(DIR)
 
-## Install the test dependencies and run the whole test suite.
-test: install-test
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Install the test dependencies (Python packages, and Azurite from npm) and run the whole test suite.
+test: install-test node_modules/.installed
 	$(BIN)/python -m pytest
 
 lint: install-test

@@ -1,0 +1,210 @@
+"""What every Azure client of Orbit shares: credentials, endpoints, CA bundle, error mapping, retries.
+
+Azure SDK modules are imported inside functions only, so importing the engine never loads them
+(a test checks ``sys.modules``). Every SDK exception is turned into an ``orbit_ops.errors`` type here,
+with a message an operator can act on and nothing secret in it (URLs are cut at ``?``).
+
+Errors:
+    401 → BackendError "authentication failed …how to log in"
+    403 → BackendError "forbidden …which role is missing"
+    404 → NotFoundError
+    409 → ResourceExistsError
+    429 → ThrottledError(retry_after)
+    connection errors → BackendError "cannot reach <endpoint>"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from orbit_ops.config import AzureSettings
+from orbit_ops.errors import BackendError, NotFoundError, OrbitError, ResourceExistsError, ThrottledError
+from orbit_ops.redact import redact, register_secret
+
+T = TypeVar("T")
+
+ARM_ENDPOINT = "https://management.azure.com"
+TOKEN_ENV = "ORBIT_AZURE_ACCESS_TOKEN"
+ACCOUNT_KEY_ENV = "ORBIT_STORAGE_ACCOUNT_KEY"
+
+
+@dataclass(frozen=True)
+class AzureEndpoints:
+    """Where the clients go, and which CA bundle verifies them (None: the system's)."""
+
+    arm: str
+    files: str  # host-style https://<account>.file.core.windows.net or path-style https://host:port/<account>
+    ca_bundle: str | None
+
+    @classmethod
+    def from_settings(cls, settings: AzureSettings) -> AzureEndpoints:
+        arm = (settings.arm_endpoint or ARM_ENDPOINT).rstrip("/")
+        files = (settings.files_endpoint or f"https://{settings.storage_account}.file.core.windows.net").rstrip("/")
+        return cls(arm=arm, files=files, ca_bundle=settings.ca_bundle or None)
+
+    def verify(self) -> bool | str:
+        """The ``connection_verify`` value: the bundle if one is configured, else normal verification."""
+        return self.ca_bundle or True
+
+
+class StaticTokenCredential:
+    """A TokenCredential over a bearer token a pipeline already holds (``ORBIT_AZURE_ACCESS_TOKEN``)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        register_secret(token)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(self._token, int(time.time()) + 3600)
+
+
+def credential() -> Any:
+    """``ORBIT_AZURE_ACCESS_TOKEN`` when set, else ``DefaultAzureCredential`` (never printed)."""
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        return StaticTokenCredential(token)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def account_key() -> str:
+    """The storage account key from ``ORBIT_STORAGE_ACCOUNT_KEY`` (registered as a secret).
+
+    Raises:
+        BackendError: the variable is not set.
+    """
+    key = os.environ.get(ACCOUNT_KEY_ENV)
+    if not key:
+        raise BackendError(f"{ACCOUNT_KEY_ENV} is not set: the Azure Files shares need the storage account key")
+    register_secret(key)
+    return key
+
+
+def map_error(exc: BaseException, what: str) -> OrbitError:
+    """Turn an Azure SDK exception raised while doing ``what`` into an Orbit error."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+    from azure.core.exceptions import (
+        ResourceExistsError as SdkExists,
+    )
+
+    if isinstance(exc, OrbitError):
+        return exc
+    if isinstance(exc, SdkExists):
+        return ResourceExistsError(f"{what}: already exists")
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFoundError(f"{what}: not found")
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 401):
+        return BackendError(f"{what}: authentication failed ({_reason(exc)}); sign in with 'az login', "
+                            f"or set {TOKEN_ENV} to a bearer token for https://management.azure.com")
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        if status == 401:
+            return BackendError(f"{what}: authentication failed ({_reason(exc)}); sign in with 'az login', "
+                                f"or set {TOKEN_ENV}")
+        if status == 403:
+            return BackendError(f"{what}: forbidden ({_reason(exc)}); the identity needs the role that allows it "
+                                "(Contributor on the resource group, AcrPush/Contributor on the registry, "
+                                "Storage File Data SMB Share Contributor on the account)")
+        if status == 409:
+            return ResourceExistsError(f"{what}: already exists ({_reason(exc)})")
+        if status == 429:
+            retry_after = _retry_after(exc)
+            return ThrottledError(f"{what}: throttled by Azure, retrying after {retry_after or 0:.0f} s", retry_after)
+        return BackendError(f"{what}: Azure answered {status} ({_reason(exc)})")
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return BackendError(f"{what}: cannot reach Azure ({_reason(exc)})")
+    return BackendError(f"{what}: {type(exc).__name__}: {redact(str(exc))[:300]}")
+
+
+def _reason(exc: Any) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or getattr(exc, "error_code", None)
+    message = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
+    text = f"{code}: {message}" if code else str(message)
+    return redact(" ".join(text.split()))[:300]
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        if name in headers:
+            try:
+                return float(headers[name]) / 1000
+            except ValueError:
+                pass
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class TokenBucket:
+    """Client-side pacing that mirrors ARM's per-subscription token buckets (reads 250/25 s⁻¹,
+    writes 200/10 s⁻¹), so a sweep paces itself instead of hammering the API into 429s."""
+
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+async def call(func: Callable[..., T], *args: Any, what: str, bucket: TokenBucket | None = None,
+               attempts: int = 6, **kwargs: Any) -> T:
+    """Run blocking SDK ``func`` in a thread, mapping errors; retries throttling (honouring Retry-After)
+    and transient 5xx/connection errors with capped exponential backoff.
+
+    Raises:
+        OrbitError: the mapped error once retries are exhausted (or at once for non-transient errors).
+    """
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        if bucket is not None:
+            await bucket.take()
+        try:
+            return await asyncio.to_thread(func, *args, **kwargs)
+        except Exception as exc:  # mapped just below; nothing SDK-typed escapes this module
+            error = map_error(exc, what)
+            transient = isinstance(error, ThrottledError) or (
+                isinstance(error, BackendError) and ("answered 5" in error.message or "cannot reach" in error.message)
+            )
+            if not transient or attempt == attempts:
+                raise error from None
+            wait = error.retry_after if isinstance(error, ThrottledError) and error.retry_after is not None else delay
+            await asyncio.sleep(min(wait, 60) + random.uniform(0, delay / 4))
+            delay = min(delay * 2, 30)
+    raise AssertionError("unreachable")
