@@ -155,20 +155,12 @@ def tags(settings: Settings, component: str) -> None:
 @pass_settings
 def releases(settings: Settings, component: str | None, verify: bool) -> None:
     """Release records of COMPONENT (or of every component), oldest first."""
+    from orbit_ops.integrity import verify_records
+
     workspace = settings.open()
     names = [workspace.config.component(component).name] if component else sorted(workspace.config.components)
     records = [record for name in names for record in workspace.records().get(name, [])]
-    problems: list[str] = []
-    if verify:
-        scan = workspace.tags()
-        for record in records:
-            tag = scan.find(record.component, record.version)
-            if tag is None:
-                problems.append(f"{record.tag}: the tag no longer exists (record says {record.commit[:12]})")
-            elif tag.commit != record.commit:
-                problems.append(
-                    f"{record.tag}: the tag moved: record {record.commit[:12]}, tag now {tag.commit[:12]}"
-                )
+    problems = verify_records(workspace, names) if verify else []
     if settings.json:
         print_json([record.to_json() for record in records])
     else:
@@ -180,7 +172,7 @@ def releases(settings: Settings, component: str | None, verify: bool) -> None:
             ],
         )
     for problem in problems:
-        warn(problem)
+        warn(f"{problem.record.tag}: {problem.problem}")
     if problems:
         sys.exit(1)
 
