@@ -133,13 +133,18 @@ def plan_platform(workspace: Workspace, platform_version: str) -> list[BuildPlan
     return [plan_build(workspace, name, version) for name, version in manifest.components.items()]
 
 
-def result_json(plan: BuildPlan, record: ReleaseRecord | None) -> dict[str, Any]:
-    """The JSON of a build result: the release record plus ``status`` (SPEC §6.1)."""
-    chosen = record or plan.existing
+def result_json(
+    plan: BuildPlan, built: ReleaseRecord | None, *, existing: ReleaseRecord | None = None
+) -> dict[str, Any]:
+    """The JSON of a build result: the release record plus ``status`` (SPEC §6.1).
+
+    ``built`` is the record this build appended; without one, the record that already existed is shown.
+    """
+    chosen = built or existing or plan.existing
     body: dict[str, Any] = chosen.to_json() if chosen else {
         "component": plan.component.name, "version": plan.tag.version, "tag": plan.tag.tag, "commit": plan.tag.commit,
     }
-    body["status"] = "built" if record is not None else "already-released"
+    body["status"] = "built" if built is not None else "already-released"
     return body
 
 
@@ -173,7 +178,7 @@ async def build_body(
             if current.commit != tag.commit:
                 raise RefusedError(f"tag {tag.tag} was released meanwhile from another commit ({current.commit})")
             ctx.log(f"{tag.tag} was released meanwhile by another build ({current.digest}); nothing to do")
-            return result_json(plan, None) | {"status": "already-released"}
+            return result_json(plan, None, existing=current)
         repo = await asyncio.to_thread(open_repo, config.platform_repo)
         worktrees = config.state_dir / WORKTREES_DIR
         stale = await asyncio.to_thread(prune_stale, repo, worktrees, is_live)

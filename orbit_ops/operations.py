@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from orbit_ops.errors import BackendError, InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.events import (
     ChildChanged,
@@ -188,22 +190,25 @@ class OperationStore:
             )
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open the operation store {self.path}: {exc}") from exc
-        with self._guard():
-            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-            elif version > _SCHEMA_VERSION:
-                raise BackendError(
-                    f"{self.path} was written by a newer Orbit"
-                    f" (schema {version}, this one knows {_SCHEMA_VERSION})"
-                )
+        # Two processes opening a brand-new store at once race on switching it to WAL and creating the
+        # schema, and SQLite answers one of them "database is locked" at once: take turns.
+        with FileLock(str(self.path) + ".init.lock"):
+            with self._guard():
+                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                elif version > _SCHEMA_VERSION:
+                    raise BackendError(
+                        f"{self.path} was written by a newer Orbit"
+                        f" (schema {version}, this one knows {_SCHEMA_VERSION})"
+                    )
 
     def close(self) -> None:
         with self._lock:

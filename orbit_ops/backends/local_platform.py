@@ -33,6 +33,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
+from filelock import FileLock
+
 from orbit_ops.config import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fsutil import atomic_write_text
@@ -120,7 +122,10 @@ class LocalPlatform:
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open the local platform store {self.path}: {exc}") from exc
         try:
-            self._prepare()
+            # Two processes opening a brand-new database at once race on switching it to WAL and creating
+            # the schema, and SQLite answers one of them "database is locked" at once: take turns.
+            with FileLock(str(self.path) + ".init.lock"):
+                self._prepare()
         except BackendError:
             self._conn.close()
             raise

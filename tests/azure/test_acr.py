@@ -1,0 +1,350 @@
+"""The ACR Tasks builder over real HTTPS (ACR emulator) and real blob storage (Azurite).
+
+Every build goes through ``orbit_ops.builds.start_build`` on a workspace with ``backend: azure``: the
+real management SDK schedules and follows the run on the emulator, the real blob SDK uploads the
+context to and reads the run log from Azurite. The emulated run does real work on what was uploaded
+(see ``tests/emulators/acr.py``), so a digest or a log line here was computed, not canned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from acr_fixtures import DOCKERFILE, LOGIN_SERVER, AcrSetup, acr_environment, azurite_or_fail
+from emulators.acr import API_VERSION, LogRewrite
+from emulators.azurite import Azurite
+from emulators.server import Fault, make_certificate
+from support import git
+
+from orbit_ops.backends.azure_acr import AcrBuilder, LogCursor, LogPolling
+from orbit_ops.backends.base import BuildRequest
+from orbit_ops.builds import plan_build, start_build
+from orbit_ops.context import pack_context
+from orbit_ops.errors import BackendError
+from orbit_ops.events import Event, LogLine, OperationFinished, to_json
+from orbit_ops.operations import OperationRunner
+from orbit_ops.releases import load_records
+
+NOTE = re.compile(r"^the log of run \S+ (shrank|was replaced|disappeared) on the service")
+
+
+@pytest.fixture(scope="module")
+def acr_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    azurite = azurite_or_fail(tmp_path_factory.mktemp("azurite"))
+    yield azurite
+    azurite.stop()
+
+
+@pytest.fixture(scope="module")
+def acr_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("certificate"))
+
+
+@pytest.fixture
+def acr_setup(acr_azurite: Azurite, acr_certificate: tuple[Path, Path], make_workspace: Callable[..., Path],
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[AcrSetup]:
+    with acr_environment(acr_azurite, acr_certificate, make_workspace, monkeypatch) as setup:
+        yield setup
+
+
+async def collect(runner: OperationRunner, on_event: Any = None, *, timeout: float = 30) -> list[Event]:
+    """Run the operation to its end (at most ``timeout`` s), calling ``on_event`` on each event."""
+    events: list[Event] = []
+    async with asyncio.timeout(timeout), contextlib.aclosing(runner.events()) as stream:
+        async for event in stream:
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+    return events
+
+
+def log_texts(events: list[Event]) -> list[str]:
+    return [event.text for event in events if isinstance(event, LogLine)]
+
+
+def finished(events: list[Event]) -> OperationFinished:
+    last = events[-1]
+    assert isinstance(last, OperationFinished)
+    return last
+
+
+def assert_streamed_once_in_order(events: list[Event], run_lines: list[str]) -> None:
+    """The run's log reached the operation whole: every line once, in order, none in between."""
+    texts = [text for text in log_texts(events) if not NOTE.match(text)]
+    start = texts.index(run_lines[0])
+    assert texts[start:start + len(run_lines)] == run_lines
+    for line in run_lines:
+        assert texts.count(line) == 1, line
+
+
+def assert_clean_worktrees(setup: AcrSetup) -> None:
+    listed = [line for line in git(setup.root, "worktree", "list", "--porcelain").splitlines()
+              if line.startswith("worktree ")]
+    assert len(listed) == 1
+    tmp = setup.root / ".orbit/tmp"
+    assert not tmp.exists() or not any(tmp.iterdir())
+
+
+def assert_no_secrets(setup: AcrSetup, events: list[Event]) -> None:
+    """Neither the SAS tokens handed out nor the bearer token reach the store, the events or a record."""
+    secrets = [setup.token]
+    for sas in setup.acr.issued_sas:
+        secrets.append(sas)
+        secrets += re.findall(r"(?:^|&)sig=([^&]+)", sas)
+    assert len(secrets) >= 3  # the token, and at least the upload SAS with its signature
+    haystacks = {"events": json.dumps([to_json(event) for event in events])}
+    for folder in (setup.root / ".orbit", setup.workspace.config.releases_dir):
+        for path in folder.rglob("*") if folder.exists() else []:
+            if path.is_file():
+                haystacks[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
+        assert "sig=" not in text, f"a SAS signature leaked into {where}"
+
+
+async def test_build_runs_on_acr_streams_the_log_and_records_the_release(acr_setup: AcrSetup) -> None:
+    ws = acr_setup.workspace
+    builder = ws.builder()
+    assert isinstance(builder, AcrBuilder) and builder.registry == LOGIN_SERVER
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.0.0")))
+
+    done = finished(events)
+    assert done.state == "succeeded", done.error
+    run = acr_setup.acr.run("cb1")
+    assert run.status == "Succeeded"
+    assert_streamed_once_in_order(events, run.log_lines)
+    texts = log_texts(events)
+    assert "Step 1/7 : FROM python:3.12-slim" in texts and "Step 5/7 : RUN pip install --no-cache-dir -r " \
+        "requirements.txt" in texts
+    # The context the run downloaded is, byte for byte, the one Orbit packed and uploaded.
+    uploaded = next(re.search(r"sha256:[0-9a-f]{64}", t) for t in texts if t.startswith("uploading the build context"))
+    assert uploaded is not None and f"context digest: {uploaded.group(0)}" in texts
+
+    digest = acr_setup.acr.registry["agent"]["1.0.0"]
+    assert acr_setup.acr.registry["agent"]["latest"] == digest
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    [record] = load_records(ws.config.releases_dir, "agent")
+    assert (record.builder, record.image, record.registry, record.digest, record.run_id) == (
+        "acr", f"{LOGIN_SERVER}/agent:1.0.0", LOGIN_SERVER, digest, "cb1")
+    assert done.result is not None and done.result["digest"] == digest and done.result["status"] == "built"
+
+    request = run.request
+    assert request["sourceLocation"].startswith("source/") and request["dockerFilePath"] == "Dockerfile"
+    assert request["imageNames"] == ["agent:1.0.0", "agent:latest"]
+    assert request["isPushEnabled"] is True and request["timeout"] == 3600
+    assert request["platform"] == {"os": "Linux", "architecture": "amd64"}
+    calls = [(r.method, r.path.rsplit("/", 1)[-1]) for r in acr_setup.emulator.log]
+    assert calls[:3] == [("POST", "listBuildSourceUploadUrl"), ("POST", "scheduleRun"), ("POST", "listLogSasUrl")]
+    assert calls[-1] == ("GET", "cb1") and ("POST", "cancel") not in calls
+    assert all(f"api-version={API_VERSION}" in r.query for r in acr_setup.emulator.log)
+    assert_clean_worktrees(acr_setup)
+    assert_no_secrets(acr_setup, events)
+
+
+async def test_failing_run_fails_the_build_naming_the_run_and_its_last_lines(acr_setup: AcrSetup) -> None:
+    acr_setup.release("1.1.0", DOCKERFILE.replace("RUN pip install", "RUN exit 3\nRUN pip install"))
+    ws = acr_setup.workspace
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.1.0"), acr_setup.builder()))
+
+    done = finished(events)
+    assert done.state == "failed" and done.error is not None
+    assert "ACR run cb1" in done.error and "ended Failed" in done.error
+    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in done.error
+    assert acr_setup.acr.run("cb1").status == "Failed"
+    assert_streamed_once_in_order(events, acr_setup.acr.run("cb1").log_lines)
+    assert [r.version for r in load_records(ws.config.releases_dir, "agent")] == []
+    assert_clean_worktrees(acr_setup)
+    assert_no_secrets(acr_setup, events)
+
+
+async def test_cancelling_the_build_mid_run_cancels_the_remote_run(acr_setup: AcrSetup) -> None:
+    hold = acr_setup.acr.hold(step=3)
+    ws = acr_setup.workspace
+    runner = start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder())
+
+    def cancel_once_running(event: Event) -> None:
+        if isinstance(event, LogLine) and event.text.startswith("Step 2/7"):
+            runner.cancel()
+
+    events = await collect(runner, cancel_once_running)
+
+    assert finished(events).state == "cancelled"
+    assert hold.reached.is_set()
+    cancels = acr_setup.emulator.requests("POST", r"/runs/cb1/cancel$")
+    assert [r.status for r in cancels] == [200]
+    assert acr_setup.acr.run("cb1").status == "Canceled"
+    assert "cancelled ACR run cb1" in log_texts(events)
+    assert load_records(ws.config.releases_dir, "agent") == []
+    assert_clean_worktrees(acr_setup)
+    assert_no_secrets(acr_setup, events)
+
+
+@pytest.mark.parametrize("keep_lines", [3, None], ids=["shrunk", "replaced"])
+async def test_log_blob_rewritten_mid_run_still_streams_every_line_once(acr_setup: AcrSetup,
+                                                                        keep_lines: int | None) -> None:
+    rewrite = acr_setup.acr.rewrite = LogRewrite(after_step=2, keep_lines=keep_lines)
+    # The run waits before step 2 until the follower has read more than keep_lines lines, so the
+    # rewritten blob is shorter than what it read; and before step 4, to give it time to look.
+    before_step_2, before_step_4 = acr_setup.acr.hold(step=2), acr_setup.acr.hold(step=4)
+    ws = acr_setup.workspace
+    runner = start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder())
+    loop = asyncio.get_running_loop()
+
+    def release_after_the_rewrite_was_seen(event: Event) -> None:
+        if not isinstance(event, LogLine):
+            return
+        if event.text == " ---> Using base image python:3.12-slim":  # 6 lines read
+            before_step_2.release.set()
+        elif NOTE.match(event.text):  # the follower saw the short blob: let the service restore the rest
+            rewrite.resume.set()
+        elif event.text.startswith("Step 3/7"):
+            # An identical replacement may leave nothing to notice: give the follower a few polls.
+            loop.call_later(0.5, before_step_4.release.set)
+
+    events = await collect(runner, release_after_the_rewrite_was_seen)
+
+    assert finished(events).state == "succeeded", finished(events).error
+    assert rewrite.done.is_set()
+    assert_streamed_once_in_order(events, acr_setup.acr.run("cb1").log_lines)
+    if keep_lines is not None:
+        assert any(NOTE.match(text) for text in log_texts(events))
+
+
+async def test_throttled_schedule_run_is_retried_after_retry_after(acr_setup: AcrSetup) -> None:
+    acr_setup.emulator.inject(Fault("429", method="POST", path=r"/scheduleRun$", count=1, retry_after=0))
+    ws = acr_setup.workspace
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder()))
+
+    assert finished(events).state == "succeeded", finished(events).error
+    scheduled = acr_setup.emulator.requests("POST", r"/scheduleRun$")
+    assert [(r.status, r.fault) for r in scheduled] == [(429, "429"), (200, None)]
+    assert list(acr_setup.acr.runs) == ["cb1"]
+
+
+async def test_large_context_goes_up_in_blocks_and_arrives_whole(acr_setup: AcrSetup) -> None:
+    acr_setup.release("1.2.0", files={"agent/model.bin": os.urandom(48 * 1024)})
+    ws = acr_setup.workspace
+    builder = acr_setup.builder(max_single_put_size=16 * 1024, max_block_size=16 * 1024)
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.2.0"), builder))
+
+    assert finished(events).state == "succeeded", finished(events).error
+    source = acr_setup.acr.run("cb1").source_blob
+    blob = acr_setup.acr.blobs.get_blob_client("source", source)
+    committed, _ = blob.get_block_list("committed")
+    assert len(committed) >= 3
+    texts = log_texts(events)
+    uploaded = next(re.search(r"sha256:[0-9a-f]{64}", t) for t in texts if t.startswith("uploading the build context"))
+    assert uploaded is not None and f"context digest: {uploaded.group(0)}" in texts
+
+
+async def test_refused_run_request_is_a_backend_error_naming_the_reason(acr_setup: AcrSetup, tmp_path: Path) -> None:
+    context = acr_setup.root / "apps/agent"
+    packed = pack_context(context, context / "Dockerfile", tmp_path / "context.tar.gz")
+    request = BuildRequest(component="agent", version="1.0.0", tag="agent/v1.0.0", commit="0" * 40,
+                           context=dataclasses.replace(packed, dockerfile_in_archive="docker/Dockerfile"),
+                           dockerfile=context / "Dockerfile", source="test", run_name="refused")
+    lines: list[str] = []
+
+    with pytest.raises(BackendError, match=r"answered 400 \(DockerfileNotFound: dockerFilePath 'docker/Dockerfile'"):
+        await acr_setup.builder().build(request, lines.append)
+
+    assert [r.status for r in acr_setup.emulator.requests("POST", r"/scheduleRun$")] == [400]  # not retried
+    assert acr_setup.acr.runs == {}
+
+
+async def test_expired_log_link_is_renewed_and_the_log_goes_on(acr_setup: AcrSetup) -> None:
+    acr_setup.acr.log_sas_seconds = 1
+    hold = acr_setup.acr.hold(step=3)
+    ws = acr_setup.workspace
+    loop = asyncio.get_running_loop()
+
+    def outlive_the_link(event: Event) -> None:
+        if isinstance(event, LogLine) and event.text.startswith("Step 2/7"):
+            loop.call_later(2.2, hold.release.set)
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder()), outlive_the_link)
+
+    assert finished(events).state == "succeeded", finished(events).error
+    assert len(acr_setup.emulator.requests("POST", r"/listLogSasUrl$")) >= 2
+    assert_streamed_once_in_order(events, acr_setup.acr.run("cb1").log_lines)
+    assert_no_secrets(acr_setup, events)
+
+
+async def test_run_that_never_marks_its_log_complete_is_not_followed_forever(acr_setup: AcrSetup) -> None:
+    acr_setup.acr.mark_complete = False
+    ws = acr_setup.workspace
+    polling = LogPolling(idle_min=0.02, idle_max=0.05, status_every=0.05, settle=0.3)
+
+    events = await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder(polling)))
+
+    assert finished(events).state == "succeeded", finished(events).error
+    assert_streamed_once_in_order(events, acr_setup.acr.run("cb1").log_lines)
+    assert any("was not marked complete" in text for text in log_texts(events))
+
+
+def test_missing_azurite_fails_with_the_command_that_installs_it(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    import emulators.azurite as azurite
+
+    monkeypatch.setattr(azurite, "BINARY", azurite.ROOT / "node_modules/.bin/no-such-azurite")
+    with pytest.raises(azurite.AzuriteMissingError, match=r"run `npm ci`"):
+        azurite.start_azurite(tmp_path)
+
+
+# -- the cursor on its own -----------------------------------------------------------------------------
+
+
+def test_cursor_yields_complete_lines_and_keeps_a_partial_one() -> None:
+    cursor = LogCursor()
+    assert cursor.feed(b"Step 1/2 : FROM x\r\nStep 2") == ["Step 1/2 : FROM x"]
+    assert cursor.feed(b"/2 : RUN y\n") == ["Step 2/2 : RUN y"]
+    assert cursor.feed(b"tail without newline") == []
+    assert cursor.flush() == ["tail without newline"]
+    assert cursor.offset == len(b"Step 1/2 : FROM x\r\nStep 2/2 : RUN y\ntail without newline")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (b"a\nb\nc\n", b"a\nb\nd\n", ["d"]),  # shrunk to a prefix, then grew differently
+        (b"a\nb\nc\n", b"a\nb\nc\nd\n", ["d"]),  # replaced by the same content, grown
+        (b"a\nb\n", b"x\na\n", ["x", "a"]),  # a different log: shown, even where lines recur
+        (b"a\nb\n", b"", []),
+    ],
+)
+def test_cursor_restart_shows_neither_gap_nor_repeat(before: bytes, after: bytes, expected: list[str]) -> None:
+    cursor = LogCursor()
+    cursor.feed(before)
+    cursor.restart()
+    assert cursor.offset == 0
+    assert cursor.feed(after) == expected
+
+
+def test_cursor_continuity_check_spots_a_replaced_blob() -> None:
+    cursor = LogCursor(overlap=4)
+    cursor.feed(b"line one\nline two\n")
+    start = cursor.read_from()
+    assert start == cursor.offset - 4
+    assert cursor.continues(start, b"two\nline three\n")
+    assert not cursor.continues(start, b"TWO\nline three\n")
+    assert not cursor.continues(start, b"tw")
+
+
+def test_cursor_splits_a_runaway_line_to_bound_memory() -> None:
+    cursor = LogCursor(max_line=10)
+    assert cursor.feed(b"x" * 25) == ["x" * 25]
+    assert cursor.feed(b"ok\n") == ["ok"]
