@@ -117,7 +117,7 @@ def test_shell_metacharacters_never_reach_a_shell(demo_workspace: Path, tmp_path
                                                   target: str) -> None:
     root = tmp_path / "ws"
     shutil.copytree(demo_workspace, root, symlinks=True)
-    code, out, err = run_cli("-w", str(root), "build", target)
+    code, _, err = run_cli("-w", str(root), "build", target)
     assert code == 2, err
     assert "Traceback" not in err
     assert not Path("/tmp/orbit-pwned").exists()
