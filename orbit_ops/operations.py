@@ -33,13 +33,11 @@ import socket
 import sqlite3
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from orbit_ops.errors import BackendError, InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.events import (
@@ -53,12 +51,12 @@ from orbit_ops.events import (
     to_json,
 )
 from orbit_ops.redact import redact, redact_json
+from orbit_ops.sqlitestore import SqliteStore
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 ACTIVE_STATES = ("queued", "running")
 CHILD_ACTIVE_STATES = ("queued", "pending", "running")
 CANCEL_POLL_SECONDS = 0.2
-BUSY_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_LENGTH = 2000
 
 Body = Callable[["OperationContext"], Coroutine[Any, Any, dict[str, Any] | None]]
@@ -165,12 +163,15 @@ class OperationRecord:
         }
 
 
-class OperationStore:
+class OperationStore(SqliteStore):
     """The operations index and logs under a workspace's ``.orbit/`` folder.
 
     One instance may be shared by threads; any number of instances, in any number of processes,
     may use the same folder.
     """
+
+    LABEL = "operation store"
+    SCHEMA_VERSION = _SCHEMA_VERSION
 
     def __init__(self, state_dir: Path) -> None:
         """Open (creating if needed) the store in ``state_dir``.
@@ -182,37 +183,16 @@ class OperationStore:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / "operations.sqlite"
         self.logs_dir = self.state_dir / "logs"
-        self._lock = threading.RLock()
         try:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise BackendError(f"cannot open the operation store {self.path}: {exc}") from exc
-        # Two processes opening a brand-new store at once race on switching it to WAL and creating the
-        # schema, and SQLite answers one of them "database is locked" at once: take turns.
-        with FileLock(str(self.path) + ".init.lock"):
-            with self._guard():
-                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self._write() as conn:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                elif version > _SCHEMA_VERSION:
-                    raise BackendError(
-                        f"{self.path} was written by a newer Orbit"
-                        f" (schema {version}, this one knows {_SCHEMA_VERSION})"
-                    )
+        self._open(self.path)
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
 
     def __enter__(self) -> OperationStore:
         return self
@@ -443,25 +423,6 @@ class OperationStore:
     def _fetchall(self, sql: str, params: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         with self._guard():
             return self._conn.execute(sql, params).fetchall()
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                raise BackendError(f"operation store {self.path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._guard():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
 
 class OperationContext:

@@ -19,31 +19,27 @@ See ``docs/decisions/0008-local-platform.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import hashlib
 import json
 import re
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
-from filelock import FileLock
-
 from orbit_ops.config import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.resources import AccessMode, App, Mount, ResourceKind, Share, Storage
+from orbit_ops.sqlitestore import SqliteStore
 
 DATABASE_FILE = "platform.sqlite"
 SHARES_DIR = "shares"
 SIDECAR_SUFFIX = ".share.json"
-BUSY_TIMEOUT_SECONDS = 10.0
 
 # Where the local resources claim to live, so their ids have the shape of ARM ids.
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
@@ -94,13 +90,16 @@ _NAME_RULES: dict[ResourceKind, tuple[re.Pattern[str], str]] = {
 }
 
 
-class LocalPlatform:
+class LocalPlatform(SqliteStore):
     """Apps, environment storages and shares of one local environment (``AppPlatform`` and ``ShareStore``).
 
     One instance may be shared by threads and tasks; any number of instances, in any number of
     processes, may use the same ``state_dir``. ``calls`` records every Protocol call made through
     this instance as ``(method, name)`` (``"*"`` for a listing), like the Azure emulator's request log.
     """
+
+    LABEL = "local platform store"
+    SCHEMA_VERSION = _SCHEMA_VERSION
 
     def __init__(self, state_dir: Path) -> None:
         """Open (creating if needed) the platform store in ``state_dir`` (``<workspace>/.orbit``).
@@ -113,41 +112,14 @@ class LocalPlatform:
         self.path = self.state_dir / DATABASE_FILE
         self.shares_dir = self.state_dir / SHARES_DIR
         self.calls: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
         try:
             self.shares_dir.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise BackendError(f"cannot open the local platform store {self.path}: {exc}") from exc
-        try:
-            # Two processes opening a brand-new database at once race on switching it to WAL and creating
-            # the schema, and SQLite answers one of them "database is locked" at once: take turns.
-            with FileLock(str(self.path) + ".init.lock"):
-                self._prepare()
-        except BackendError:
-            self._conn.close()
-            raise
+        self._open(self.path)
 
-    def _prepare(self) -> None:
-        with self._guard():
-            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise BackendError(
-                    f"{self.path} was written by a newer Orbit (schema {version}, this one knows {_SCHEMA_VERSION})"
-                )
-            if version < _SCHEMA_VERSION:
-                conn.execute(_SCHEMA)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute(_SCHEMA)
 
     def __enter__(self) -> LocalPlatform:
         return self
@@ -408,25 +380,6 @@ class LocalPlatform:
                 "SELECT name, document FROM resources WHERE kind = ? ORDER BY name", (kind,)
             ).fetchall()
         return {name: _parse(kind, name, _load(kind, name, text), parse) for name, text in rows}
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                raise BackendError(f"local platform store {self.path}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._guard():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
 
 # -- documents: building them the way the service would ------------------------------------------
