@@ -177,3 +177,15 @@ def test_locked_solution_waits_or_fails_fast(ws: Workspace) -> None:
     assert fast["solutions"][0]["state"] == "failed"
     assert "busy" in fast["solutions"][0]["error"]
     assert any("waiting: another operation holds solution globex" in line for line in logs)
+
+
+def test_fleet_status_and_last_operation_per_solution(ws: Workspace) -> None:
+    from orbit_ops.fleet import fleet_status, last_operations
+
+    rows, snapshot = asyncio.run(fleet_status(ws))
+    assert len(rows) == 40 and snapshot.error is None
+    last = last_operations(ws)
+    assert last["acme-corp"].kind == "sweep" and last["acme-corp"].state == "succeeded"
+    assert "zorg-industries" not in last  # the demo never provisioned it
+    sweep(ws, ["zorg-industries"])
+    assert last_operations(ws)["zorg-industries"].state == "succeeded"
