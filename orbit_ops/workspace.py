@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orbit_ops.backends.base import ImageBuilder
 from orbit_ops.config import SolutionSpec, WorkspaceConfig, find_workspace, load_config, load_solutions
@@ -21,6 +21,7 @@ from orbit_ops.tags import TagScan, scan_tags
 from orbit_ops.versions import LATEST
 
 if TYPE_CHECKING:
+    from orbit_ops.backends.azure_platform import AzurePlatform
     from orbit_ops.backends.local_platform import LocalPlatform
     from orbit_ops.drift import ReleaseIndex
 
@@ -34,7 +35,7 @@ class Workspace:
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
-        self._platform: LocalPlatform | None = None
+        self._platform: LocalPlatform | AzurePlatform | None = None
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:
@@ -65,15 +66,25 @@ class Workspace:
             from orbit_ops.backends.local import LocalBuilder
 
             return LocalBuilder(self.config.state_dir)
+        if self.config.backend == "azure" and self.config.azure is not None:
+            from orbit_ops.backends.azure_acr import AcrBuilder
+
+            return AcrBuilder(self.config.azure)
         raise BackendError(f"the {self.config.backend} builder is not available in this version of Orbit")
 
-    def platform(self) -> LocalPlatform:
+    def platform(self) -> LocalPlatform | AzurePlatform:
         """The app platform and share store of the configured backend (one object serves both)."""
         if self.config.backend == "local":
             if self._platform is None:
                 from orbit_ops.backends.local_platform import LocalPlatform
 
                 self._platform = LocalPlatform(self.config.state_dir)
+            return self._platform
+        if self.config.backend == "azure" and self.config.azure is not None:
+            if self._platform is None:
+                from orbit_ops.backends.azure_platform import AzurePlatform
+
+                self._platform = AzurePlatform(self.config.azure)
             return self._platform
         raise BackendError(f"the {self.config.backend} platform is not available in this version of Orbit")
 

@@ -1,0 +1,454 @@
+"""Microsoft.App on the HTTPS emulator: container apps and environment storages, as ARM keeps them.
+
+What the Azure backend relies on, with the service's semantics rather than a key-value store:
+
+- ``containerApps`` PUT is an upsert (the body replaces the resource; 201 when new, 200 when not),
+  PATCH is a JSON merge patch (RFC 7396: objects merge, arrays and scalars replace, ``null``
+  deletes) of an existing app (404 otherwise). Both are long-running: the app stays
+  ``provisioningState: InProgress`` until its operation has been polled ``polls`` times. PUT answers
+  with ``Azure-AsyncOperation`` (an operation-status resource), PATCH with 202 and ``Location``
+  (202 until done, then 200 with the app), so both of azure-core's polling styles are exercised.
+- Listing by resource group is paged: ``page_size`` apps a page, ``nextLink`` an absolute URL on the
+  emulator carrying ``$skiptoken``.
+- The service fills in what it owns: ids, ``systemData``, provisioning and running state, revision
+  names and FQDNs (a new revision when the template changes), outbound IPs, container resources and
+  scale defaults, identity principal ids. Secret values (``configuration.secrets[].value`` and an
+  environment storage's ``accountKey``) are accepted on write and never returned.
+- ``managedEnvironments/{env}/storages`` get/list/PUT (upsert, synchronous), ``accountKey`` required
+  on write.
+
+Authentication: every request must carry ``Authorization: Bearer <token>`` (401 otherwise, as ARM
+answers an expired or foreign token); ``forbid`` makes chosen operations answer 403
+``AuthorizationFailed`` the way ARM words it.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import itertools
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from emulators.server import Emulator, Request, Response, error
+
+API_VERSIONS = ("2026-07-01", "2025-01-01", "2024-03-01")
+DEFAULT_DOMAIN = "orbit-env.westeurope.azurecontainerapps.io"
+DEFAULT_RESOURCES = {"cpu": 0.5, "memory": "1Gi", "ephemeralStorage": "2Gi"}
+DEFAULT_SCALE = {"minReplicas": 0, "maxReplicas": 10, "cooldownPeriod": 300, "pollingInterval": 30}
+
+_GROUP = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+_APPS = _GROUP + r"/providers/Microsoft\.App/containerApps"
+_STORAGES = _GROUP + r"/providers/Microsoft\.App/managedEnvironments/(?P<env>[^/]+)/storages"
+_OPERATIONS = r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.App/locations/(?P<loc>[^/]+)"
+
+
+@dataclass
+class _Operation:
+    """A long-running write: done once polled ``remaining`` more times."""
+
+    id: str
+    app: str
+    remaining: int
+    started: str
+    status: str = "InProgress"
+
+
+class ArmEmulator:
+    """State and routes of one subscription/resource group/environment (others answer 404)."""
+
+    def __init__(self, emulator: Emulator, *, subscription: str, resource_group: str, environment: str,
+                 location: str, token: str, page_size: int = 5, polls: int = 1) -> None:
+        self.emulator = emulator
+        self.subscription = subscription
+        self.resource_group = resource_group
+        self.environment = environment
+        self.location = location
+        self.token = token
+        self.page_size = page_size
+        self.polls = polls
+        self.forbid: set[tuple[str, str]] = set()  # (method, "apps"|"storages") answered 403
+        self.fail: set[str] = set()  # apps whose next long-running operation ends Failed
+        self.apps: dict[str, dict[str, Any]] = {}  # as stored, secrets included
+        self.storages: dict[str, dict[str, Any]] = {}
+        self.operations: dict[str, _Operation] = {}
+        self._revisions: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._ips = itertools.count(10)
+        self._routes()
+
+    # -- test helpers ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self._lock:
+            self.apps.clear()
+            self.storages.clear()
+            self.operations.clear()
+            self._revisions.clear()
+            self.forbid.clear()
+            self.fail.clear()
+            self.page_size = 5
+            self.polls = 1
+
+    @property
+    def environment_id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.App/managedEnvironments/{self.environment}")
+
+    @property
+    def apps_id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+                "/providers/Microsoft.App/containerApps")
+
+    def put_app(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store an app as if someone else had created it (no request logged); returns its view."""
+        with self._lock:
+            self._store_app(name, copy.deepcopy(body), existing=self.apps.get(name))
+            self.apps[name]["properties"]["provisioningState"] = "Succeeded"
+            return self.view_app(name)
+
+    def put_storage(self, name: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._store_storage(name, copy.deepcopy(body))
+
+    def view_app(self, name: str) -> dict[str, Any]:
+        """The app as GET returns it: secret values removed."""
+        document = copy.deepcopy(self.apps[name])
+        for secret in document["properties"]["configuration"].get("secrets") or []:
+            secret.pop("value", None)
+        return document
+
+    def view_storage(self, name: str) -> dict[str, Any]:
+        document = copy.deepcopy(self.storages[name])
+        document["properties"].get("azureFile", {}).pop("accountKey", None)
+        return document
+
+    # -- routing -----------------------------------------------------------------------------------
+
+    def _routes(self) -> None:
+        route = self.emulator.route
+        route("GET", _APPS)(self._guard("apps", self._list_apps))
+        route("GET", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._get_app))
+        route("PUT", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._put_app))
+        route("PATCH", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._patch_app))
+        route("GET", _OPERATIONS + r"/containerappOperationStatuses/(?P<op>[^/]+)")(
+            self._guard("operations", self._operation_status))
+        route("GET", _OPERATIONS + r"/containerappOperationResults/(?P<op>[^/]+)")(
+            self._guard("operations", self._operation_result))
+        route("GET", _STORAGES)(self._guard("storages", self._list_storages))
+        route("GET", _STORAGES + r"/(?P<name>[^/]+)")(self._guard("storages", self._get_storage))
+        route("PUT", _STORAGES + r"/(?P<name>[^/]+)")(self._guard("storages", self._put_storage))
+
+    def _guard(self, kind: str, handler: Any) -> Any:
+        def guarded(request: Request) -> Response:
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                return error(401, "InvalidAuthenticationToken",
+                             "The access token is invalid or has expired.")
+            if request.param("api-version") not in API_VERSIONS:
+                return error(400, "InvalidApiVersionParameter",
+                             f"The api-version '{request.param('api-version')}' is invalid.")
+            assert request.match is not None
+            groups = request.match.groupdict()
+            if groups.get("sub") != self.subscription:
+                return error(404, "SubscriptionNotFound", f"The subscription '{groups.get('sub')}' could not be found.")
+            if "rg" in groups and groups["rg"].lower() != self.resource_group.lower():
+                return error(404, "ResourceGroupNotFound", f"Resource group '{groups['rg']}' could not be found.")
+            if "env" in groups and groups["env"] != self.environment:
+                return error(404, "ResourceNotFound", f"The managed environment '{groups['env']}' was not found.")
+            if (request.method, kind) in self.forbid:
+                action = {"GET": "read", "PUT": "write", "PATCH": "write"}[request.method]
+                return error(403, "AuthorizationFailed",
+                             "The client 'orbit-test' with object id '0000' does not have authorization to perform "
+                             f"action 'Microsoft.App/{'containerApps' if kind == 'apps' else kind}/{action}' over "
+                             f"scope '{request.path}' or the scope is invalid.")
+            with self._lock:
+                return handler(request)
+
+        return guarded
+
+    # -- container apps ----------------------------------------------------------------------------
+
+    def _list_apps(self, request: Request) -> Response:
+        names = sorted(self.apps)
+        start = int(request.param("$skiptoken") or 0)
+        page = names[start:start + self.page_size]
+        body: dict[str, Any] = {"value": [self.view_app(name) for name in page]}
+        if start + self.page_size < len(names):
+            body["nextLink"] = (f"{self.emulator.base_url}{request.path}?api-version={request.param('api-version')}"
+                                f"&$skiptoken={start + self.page_size}")
+        return Response(200, body)
+
+    def _get_app(self, request: Request) -> Response:
+        name = _name(request)
+        if name not in self.apps:
+            return _not_found("containerApps", name, self.resource_group)
+        return Response(200, self.view_app(name))
+
+    def _put_app(self, request: Request) -> Response:
+        name = _name(request)
+        body = request.json()
+        problem = _check_app(body, existing=name in self.apps) or self._check_volumes(body)
+        if problem:
+            return error(400, "ContainerAppInvalidRequest", problem)
+        existing = self.apps.get(name)
+        self._store_app(name, body, existing=existing)
+        operation = self._start(name)
+        status_url = (f"{self.emulator.base_url}/subscriptions/{self.subscription}/providers/Microsoft.App/locations/"
+                      f"{self.location}/containerappOperationStatuses/{operation.id}"
+                      f"?api-version={request.param('api-version')}")
+        return Response(200 if existing else 201, self.view_app(name), {"Azure-AsyncOperation": status_url})
+
+    def _patch_app(self, request: Request) -> Response:
+        name = _name(request)
+        if name not in self.apps:
+            return _not_found("containerApps", name, self.resource_group)
+        patch = request.json()
+        if not isinstance(patch, dict):
+            return error(400, "InvalidRequestContent", "The request content is not a JSON object.")
+        merged = _merge_patch(_writable(self.apps[name]), patch)
+        problem = _check_app(merged, existing=True) or self._check_volumes(merged)
+        if problem:
+            return error(400, "ContainerAppInvalidRequest", problem)
+        self._store_app(name, merged, existing=self.apps[name])
+        operation = self._start(name)
+        result_url = (f"{self.emulator.base_url}/subscriptions/{self.subscription}/providers/Microsoft.App/locations/"
+                      f"{self.location}/containerappOperationResults/{operation.id}"
+                      f"?api-version={request.param('api-version')}")
+        return Response(202, None, {"Location": result_url})
+
+    def _operation_status(self, request: Request) -> Response:
+        operation = self._poll(request.match["op"] if request.match else "")
+        if operation is None:
+            return error(404, "OperationNotFound", "The operation was not found.")
+        body: dict[str, Any] = {"id": request.path, "name": operation.id, "status": operation.status,
+                                "startTime": operation.started}
+        if operation.status == "Failed":
+            body["error"] = {"code": "ContainerAppProvisioningFailed",
+                             "message": f"Revision of '{operation.app}' failed to provision: image pull failed."}
+        return Response(200, body)
+
+    def _operation_result(self, request: Request) -> Response:
+        operation = self._poll(request.match["op"] if request.match else "")
+        if operation is None:
+            return error(404, "OperationNotFound", "The operation was not found.")
+        if operation.status == "InProgress":
+            return Response(202, None, {"Location": f"{self.emulator.base_url}{request.path}?{_query(request)}"})
+        if operation.status == "Failed":  # a Location poll reports a failure with an error status
+            return error(400, "ContainerAppProvisioningFailed",
+                         f"Revision of '{operation.app}' failed to provision: image pull failed.")
+        return Response(200, self.view_app(operation.app))
+
+    def _start(self, app: str) -> _Operation:
+        operation = _Operation(str(uuid.uuid4()), app, self.polls, _now())
+        self.operations[operation.id] = operation
+        self.apps[app]["properties"]["provisioningState"] = "InProgress"
+        self.apps[app]["properties"]["runningStatus"] = "Progressing"
+        if operation.remaining <= 0:
+            self._finish(operation)
+        return operation
+
+    def _poll(self, op_id: str) -> _Operation | None:
+        operation = self.operations.get(op_id)
+        if operation is not None and operation.status == "InProgress":
+            operation.remaining -= 1
+            if operation.remaining <= 0:
+                self._finish(operation)
+        return operation
+
+    def _finish(self, operation: _Operation) -> None:
+        failed = operation.app in self.fail
+        self.fail.discard(operation.app)
+        operation.status = "Failed" if failed else "Succeeded"
+        if operation.app in self.apps:
+            self.apps[operation.app]["properties"]["provisioningState"] = operation.status
+            self.apps[operation.app]["properties"]["runningStatus"] = "Degraded" if failed else "Running"
+
+    def _check_volumes(self, body: dict[str, Any]) -> str | None:
+        for volume in (body.get("properties", {}).get("template") or {}).get("volumes") or []:
+            if volume.get("storageType", "AzureFile") == "AzureFile" and volume.get("storageName") not in self.storages:
+                return (f"Volume '{volume.get('name')}' references storage '{volume.get('storageName')}', which is not "
+                        f"defined in managed environment '{self.environment}'.")
+        return None
+
+    def _store_app(self, name: str, body: dict[str, Any], *, existing: dict[str, Any] | None) -> None:
+        """Keep the writable part of ``body`` and add what the service fills in."""
+        now = _now()
+        document = _writable(body)
+        properties = document.setdefault("properties", {})
+        env_id = properties.get("environmentId") or properties.get("managedEnvironmentId")
+        if existing is not None:
+            env_id = existing["properties"]["managedEnvironmentId"]
+        properties["managedEnvironmentId"] = properties["environmentId"] = env_id
+        configuration = properties.setdefault("configuration", {}) or {}
+        properties["configuration"] = configuration
+        configuration.setdefault("activeRevisionsMode", "Single")
+        configuration.setdefault("maxInactiveRevisions", 100)
+        for registry in configuration.get("registries") or []:
+            registry.setdefault("username", "")
+            registry.setdefault("passwordSecretRef", "")
+        template = properties.setdefault("template", {})
+        for container in template.get("containers") or []:
+            container.setdefault("resources", dict(DEFAULT_RESOURCES))
+            container.setdefault("probes", [])
+        template.setdefault("scale", dict(DEFAULT_SCALE))
+        template.setdefault("revisionSuffix", "")
+        template.setdefault("volumes", [])
+        identity = document.get("identity")
+        if identity:
+            for resource_id, value in (identity.get("userAssignedIdentities") or {}).items():
+                seed = hashlib.sha256(resource_id.encode()).hexdigest()
+                identity["userAssignedIdentities"][resource_id] = {
+                    **(value or {}), "principalId": _uuid(seed), "clientId": _uuid(seed[::-1])}
+        revision = self._revisions.get(name, 0)
+        if existing is None or _writable(existing)["properties"].get("template") != template:
+            revision += 1
+            self._revisions[name] = revision
+        suffix = hashlib.sha256(f"{name}/{revision}".encode()).hexdigest()[:7]
+        created = existing["systemData"]["createdAt"] if existing else now
+        document.update({
+            "id": f"{self.apps_id}/{name}",
+            "name": name,
+            "type": "Microsoft.App/containerApps",
+            "location": (existing or {}).get("location") or document.get("location") or self.location,
+            "systemData": {"createdBy": "orbit-test", "createdByType": "User", "createdAt": created,
+                           "lastModifiedBy": "orbit-test", "lastModifiedByType": "User", "lastModifiedAt": now},
+        })
+        properties.update({
+            "provisioningState": "Succeeded",
+            "runningStatus": "Running",
+            "workloadProfileName": properties.get("workloadProfileName") or "Consumption",
+            "latestRevisionName": f"{name}--{suffix}",
+            "latestReadyRevisionName": f"{name}--{suffix}",
+            "latestRevisionFqdn": f"{name}--{suffix}.{DEFAULT_DOMAIN}",
+            "customDomainVerificationId": hashlib.sha256(name.encode()).hexdigest().upper(),
+            "outboundIpAddresses": (existing or {}).get("properties", {}).get("outboundIpAddresses")
+            or [f"20.1.{next(self._ips) % 250}.{i}" for i in (1, 2)],
+            "eventStreamEndpoint": f"https://{self.location}.azurecontainerapps.dev/subscriptions/{self.subscription}"
+                                   f"/resourceGroups/{self.resource_group}/containerApps/{name}/eventstream",
+        })
+        self.apps[name] = document
+
+    # -- environment storages ----------------------------------------------------------------------
+
+    def _list_storages(self, request: Request) -> Response:
+        return Response(200, {"value": [self.view_storage(name) for name in sorted(self.storages)]})
+
+    def _get_storage(self, request: Request) -> Response:
+        name = _name(request)
+        if name not in self.storages:
+            return _not_found(f"managedEnvironments/{self.environment}/storages", name, self.resource_group)
+        return Response(200, self.view_storage(name))
+
+    def _put_storage(self, request: Request) -> Response:
+        name = _name(request)
+        body = request.json() or {}
+        azure_file = (body.get("properties") or {}).get("azureFile") or {}
+        missing = [key for key in ("accountName", "accountKey", "shareName", "accessMode") if not azure_file.get(key)]
+        if missing:
+            return error(400, "StorageInvalidRequest", f"azureFile lacks {', '.join(missing)}")
+        if azure_file["accessMode"] not in ("ReadWrite", "ReadOnly"):
+            return error(400, "StorageInvalidRequest", f"invalid accessMode '{azure_file['accessMode']}'")
+        existed = name in self.storages
+        self._store_storage(name, body)
+        return Response(200 if existed else 201, self.view_storage(name))
+
+    def _store_storage(self, name: str, body: dict[str, Any]) -> None:
+        now = _now()
+        created = self.storages[name]["systemData"]["createdAt"] if name in self.storages else now
+        self.storages[name] = {
+            "id": f"{self.environment_id}/storages/{name}",
+            "name": name,
+            "type": "Microsoft.App/managedEnvironments/storages",
+            "systemData": {"createdBy": "orbit-test", "createdByType": "User", "createdAt": created,
+                           "lastModifiedBy": "orbit-test", "lastModifiedByType": "User", "lastModifiedAt": now},
+            "properties": {"azureFile": dict((body.get("properties") or {}).get("azureFile") or {})},
+        }
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+_READ_ONLY_PROPERTIES = (
+    "provisioningState", "runningStatus", "latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn",
+    "customDomainVerificationId", "outboundIpAddresses", "eventStreamEndpoint",
+)
+
+
+def _writable(document: dict[str, Any]) -> dict[str, Any]:
+    """What a client may set: the document without service-filled top-level and property fields."""
+    copied = copy.deepcopy(document)
+    for key in ("id", "name", "type", "systemData"):
+        copied.pop(key, None)
+    properties = copied.get("properties") or {}
+    for key in _READ_ONLY_PROPERTIES:
+        properties.pop(key, None)
+    for value in ((copied.get("identity") or {}).get("userAssignedIdentities") or {}).values():
+        if isinstance(value, dict):
+            value.pop("principalId", None)
+            value.pop("clientId", None)
+    if isinstance(copied.get("identity"), dict):
+        copied["identity"].pop("principalId", None)
+        copied["identity"].pop("tenantId", None)
+    return copied
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _check_app(body: Any, *, existing: bool) -> str | None:
+    if not isinstance(body, dict):
+        return "The request content is not a JSON object."
+    if not existing and not body.get("location"):
+        return "location is required"
+    properties = body.get("properties") or {}
+    if not existing and not (properties.get("managedEnvironmentId") or properties.get("environmentId")):
+        return "properties.managedEnvironmentId is required"
+    containers = (properties.get("template") or {}).get("containers") or []
+    if not containers:
+        return "properties.template.containers must have at least one container"
+    for container in containers:
+        if not container.get("image") or not container.get("name"):
+            return "every container needs a name and an image"
+        for variable in container.get("env") or []:
+            if "value" not in variable and "secretRef" not in variable:
+                return f"env var '{variable.get('name')}' needs a value or a secretRef"
+    identity = body.get("identity") or {}
+    assigned = identity.get("userAssignedIdentities") or {}
+    for registry in (properties.get("configuration") or {}).get("registries") or []:
+        if registry.get("identity") and registry["identity"] not in assigned and registry["identity"] != "system":
+            return f"registry identity '{registry['identity']}' is not assigned to the app"
+    return None
+
+
+def _not_found(kind: str, name: str, group: str) -> Response:
+    return error(404, "ResourceNotFound",
+                 f"The Resource 'Microsoft.App/{kind}/{name}' under resource group '{group}' was not found.")
+
+
+def _name(request: Request) -> str:
+    assert request.match is not None
+    return request.match["name"]
+
+
+def _query(request: Request) -> str:
+    return "&".join(f"{key}={value}" for key, values in request.query.items() for value in values)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _uuid(seed: str) -> str:
+    return str(uuid.UUID(seed[:32]))
