@@ -1,54 +1,197 @@
-"""The Orbit console application (a first screen; the full console is built out over the engine)."""
+"""The Orbit console: modes, global keys, the command palette and the one worker-error handler."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Footer, Header
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
 
-from orbit_ops.workspace import Workspace, summarize_components
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from orbit_ops.builds import BuildPlan
+from orbit_ops.errors import OrbitError
+from orbit_ops.workspace import Workspace
+from orbit_tui.commands import OrbitCommands, screen_actions
+from orbit_tui.flows import build_flow, plan_build_flow
+from orbit_tui.render import describe_target, display_path, notification_severity, operation_summary
+from orbit_tui.runs import ConsoleRun, ConsoleRuns
+from orbit_tui.screens.components import ComponentsScreen
+from orbit_tui.screens.log import LogScreen
+from orbit_tui.screens.modals import QUIT_BACKGROUND, QUIT_CANCEL, HelpScreen, QuitScreen
+from orbit_tui.screens.operations import OperationsScreen
+from orbit_tui.screens.solutions import SolutionsScreen
+
+Clock = Callable[[], datetime]
+
+
+class OperationEnded(Message):
+    """An operation started by this console finished (or could not start)."""
+
+    def __init__(self, run: ConsoleRun) -> None:
+        super().__init__()
+        self.run = run
 
 
 class OrbitApp(App[None]):
-    """Orbit's console: gets its engine (a :class:`Workspace`) through the constructor."""
+    """The console over one :class:`Workspace` (the engine, injected), optionally read-only, with a given clock."""
 
     CSS_PATH = "orbit.tcss"
     TITLE = "Orbit"
-    BINDINGS = [("q", "quit", "Quit"), ("r", "reload", "Reload")]
+    COMMANDS = App.COMMANDS | {OrbitCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "mode('components')", "Components", show=False, tooltip="Components screen"),
+        Binding("2", "mode('solutions')", "Solutions", show=False, tooltip="Solutions screen"),
+        Binding("3", "mode('operations')", "Operations", show=False, tooltip="Operations screen"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Re-read config, solutions, tags and records"),
+        Binding("question_mark", "help", "Help", tooltip="Every key of this screen"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first while operations started here still run)"),
+    ]
 
-    def __init__(self, workspace: Workspace, *, read_only: bool = False) -> None:
+    def __init__(
+        self, workspace: Workspace, *, read_only: bool = False, clock: Clock | None = None, refresh_seconds: float = 2.0
+    ) -> None:
         super().__init__()
         self.workspace = workspace
         self.read_only = read_only
-        self.sub_title = f"{workspace.config.root} · backend {workspace.config.backend}"
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="components", cursor_type="row")
-        yield Footer()
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.refresh_seconds = refresh_seconds
+        self.runs = ConsoleRuns()
+        self.runs.on_finished = lambda run: self.post_message(OperationEnded(run))
+        self.workspace_changed: Signal[None] = Signal(self, "workspace-changed")
+        self.mode_history: list[str] = []
+        config = workspace.config
+        self.sub_title = f"{display_path(config.root)} · {describe_target(config)}" + (
+            " · read-only" if read_only else ""
+        )
+        self.add_mode("components", ComponentsScreen)
+        self.add_mode("solutions", SolutionsScreen)
+        self.add_mode("operations", OperationsScreen)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("component", "latest tag", "latest release", "unreleased", "on latest")
-        self._fill()
+        self.switch_mode("components")
+
+    # -- navigation -----------------------------------------------------------------------------------------
+
+    def action_mode(self, mode: str) -> None:
+        """Switch to ``mode``; asking for the current one returns to its first screen."""
+        if mode == self.current_mode:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        self.mode_history.append(self.current_mode)
+        self.switch_mode(mode)
+
+    def can_go_back(self) -> bool:
+        """Whether Esc on a console screen has somewhere to go (dialogs above it do not count)."""
+        pushed = [screen for screen in self.screen_stack if not isinstance(screen, ModalScreen)]
+        return len(pushed) > 1 or bool(self.mode_history)
+
+    def go_back(self) -> None:
+        """Esc: close the screen on top, or return to the mode used before this one."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.mode_history:
+            self.switch_mode(self.mode_history.pop())
+
+    def open_log(self, op_id: str) -> None:
+        self.push_screen(LogScreen(op_id))
+
+    def action_help(self) -> None:
+        title = type(self.screen).__name__.removesuffix("Screen")
+        self.push_screen(HelpScreen(title, screen_actions(self.screen, include_disabled=True)))
 
     def action_reload(self) -> None:
         self.workspace.refresh()
-        self._fill()
+        self.workspace_changed.publish(None)
 
-    def _fill(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        for row in summarize_components(self.workspace):
-            table.add_row(
-                row.name,
-                row.latest_tag or "-",
-                row.latest_release or "-",
-                ", ".join(row.unreleased) or "-",
-                f"{row.solutions_on_latest}/{row.solutions}",
-                key=row.name,
+    # -- operations -----------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="build-plan", exit_on_error=False)
+    async def build_release(self, component: str, version: str | None) -> None:
+        """``b``: plan the build and ask (see :func:`orbit_tui.flows.plan_build_flow`)."""
+        await plan_build_flow(self, component, version)
+
+    @work(exclusive=True, group="build", exit_on_error=False)
+    async def run_build(self, plan: BuildPlan) -> None:
+        """Run a confirmed build and follow its event stream until it ends (see :func:`orbit_tui.flows.build_flow`).
+
+        Exclusive: a second build stops only this worker's following of the first; the first build itself runs
+        on in its :class:`ConsoleRun`, whose end is still announced.
+        """
+        await build_flow(self, plan)
+
+    def on_operation_ended(self, message: OperationEnded) -> None:
+        run = message.run
+        self.workspace.refresh()
+        self.workspace_changed.publish(None)
+        if run.finished is None:
+            self.notify(
+                f"{run.kind} {run.target} could not run: {run.error}",
+                title="Operation failed",
+                severity="error",
+                timeout=15,
+                markup=False,
             )
+            return
+        state = run.finished.state
+        severity = notification_severity(state)
+        self.notify(
+            operation_summary(run.kind, run.target, run.op_id, state, run.finished.error),
+            title=f"Operation {state}",
+            severity=severity,
+            timeout=15 if severity == "error" else 6,
+            markup=False,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors surface: the engine's message, never a traceback."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        known = isinstance(error, OrbitError)
+        message = str(error) if known else f"unexpected {type(error).__name__}: {error}"
+        self.notify(message, title="Error", severity="error", timeout=15, markup=False)
+
+    # -- quitting -------------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        active = self.runs.active()
+        if not active:
+            self.exit()
+            return
+        lines = [f"{run.kind} {run.target} · {run.op_id}" for run in active]
+        self.push_screen(QuitScreen(lines), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        if choice == QUIT_BACKGROUND:
+            self.exit()
+        elif choice == QUIT_CANCEL:
+            self.cancel_and_quit()
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def cancel_and_quit(self) -> None:
+        cancelled = self.runs.cancel_all()
+        self.notify(
+            f"cancelling {len(cancelled)} operation(s); waiting for their cleanup", title="Quitting", markup=False
+        )
+        await self.runs.wait()
+        self.exit()
 
 
 def run(workspace: Workspace, *, read_only: bool = False) -> None:
-    """Open the console on ``workspace`` (blocks until the operator quits)."""
-    OrbitApp(workspace, read_only=read_only).run()
+    """Open the console on ``workspace``; returns when the operator quit and operations left running ended."""
+
+    async def main() -> None:
+        app = OrbitApp(workspace, read_only=read_only)
+        await app.run_async()
+        await app.runs.drain(lambda line: print(line, file=sys.stderr, flush=True))
+
+    asyncio.run(main())

@@ -1,0 +1,259 @@
+"""The log of one operation, streamed live from the store (any process's): follow, search, save, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Input, Label, ProgressBar
+
+from orbit_ops.errors import BackendError
+from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
+from orbit_ops.operations import ACTIVE_STATES, follow
+from orbit_tui.render import CHILD_COLUMNS, child_counts, child_row, display_path, log_text, state_class
+from orbit_tui.screens.base import OrbitScreen
+from orbit_tui.screens.modals import ConfirmScreen, PathScreen
+from orbit_tui.widgets import OperationLog, StateTable
+
+EXPORTS_DIR = Path(".orbit") / "exports"
+
+
+class LogScreen(OrbitScreen):
+    """Streams ``follow(store, op_id)``: the store is the one source, for this console's runs and others'."""
+
+    MUTATING = frozenset({"cancel"})
+    AUTO_FOCUS = "#log"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "toggle_follow", "Follow", tooltip="Follow the end of the log (auto-scroll) on/off"),
+        Binding("slash", "search", "Search", tooltip="Search the log; Enter jumps to the next match"),
+        Binding("n", "next_match", "Next", show=False, tooltip="Next search match"),
+        Binding("N", "previous_match", "Previous", show=False, tooltip="Previous search match"),
+        Binding("s", "save", "Save", tooltip="Save the log to a file"),
+        Binding("c", "cancel", "Cancel op", tooltip="Cancel the operation (asks first)"),
+    ]
+
+    def __init__(self, op_id: str) -> None:
+        super().__init__()
+        self.op_id = op_id
+        self.kind = self.target = ""
+        self.state = "queued"
+        self.error: str | None = None
+        self.following = True
+        self.members: dict[str, str] = {}
+        self.matches: list[int] = []
+        self.match_index = -1
+        self._pending: list[str] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="log-header"):
+            yield Label("", id="log-title", classes="screen-title", markup=False)
+            yield Label("", id="log-state", classes="state", markup=False)
+            yield ProgressBar(id="log-progress", show_eta=False)
+        children = StateTable(CHILD_COLUMNS, id="children", openable=False)
+        children.show_cursor = False
+        search = Input(
+            placeholder="search the log (Enter: keep, n/N: next/previous, Esc: close)", id="log-search", compact=True
+        )
+        children.display = search.display = False  # shown when there is something to show
+        yield children
+        yield OperationLog(id="log")
+        yield Label("", id="log-mode", classes="note", markup=False)
+        yield search
+
+    def on_mount(self) -> None:
+        self.query_one("#log-progress").display = False
+        self._show_header()
+        self.stream()
+
+    # -- the stream -----------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="log", exit_on_error=False)
+    async def stream(self) -> None:
+        store = self.workspace.operations()
+        record = await asyncio.to_thread(store.get, self.op_id)
+        self.op_id, self.kind, self.target, self.state = record.id, record.kind, record.target, record.state
+        self._show_header()
+        async with contextlib.aclosing(follow(store, self.op_id)) as events:
+            async for event in events:
+                self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        """Render one engine event (log lines are batched: a replay of thousands is one write)."""
+        if isinstance(event, LogLine):
+            self._queue_line(log_text(event))
+            return
+        if isinstance(event, OperationStarted):
+            self.state = "running"
+        elif isinstance(event, ProgressChanged):
+            bar = self.query_one("#log-progress", ProgressBar)
+            bar.display = event.total > 0
+            bar.update(total=event.total or None, progress=event.done)
+        elif isinstance(event, ChildChanged):
+            self.members[event.child] = event.state
+            table = self.query_one("#children", StateTable)
+            table.display = True
+            table.upsert_row(event.child, child_row(event.child, event.state, event.message))
+        elif isinstance(event, OperationFinished):
+            self.state, self.error = event.state, event.error
+            error = f": {event.error}" if event.error else ""
+            self._queue_line(f"{event.at[11:19]} {self.kind} {self.target} {event.state}{error}")
+        self._show_header()
+
+    def _queue_line(self, line: str) -> None:
+        if not self._pending:
+            self.call_later(self._flush)
+        self._pending.append(line)
+
+    def _flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if not lines:
+            return
+        log = self.query_one(OperationLog)
+        log.write_lines(lines, scroll_end=self.following)
+        if log.search.query:  # new lines may hold new matches
+            self.matches = log.set_query(log.search.query)
+            self._show_header()
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line shown so far (what ``s`` saves)."""
+        return [*self.query_one(OperationLog).lines, *self._pending]
+
+    def _show_header(self) -> None:
+        self.query_one("#log-title", Label).update(f"{self.kind or 'operation'} {self.target}  ·  {self.op_id}")
+        state = self.query_one("#log-state", Label)
+        for name in {
+            state_class(value) for value in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+        }:
+            state.remove_class(name or "")
+        state.add_class(state_class(self.state) or "-unknown")
+        counts = f"  {child_counts(self.members)}" if self.members else ""
+        state.update(f" {self.state}{counts} ")
+        mode = "follow on" if self.following else "follow off"
+        if self.matches:
+            mode += f"  ·  match {self.match_index + 1}/{len(self.matches)}"
+        self.query_one("#log-mode", Label).update(mode)
+        self.refresh_bindings()
+
+    # -- actions --------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "cancel" and self.state not in ACTIVE_STATES:
+            return False  # a finished operation never becomes cancellable: not offered at all
+        if allowed and action in ("next_match", "previous_match") and not self.matches:
+            return None
+        return allowed
+
+    def action_toggle_follow(self) -> None:
+        self.following = not self.following
+        log = self.query_one(OperationLog)
+        log.auto_scroll = self.following
+        if self.following:
+            log.scroll_end(animate=False)
+        self._show_header()
+
+    def action_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.display = True
+        search.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-search":
+            self.find(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-search":
+            self.query_one(OperationLog).focus()  # the query stays; n and N walk its matches
+
+    def find(self, query: str) -> None:
+        """Mark ``query``, stop following, and jump to its first match."""
+        self.matches = self.query_one(OperationLog).set_query(query)
+        self.match_index = -1
+        if self.matches:
+            if self.following:
+                self.action_toggle_follow()
+            self.action_next_match()
+        self._show_header()
+
+    def action_next_match(self) -> None:
+        self._jump(+1)
+
+    def action_previous_match(self) -> None:
+        self._jump(-1)
+
+    def _jump(self, step: int) -> None:
+        if not self.matches:
+            return
+        self.match_index = (self.match_index + step) % len(self.matches)
+        self.query_one(OperationLog).show_line(self.matches[self.match_index])
+        self._show_header()
+
+    def action_back(self) -> None:
+        search = self.query_one("#log-search", Input)
+        if search.display:
+            search.value = ""
+            search.display = False
+            self.find("")
+            self.query_one(OperationLog).focus()
+            return
+        super().action_back()
+
+    def can_go_back(self) -> bool:
+        return bool(self.query_one("#log-search", Input).display) or super().can_go_back()
+
+    def action_save(self) -> None:
+        default = self.workspace.config.root / EXPORTS_DIR / f"{self.op_id}.log"
+        note = "Relative paths are taken from the workspace folder."
+        self.app.push_screen(PathScreen("Save the log to", display_path(default), note), self._save)
+
+    def _save(self, answer: str | None) -> None:
+        if answer:
+            self.save_to(answer)
+
+    @work(group="save", exit_on_error=False)
+    async def save_to(self, answer: str) -> Path:
+        path = Path(answer).expanduser()
+        if not path.is_absolute():
+            path = self.workspace.config.root / path
+        text = "\n".join(self.lines) + "\n"
+
+        def write() -> None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise BackendError(f"cannot save the log to {path}: {exc.strerror or exc}") from exc
+
+        await asyncio.to_thread(write)
+        self.notify(f"saved {len(self.lines)} lines to {display_path(path)}", title="Log saved", markup=False)
+        return path
+
+    def action_cancel(self) -> None:
+        question = ConfirmScreen(
+            f"Cancel {self.kind} {self.target}?",
+            [
+                ("operation", self.op_id),
+                ("state", self.state),
+                "The engine stops it and runs its cleanup (worktree, remote run); it ends as cancelled.",
+            ],
+            confirm="Cancel operation",
+            dismiss="Keep running",
+            id="confirm-cancel",
+        )
+        self.app.push_screen(question, self._cancel)
+
+    def _cancel(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.request_cancel()
+
+    @work(group="cancel", exit_on_error=False)
+    async def request_cancel(self) -> None:
+        await asyncio.to_thread(self.workspace.operations().request_cancel, self.op_id)
+        self.notify(f"cancel requested for {self.kind} {self.target}", title="Cancelling", markup=False)

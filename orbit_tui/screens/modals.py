@@ -1,0 +1,178 @@
+"""Small modal screens: a yes/no confirmation, the quit question, a path prompt and the key help."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from orbit_tui.commands import ActionEntry
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks before something happens: True when confirmed, False when dismissed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "Close"),
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("n", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        lines: Sequence[str | tuple[str, str]],
+        *,
+        confirm: str = "Confirm",
+        dismiss: str = "Cancel",
+        warning: str | None = None,
+        focus_confirm: bool = True,
+        id: str | None = None,
+    ) -> None:
+        """``lines`` are sentences, or (label, value) pairs shown as an aligned two-column list."""
+        super().__init__(id=id, classes="dialog-screen")
+        self.title_text = title
+        self.lines = list(lines)
+        self.confirm_label = confirm
+        self.dismiss_label = dismiss
+        self.warning = warning
+        self.focus_confirm = focus_confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            for line in self.lines:
+                if isinstance(line, tuple):
+                    with Horizontal(classes="dialog-field"):
+                        yield Label(line[0], classes="dialog-key", markup=False)
+                        yield Static(line[1], classes="dialog-value", markup=False)
+                else:
+                    yield Static(line, classes="dialog-line", markup=False)
+            if self.warning:
+                yield Static(self.warning, classes="dialog-warning", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm_label, id="confirm", variant="primary")
+                yield Button(self.dismiss_label, id="dismiss")
+
+    def on_mount(self) -> None:
+        # Enter answers with the focused button: the safe one when the question carries a warning.
+        self.query_one("#confirm" if self.focus_confirm else "#dismiss", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+QUIT_BACKGROUND, QUIT_CANCEL, QUIT_STAY = "background", "cancel", "stay"
+
+
+class QuitScreen(ModalScreen[str]):
+    """Operations this console started still run: let them finish, cancel them, or stay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "choose('stay')", "Stay"),
+        Binding("b", "choose('background')", "Finish in background", show=False),
+        Binding("c", "choose('cancel')", "Cancel them", show=False),
+    ]
+
+    def __init__(self, running: Sequence[str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.running = list(running)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(
+                f"{len(self.running)} operation(s) started here are still running", classes="dialog-title", markup=False
+            )
+            yield Static("\n".join(self.running), classes="dialog-line", markup=False)
+            yield Static(
+                "Finishing in the background keeps this process running after the console closes, printing a "
+                "line as each ends (Ctrl+C then cancels them). Cancelling stops them and runs their cleanup.",
+                classes="dialog-note",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Let them finish in the background", id=QUIT_BACKGROUND, variant="primary")
+                yield Button("Cancel them", id=QUIT_CANCEL, variant="error")
+                yield Button("Stay", id=QUIT_STAY)
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{QUIT_STAY}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or QUIT_STAY)
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class PathScreen(ModalScreen[str | None]):
+    """Asks for a file path, offering ``default``; None when dismissed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, title: str, default: str, note: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.default = default
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Input(self.default, id="path")
+            if self.note:
+                yield Static(self.note, classes="dialog-note", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="dismiss")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._answer(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._answer(self.query_one("#path", Input).value)
+        else:
+            self.dismiss(None)
+
+    def _answer(self, value: str) -> None:
+        self.dismiss(value.strip() or None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding of the screen it was opened on, including those not shown in the footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def __init__(self, screen_title: str, entries: Sequence[ActionEntry]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.screen_title = screen_title
+        self.entries = list(entries)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield Label(f"Keys: {self.screen_title}", classes="dialog-title", markup=False)
+            yield DataTable(id="keys", cursor_type="row", show_cursor=False)
+            yield Static("Ctrl+P opens the command palette: every action above, by name.", classes="dialog-note")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#keys", DataTable)
+        table.add_columns("key", "action", "")
+        for entry in self.entries:
+            table.add_row(entry.key, entry.help, "" if entry.enabled else "(not now)")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,96 @@
+"""One solution: its Azure names, its pins judged against the releases, and the operations that named it.
+
+Desired vs live (per resource, with the diff) joins here once the provisioning engine's status read is wired
+into the console: :meth:`SolutionScreen.read_resources` is that hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Static
+
+from orbit_ops.names import azure_names
+from orbit_tui.render import NOT_KNOWN, OPERATION_COLUMNS, Cell, SolutionView, operation_row, state_cell
+from orbit_tui.screens.base import OrbitScreen
+from orbit_tui.screens.solutions import SOLUTION_KINDS
+from orbit_tui.widgets import StateTable
+
+PIN_COLUMNS = ("app", "pinned", "resolved", "latest release", "freshness")
+
+
+class SolutionScreen(OrbitScreen):
+    """Pushed from Solutions with Enter."""
+
+    AUTO_FOCUS = "#history"
+
+    def __init__(self, view: SolutionView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose_body(self) -> ComposeResult:
+        spec = self.view.spec
+        names = azure_names(spec.id)
+        yield Label(f"{spec.id}  ·  {spec.display_name}", classes="screen-title", markup=False)
+        with Horizontal(id="solution-top"):
+            with Vertical(id="solution-names"):
+                yield Label("Names", classes="section-title", markup=False)
+                yield Static(
+                    "\n".join(
+                        [f"h         {names.h}"]
+                        + [f"app       {name}" for name in names.apps.values()]
+                        + [f"share     {name}" for name in names.shares.values()]
+                        + [f"storage   {name}" for name in names.storages.values()]
+                        + [f"file      {spec.path.name}", f"quota     {spec.share_quota_gib} GiB"]
+                    ),
+                    markup=False,
+                )
+            with Vertical(id="solution-pins"):
+                yield Label("Pins", classes="section-title", markup=False)
+                yield StateTable(PIN_COLUMNS, id="pins", openable=False)
+                yield Label(
+                    f"sync  {self.view.sync or NOT_KNOWN}   (desired vs live: not read by the console yet)",
+                    classes="note",
+                    id="solution-sync",
+                    markup=False,
+                )
+        yield Label("Operations", classes="section-title", markup=False)
+        yield StateTable(OPERATION_COLUMNS, id="history")
+
+    def on_mount(self) -> None:
+        self.query_one("#pins", StateTable).show_cursor = False
+        self.query_one("#pins", StateTable).show_rows(
+            (
+                pin.component,
+                (
+                    Cell(pin.component),
+                    Cell(pin.pinned),
+                    Cell(pin.resolved or NOT_KNOWN),
+                    Cell(pin.latest or NOT_KNOWN),
+                    state_cell(pin.freshness),
+                ),
+            )
+            for pin in self.view.pins
+        )
+        self.load_history()
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def load_history(self) -> None:
+        solution_id = self.view.spec.id
+        records = await asyncio.to_thread(self.workspace.operations().list)
+        mine = [
+            r for r in records if r.kind in SOLUTION_KINDS and (r.target == solution_id or solution_id in r.children)
+        ]
+        self.query_one("#history", StateTable).show_rows((record.id, operation_row(record)) for record in mine)
+
+    def read_resources(self) -> Sequence[object]:
+        """HOOK for the provisioning engine: this solution's ``ResourceStatus`` rows (kind, name, sync, diff)."""
+        return ()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "history" and event.row_key.value is not None:
+            self.orbit.open_log(event.row_key.value)

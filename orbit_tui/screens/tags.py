@@ -1,0 +1,68 @@
+"""One component's release tags: commit, date, kind, release record and how many solutions pin each."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Label
+
+from orbit_ops.workspace import pin_counts
+from orbit_tui.render import TAG_COLUMNS, Cell, tag_row
+from orbit_tui.screens.base import OrbitScreen
+from orbit_tui.widgets import StateTable
+
+
+class TagsScreen(OrbitScreen):
+    """Pushed from Components with Enter; ``b`` builds the tag under the cursor."""
+
+    MUTATING = frozenset({"build"})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("b", "build", "Build tag", tooltip="Build the tag under the cursor (asks first)")
+    ]
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(f"Tags of {self.component}", classes="screen-title", id="tags-title", markup=False)
+        yield StateTable(TAG_COLUMNS, id="tags", openable=False)
+
+    def on_mount(self) -> None:
+        self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
+        self.load()
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def load(self) -> None:
+        def read() -> tuple[list[tuple[str, tuple[Cell, ...]]], int]:
+            workspace = self.workspace
+            counts = pin_counts(workspace, self.component)
+            rows, released = [], 0
+            for tag in workspace.tags().of(self.component):
+                record = workspace.release_of(self.component, tag.version)
+                released += record is not None
+                rows.append((tag.version, tag_row(tag, record, counts.get(tag.version, 0))))
+            return rows, released
+
+        rows, released = await asyncio.to_thread(read)
+        self.query_one(StateTable).show_rows(rows)
+        self.query_one("#tags-title", Label).update(f"Tags of {self.component}: {len(rows)} tags, {released} released")
+        self.refresh_bindings()
+
+    def selected(self) -> str | None:
+        return self.query_one(StateTable).current_key
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "build" and self.selected() is None:
+            return None
+        return allowed
+
+    def action_build(self) -> None:
+        version = self.selected()
+        if version is not None:
+            self.orbit.build_release(self.component, version)

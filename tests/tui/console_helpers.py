@@ -1,0 +1,65 @@
+"""Helpers for driving the console in Pilot tests: settling, reading tables and notifications."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from orbit_ops.operations import OperationRunner
+from orbit_tui.app import OrbitApp
+from orbit_tui.widgets import StateTable
+
+
+async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
+    """Let pending messages and workers finish (no sleeps: waits on the workers themselves).
+
+    ``skip`` names worker groups not to wait for, e.g. ``("log",)`` while a log follows an operation that the
+    test keeps running.
+    """
+    await pilot.pause()
+    waited = [worker.wait() for worker in pilot.app.workers if worker.group not in skip]
+    await asyncio.gather(*waited, return_exceptions=True)  # cancelled and failed workers count as done
+    await pilot.pause()
+    # A DataTable measures its columns when its own queue goes idle; on a busy machine that can come after
+    # the pause above, and a snapshot would catch the header-only widths. Wait for it (bounded, untimed).
+    for _ in range(200):
+        tables = [table for screen in pilot.app.screen_stack for table in screen.query(DataTable)]
+        if not any(table._require_update_dimensions or table._updated_cells for table in tables):
+            break
+        await pilot.pause()
+
+
+def table_rows(app: OrbitApp, selector: str) -> list[list[str]]:
+    """The plain text of every row of a StateTable on the current screen."""
+    table = app.screen.query_one(selector, StateTable)
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+def record_notifications(app: OrbitApp) -> list[tuple[str, dict[str, Any]]]:
+    """Every ``notify`` call the app makes from now on: (message, keyword arguments)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = app.notify
+
+    def notify(message: str, **kwargs: Any) -> None:
+        calls.append((message, kwargs))
+        original(message, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return calls
+
+
+def blocking_runner(app: OrbitApp, release: asyncio.Event, *, target: str = "orbit@9.9.9") -> OperationRunner:
+    """A real operation (kind build) whose body waits for ``release``: a build that is still running."""
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        ctx.log("waiting for the builder")
+        ctx.progress(1, 2)
+        await release.wait()
+        ctx.log("done")
+        ctx.progress(2, 2)
+        return {"status": "built"}
+
+    return OperationRunner(app.workspace.operations(), "build", target, body, total=2)

@@ -1,0 +1,81 @@
+"""The Solutions screen: pins and freshness per row, `/` filter, space and `a` selection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import SIZE
+from console_helpers import settle, table_rows
+
+from orbit_tui.app import OrbitApp
+from orbit_tui.screens.solutions import SolutionsScreen
+
+MakeApp = Callable[..., OrbitApp]
+
+
+async def _solutions(pilot) -> SolutionsScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("2")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, SolutionsScreen)
+    return pilot.app.screen
+
+
+async def test_rows_show_pins_freshness_and_the_last_operation(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _solutions(pilot)
+        rows = {row[1]: row for row in table_rows(app, "#solutions")}
+        assert rows["initech"][2:] == [
+            "Initech",
+            "latest (1.2.0)",
+            "2.0.0",
+            "1.1.0",
+            "floating",
+            "—",
+            "sweep succeeded",
+        ]
+        assert rows["umbrella-health"][3] == "1.3.0 !" and rows["umbrella-health"][6] == "unreleased"
+        assert rows["hooli"][8] == "—"  # no operation named it
+
+
+async def test_slash_filters_by_text_and_freshness_and_escape_clears(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        await pilot.press("slash", *"fresh:behind")
+        await settle(pilot)
+        assert [row[1] for row in table_rows(app, "#solutions")] == ["globex", "hooli", "wayne-enterprises"]
+        await pilot.press("space", *"glo", "enter")  # Enter keeps the filter and returns to the table
+        await settle(pilot)
+        assert [row[1] for row in table_rows(app, "#solutions")] == ["globex"]
+        assert app.focused is screen.query_one("#solutions")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(table_rows(app, "#solutions")) == 6
+        assert isinstance(app.screen, SolutionsScreen)  # the first Esc only cleared the filter
+
+
+async def test_a_sync_filter_says_sync_is_not_known_yet(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        await pilot.press("slash", *"sync:drifted")
+        await settle(pilot)
+        assert table_rows(app, "#solutions") == []
+        assert "sync is not known yet" in str(screen.query_one("#solutions-note").render())
+
+
+async def test_space_selects_and_a_selects_everything_shown(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        await pilot.press("down", "space")
+        assert screen.selected_ids() == ["globex"]
+        assert table_rows(app, "#solutions")[1][0] == "✓"
+        await pilot.press("space")
+        assert screen.selected_ids() == []
+        await pilot.press("slash", *"fresh:behind", "enter", "a")
+        assert screen.selected_ids() == ["globex", "hooli", "wayne-enterprises"]
+        await pilot.press("a")
+        assert screen.selected_ids() == []
