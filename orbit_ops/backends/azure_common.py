@@ -129,7 +129,8 @@ def map_error(exc: BaseException, what: str) -> OrbitError:
             return ResourceExistsError(f"{what}: already exists ({_reason(exc)})")
         if status == 429:
             retry_after = _retry_after(exc)
-            return ThrottledError(f"{what}: throttled by Azure, retrying after {retry_after or 0:.0f} s", retry_after)
+            return ThrottledError(f"{what}: throttled by Azure (asked to retry after {retry_after or 0:.0f} s)",
+                                  retry_after)
         return BackendError(f"{what}: Azure answered {status} ({_reason(exc)})")
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return BackendError(f"{what}: cannot reach Azure ({_reason(exc)})")
@@ -202,6 +203,10 @@ async def call(func: Callable[..., T], *args: Any, what: str, bucket: TokenBucke
             transient = isinstance(error, ThrottledError) or (
                 isinstance(error, BackendError) and ("answered 5" in error.message or "cannot reach" in error.message)
             )
+            if transient and attempt == attempts > 1:  # say it is final, not "retrying"
+                message = f"{error.message}; gave up after {attempts} attempts"
+                error = (ThrottledError(message, error.retry_after) if isinstance(error, ThrottledError)
+                         else BackendError(message))
             if not transient or attempt == attempts:
                 raise error from None
             wait = error.retry_after if isinstance(error, ThrottledError) and error.retry_after is not None else delay
