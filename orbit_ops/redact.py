@@ -92,7 +92,10 @@ def redact(text: str) -> str:
     """``text`` with every known secret and secret-shaped value masked."""
     if not text:
         return text
-    secrets = _registered | _env_secrets()
+    return _redact(text, _registered | _env_secrets())
+
+
+def _redact(text: str, secrets: frozenset[str]) -> str:
     if secrets:
         text = _secret_pattern(secrets).sub(MASK, text)
     text = _PEM.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
@@ -110,22 +113,33 @@ def redact_json(value: Any) -> Any:
     """A copy of a JSON-like value with every string redacted.
 
     A string under a credential-named key (``password``, ``accountKey``, ``sas_token``…) is
-    masked whole, whatever it looks like.
+    masked whole, whatever it looks like. The secrets are looked up once per call and each distinct
+    string is redacted once (a sweep's result repeats the same words thousands of times).
     """
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {
-            redact(str(key)): (
-                MASK
-                if isinstance(item, str) and _SENSITIVE_KEY.match(str(key)) and item
-                else redact_json(item)
-            )
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact_json(item) for item in value]
-    return value
+    secrets = _registered | _env_secrets()
+    seen: dict[str, str] = {}
+
+    def text(item: str) -> str:
+        done = seen.get(item)
+        if done is None:
+            done = seen[item] = _redact(item, secrets) if item else item
+        return done
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return text(item)
+        if isinstance(item, dict):
+            return {
+                text(str(key)): (
+                    MASK if isinstance(inner, str) and _SENSITIVE_KEY.match(str(key)) and inner else walk(inner)
+                )
+                for key, inner in item.items()
+            }
+        if isinstance(item, list | tuple):
+            return [walk(inner) for inner in item]
+        return item
+
+    return walk(value)
 
 
 def _mask_pair(match: re.Match[str]) -> str:
