@@ -66,7 +66,7 @@ def main() -> None:
             rows.append(f"| `orbit status --json`, {count:,} provisioned solutions | "
                         f"{statistics.median(s for s, _ in samples):.2f} s | "
                         f"{max(r for _, r in samples) / 1024:.0f} MiB |"
-                        + (" target < 3 s |" if count == 10_000 else " |"))
+                        + (" target < 3 s |" if count == 10_000 else " — |"))
             if count == 1_000:
                 status_t, provision_t, writes = [], [], []
                 for _ in range(runs):  # interleaved, side by side
@@ -79,13 +79,13 @@ def main() -> None:
                     writes.append(json.loads(done.stdout)["writes"])
                 ratio = statistics.median(provision_t) / statistics.median(status_t)
                 noop = (f"| no-op `provision --all`, 1,000 solutions (writes: {max(writes)}) | "
-                        f"{statistics.median(provision_t):.2f} s | status same run: "
+                        f"{statistics.median(provision_t):.2f} s | — | `status` same run: "
                         f"{statistics.median(status_t):.2f} s → **{ratio:.2f}×** (target ≤ 1.5×) |")
     print("## Fleet status and no-op provisioning, local backend (issue 4)\n")
     print(f"Machine: {machine()}. Medians of {runs} runs, each a fresh `orbit` process "
           "(`python bench/bench_fleet.py`); peak memory is the process's max RSS.\n")
-    print("| what | time | peak memory / reference |")
-    print("|---|---|---|")
+    print("| what | time | peak memory | target / reference |")
+    print("|---|---|---|---|")
     print("\n".join(rows))
     print(noop)
 
