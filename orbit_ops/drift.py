@@ -8,12 +8,12 @@ app and rolled up per solution, worst first, so a fleet table can be sorted by w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orbit_ops.config import SolutionSpec
 from orbit_ops.names import APP_COMPONENTS, azure_names
-from orbit_ops.releases import ReleaseRecord, latest_record, newest_release
+from orbit_ops.releases import ReleaseRecord, newest_release
 from orbit_ops.resources import App, DesiredSolution, PlatformTarget, Resource, desired_state, differences
 from orbit_ops.versions import LATEST, version_key
 
@@ -89,16 +89,25 @@ class SolutionStatus:
 
 @dataclass(frozen=True)
 class ReleaseIndex:
-    """The release records of the app components, for resolving ``latest`` and judging freshness."""
+    """The release records of the app components, for resolving ``latest`` and judging freshness.
+
+    Answers are computed once per component: a fleet status asks them for every solution.
+    """
 
     records: Mapping[str, list[ReleaseRecord]]
+    _latest: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _released: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def latest(self, component: str) -> str | None:
-        record = newest_release(self.records.get(component, []))
-        return record.version if record else None
+        if component not in self._latest:
+            record = newest_release(self.records.get(component, []))
+            self._latest[component] = record.version if record else None
+        return self._latest[component]
 
     def released(self, component: str, version: str) -> bool:
-        return latest_record(self.records.get(component, []), version) is not None
+        if component not in self._released:
+            self._released[component] = {record.version for record in self.records.get(component, [])}
+        return version in self._released[component]
 
     def resolve(self, component: str, pin: str) -> str | None:
         return self.latest(component) if pin == LATEST else pin

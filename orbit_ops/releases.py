@@ -19,9 +19,10 @@ import yaml
 
 from orbit_ops.errors import ConfigError, NotFoundError
 from orbit_ops.fsutil import atomic_write_text
-from orbit_ops.versions import VERSION_RULE, is_version, parse_version, precedence_key
+from orbit_ops.versions import VERSION_RULE, is_version, parse_version, precedence_key, version_key
 from orbit_ops.yamlfile import YamlDoc, load_yaml
 
+_RELEASE = ((2, 0),)  # the pre-release part of a release's precedence key
 RECORD_KEYS = ("component", "version", "tag", "commit", "image", "digest", "registry", "run_id", "built_at", "builder")
 BUILDERS = ("acr", "local")
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -91,10 +92,9 @@ def newest_release(records: list[ReleaseRecord], *, include_prerelease: bool = F
     best: ReleaseRecord | None = None
     best_key = None
     for record in records:
-        parsed = parse_version(record.version)
-        if parsed is None or (parsed.prerelease is not None and not include_prerelease):
+        key = version_key(record.version)
+        if key is None or (key[3] != _RELEASE and not include_prerelease):
             continue
-        key = precedence_key(parsed)
         if best_key is None or key >= best_key:
             best, best_key = record, key
     return best
