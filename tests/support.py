@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+from orbit_ops.backends.base import BuildRequest, BuiltImage
+from orbit_ops.backends.local import LocalBuilder
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -30,3 +35,19 @@ def git(repo: Path, *args: str) -> str:
     env = {**os.environ, **GIT_ENV}
     done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+class BlockingBuilder(LocalBuilder):
+    """The local builder, but it waits inside the build until the test lets it go (or cancels it)."""
+
+    def __init__(self, state_dir: Path, message: str = "builder: waiting for the test") -> None:
+        super().__init__(state_dir)
+        self.message = message
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
+        log(self.message)
+        self.entered.set()
+        await self.release.wait()
+        return await super().build(request, log)

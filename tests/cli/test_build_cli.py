@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import git
+from support import BlockingBuilder, git
 
-from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.backends.local import LocalBuilder
 from orbit_ops.builds import plan_build, start_build
 from orbit_ops.workspace import Workspace
 
@@ -76,19 +74,6 @@ def test_ops_lists_builds_with_spec_keys(root: Path, run_cli: Run) -> None:
     assert code == 0 and "tagged oci:.orbit/registry/mc:1.3.0" in out
 
 
-class BlockingBuilder(LocalBuilder):
-    def __init__(self, state_dir: Path) -> None:
-        super().__init__(state_dir)
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
-        log("builder: holding the build open")
-        self.entered.set()
-        await self.release.wait()
-        return await super().build(request, log)
-
-
 def _orbit(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "orbit_cli.main", "-w", str(root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -98,7 +83,7 @@ def test_logs_follow_in_another_process_streams_a_running_build(root: Path) -> N
     workspace = Workspace.open(root)
 
     async def scenario() -> tuple[str, Any]:
-        builder = BlockingBuilder(workspace.config.state_dir)
+        builder = BlockingBuilder(workspace.config.state_dir, "builder: holding the build open")
         runner = start_build(workspace, plan_build(workspace, "mc", "1.3.0"), builder)
 
         async def drain() -> None:
@@ -127,7 +112,7 @@ def test_cancel_from_another_process_stops_the_build_and_cleans_up(root: Path) -
     workspace = Workspace.open(root)
 
     async def scenario() -> str:
-        builder = BlockingBuilder(workspace.config.state_dir)
+        builder = BlockingBuilder(workspace.config.state_dir, "builder: holding the build open")
         runner = start_build(workspace, plan_build(workspace, "mc", "1.3.0"), builder)
         states: list[Any] = []
 

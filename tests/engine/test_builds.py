@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import git
+from support import BlockingBuilder, git
 
 from orbit_ops.backends.base import BuildRequest, BuiltImage
 from orbit_ops.backends.local import LocalBuilder
@@ -160,21 +160,6 @@ class FailingBuilder(LocalBuilder):
         from orbit_ops.errors import BuildError
 
         raise BuildError("the builder said no")
-
-
-class BlockingBuilder(LocalBuilder):
-    """Waits inside the build until the test lets it go (or cancels it)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        super().__init__(state_dir)
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
-        log("builder: waiting for the test")
-        self.entered.set()
-        await self.release.wait()
-        return await super().build(request, log)
 
 
 def test_failed_build_records_nothing_and_removes_the_worktree(ws: Workspace) -> None:
