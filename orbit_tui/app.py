@@ -18,9 +18,18 @@ from textual.worker import Worker, WorkerState
 
 from orbit_ops.builds import BuildPlan
 from orbit_ops.errors import OrbitError
+from orbit_ops.operations import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.commands import OrbitCommands, screen_actions
-from orbit_tui.flows import build_flow, plan_build_flow
+from orbit_tui.flows import (
+    build_flow,
+    operation_flow,
+    pick_roll_flow,
+    plan_build_flow,
+    plan_provision_flow,
+    plan_roll_flow,
+    show_plan_flow,
+)
 from orbit_tui.render import describe_target, display_path, notification_severity, operation_summary
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
 from orbit_tui.screens.components import ComponentsScreen
@@ -127,6 +136,34 @@ class OrbitApp(App[None]):
         on in its :class:`ConsoleRun`, whose end is still announced.
         """
         await build_flow(self, plan)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def show_plan(self, ids: list[str]) -> None:
+        """``p`` on Solutions: the plan of ``ids``, shown (see :func:`orbit_tui.flows.show_plan_flow`)."""
+        await show_plan_flow(self, ids)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def provision_solutions(self, ids: list[str] | None) -> None:
+        """``r`` (``ids``) / ``R`` (None, all): plan and ask (see :func:`orbit_tui.flows.plan_provision_flow`)."""
+        await plan_provision_flow(self, ids)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def roll_solutions(self, ids: list[str]) -> None:
+        """``t``: pick a released version to roll (see :func:`orbit_tui.flows.pick_roll_flow`)."""
+        await pick_roll_flow(self, ids)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def plan_roll(self, ids: list[str], component: str, version: str) -> None:
+        """Plan the picked roll and ask (see :func:`orbit_tui.flows.plan_roll_flow`)."""
+        await plan_roll_flow(self, ids, component, version)
+
+    @work(exclusive=True, group="operation", exit_on_error=False)
+    async def run_operation(self, runner: OperationRunner) -> None:
+        """Run a confirmed provision, sweep or roll and follow it (see :func:`orbit_tui.flows.operation_flow`).
+
+        Exclusive like :meth:`run_build`: a second operation replaces only this worker's following of the first.
+        """
+        await operation_flow(self, runner)
 
     def on_operation_ended(self, message: OperationEnded) -> None:
         run = message.run

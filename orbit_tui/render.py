@@ -271,3 +271,52 @@ def child_counts(children: Mapping[str, str]) -> str:
     for state in children.values():
         counts[state] = counts.get(state, 0) + 1
     return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+
+# --- provisioning: resources, plans, rolls -----------------------------------------------------------------
+
+RESOURCE_COLUMNS = ("kind", "name", "sync", "diff")
+
+
+def resource_row(kind: str, name: str, sync: str, diff: Iterable[str]) -> tuple[Cell, ...]:
+    """One resource of a solution, desired vs live: ``diff`` lists the field-level differences."""
+    return (Cell(kind), Cell(name), state_cell(sync), Cell("; ".join(diff) or ("" if sync == "synced" else NOT_KNOWN)))
+
+
+def plan_lines(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> list[str]:
+    """What provisioning would do, per solution, as ``orbit plan`` prints it (refusals with their reason).
+
+    ``planned`` is ``orbit_ops.sweeps.plan_many``'s answer: (spec, SolutionPlan or None, reason or None).
+    """
+    lines: list[str] = []
+    creates = updates = refused = count = 0
+    for spec, plan, reason in planned:
+        count += 1
+        if plan is None:
+            refused += 1
+            lines.append(f"{spec.id}: refused: {reason}")
+            continue
+        creates += plan.creates  # type: ignore[attr-defined]
+        updates += plan.updates  # type: ignore[attr-defined]
+        lines.append(f"{spec.id}: {plan.summary()}")  # type: ignore[attr-defined]
+        lines += [f"    note: {note}" for note in plan.notes]  # type: ignore[attr-defined]
+        for action in plan.actions:  # type: ignore[attr-defined]
+            if action.action != "none":
+                lines.append(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
+    lines.append(plan_totals(count, creates, updates, refused))
+    return lines
+
+
+def plan_totals(count: int, creates: int, updates: int, refused: int) -> str:
+    return f"plan: {count} solution(s), {creates} to create, {updates} to update" + (
+        f", {refused} refused" if refused else ""
+    )
+
+
+def roll_lines(changes: Iterable[tuple[str, str, str, str]], unchanged: Iterable[str], version: str) -> list[str]:
+    """A roll's pin changes (id, component, before, after) and the solutions already on ``version``."""
+    lines = [f"{solution}: {component} {before} → {after}" for solution, component, before, after in changes]
+    already = list(unchanged)
+    if already:
+        lines.append(f"already on {version}: {', '.join(already)}")
+    return lines or ["nothing to change"]

@@ -69,7 +69,7 @@ class StateTable(DataTable[Text]):
             for (key, cells), (_, before) in zip(new, self._rows, strict=True):
                 for column, cell, old in zip(self._column_names, cells, before, strict=True):
                     if cell != old:
-                        self.update_cell(key, column or "mark", self.styled(cell))
+                        self.update_cell(key, column or "mark", self.styled(cell), update_width=True)
             self._rows = new
             return
         self._rows = new

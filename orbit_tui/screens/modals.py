@@ -1,15 +1,18 @@
-"""Small modal screens: a yes/no confirmation, the quit question, a path prompt and the key help."""
+"""Small modal screens: a yes/no confirmation, a plan to read (or confirm), a choice, the quit question, a path
+prompt and the key help."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from orbit_tui.commands import ActionEntry
 
@@ -68,6 +71,79 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class PlanScreen(ModalScreen[bool]):
+    """A plan, scrollable (a sweep lists every solution): just shown (``confirm=None``), or asked about."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "Close"),
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("n", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        lines: Sequence[str],
+        *,
+        summary: str = "",
+        confirm: str | None = None,
+        dismiss: str = "Cancel",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes="dialog-screen")
+        self.title_text = title
+        self.lines = list(lines)
+        self.summary = summary
+        self.confirm_label = confirm
+        self.dismiss_label = dismiss if confirm else "Close"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog plan"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            with VerticalScroll(classes="plan-body"):
+                yield Static(Text("\n".join(self.lines)), id="plan-text")  # Text keeps the indentation
+            if self.summary:
+                yield Static(self.summary, classes="dialog-note", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                if self.confirm_label:
+                    yield Button(self.confirm_label, id="confirm", variant="primary")
+                yield Button(self.dismiss_label, id="dismiss")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm" if self.confirm_label else "#dismiss", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer and self.confirm_label is not None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Pick one of ``choices`` ((id, label) pairs) with the cursor and Enter; None when dismissed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, title: str, choices: Sequence[tuple[str, str]], note: str = "", id: str | None = None) -> None:
+        super().__init__(id=id, classes="dialog-screen")
+        self.title_text = title
+        self.choices = list(choices)
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield OptionList(*(Option(label, id=key) for key, label in self.choices), id="choices", markup=False)
+            if self.note:
+                yield Static(self.note, classes="dialog-note", markup=False)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 QUIT_BACKGROUND, QUIT_CANCEL, QUIT_STAY = "background", "cancel", "stay"

@@ -1,7 +1,6 @@
-"""One solution: its Azure names, its pins judged against the releases, and the operations that named it.
-
-Desired vs live (per resource, with the diff) joins here once the provisioning engine's status read is wired
-into the console: :meth:`SolutionScreen.read_resources` is that hook.
+"""One solution: its Azure names, its pins judged against the releases, desired vs live per resource (kind,
+name, sync and the field-level diff, from the Solutions screen's last platform read), and the operations that
+named it.
 """
 
 from __future__ import annotations
@@ -14,8 +13,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
+from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
-from orbit_tui.render import NOT_KNOWN, OPERATION_COLUMNS, Cell, SolutionView, operation_row, state_cell
+from orbit_tui.render import (
+    NOT_KNOWN,
+    OPERATION_COLUMNS,
+    RESOURCE_COLUMNS,
+    Cell,
+    SolutionView,
+    operation_row,
+    resource_row,
+    state_cell,
+)
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.screens.solutions import SOLUTION_KINDS
 from orbit_tui.widgets import StateTable
@@ -28,9 +37,10 @@ class SolutionScreen(OrbitScreen):
 
     AUTO_FOCUS = "#history"
 
-    def __init__(self, view: SolutionView) -> None:
+    def __init__(self, view: SolutionView, status: SolutionStatus | None = None) -> None:
         super().__init__()
         self.view = view
+        self.status = status
 
     def compose_body(self) -> ComposeResult:
         spec = self.view.spec
@@ -52,12 +62,9 @@ class SolutionScreen(OrbitScreen):
             with Vertical(id="solution-pins"):
                 yield Label("Pins", classes="section-title", markup=False)
                 yield StateTable(PIN_COLUMNS, id="pins", openable=False)
-                yield Label(
-                    f"sync  {self.view.sync or NOT_KNOWN}   (desired vs live: not read by the console yet)",
-                    classes="note",
-                    id="solution-sync",
-                    markup=False,
-                )
+                yield Label(self.sync_note(), classes="note", id="solution-sync", markup=False)
+        yield Label("Resources (desired vs live)", classes="section-title", markup=False)
+        yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
         yield StateTable(OPERATION_COLUMNS, id="history")
 
@@ -76,7 +83,18 @@ class SolutionScreen(OrbitScreen):
             )
             for pin in self.view.pins
         )
+        resources = self.query_one("#resources", StateTable)
+        resources.show_cursor = False
+        resources.show_rows(
+            (f"{r.kind}/{r.name}", resource_row(r.kind, r.name, r.sync, r.diff)) for r in self.read_resources()
+        )
         self.load_history()
+
+    def sync_note(self) -> str:
+        note = f"sync  {self.view.sync or NOT_KNOWN}"
+        if self.status is None:
+            return note + "   (the platform has not been read yet)"
+        return note + (f"   ({self.status.reason})" if self.status.reason else "")
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load_history(self) -> None:
@@ -87,9 +105,9 @@ class SolutionScreen(OrbitScreen):
         ]
         self.query_one("#history", StateTable).show_rows((record.id, operation_row(record)) for record in mine)
 
-    def read_resources(self) -> Sequence[object]:
-        """HOOK for the provisioning engine: this solution's ``ResourceStatus`` rows (kind, name, sync, diff)."""
-        return ()
+    def read_resources(self) -> Sequence[ResourceStatus]:
+        """This solution's resources, desired vs live (kind, name, sync, diff); empty before the platform read."""
+        return self.status.resources if self.status is not None else ()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "history" and event.row_key.value is not None:

@@ -1,13 +1,14 @@
-"""Solutions: pins and their freshness now; sync and provisioning actions plug into the marked hooks.
+"""Solutions: pins, freshness, sync and the last operation; plan, re-provision, sweep and roll.
 
-Freshness is computed from config and release records alone. Sync needs the provisioning engine's live read
-(``orbit_ops.drift.solution_status`` over a ``LiveSnapshot``); until :meth:`SolutionsScreen.read_sync` returns
-it, the sync column says "—" rather than guess.
+Freshness is computed from config and release records alone and shown at once. Sync needs the platform:
+``orbit_ops.fleet.fleet_status`` (one listing per resource type) runs in a worker of its own after every load and
+on an interval while the screen is current, so the table never waits for it; until it answers, sync says "—".
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -17,6 +18,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Label
 
 from orbit_ops.config import SolutionSpec
+from orbit_ops.drift import SolutionStatus
+from orbit_ops.fleet import fleet_status
 from orbit_ops.operations import OperationRecord
 from orbit_tui.filters import SolutionFilter, matches, parse_filter
 from orbit_tui.render import SOLUTION_COLUMNS, SolutionView, pin_views, solution_row
@@ -30,10 +33,15 @@ class SolutionsScreen(OrbitScreen):
     """Mode 2: one row per solution file; ``/`` filters, space and ``a`` select, Enter opens the solution."""
 
     MODE = "solutions"
+    MUTATING = frozenset({"provision", "sweep_all", "roll"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", tooltip="Filter by text, fresh:behind, sync:drifted (Esc clears)"),
         Binding("space", "toggle_select", "Select", tooltip="Select or unselect the solution under the cursor"),
         Binding("a", "select_all", "Select all", tooltip="Select every solution shown (again: unselect them)"),
+        Binding("p", "plan", "Plan", tooltip="What provisioning the selection (or the cursor row) would change"),
+        Binding("r", "provision", "Provision", tooltip="Re-provision the selection or the cursor row (asks first)"),
+        Binding("R", "sweep_all", "Sweep all", tooltip="Provision every solution as one sweep (asks first)"),
+        Binding("t", "roll", "Roll", tooltip="Roll a released version of a component to the selection (asks first)"),
     ]
 
     def __init__(self) -> None:
@@ -41,6 +49,8 @@ class SolutionsScreen(OrbitScreen):
         self.views: list[SolutionView] = []
         self.selected: set[str] = set()
         self.wanted = SolutionFilter()
+        self.statuses: dict[str, SolutionStatus] = {}
+        self.live_error: str | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Label("Solutions", classes="screen-title", id="solutions-title", markup=False)
@@ -56,7 +66,12 @@ class SolutionsScreen(OrbitScreen):
 
     def on_mount(self) -> None:
         self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
+        self.set_interval(self.orbit.refresh_seconds, self._tick)
         self.load()
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.load_sync()
 
     # -- data -----------------------------------------------------------------------------------------------
 
@@ -65,6 +80,17 @@ class SolutionsScreen(OrbitScreen):
         self.views = await asyncio.to_thread(self.read_views)
         known = {view.spec.id for view in self.views}
         self.selected &= known
+        self.show()
+        self.load_sync()
+
+    @work(exclusive=True, group="sync", exit_on_error=False)
+    async def load_sync(self) -> None:
+        """Read the platform (one listing per resource type) and fill the sync column; the table stays usable."""
+        statuses, snapshot = await fleet_status(self.workspace)
+        self.statuses = {status.id: status for status in statuses}
+        self.live_error = snapshot.error
+        sync = self.read_sync([view.spec for view in self.views])
+        self.views = [dataclasses.replace(view, sync=sync.get(view.spec.id)) for view in self.views]
         self.show()
 
     def read_views(self) -> list[SolutionView]:
@@ -80,12 +106,12 @@ class SolutionsScreen(OrbitScreen):
         ]
 
     def read_sync(self, specs: Sequence[SolutionSpec]) -> Mapping[str, str]:
-        """HOOK for the provisioning engine: solution id → sync (``synced|drifted|missing|unknown``).
+        """Solution id → sync (``synced|drifted|missing|unknown``) from the last platform read (:meth:`load_sync`).
 
-        Runs in a worker thread. Empty until the engine offers a fleet status read for the console; a missing
-        id shows "—", never a guessed value.
+        Empty until the first read answered; a missing id shows "—", never a guessed value.
         """
-        return {}
+        wanted = {spec.id for spec in specs}
+        return {solution_id: status.sync for solution_id, status in self.statuses.items() if solution_id in wanted}
 
     def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, OperationRecord]:
         """HOOK: solution id → the newest provision, sweep or roll that named it (as target or sweep member)."""
@@ -119,8 +145,10 @@ class SolutionsScreen(OrbitScreen):
             title += f"  ·  {len(self.selected)} selected"
         self.query_one("#solutions-title", Label).update(title)
         notes = list(self.wanted.problems)
-        if self.wanted.sync and not any(view.sync for view in self.views):
-            notes.append("sync is not known yet: the status read is not wired into the console")
+        if self.live_error:
+            notes.append(f"the platform could not be read: {self.live_error}")
+        elif self.wanted.sync and not any(view.sync for view in self.views):
+            notes.append("sync is not known yet: the platform is being read")
         self.query_one("#solutions-note", Label).update("  ".join(notes))
         self.refresh_bindings()
 
@@ -128,13 +156,39 @@ class SolutionsScreen(OrbitScreen):
         """The selection, in table order (what provisioning actions will act on)."""
         return [view.spec.id for view in self.views if view.spec.id in self.selected]
 
+    def acted_on(self) -> list[str]:
+        """What ``p``, ``r`` and ``t`` act on: the selection, or else the solution under the cursor."""
+        if self.selected:
+            return self.selected_ids()
+        key = self.query_one(StateTable).current_key
+        return [key] if key is not None else []
+
     # -- actions --------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
         if allowed and action in ("toggle_select", "select_all") and not self.query_one(StateTable).row_count:
             return None
+        if allowed and action in ("plan", "provision", "roll") and not self.acted_on():
+            return None
+        if allowed and action == "sweep_all" and not self.views:
+            return None
         return allowed
+
+    def action_plan(self) -> None:
+        if ids := self.acted_on():
+            self.orbit.show_plan(ids)
+
+    def action_provision(self) -> None:
+        if ids := self.acted_on():
+            self.orbit.provision_solutions(ids)
+
+    def action_sweep_all(self) -> None:
+        self.orbit.provision_solutions(None)
+
+    def action_roll(self) -> None:
+        if ids := self.acted_on():
+            self.orbit.roll_solutions(ids)
 
     def action_filter(self) -> None:
         box = self.query_one("#solutions-filter", Input)
@@ -180,4 +234,4 @@ class SolutionsScreen(OrbitScreen):
 
         view = next((view for view in self.views if view.spec.id == event.row_key.value), None)
         if view is not None:
-            self.app.push_screen(SolutionScreen(view))
+            self.app.push_screen(SolutionScreen(view, self.statuses.get(view.spec.id)))

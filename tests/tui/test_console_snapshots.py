@@ -93,6 +93,26 @@ def test_solution(snap: Callable[..., bool]) -> None:
     assert snap(keys("2", "enter"))
 
 
+def test_solutions_read_only(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2"), read_only=True)
+
+
+def test_plan(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "space", "down", "down", "down", "down", "space", "p"))
+
+
+def test_sweep_confirmation(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "R"))
+
+
+def test_roll_pick(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "down", "t"))
+
+
+def test_roll_confirmation(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "space", "down", "space", "t", "enter"))
+
+
 # --- operations and logs ------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,7 @@ async def test_rows_show_pins_freshness_and_the_last_operation(fixed_root: Path,
             "2.0.0",
             "1.1.0",
             "floating",
-            "—",
+            "missing",  # read from the (empty) local platform in a worker
             "sweep succeeded",
         ]
         assert rows["umbrella-health"][3] == "1.3.0 !" and rows["umbrella-health"][6] == "unreleased"
@@ -56,12 +57,20 @@ async def test_slash_filters_by_text_and_freshness_and_escape_clears(fixed_root:
         assert isinstance(app.screen, SolutionsScreen)  # the first Esc only cleared the filter
 
 
-async def test_a_sync_filter_says_sync_is_not_known_yet(fixed_root: Path, make_app: MakeApp) -> None:
+async def test_a_sync_filter_before_the_platform_answered_says_sync_is_not_known_yet(
+    fixed_root: Path, make_app: MakeApp
+) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SolutionsScreen)
+        screen.workers.cancel_group(screen, "sync")  # as if the platform had not answered yet
+        screen.statuses = {}
+        screen.views = [dataclasses.replace(view, sync=None) for view in screen.views]
         await pilot.press("slash", *"sync:drifted")
-        await settle(pilot)
+        await pilot.pause()
         assert table_rows(app, "#solutions") == []
         assert "sync is not known yet" in str(screen.query_one("#solutions-note").render())
 
