@@ -11,7 +11,6 @@ at the end a ``--no-wait`` provision (which a leftover lock would fail) converge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -27,18 +26,6 @@ import pytest
 from support import GIT_ENV
 
 from orbit_ops.operations import OperationStore
-
-_spec = importlib.util.spec_from_file_location("orbit_azure_fixtures",
-                                               Path(__file__).parents[1] / "azure" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_azure = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
-if _spec.name not in sys.modules:
-    sys.modules[_spec.name] = _azure
-    _spec.loader.exec_module(_azure)
-emulator_certificate = _azure.emulator_certificate
-azure_emulators_session = _azure.azure_emulators_session
-emulators = _azure.emulators
-make_azure_workspace = _azure.make_azure_workspace
 
 pytestmark = pytest.mark.resilience
 

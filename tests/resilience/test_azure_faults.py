@@ -12,7 +12,6 @@ rest and a last provision writes nothing. Figures go to stdout (and ``ORBIT_RELI
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -27,20 +26,6 @@ import pytest
 from emulators.server import Emulator, Fault, LoggedRequest
 
 from orbit_ops.backends import azure_platform
-
-# The Azure fixtures live in tests/azure/conftest.py, which cannot be imported by name (tests/conftest.py is
-# also "conftest"): load it under another name and take its fixtures into this module.
-_spec = importlib.util.spec_from_file_location("orbit_azure_fixtures",
-                                               Path(__file__).parents[1] / "azure" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_azure = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
-if _spec.name not in sys.modules:
-    sys.modules[_spec.name] = _azure
-    _spec.loader.exec_module(_azure)
-emulator_certificate = _azure.emulator_certificate
-azure_emulators_session = _azure.azure_emulators_session
-emulators = _azure.emulators
-make_azure_workspace = _azure.make_azure_workspace
 
 pytestmark = pytest.mark.resilience
 
