@@ -40,8 +40,16 @@ def run_git(repo: Any, *args: str, strip: bool = True, env: dict[str, str] | Non
         output: str = repo.git.execute(["git", *args], strip_newline_in_stdout=strip, env=env)
     except git.GitCommandError as exc:
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
-        raise GitError(f"git {args[0]} failed: {stderr or exc}") from None
+        raise GitError(f"git {_subcommand(args)} failed: {stderr or exc}") from None
     return output
+
+
+def _subcommand(args: tuple[str, ...]) -> str:
+    """The git command named in ``args``, past any leading ``-c key=value`` options."""
+    rest = list(args)
+    while len(rest) > 2 and rest[0] == "-c":
+        rest = rest[2:]
+    return rest[0] if rest else "git"
 
 
 def stream_git(repo: Any, *args: str) -> Iterator[str]:
@@ -59,7 +67,7 @@ def stream_git(repo: Any, *args: str) -> Iterator[str]:
         process.wait()
     except git.GitCommandError as exc:
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
-        raise GitError(f"git {args[0]} failed: {stderr or exc}") from None
+        raise GitError(f"git {_subcommand(args)} failed: {stderr or exc}") from None
 
 
 def object_type(repo: Any, spec: str) -> str | None:

@@ -9,6 +9,7 @@ that owns it, so a worktree left by a killed process is recognised and pruned at
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from orbit_ops.gitrepo import run_git
 
 WORKTREES_DIR = "worktrees"
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+_OP_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")  # operation ids, which name our worktrees
 
 
 def add_worktree(repo: Any, folder: Path, commit: str) -> Path:
@@ -45,17 +47,49 @@ def remove_worktree(repo: Any, folder: Path) -> None:
 def prune_stale(repo: Any, root: Path, is_live: Callable[[str], bool]) -> list[str]:
     """Remove worktrees under ``root`` whose owning operation is no longer running.
 
-    Returns the names removed.
+    A process killed inside ``git worktree add`` can leave git's record of the worktree locked
+    ("initializing") with or without its folder; such records are unlocked and removed too, since
+    ``git worktree prune`` leaves locked records alone. Returns the names removed.
     """
-    removed: list[str] = []
+    _drop_unfinished_adds(repo, root, is_live)
+    stale: dict[str, Path] = {}
     if root.is_dir():
-        for folder in sorted(root.iterdir()):
+        for folder in root.iterdir():
             if folder.is_dir() and not is_live(folder.name):
-                remove_worktree(repo, folder)
-                removed.append(folder.name)
+                stale[folder.name] = folder
+    with contextlib.suppress(GitError):
+        resolved_root = root.resolve()
+        for path in registered_worktrees(repo):
+            if path.parent.resolve() == resolved_root and not is_live(path.name):
+                stale.setdefault(path.name, root / path.name)
+    for name in sorted(stale):
+        with contextlib.suppress(GitError):
+            run_git(repo, "worktree", "unlock", str(stale[name]))
+        remove_worktree(repo, stale[name])
     with contextlib.suppress(GitError):
         run_git(repo, "worktree", "prune")
-    return removed
+    return sorted(stale)
+
+
+def _drop_unfinished_adds(repo: Any, root: Path, is_live: Callable[[str], bool]) -> None:
+    """Delete git's records of worktree adds that a kill cut short.
+
+    ``git worktree add`` writes its record under ``<git dir>/worktrees/<name>/`` one file at a time,
+    starting with ``locked`` ("initializing"), which it removes once the checkout is done. A record
+    cut short is never pruned by git (it is locked), and one cut before ``commondir`` is written
+    makes later worktree commands fail. Only records named after one of our operations that is no
+    longer running are touched.
+    """
+    admin_root = Path(repo.common_dir) / "worktrees"
+    if not admin_root.is_dir():
+        return
+    for admin in admin_root.iterdir():
+        if not _OP_NAME.match(admin.name) or is_live(admin.name):
+            continue
+        with contextlib.suppress(OSError):
+            if (admin / "locked").read_text().strip() == "initializing":
+                shutil.rmtree(admin, ignore_errors=True)
+                shutil.rmtree(root / admin.name, ignore_errors=True)
 
 
 def registered_worktrees(repo: Any) -> list[Path]:

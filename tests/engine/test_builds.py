@@ -211,6 +211,28 @@ def test_stale_worktree_of_a_dead_operation_is_pruned(ws: Workspace) -> None:
     assert len(worktrees(root)) == 1
 
 
+@pytest.mark.parametrize("cut", ["folder-gone", "before-commondir"])
+def test_worktree_left_by_a_kill_inside_git_worktree_add_is_pruned(ws: Workspace, cut: str) -> None:
+    # What `git worktree add` leaves when killed before it finishes: git's record, locked
+    # "initializing", with or without the folder, possibly without its commondir file (which breaks
+    # later worktree commands). `git worktree prune` alone keeps locked records.
+    root = ws.config.root
+    name = "20200101-000000-dead"
+    stale = ws.config.state_dir / "worktrees" / name
+    git(root, "worktree", "add", "--detach", str(stale), "HEAD")
+    admin = root / ".git" / "worktrees" / name
+    (admin / "locked").write_text("initializing\n")
+    if cut == "folder-gone":
+        shutil.rmtree(stale)
+    else:
+        (admin / "commondir").unlink()
+    events = run(start_build(ws, plan_build(ws, "mc", "1.3.0")))
+    assert isinstance(events[-1], OperationFinished) and events[-1].state == "succeeded"
+    assert len(worktrees(root)) == 1
+    assert name not in git(root, "worktree", "list")
+    assert not admin.exists() and not stale.exists()
+
+
 def test_follow_from_another_store_streams_a_running_build(ws: Workspace) -> None:
     from orbit_ops.operations import OperationStore, follow
 

@@ -31,16 +31,18 @@ KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "50"))
 pytestmark = pytest.mark.resilience
 
 
-def orbit(root: Path, *args: str) -> subprocess.Popen[bytes]:
+def orbit(root: Path, *args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {**os.environ, **GIT_ENV}
     return subprocess.Popen([sys.executable, "-m", "orbit_cli.main", "-w", str(root), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+                            stdout=stdout, stderr=subprocess.STDOUT if stdout == subprocess.PIPE else subprocess.PIPE,
+                            env=env, start_new_session=True)
 
 
 def run_to_end(root: Path, *args: str) -> tuple[int, str]:
-    process = orbit(root, *args)
-    _, err = process.communicate(timeout=300)
-    return process.returncode, err.decode()
+    """Run ``orbit ARGS`` to its end; returns its exit code and everything it printed (for failures)."""
+    process = orbit(root, *args, stdout=subprocess.PIPE)
+    out, _ = process.communicate(timeout=300)
+    return process.returncode, out.decode()
 
 
 def kill_at_random(root: Path, rng: random.Random, window: float, *args: str) -> bool:
