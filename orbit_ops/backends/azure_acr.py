@@ -14,6 +14,11 @@ One build is five calls and a log to follow (decision 0012):
 5. ``runs.get`` gives the authoritative final state and the pushed digest; ``runs.cancel`` runs when
    the build is cancelled.
 
+:meth:`AcrBuilder.registry_digests` reads what the registry holds now, for ``orbit releases --verify``
+(decision 0021): the registry's data plane at ``https://<login server>/v2/``, signed in the way
+``az acr login`` does (Azure AD token → ``/oauth2/exchange`` → ``/oauth2/token`` per repository), one
+manifest HEAD per tag, whose ``Docker-Content-Digest`` is the digest.
+
 The SDK is azure-mgmt-containerregistry 14.x at api-version 2025-03-01-preview: 15.x dropped the
 Tasks operations. Its modules load lazily, blocking calls run in threads via
 :func:`orbit_ops.backends.azure_common.call`, and every SDK error leaves this module as an
@@ -28,10 +33,10 @@ import collections
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from orbit_ops.backends.azure_common import AzureEndpoints, call, credential
 from orbit_ops.backends.base import BuildRequest, BuiltImage
@@ -50,6 +55,13 @@ TAIL_LINES = 12  # log lines quoted in a BuildError
 UPLOAD_BLOCK_SIZE = 4 * 1024 * 1024  # above this the context goes up as staged blocks
 SCHEDULE_ATTEMPTS = 6
 LINK_RENEWALS = 5  # log links refused in a row before the follower gives up
+# What a manifest HEAD accepts: single-platform images and indexes, OCI and Docker.
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,13 @@ class LogPolling:
     settle: float = 30.0
     chunk: int = 4 * 1024 * 1024
     overlap: int = 64
+
+
+# What an AcrBuilder made without explicit options uses (``Workspace.builder()`` passes none); a test
+# harness may replace them, as it does ``azure_platform.DEFAULT_OPTIONS``.
+DEFAULT_POLLING = LogPolling()
+DEFAULT_ARM_OPTIONS: Mapping[str, Any] = {}
+DEFAULT_BLOB_OPTIONS: Mapping[str, Any] = {}
 
 
 class LogCursor:
@@ -171,11 +190,11 @@ class AcrBuilder:
         self.settings = settings
         self.registry = settings.registry_login_server
         self.endpoints = AzureEndpoints.from_settings(settings)
-        self.polling = polling or LogPolling()
+        self.polling = polling or DEFAULT_POLLING
         self.run_timeout = run_timeout
         self._credential = token_credential
-        self._arm_options = dict(arm_options or {})
-        self._blob_options = dict(blob_options or {})
+        self._arm_options = dict(DEFAULT_ARM_OPTIONS if arm_options is None else arm_options)
+        self._blob_options = dict(DEFAULT_BLOB_OPTIONS if blob_options is None else blob_options)
 
     async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
         """Upload the context, schedule the run, stream its log and return what it pushed.
@@ -424,6 +443,77 @@ class AcrBuilder:
         log(f"run {run_id} succeeded: pushed {image} and :latest ({digest})")
         return BuiltImage(image=image, registry=self.registry, digest=str(digest), run_id=run_id)
 
+    # -- what the registry holds ------------------------------------------------------------------------
+
+    async def registry_digests(self, images: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The manifest digest each ``(repository, tag)`` has in the registry now; None where it has none.
+
+        Raises:
+            BackendError: the registry could not be reached, refused the sign-in or the read, or answered
+                without a digest.
+        """
+        wanted = list(dict.fromkeys(images))
+        if not wanted:
+            return {}
+        return await call(self._digests_blocking, wanted, what=f"reading image digests from {self.registry}",
+                          attempts=1)  # the pipeline's RetryPolicy retries 429/5xx (honouring Retry-After)
+
+    def _digests_blocking(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        from azure.core import PipelineClient
+        from azure.core.pipeline import policies
+        from azure.core.rest import HttpRequest, HttpResponse
+
+        base = f"https://{self.registry}"
+        retry = {key: value for key, value in self._arm_options.items() if key.startswith("retry_")}
+        # No logging policies: nothing of these requests (tokens in bodies and headers) reaches a log.
+        client: PipelineClient[Any, Any] = PipelineClient(base, policies=[
+            policies.HeadersPolicy(), policies.UserAgentPolicy("orbit"), policies.RetryPolicy(**retry)])
+        verify = self.endpoints.verify()
+
+        def send(method: str, path: str, what: str, **kwargs: Any) -> HttpResponse:
+            response: HttpResponse = client.send_request(HttpRequest(method, base + path, **kwargs),
+                                                         connection_verify=verify)
+            if response.status_code >= 400 and not (method == "HEAD" and response.status_code == 404):
+                raise _registry_error(response, what, self.registry)
+            return response
+
+        def token(response: HttpResponse, key: str, what: str) -> str:
+            value = response.json().get(key) if response.content else None
+            if not isinstance(value, str) or not value:
+                raise BackendError(f"{what}: {self.registry} answered without a {key}")
+            register_secret(value)
+            return value
+
+        try:
+            source = self._credential if self._credential is not None else credential()
+            aad = str(source.get_token(f"{self.endpoints.arm}/.default").token)
+            register_secret(aad)
+            what = f"signing in to {self.registry}"
+            refresh = token(send("POST", "/oauth2/exchange", what, data={
+                "grant_type": "access_token", "service": self.registry, "access_token": aad}), "refresh_token", what)
+            found: dict[tuple[str, str], str | None] = {}
+            for repository in dict.fromkeys(repository for repository, _ in wanted):
+                what = f"asking {self.registry} for pull access to {repository}"
+                access = token(send("POST", "/oauth2/token", what, data={
+                    "grant_type": "refresh_token", "service": self.registry, "scope": f"repository:{repository}:pull",
+                    "refresh_token": refresh}), "access_token", what)
+                for name, tag in wanted:
+                    if name != repository:
+                        continue
+                    what = f"reading {self.registry}/{repository}:{tag}"
+                    answer = send("HEAD", f"/v2/{quote(repository)}/manifests/{quote(tag)}", what, headers={
+                        "Authorization": f"Bearer {access}", "Accept": ", ".join(MANIFEST_TYPES)})
+                    digest = answer.headers.get("Docker-Content-Digest")
+                    if answer.status_code == 404:
+                        found[(repository, tag)] = None
+                    elif not digest:
+                        raise BackendError(f"{what}: the registry answered {answer.status_code} without a digest")
+                    else:
+                        found[(repository, tag)] = digest
+            return found
+        finally:
+            client.close()
+
     # -- clients ----------------------------------------------------------------------------------------
 
     def _client(self) -> Any:
@@ -512,6 +602,25 @@ def _register_sas(url: str) -> None:
     register_secret(query)
     for signature in parse_qs(query).get("sig", []):
         register_secret(signature)
+
+
+def _registry_error(response: Any, what: str, registry: str) -> BackendError:
+    """A registry data-plane refusal as an Orbit error; its body (``{"errors": [...]}``) redacted and cut."""
+    status = response.status_code
+    try:
+        errors = response.json().get("errors") or []
+        reason = "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict))
+    except Exception:  # not JSON: the status says enough
+        reason = ""
+    detail = f" ({redact(' '.join(reason.split()))[:300]})" if reason else ""
+    if status == 401:
+        return BackendError(f"{what}: authentication failed{detail}; sign in with 'az login', or set "
+                            "ORBIT_AZURE_ACCESS_TOKEN to a bearer token for https://management.azure.com")
+    if status == 403:
+        return BackendError(f"{what}: forbidden{detail}; the identity needs AcrPull (or Reader) on {registry}")
+    if status == 429:
+        return ThrottledError(f"{what}: throttled by the registry{detail}", None)
+    return BackendError(f"{what}: the registry answered {status}{detail}")
 
 
 def _host(url: str) -> str:

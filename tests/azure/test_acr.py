@@ -31,8 +31,10 @@ from orbit_ops.builds import plan_build, start_build
 from orbit_ops.context import pack_context
 from orbit_ops.errors import BackendError
 from orbit_ops.events import Event, LogLine, OperationFinished, to_json
+from orbit_ops.integrity import verify_records
 from orbit_ops.operations import OperationRunner
 from orbit_ops.releases import load_records
+from orbit_ops.workspace import Workspace
 
 NOTE = re.compile(r"^the log of run \S+ (shrank|was replaced|disappeared) on the service")
 
@@ -96,7 +98,7 @@ def assert_clean_worktrees(setup: AcrSetup) -> None:
 
 def assert_no_secrets(setup: AcrSetup, events: list[Event]) -> None:
     """Neither the SAS tokens handed out nor the bearer token reach the store, the events or a record."""
-    secrets = [setup.token]
+    secrets = [setup.token, *setup.acr.issued_tokens]
     for sas in setup.acr.issued_sas:
         secrets.append(sas)
         secrets += re.findall(r"(?:^|&)sig=([^&]+)", sas)
@@ -348,3 +350,92 @@ def test_cursor_splits_a_runaway_line_to_bound_memory() -> None:
     cursor = LogCursor(max_line=10)
     assert cursor.feed(b"x" * 25) == ["x" * 25]
     assert cursor.feed(b"ok\n") == ["ok"]
+
+
+# -- what the registry holds: `orbit releases --verify` -------------------------------------------------
+
+
+def on_the_emulated_registry(setup: AcrSetup) -> AcrSetup:
+    """Point the workspace's ``login_server`` at the emulator, which serves the registry's data plane."""
+    address = setup.server.url.removeprefix("https://")
+    with (setup.root / "orbit.yaml").open("a") as config:
+        config.write(f"  login_server: '{address}'\n")
+    setup.acr.login_server = address
+    setup.workspace = Workspace.open(setup.root)
+    return setup
+
+
+async def test_verify_flags_a_moved_and_a_vanished_image_and_passes_an_intact_one(acr_setup: AcrSetup) -> None:
+    setup = on_the_emulated_registry(acr_setup)
+    setup.release("1.1.0", files={"agent/v11.py": b"x = 11\n"})  # three different images
+    setup.release("1.2.0", files={"agent/v12.py": b"x = 12\n"})
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        ws = setup.workspace
+        assert finished(await collect(start_build(ws, plan_build(ws, "agent", version), setup.builder()))).state \
+            == "succeeded"
+    setup.workspace.refresh()
+    assert await asyncio.to_thread(verify_records, setup.workspace) == []
+
+    registry = setup.acr.registry["agent"]
+    intact = registry["1.0.0"]
+    registry["1.1.0"] = registry["1.0.0"]  # the tag was pushed over with another image
+    del registry["1.2.0"]  # the tag was deleted (`az acr repository untag`)
+    setup.emulator.clear_log()
+    problems = {p.record.version: p.problem for p in await asyncio.to_thread(verify_records, setup.workspace)}
+
+    assert set(problems) == {"1.1.0", "1.2.0"}
+    assert problems["1.1.0"] == f"registry has {intact[:19]} under :1.1.0, record says " \
+        f"{load_records(setup.workspace.config.releases_dir, 'agent')[1].digest[:19]}"
+    assert problems["1.2.0"] == f"image {setup.acr.login_server}/agent:1.2.0 is not in the registry any more"
+    # One sign-in, one pull token for the repository, one manifest HEAD per record; nothing written.
+    calls = [(r.method, r.path, r.status) for r in setup.emulator.log]
+    assert calls == [("POST", "/oauth2/exchange", 200), ("POST", "/oauth2/token", 200),
+                     ("HEAD", "/v2/agent/manifests/1.0.0", 200), ("HEAD", "/v2/agent/manifests/1.1.0", 200),
+                     ("HEAD", "/v2/agent/manifests/1.2.0", 404)]
+    assert len(setup.acr.issued_tokens) == 4  # two sign-ins: a refresh and an access token each
+    for token in setup.acr.issued_tokens:
+        assert token not in json.dumps(problems)
+
+
+async def test_verify_on_azure_names_the_repository_gone_and_a_refused_sign_in(acr_setup: AcrSetup) -> None:
+    setup = on_the_emulated_registry(acr_setup)
+    ws = setup.workspace
+    assert finished(await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), setup.builder()))).state \
+        == "succeeded"
+    ws.refresh()
+    del setup.acr.registry["agent"]  # the whole repository was deleted
+    [problem] = await asyncio.to_thread(verify_records, ws)
+    assert problem.problem.endswith("/agent:1.0.0 is not in the registry any more")
+
+    setup.acr.token = "another-token"  # the registry refuses our Azure AD token
+    with pytest.raises(BackendError, match=r"signing in to 127\.0\.0\.1:\d+: authentication failed \(UNAUTHORIZED"):
+        await asyncio.to_thread(verify_records, ws)
+
+
+def test_verify_cli_on_azure_exits_1_naming_the_moved_image(acr_setup: AcrSetup,
+                                                             run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    setup = on_the_emulated_registry(acr_setup)
+    code, out, err = run_cli("-w", str(setup.root), "build", "agent@1.0.0", "--json")
+    assert code == 0, err
+    built = json.loads(out)
+    code, _, err = run_cli("-w", str(setup.root), "releases", "--verify")
+    assert (code, err) == (0, "")
+    setup.acr.registry["agent"]["1.0.0"] = "sha256:" + "0" * 64
+    setup.acr.manifests["sha256:" + "0" * 64] = setup.acr.manifests[built["digest"]]
+    code, _, err = run_cli("-w", str(setup.root), "releases", "--verify")
+    assert code == 1
+    assert f"agent/v1.0.0: registry has sha256:{'0' * 12} under :1.0.0, record says {built['digest'][:19]}" in err
+
+
+async def test_verify_does_not_guess_the_registry_address_of_another_cloud(acr_setup: AcrSetup) -> None:
+    ws = acr_setup.workspace  # arm_endpoint is the emulator, login_server unset: orbitacr.azurecr.io is a guess
+    assert finished(await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), acr_setup.builder()))).state \
+        == "succeeded"
+    ws.refresh()
+    acr_setup.emulator.clear_log()
+
+    [problem] = await asyncio.to_thread(verify_records, ws)
+
+    assert problem.problem == (f"image not checked: with arm_endpoint {acr_setup.server.url}, set "
+                               f"azure.login_server to the registry's address (it is not {LOGIN_SERVER})")
+    assert acr_setup.emulator.log == []  # no sign-in anywhere: the token goes to no guessed host

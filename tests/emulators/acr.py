@@ -15,13 +15,23 @@ steps, a manifest over the config and the context layer, and "pushes" the manife
 every image name (``registry`` below). Last, as ACR does, the log blob gets the metadata
 ``Complete=true`` and the run its final state with ``outputImages``.
 
+The registry's data plane is served too, at the emulator's address (so a workspace whose
+``login_server`` is ``127.0.0.1:<port>`` reaches it), the part ``docker pull`` and ``az acr`` use to
+read a tag: ``POST /oauth2/exchange`` (an Azure AD token → a refresh token), ``POST /oauth2/token``
+(→ an access token scoped ``repository:<name>:pull``) and ``HEAD``/``GET /v2/<name>/manifests/<ref>``
+(``Docker-Content-Digest``; 404 ``MANIFEST_UNKNOWN``/``NAME_UNKNOWN`` with the registry's
+``{"errors": [...]}`` body). A test moves or deletes a tag by editing :attr:`AcrEmulator.registry`.
+
 Test hooks: :meth:`AcrEmulator.hold` stops runs before a step until released (to cancel mid-run
 deterministically); :attr:`AcrEmulator.rewrite` replaces or shrinks the log blob after a step (the
-ACR behaviour that makes a naive follower lose or repeat lines); ``step_seconds`` paces the steps.
+ACR behaviour that makes a naive follower lose or repeat lines); ``step_seconds`` paces the steps;
+``log_extra`` lines are written into every run's log after its first step and ``fail_reason`` fails
+every run at its first step with that reason (both for secret scans: whatever the service says).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fnmatch
 import gzip
@@ -31,6 +41,7 @@ import itertools
 import json
 import posixpath
 import re
+import secrets
 import shlex
 import tarfile
 import threading
@@ -38,7 +49,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from emulators.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
 from emulators.server import Emulator, Request, Response, error
@@ -129,8 +140,14 @@ class AcrEmulator:
         self.rewrite: LogRewrite | None = None
         self.mark_complete = True  # False: the run ends without the log's Complete marker
         self.log_sas_seconds = 3600  # lifetime of the log links handed out
+        self.log_extra: list[str] = []  # written into every run's log after its first step
+        self.fail_reason: str | None = None  # every run fails at its first step with this reason
+        self.issued_tokens: list[str] = []  # registry refresh and access tokens handed out
+        self._refresh_tokens: set[str] = set()
+        self._access_tokens: dict[str, set[str]] = {}  # token → repositories it may pull
         self._ids = itertools.count(1)
         self._instance = uuid.uuid4().hex[:12]  # Azurite outlives an emulator: keep each one's logs apart
+        self._routes: list[Any] = []
         self._register()
 
     # -- test hooks ---------------------------------------------------------------------------------
@@ -153,23 +170,91 @@ class AcrEmulator:
                 run.thread.join(timeout)
 
     def close(self) -> None:
-        """Cancel what still runs and release every hold (test teardown)."""
+        """Cancel what still runs, release every hold and take the routes off the server (test teardown)."""
         with self.lock:
             for held in self.holds:
                 held.release.set()
             for run in self.runs.values():
                 run.cancel.set()
         self.wait_idle()
+        self.emulator.routes = [route for route in self.emulator.routes if route not in self._routes]
 
     # -- routes --------------------------------------------------------------------------------------
 
     def _register(self) -> None:
+        # This instance's routes go first: an ARM emulator shared by several tests may still hold an
+        # earlier instance's (``close`` removes them).
+        known = len(self.emulator.routes)
         route = self.emulator.route
         route("POST", _PREFIX + r"/listBuildSourceUploadUrl")(self._guarded(self._upload_url))
         route("POST", _PREFIX + r"/scheduleRun")(self._guarded(self._schedule))
         route("GET", _PREFIX + r"/runs/(?P<run>[^/]+)")(self._guarded(self._get_run))
         route("POST", _PREFIX + r"/runs/(?P<run>[^/]+)/listLogSasUrl")(self._guarded(self._log_link))
         route("POST", _PREFIX + r"/runs/(?P<run>[^/]+)/cancel")(self._guarded(self._cancel))
+        route("POST", r"/oauth2/exchange")(self._exchange)
+        route("POST", r"/oauth2/token")(self._access_token)
+        for method in ("HEAD", "GET"):
+            route(method, r"/v2/(?P<repo>[a-z0-9._/-]+)/manifests/(?P<ref>[^/]+)")(self._manifest)
+        self._routes = self.emulator.routes[known:]
+        self.emulator.routes = self._routes + self.emulator.routes[:known]
+
+    # -- the registry's data plane ---------------------------------------------------------------------
+
+    def _exchange(self, request: Request) -> Response:
+        form = _form(request)
+        if form.get("grant_type") != "access_token" or form.get("service") != self.login_server:
+            return _registry_error(400, "UNSUPPORTED", "grant_type must be access_token and service the login server")
+        if not form.get("access_token") or (self.token is not None and form["access_token"] != self.token):
+            return _registry_error(401, "UNAUTHORIZED", "the Azure AD access token is invalid")
+        token = self._issue("refresh")
+        with self.lock:
+            self._refresh_tokens.add(token)
+        return Response(200, {"refresh_token": token})
+
+    def _access_token(self, request: Request) -> Response:
+        form = _form(request)
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self._refresh_tokens:
+            return _registry_error(401, "UNAUTHORIZED", "the refresh token is invalid or expired")
+        scope = re.fullmatch(r"repository:([a-z0-9._/-]+):(?:pull|pull,push|push,pull)", form.get("scope", ""))
+        if scope is None:
+            return _registry_error(400, "UNSUPPORTED", f"scope {form.get('scope')!r} is not repository:<name>:pull")
+        token = self._issue("access")
+        with self.lock:
+            self._access_tokens[token] = {scope.group(1)}
+        return Response(200, {"access_token": token})
+
+    def _manifest(self, request: Request) -> Response:
+        assert request.match is not None
+        repository, reference = request.match.group("repo"), request.match.group("ref")
+        authorization = request.headers.get("authorization", "")
+        allowed = self._access_tokens.get(authorization.removeprefix("Bearer "), set())
+        if not authorization.startswith("Bearer ") or repository not in allowed:
+            challenge = (f'Bearer realm="https://{self.login_server}/oauth2/token",service="{self.login_server}",'
+                         f'scope="repository:{repository}:pull"')
+            return _registry_error(401, "UNAUTHORIZED", "authentication required", {"Www-Authenticate": challenge})
+        with self.lock:
+            tags = self.registry.get(repository)
+            digest = reference if reference.startswith("sha256:") else (tags or {}).get(reference)
+            manifest = self.manifests.get(digest or "")
+        if tags is None:
+            return _registry_error(404, "NAME_UNKNOWN", f"repository {repository} is not known to registry")
+        if digest is None or manifest is None or digest not in tags.values():
+            return _registry_error(404, "MANIFEST_UNKNOWN", f"manifest tagged by \"{reference}\" is not found")
+        media_type = json.loads(manifest)["mediaType"]
+        headers = {"Docker-Content-Digest": digest, "Content-Type": media_type}
+        return Response(200, manifest if request.method == "GET" else None, headers)
+
+    def _issue(self, kind: str) -> str:
+        """A JWT-shaped registry token (what ACR hands out), remembered for secret scans."""
+        def part(value: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        token = ".".join((part({"typ": "JWT", "alg": "RS256"}),
+                          part({"iss": self.login_server, "grant": kind, "jti": secrets.token_hex(8)}),
+                          secrets.token_urlsafe(32)))
+        with self.lock:
+            self.issued_tokens.append(token)
+        return token
 
     def _guarded(self, handler: Any) -> Any:
         def guarded(request: Request) -> Response:
@@ -340,7 +425,12 @@ class AcrEmulator:
         for number, instruction in enumerate(steps, 1):
             self._before_step(run, number, started)
             log.line(f"Step {number}/{len(steps)} : {instruction.text}")
+            if self.fail_reason is not None:
+                raise _StepFailed(self.fail_reason, self.fail_reason)
             self._step(instruction, dockerfile, members, log)
+            if number == 1:
+                for line in self.log_extra:
+                    log.line(line)
             self._after_step(run, number, log, started)
         diff_id = "sha256:" + hashlib.sha256(gzip.decompress(context)).hexdigest()
         config = _canonical({
@@ -449,6 +539,16 @@ class AcrEmulator:
         with self.lock:
             self.issued_sas.append(sas)
         return f"{self.azurite.blob_endpoint}/{container}/{quote(blob)}?{sas}"
+
+
+def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (first value of each key)."""
+    return {key: values[0] for key, values in parse_qs(request.body.decode("utf-8", "replace")).items()}
+
+
+def _registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The registry API's error shape: ``{"errors": [{"code", "message", "detail"}]}``."""
+    return Response(status, {"errors": [{"code": code, "message": message, "detail": None}]}, headers or {})
 
 
 class _StepFailed(Exception):
