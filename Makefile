@@ -5,7 +5,7 @@ VENV   ?= .venv
 DIR    ?= orbit-demo
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test lint bench
+.PHONY: demo demo-azure test install install-test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ install-test: $(VENV)/.installed-test
 ## Create the demo workspace in $(DIR) (if absent) and open the console on it.
 demo: install
 	$(BIN)/orbit demo $(DIR)
+
+## The demo on the Azure backend over the test suite's emulators (Azurite + HTTPS ARM/ACR/Files on 127.0.0.1),
+## from this checkout (decision 0018); the emulated cloud lives as long as the console.
+AZURE_DIR ?= orbit-azure-demo
+demo-azure: install-test node_modules/.installed
+	$(BIN)/orbit demo --backend azure-emulated $(AZURE_DIR)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

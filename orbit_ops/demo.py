@@ -9,8 +9,9 @@ from real builds by the local builder; solutions pin a spread of versions so eve
 from __future__ import annotations
 
 import asyncio
+import json
 import random
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,18 +67,24 @@ class DemoTag:
     released: bool
 
 
-def create_demo(target: Path, *, solutions: int = 40, seed: int = 7) -> Iterator[str]:
+def create_demo(target: Path, *, solutions: int = 40, seed: int = 7,
+                azure: Mapping[str, str] | None = None) -> Iterator[str]:
     """Create the demo workspace in ``target``, yielding a progress line per step.
+
+    ``azure``: the keys of an ``azure:`` section (SPEC §2.0); the workspace then uses the azure
+    backend, so the releases are built and the solutions provisioned there (the Azure-emulated demo,
+    decision 0018, passes the emulators' endpoints). None: the embedded local backend.
 
     Raises:
         InputError: ``target`` exists and is not empty.
+        BuildError: a release build failed.
     """
     if target.exists() and any(target.iterdir()):
         raise InputError(f"{target} exists and is not empty; name a new folder for the demo")
     target.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     yield f"creating demo workspace in {target}"
-    _write_static_files(target)
+    _write_static_files(target, azure)
     tags = yield from _make_history(target)
     yield from _write_solutions(target, solutions, rng)
     yield from _release(target, [tag for tag in tags if tag.released])
@@ -104,6 +111,7 @@ defaults:
   share_quota_gib: 100
 """
 
+AZURE_BACKEND_LINE = "backend: azure              # ACR Tasks, Container Apps, Azure Files: see azure: below"
 GITIGNORE = ".orbit/\n__pycache__/\n"
 
 DOCKERFILES = {
@@ -237,8 +245,13 @@ def _write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _write_static_files(target: Path) -> None:
-    _write(target, {"orbit.yaml": ORBIT_YAML, ".gitignore": GITIGNORE, "README.md": _DEMO_README})
+def _write_static_files(target: Path, azure: Mapping[str, str] | None = None) -> None:
+    config = ORBIT_YAML
+    if azure is not None:
+        lines = [AZURE_BACKEND_LINE if line.startswith("backend:") else line for line in config.splitlines()]
+        config = "\n".join(lines) + "\n\nazure:\n" + "".join(f"  {key}: {json.dumps(value)}\n"
+                                                                  for key, value in azure.items())
+    _write(target, {"orbit.yaml": config, ".gitignore": GITIGNORE, "README.md": _DEMO_README})
 
 
 _DEMO_README = """\

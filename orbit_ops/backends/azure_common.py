@@ -16,10 +16,14 @@ Errors:
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -184,6 +188,26 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
+# Blocking SDK calls mostly wait on the network. ``asyncio.to_thread``'s default executor has
+# min(32, cores + 4) threads, 6 on two cores: fewer than a sweep's concurrency (16 in the benchmark),
+# so calls would queue for a thread while their solutions wait. Azure calls get their own pool, sized
+# above any sensible sweep concurrency; threads are started only as calls need them.
+POOL_THREADS = 64
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread`` on the Azure calls' own thread pool (see ``POOL_THREADS``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="orbit-azure")
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_pool, functools.partial(context.run, func, *args,
+                                                                                      **kwargs))
+
+
 async def call(func: Callable[..., T], *args: Any, what: str, bucket: TokenBucket | None = None,
                attempts: int = 6, **kwargs: Any) -> T:
     """Run blocking SDK ``func`` in a thread, mapping errors; retries throttling (honouring Retry-After)
@@ -197,7 +221,7 @@ async def call(func: Callable[..., T], *args: Any, what: str, bucket: TokenBucke
         if bucket is not None:
             await bucket.take()
         try:
-            return await asyncio.to_thread(func, *args, **kwargs)
+            return await in_thread(func, *args, **kwargs)
         except Exception as exc:  # mapped just below; nothing SDK-typed escapes this module
             error = map_error(exc, what)
             transient = isinstance(error, ThrottledError) or (

@@ -17,6 +17,13 @@ What the Azure backend relies on, with the service's semantics rather than a key
 - ``managedEnvironments/{env}/storages`` get/list/PUT (upsert, synchronous), ``accountKey`` required
   on write.
 
+Request bodies go through the SDK's own models before anything else (:func:`deserialize_body`):
+``ContainerApp`` for an app's PUT and PATCH, ``ManagedEnvironmentStorage`` for a storage's PUT. The
+SDK's deserializer is lenient by design (it keeps what it cannot type), so the check walks the
+model's own field table and type hints: a member the model does not have, a value of the wrong JSON
+type, an unknown enum value, or a missing required field is a 400 ``InvalidRequestContent`` worded
+as ARM words it ("Could not find member 'x' on object of type 'Template'. Path 'properties.x'").
+
 Authentication: every request must carry ``Authorization: Bearer <token>`` (401 otherwise, as ARM
 answers an expired or foreign token); ``forbid`` makes chosen operations answer 403
 ``AuthorizationFailed`` the way ARM words it.
@@ -26,9 +33,15 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import enum
+import functools
 import hashlib
 import itertools
+import json
+import sys
 import threading
+import types
+import typing
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +83,10 @@ class ArmEmulator:
         self.token = token
         self.page_size = page_size
         self.polls = polls
+        # The polling hint of a long-running operation's answers (``retry-after-ms``). None: no hint, so a
+        # client polls at its own interval (the tests zero it); the demo, on production client settings
+        # (30 s), sets it as the service would.
+        self.retry_after_ms: int | None = None
         self.forbid: set[tuple[str, str]] = set()  # (method, "apps"|"storages") answered 403
         self.fail: set[str] = set()  # apps whose next long-running operation ends Failed
         self.apps: dict[str, dict[str, Any]] = {}  # as stored, secrets included
@@ -92,6 +109,7 @@ class ArmEmulator:
             self.fail.clear()
             self.page_size = 5
             self.polls = 1
+            self.retry_after_ms = None
 
     @property
     def environment_id(self) -> str:
@@ -189,7 +207,9 @@ class ArmEmulator:
 
     def _put_app(self, request: Request) -> Response:
         name = _name(request)
-        body = request.json()
+        body = _body(request, "ContainerApp")
+        if isinstance(body, Response):
+            return body
         problem = _check_app(body, existing=name in self.apps) or self._check_volumes(body)
         if problem:
             return error(400, "ContainerAppInvalidRequest", problem)
@@ -199,15 +219,16 @@ class ArmEmulator:
         status_url = (f"{self.emulator.base_url}/subscriptions/{self.subscription}/providers/Microsoft.App/locations/"
                       f"{self.location}/containerappOperationStatuses/{operation.id}"
                       f"?api-version={request.param('api-version')}")
-        return Response(200 if existing else 201, self.view_app(name), {"Azure-AsyncOperation": status_url})
+        return Response(200 if existing else 201, self.view_app(name),
+                        {"Azure-AsyncOperation": status_url, **self._poll_hint()})
 
     def _patch_app(self, request: Request) -> Response:
         name = _name(request)
         if name not in self.apps:
             return _not_found("containerApps", name, self.resource_group)
-        patch = request.json()
-        if not isinstance(patch, dict):
-            return error(400, "InvalidRequestContent", "The request content is not a JSON object.")
+        patch = _body(request, "ContainerApp", patch=True)
+        if isinstance(patch, Response):
+            return patch
         merged = _merge_patch(_writable(self.apps[name]), patch)
         problem = _check_app(merged, existing=True) or self._check_volumes(merged)
         if problem:
@@ -217,7 +238,7 @@ class ArmEmulator:
         result_url = (f"{self.emulator.base_url}/subscriptions/{self.subscription}/providers/Microsoft.App/locations/"
                       f"{self.location}/containerappOperationResults/{operation.id}"
                       f"?api-version={request.param('api-version')}")
-        return Response(202, None, {"Location": result_url})
+        return Response(202, None, {"Location": result_url, **self._poll_hint()})
 
     def _operation_status(self, request: Request) -> Response:
         operation = self._poll(request.match["op"] if request.match else "")
@@ -228,18 +249,22 @@ class ArmEmulator:
         if operation.status == "Failed":
             body["error"] = {"code": "ContainerAppProvisioningFailed",
                              "message": f"Revision of '{operation.app}' failed to provision: image pull failed."}
-        return Response(200, body)
+        return Response(200, body, self._poll_hint() if operation.status == "InProgress" else {})
 
     def _operation_result(self, request: Request) -> Response:
         operation = self._poll(request.match["op"] if request.match else "")
         if operation is None:
             return error(404, "OperationNotFound", "The operation was not found.")
         if operation.status == "InProgress":
-            return Response(202, None, {"Location": f"{self.emulator.base_url}{request.path}?{_query(request)}"})
+            return Response(202, None, {"Location": f"{self.emulator.base_url}{request.path}?{_query(request)}",
+                                        **self._poll_hint()})
         if operation.status == "Failed":  # a Location poll reports a failure with an error status
             return error(400, "ContainerAppProvisioningFailed",
                          f"Revision of '{operation.app}' failed to provision: image pull failed.")
         return Response(200, self.view_app(operation.app))
+
+    def _poll_hint(self) -> dict[str, str]:
+        return {} if self.retry_after_ms is None else {"retry-after-ms": str(self.retry_after_ms)}
 
     def _start(self, app: str) -> _Operation:
         operation = _Operation(str(uuid.uuid4()), app, self.polls, _now())
@@ -344,7 +369,9 @@ class ArmEmulator:
 
     def _put_storage(self, request: Request) -> Response:
         name = _name(request)
-        body = request.json() or {}
+        body = _body(request, "ManagedEnvironmentStorage")
+        if isinstance(body, Response):
+            return body
         azure_file = (body.get("properties") or {}).get("azureFile") or {}
         missing = [key for key in ("accountName", "accountKey", "shareName", "accessMode") if not azure_file.get(key)]
         if missing:
@@ -366,6 +393,138 @@ class ArmEmulator:
                            "lastModifiedBy": "orbit-test", "lastModifiedByType": "User", "lastModifiedAt": now},
             "properties": {"azureFile": dict((body.get("properties") or {}).get("azureFile") or {})},
         }
+
+
+# -- request bodies through the SDK's models ---------------------------------------------------------
+
+
+class MalformedBody(ValueError):
+    """A request body that the SDK model of the operation does not describe."""
+
+
+def deserialize_body(model: str, body: Any, *, patch: bool = False) -> Any:
+    """``body`` as the azure-mgmt-appcontainers model ``model`` (e.g. ``"ContainerApp"``), strictly.
+
+    The SDK's own deserializer keeps whatever it cannot type (it is made to read responses from newer
+    services), so every member is checked first against the model's field table (REST names) and type
+    hints: unknown members, JSON types that do not fit, enum values the model does not know and
+    missing required fields are refused. ``patch``: a JSON merge patch, where ``null`` deletes and
+    nothing is required.
+
+    Raises:
+        MalformedBody: what is wrong, and where (a JSON path).
+    """
+    from azure.mgmt.appcontainers import models
+
+    cls = getattr(models, model)
+    _check_value(body, cls, "", patch=patch)
+    return cls._deserialize(body, [])
+
+
+def _body(request: Request, model: str, *, patch: bool = False) -> dict[str, Any] | Response:
+    """The request's JSON body checked against the SDK model, or the 400 ARM answers for it."""
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError as exc:
+        return error(400, "InvalidRequestContent", f"The request content was invalid and could not be "
+                     f"deserialized: {exc}.")
+    try:
+        deserialize_body(model, body, patch=patch)
+    except MalformedBody as exc:
+        return error(400, "InvalidRequestContent",
+                     f"The request content was invalid and could not be deserialized: {exc}")
+    return typing.cast(dict[str, Any], body)
+
+
+@functools.cache
+def _fields(cls: type) -> dict[str, tuple[Any, bool]]:
+    """REST name → (type hint, required) of an SDK model class."""
+    from azure.mgmt.appcontainers import models
+
+    cls.__new__(cls)  # the SDK fills ``_attr_to_rest_field`` on first instantiation
+    hints = typing.get_type_hints(cls, {**vars(sys.modules[cls.__module__]), "_models": models})
+    fields: dict[str, tuple[Any, bool]] = {}
+    for attr, rest_field in cls._attr_to_rest_field.items():  # type: ignore[attr-defined]
+        hint = hints.get(attr, Any)
+        fields[rest_field._rest_name] = (hint, type(None) not in typing.get_args(hint) and hint is not Any)
+    return fields
+
+
+def _is_model(hint: Any) -> bool:
+    from azure.mgmt.appcontainers._utils.model_base import Model
+
+    return isinstance(hint, type) and issubclass(hint, Model)
+
+
+def _where(path: str) -> str:
+    return f"Path '{path or '$'}'"
+
+
+def _check_value(value: Any, hint: Any, path: str, *, patch: bool) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if value is None:
+        if patch or hint is Any or type(None) in args:
+            return
+        raise MalformedBody(f"Null is not a valid value for a required member. {_where(path)}.")
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in args if arg is not type(None)]
+        enums = [arg for arg in options if isinstance(arg, type) and issubclass(arg, enum.Enum)]
+        if enums and isinstance(value, str):
+            known = {str(member.value).lower() for option in enums for member in option}
+            if value.lower() not in known:
+                raise MalformedBody(f"Error converting value \"{value}\" to type '{enums[0].__name__}'. "
+                                    f"{_where(path)}.")
+            return
+        problems = []
+        for option in options:
+            try:
+                _check_value(value, option, path, patch=patch)
+                return
+            except MalformedBody as exc:
+                problems.append(str(exc))
+        raise MalformedBody(problems[0] if problems else f"Unexpected value. {_where(path)}.")
+    if _is_model(hint):
+        if not isinstance(value, dict):
+            raise MalformedBody(f"Unexpected {_json_type(value)} where an object of type '{hint.__name__}' is "
+                                f"expected. {_where(path)}.")
+        fields = _fields(hint)
+        for key, member in value.items():
+            if key not in fields:
+                raise MalformedBody(f"Could not find member '{key}' on object of type '{hint.__name__}'. "
+                                    f"{_where(_join(path, key))}.")
+            _check_value(member, fields[key][0], _join(path, key), patch=patch)
+        if not patch:
+            for key, (_, required) in fields.items():
+                if required and key not in value:
+                    raise MalformedBody(f"Required property '{key}' not found in JSON. {_where(path)}.")
+        return
+    if origin is list:
+        if not isinstance(value, list):
+            raise MalformedBody(f"Unexpected {_json_type(value)} where an array is expected. {_where(path)}.")
+        for index, item in enumerate(value):
+            _check_value(item, args[0] if args else Any, f"{path}[{index}]", patch=patch)
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise MalformedBody(f"Unexpected {_json_type(value)} where an object is expected. {_where(path)}.")
+        for key, item in value.items():
+            _check_value(item, args[1] if len(args) > 1 else Any, _join(path, key), patch=patch)
+        return
+    expected = {str: (str,), int: (int,), float: (int, float), bool: (bool,)}.get(hint)
+    if expected is not None and (not isinstance(value, expected) or (hint is not bool and isinstance(value, bool))):
+        name = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}[hint]
+        raise MalformedBody(f"Unexpected {_json_type(value)} where {name} is expected. {_where(path)}.")
+    if isinstance(hint, type) and issubclass(hint, dt.datetime) and not isinstance(value, str):
+        raise MalformedBody(f"Unexpected {_json_type(value)} where a date-time is expected. {_where(path)}.")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number"}.get(type(value), type(value).__name__)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
