@@ -1,9 +1,10 @@
-"""The ARM emulator reads request bodies through the SDK's models: a malformed body gets a 400, as from ARM."""
+"""The emulators read request bodies through the SDK's models: a malformed body gets a 400, as from Azure."""
 
 from __future__ import annotations
 
 import json
 import ssl
+import typing
 import urllib.error
 import urllib.request
 from typing import Any
@@ -120,3 +121,33 @@ def test_malformed_model_sent_by_the_sdk_fails_with_the_services_message(emulato
     client.close()
     assert raised.value.status_code == 400
     assert "Path 'properties.template.containers'" in str(raised.value)
+
+
+def sdk_run_request() -> dict[str, Any]:
+    """A scheduleRun body as the SDK serializes the one Orbit sends."""
+    from azure.mgmt.containerregistry.v2025_03_01_preview import models
+
+    request = models.DockerBuildRequest(
+        source_location="source/202611241200/abc.tar.gz", docker_file_path="Dockerfile",
+        image_names=["agent:1.0.0", "agent:latest"], is_push_enabled=True, timeout=3600,
+        platform=models.PlatformProperties(os="Linux", architecture="amd64"))
+    return typing.cast(dict[str, Any], request.serialize())
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"type": "DockerBuildRequestX"}, "not a run request type"),
+    ({"dockerFilePath": None}, "dockerFilePath: required"),
+    ({"timeout": "3600"}, "timeout: must be int"),
+    ({"timeout": 30}, "timeout: 30 is outside 300..28800"),
+    ({"imageNames": "agent:1.0.0"}, "imageNames: must be an array"),
+    ({"isPushEnabled": "yes"}, "isPushEnabled: must be bool"),
+    ({"platform": {"os": "Linux", "arch": "amd64"}}, "platform.arch: not a member of PlatformProperties"),
+    ({"dockerfile": "Dockerfile"}, "dockerfile: not a member of DockerBuildRequest"),
+])
+def test_schedule_run_bodies_are_read_through_the_sdk_model(change: dict[str, Any], reason: str) -> None:
+    from emulators.acr import run_request_problem
+
+    assert run_request_problem(sdk_run_request()) is None
+    body = {key: value for key, value in {**sdk_run_request(), **change}.items() if value is not None}
+    problem = run_request_problem(body)
+    assert problem is not None and reason in problem

@@ -298,6 +298,10 @@ class AcrEmulator:
 
     def _invalid(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """What is wrong with a scheduleRun body, as (code, message), or None."""
+        malformed = run_request_problem(body)
+        if malformed is not None:
+            return "InvalidRequestContent", f"The request content was invalid and could not be deserialized: " \
+                                            f"{malformed}"
         if body.get("type") != "DockerBuildRequest":
             return "InvalidRunRequest", f"type '{body.get('type')}' is not DockerBuildRequest"
         relative = body.get("sourceLocation")
@@ -634,3 +638,71 @@ def _stamp() -> str:
 def _took(started: float) -> str:
     seconds = time.monotonic() - started
     return f"{int(seconds // 60)}m{seconds % 60:.0f}s" if seconds >= 60 else f"{seconds:.1f}s"
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float)}
+
+
+def run_request_problem(body: Any) -> str | None:
+    """What keeps ``body`` from being a ``RunRequest`` of the SDK (14.x, api-version 2025-03-01-preview), or None.
+
+    The SDK's deserializer picks the subtype by ``type`` and refuses values it cannot convert; members it
+    does not know, JSON types that do not fit, missing required members and out-of-range values are
+    checked against the model's own ``_attribute_map`` and ``_validation`` tables.
+    """
+    from azure.core.exceptions import DeserializationError
+    from azure.mgmt.containerregistry.v2025_03_01_preview import models
+
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    cls = getattr(models, str(body.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, models.RunRequest)) or cls is models.RunRequest:
+        return f"'{body.get('type')}' is not a run request type"
+    problem = _model_problem(body, cls, models, "")
+    if problem is not None:
+        return problem
+    try:
+        models.RunRequest.deserialize(body)
+    except DeserializationError as exc:
+        return str(exc).split(". Data:")[0]
+    return None
+
+
+def _model_problem(value: Any, cls: Any, models: Any, where: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{where or 'the body'} must be an object ({cls.__name__})"
+    attributes = {spec["key"]: (name, spec["type"]) for name, spec in cls._attribute_map.items()}
+    for key, member in value.items():
+        if key not in attributes:
+            return f"{where}{key}: not a member of {cls.__name__}"
+        problem = _value_problem(member, attributes[key][1], models, f"{where}{key}")
+        if problem is not None:
+            return problem
+    for name, rules in getattr(cls, "_validation", {}).items():
+        key = cls._attribute_map[name]["key"]
+        if rules.get("required") and value.get(key) is None:
+            return f"{where}{key}: required"
+        number = value.get(key)
+        if isinstance(number, int) and not rules.get("minimum", number) <= number <= rules.get("maximum", number):
+            return f"{where}{key}: {number} is outside {rules.get('minimum')}..{rules.get('maximum')}"
+    return None
+
+
+def _value_problem(value: Any, kind: str, models: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if kind.startswith("[") and kind.endswith("]"):
+        if not isinstance(value, list):
+            return f"{where}: must be an array"
+        for index, item in enumerate(value):
+            problem = _value_problem(item, kind[1:-1], models, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+    if kind in _JSON_TYPES:
+        fits = isinstance(value, _JSON_TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+        return None if fits else f"{where}: must be {kind}, got {type(value).__name__}"
+    model = getattr(models, kind, None)
+    if isinstance(model, type):
+        return _model_problem(value, model, models, f"{where}.")
+    return None
