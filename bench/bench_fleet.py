@@ -28,7 +28,8 @@ MEASURE = (
     "start = time.perf_counter()\n"
     "done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
     "elapsed = time.perf_counter() - start\n"
-    "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode, len(done.stdout))\n"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(elapsed, usage.ru_maxrss, done.returncode, len(done.stdout), usage.ru_utime + usage.ru_stime)\n"
 )
 
 
@@ -36,13 +37,20 @@ def orbit(root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "orbit_cli.main", "-w", str(root), *args]
 
 
-def measure(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of ``command`` run in a fresh wrapper process."""
+def measure(command: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of ``command`` in a fresh wrapper process.
+
+    CPU time is reported beside wall time: on a machine shared with other work it moves far less.
+    """
     out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True,
                          env={**os.environ, **GIT_ENV})
-    seconds, rss, code, _ = out.stdout.split()
+    seconds, rss, code, _, cpu = out.stdout.split()
     assert int(code) in (0, 1), command
-    return float(seconds), int(rss)
+    return float(seconds), int(rss), float(cpu)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def fleet(folder: Path, count: int) -> Path:
@@ -57,35 +65,38 @@ def fleet(folder: Path, count: int) -> Path:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for count in (1_000, 10_000):
             root = fleet(Path(tmp), count)
             samples = [measure(orbit(root, "status", "--json")) for _ in range(runs)]
             rows.append(f"| `orbit status --json`, {count:,} provisioned solutions | "
-                        f"{statistics.median(s for s, _ in samples):.2f} s | "
-                        f"{max(r for _, r in samples) / 1024:.0f} MiB |"
+                        f"{median([s[0] for s in samples]):.2f} s | {median([s[2] for s in samples]):.2f} s | "
+                        f"{max(s[1] for s in samples) / 1024:.0f} MiB |"
                         + (" target < 3 s |" if count == 10_000 else " — |"))
             if count == 1_000:
-                status_t, provision_t, writes = [], [], []
+                status_s, provision_s, writes = [], [], []
                 for _ in range(runs):  # interleaved, side by side
-                    status_t.append(measure(orbit(root, "status", "--json"))[0])
-                    provision_t.append(measure(orbit(root, "provision", "--all", "--yes", "--exclude",
-                                                     "cyberdyne"))[0])
+                    status_s.append(measure(orbit(root, "status", "--json")))
+                    provision_s.append(measure(orbit(root, "provision", "--all", "--yes", "--exclude",
+                                                     "cyberdyne")))
                     done = subprocess.run(orbit(root, "provision", "--all", "--yes", "--json", "--exclude",
                                                 "cyberdyne"), capture_output=True, text=True,
                                           env={**os.environ, **GIT_ENV})
                     writes.append(json.loads(done.stdout)["writes"])
-                ratio = statistics.median(provision_t) / statistics.median(status_t)
+                wall = [median([s[0] for s in samples]) for samples in (provision_s, status_s)]
+                cpu = [median([s[2] for s in samples]) for samples in (provision_s, status_s)]
                 noop = (f"| no-op `provision --all`, 1,000 solutions (writes: {max(writes)}) | "
-                        f"{statistics.median(provision_t):.2f} s | — | `status` same run: "
-                        f"{statistics.median(status_t):.2f} s → **{ratio:.2f}×** (target ≤ 1.5×) |")
+                        f"{wall[0]:.2f} s | {cpu[0]:.2f} s | {max(s[1] for s in provision_s) / 1024:.0f} MiB | "
+                        f"`status` same run: {wall[1]:.2f} s (CPU {cpu[1]:.2f} s) → **{wall[0] / wall[1]:.2f}×** "
+                        f"(CPU {cpu[0] / cpu[1]:.2f}×; target ≤ 1.5×) |")
     print("## Fleet status and no-op provisioning, local backend (issue 4)\n")
     print(f"Machine: {machine()}. Medians of {runs} runs, each a fresh `orbit` process "
-          "(`python bench/bench_fleet.py`); peak memory is the process's max RSS.\n")
-    print("| what | time | peak memory | target / reference |")
-    print("|---|---|---|---|")
+          "(`python bench/bench_fleet.py`); CPU is user + system time of the process; peak memory is its max "
+          "RSS.\n")
+    print("| what | time | CPU | peak memory | target / reference |")
+    print("|---|---|---|---|---|")
     print("\n".join(rows))
     print(noop)
 

@@ -9,6 +9,7 @@ hand-written over the small, fixed schema of SPEC §2.0 so messages can say exac
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
@@ -203,11 +205,12 @@ def solution_files(config: WorkspaceConfig) -> list[Path]:
         return []
     with os.scandir(config.solutions_dir) as entries:
         found = [
-            Path(entry.path)
+            (entry.name, entry.path)
             for entry in entries
             if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith(".") and entry.is_file()
         ]
-    return sorted(found)
+    found.sort()  # by name: the order of the paths, without comparing 10,000 Path objects
+    return [Path(path) for _, path in found]
 
 
 def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = None) -> SolutionSpec:
@@ -269,17 +272,19 @@ def load_solutions(config: WorkspaceConfig) -> list[SolutionSpec]:
     """
     errors: list[ConfigError] = []
     solutions: dict[str, SolutionSpec] = {}
-    for path in solution_files(config):
-        try:
-            spec = load_solution(config, path)
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        if spec.id in solutions:
-            errors.append(ConfigError(path, f"duplicate solution id '{spec.id}' (also {solutions[spec.id].path.name})",
-                                      line=1, rule="one file per solution id"))
-            continue
-        solutions[spec.id] = spec
+    with bulk_built():
+        for path in solution_files(config):
+            try:
+                spec = load_solution(config, path)
+            except ConfigError as exc:
+                errors.append(exc)
+                continue
+            if spec.id in solutions:
+                errors.append(ConfigError(path, f"duplicate solution id '{spec.id}' "
+                                                f"(also {solutions[spec.id].path.name})",
+                                          line=1, rule="one file per solution id"))
+                continue
+            solutions[spec.id] = spec
     if len(errors) == 1:
         raise errors[0]
     if errors:
@@ -398,13 +403,19 @@ def _pins(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, str]:
             raise doc.error(f"unknown component '{component}' in '{key}'{_did_you_mean(key, PIN_KEYS)}", *at, key,
                             rule=f"images keys are {', '.join(PIN_KEYS)}")
         text = pin if isinstance(pin, str) else None
-        if text is None or not (text == LATEST or is_version(text)):
+        if text is None or not (text == LATEST or _is_pinnable_version(text)):
             leading_v = text is not None and text.startswith("v") and is_version(text[1:])
             hint = " (drop the leading 'v')" if leading_v else ""
             shown = f"'{pin}'" if isinstance(pin, str) else repr(pin)
             raise doc.error(f"{key} {shown} is neither a version nor 'latest'{hint}", *at, key, rule=PIN_RULE)
         pins[key] = text
     return pins
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_pinnable_version(text: str) -> bool:
+    """``is_version``, remembered: a fleet pins a handful of versions thousands of times."""
+    return is_version(text)
 
 
 def _env(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config import SolutionSpec
 from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.releases import ReleaseRecord, newest_release
@@ -23,7 +24,7 @@ SYNC_ORDER: tuple[Sync, ...] = ("unknown", "missing", "drifted", "synced")  # wo
 FRESHNESS_ORDER: tuple[Freshness, ...] = ("unreleased", "behind", "floating", "current")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LiveSnapshot:
     """What the platform holds, read with one listing per resource type (never one read per app)."""
 
@@ -33,9 +34,16 @@ class LiveSnapshot:
     error: str | None = None  # set when the platform could not be read: every status is then unknown
 
     def get(self, resource: Resource) -> Resource | None:
-        table: Mapping[str, Any] = {"app": self.apps, "storage": self.storages, "share": self.shares}[resource.kind]
+        kind = resource.kind
+        table: Mapping[str, Any] = self.apps if kind == "app" else self.storages if kind == "storage" else self.shares
         found: Resource | None = table.get(resource.name)
         return found
+
+    def __repr__(self) -> str:
+        # Counts, not contents: a fleet's snapshot holds tens of thousands of resources, and asyncio
+        # formats the repr of a finished ``asyncio.run`` task's result (through its SIGINT handler).
+        return (f"LiveSnapshot(apps={len(self.apps)}, storages={len(self.storages)}, shares={len(self.shares)}, "
+                f"error={self.error!r})")
 
 
 @dataclass(frozen=True)
@@ -75,13 +83,16 @@ class SolutionStatus:
     reason: str | None = None  # why sync is unknown, or why the solution cannot be provisioned
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "sync": self.sync,
-            "freshness": self.freshness,
-            "apps": {component: status.to_json() for component, status in self.apps.items()},
-            "resources": [resource.to_json() for resource in self.resources],
-        }
+        # Called for every solution of a fleet in a row, whose JSON is kept until printed: built like
+        # the statuses themselves, without the collector rescanning the fleet (orbit_ops.bulk).
+        with bulk_built():
+            body: dict[str, Any] = {
+                "id": self.id,
+                "sync": self.sync,
+                "freshness": self.freshness,
+                "apps": {component: status.to_json() for component, status in self.apps.items()},
+                "resources": [resource.to_json() for resource in self.resources],
+            }
         if self.reason:
             body["reason"] = self.reason
         return body
@@ -139,43 +150,42 @@ def desired_for(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseInd
 def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex,
                     live: LiveSnapshot) -> SolutionStatus:
     """Sync and freshness of one solution, per app and per resource (pure)."""
-    desired = desired_for(spec, target, releases)
-    names = azure_names(spec.id)
-    apps: dict[str, AppStatus] = {}
-    resources: list[ResourceStatus] = []
+    versions = resolved_versions(spec, releases)
+    desired = None
+    if all(version is not None for version in versions.values()):
+        desired = desired_state(spec, target, {component: str(version) for component, version in versions.items()})
+    h = desired.h if desired is not None else azure_names(spec.id).h
     reason = live.error
     if desired is None:
         reason = reason or "a 'latest' pin has no released version to resolve to"
-    for resource in desired.resources() if desired else ():
-        resources.append(_resource_status(resource, live))
-    by_name = {resource.name: resource for resource in resources}
+    resources = tuple(_resource_status(resource, live) for resource in desired.resources()) if desired else ()
+    app_syncs = {resource.name: resource.sync for resource in resources if resource.kind == "app"}
+    apps: dict[str, AppStatus] = {}
     for component in APP_COMPONENTS:
         pin = spec.pin(component)
-        resolved = releases.resolve(component, pin)
-        app_name = names.apps[component]
+        resolved = versions[component]
+        latest = releases.latest(component)
+        app_name = f"{component}-{h}"
         live_app = live.apps.get(app_name) if live.error is None else None
-        status = by_name.get(app_name)
         apps[component] = AppStatus(
             component=component,
             pinned=pin,
             resolved=resolved,
             live=live_app.image_tag if live_app else None,
-            latest=releases.latest(component),
-            sync=status.sync if status else "unknown",
-            freshness=freshness(pin, resolved, releases.latest(component),
-                                resolved is not None and releases.released(component, resolved)),
+            latest=latest,
+            sync=app_syncs.get(app_name, "unknown"),
+            freshness=freshness(pin, resolved, latest, resolved is not None and releases.released(component, resolved)),
         )
     unreleased = [f"{c} {a.resolved or a.pinned}" for c, a in apps.items() if a.freshness == "unreleased"]
     if unreleased and reason is None:
         reason = "no release record for " + ", ".join(unreleased) + " (provisioning is refused)"
-    syncs = [r.sync for r in resources] or ["unknown"]
     return SolutionStatus(
         id=spec.id,
         display_name=spec.display_name,
-        sync=_worst(syncs, SYNC_ORDER),
+        sync=_worst([r.sync for r in resources] or ["unknown"], SYNC_ORDER),
         freshness=_worst([a.freshness for a in apps.values()], FRESHNESS_ORDER),
         apps=apps,
-        resources=tuple(resources),
+        resources=resources,
         reason=reason,
     )
 

@@ -8,6 +8,7 @@ format; the ``type`` key tells the events apart and keys are only ever added, ne
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ class ChildChanged:
     message: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OperationFinished:
     """The operation ended: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``."""
 
@@ -61,6 +62,12 @@ class OperationFinished:
     at: str
     error: str | None = None
     result: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        # A sweep's result lists every solution; asyncio formats the repr of whatever ``asyncio.run``
+        # returned (through its SIGINT handler), so a large result is abbreviated.
+        return (f"OperationFinished(op_id={self.op_id!r}, state={self.state!r}, at={self.at!r}, "
+                f"error={self.error!r}, result={reprlib.repr(self.result)})")
 
 
 Event = OperationStarted | LogLine | ProgressChanged | ChildChanged | OperationFinished

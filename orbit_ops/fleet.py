@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.drift import LiveSnapshot, SolutionStatus, solution_status
 from orbit_ops.errors import BackendError
 from orbit_ops.provision import read_live
@@ -49,4 +50,6 @@ async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], Live
         snapshot = LiveSnapshot(apps={}, storages={}, shares={}, error=str(exc))
     releases = workspace.release_index()
     target = workspace.target()
-    return [solution_status(spec, target, releases, snapshot) for spec in workspace.solutions()], snapshot
+    specs = workspace.solutions()
+    with bulk_built():
+        return [solution_status(spec, target, releases, snapshot) for spec in specs], snapshot

@@ -7,6 +7,7 @@ solution id, names carry ``h`` and never the human id, which lives in tags and s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ def is_valid_solution_id(solution_id: str) -> bool:
     return bool(_SOLUTION_ID.fullmatch(solution_id))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def solution_hash(solution_id: str) -> str:
-    """``sha256(solution_id as UTF-8).hexdigest()[:12]``."""
+    """``sha256(solution_id as UTF-8).hexdigest()[:12]`` (remembered: a fleet status asks for each id often)."""
     return hashlib.sha256(solution_id.encode("utf-8")).hexdigest()[:12]
 
 

@@ -9,7 +9,13 @@ Everything is written under ``<workspace>/.orbit/`` before it is yielded, for ot
   WAL mode, a busy timeout and short ``BEGIN IMMEDIATE`` transactions make it safe to share
   between the TUI, a CLI follower and a CI job at once.
 - ``logs/<id>.jsonl`` holds each operation's events, one JSON object a line, appended with
-  ``O_APPEND`` in one ``write`` a line, so a follower never needs the index to read the log.
+  ``O_APPEND``, so a follower never needs the index to read the log.
+
+Events are written in batches: those a body reports within ``FLUSH_SECONDS`` (or the first
+``FLUSH_EVENTS`` of them) go to the index in one transaction and to the log in one ``write``, index
+first, and only then to the consumer. A sweep of 1,000 solutions reports some 5,000 events; one
+transaction each was most of a no-op sweep's time. Nothing is yielded before it is stored, and a
+crash loses at most the last batch of a run whose owner then reads as ``interrupted``.
 
 A process that dies mid-operation cannot say so; whoever next reads the index checks the owner
 (host, pid and the pid's start time, which survives pid reuse) and records ``interrupted``. Cancel
@@ -32,6 +38,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +64,8 @@ STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted"
 ACTIVE_STATES = ("queued", "running")
 CHILD_ACTIVE_STATES = ("queued", "pending", "running")
 CANCEL_POLL_SECONDS = 0.2
+FLUSH_SECONDS = 0.1  # the longest an event waits before it is stored and yielded
+FLUSH_EVENTS = 500  # ...or this many events, whichever comes first
 MAX_ERROR_LENGTH = 2000
 
 Body = Callable[["OperationContext"], Coroutine[Any, Any, dict[str, Any] | None]]
@@ -99,6 +108,9 @@ _COLUMNS = (
 _ID_CHARS = re.compile(r"^[0-9a-z-]+$")
 _HOST = socket.gethostname()
 _HAVE_PROC = os.path.exists("/proc/self/stat")
+
+# One encoder for every log line: json.dumps builds a new one per call when given options.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 # Operations whose runner is alive in this process: an owner pid equal to ours is only alive for these.
 _LIVE_OPS: set[str] = set()
@@ -309,21 +321,36 @@ class OperationStore(SqliteStore):
                 (at, os.getpid(), _OWN_START, op_id),
             )
 
-    def _set_progress(self, op_id: str, done: int, total: int) -> None:
-        with self._write() as conn:
-            conn.execute("UPDATE operations SET done = ?, total = ? WHERE id = ?", (done, total, op_id))
+    def _record_events(self, op_id: str, events: builtins.list[Event]) -> None:
+        """Store what a batch of events changes in the index (progress, children) in one transaction.
 
-    def _set_child(self, op_id: str, child: str, state: str, message: str) -> None:
+        Only the last progress and each child's last state matter; children keep the order in
+        which they first appeared. A batch of log lines alone writes nothing here.
+        """
+        progress: ProgressChanged | None = None
+        children: dict[str, tuple[str, str]] = {}
+        for event in events:
+            if isinstance(event, ProgressChanged):
+                progress = event
+            elif isinstance(event, ChildChanged):
+                children[event.child] = (event.state, event.message)
+        if progress is None and not children:
+            return
         with self._write() as conn:
-            conn.execute(
+            if progress is not None:
+                conn.execute("UPDATE operations SET done = ?, total = ? WHERE id = ?",
+                             (progress.done, progress.total, op_id))
+            conn.executemany(
                 "INSERT INTO operation_children (op_id, child, state, message) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (op_id, child)"
                 " DO UPDATE SET state = excluded.state, message = excluded.message",
-                (op_id, child, state, message),
+                [(op_id, child, state, message) for child, (state, message) in children.items()],
             )
 
-    def _finish(self, event: OperationFinished) -> None:
-        result = None if event.result is None else json.dumps(event.result, ensure_ascii=False)
+    def _finish(self, event: OperationFinished, result: str | None = None) -> None:
+        """Record the end; ``result`` is ``event.result`` as JSON when the caller has it already."""
+        if result is None and event.result is not None:
+            result = json.dumps(event.result, ensure_ascii=False)
         with self._write() as conn:
             conn.execute(
                 "UPDATE operations SET state = ?, finished_at = ?, error = ?, result = ? WHERE id = ?",
@@ -494,6 +521,9 @@ class OperationRunner:
         _LIVE_OPS.add(self.op_id)
         weakref.finalize(self, _LIVE_OPS.discard, self.op_id)
         self._queue: collections.deque[Event] = collections.deque()
+        self._pending: list[Event] = []  # reported but not yet stored (see emit)
+        self._pending_since = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[dict[str, Any] | None] | None = None
         self._cancel_wanted = False
@@ -571,16 +601,49 @@ class OperationRunner:
         return True
 
     def emit(self, event: Event) -> None:
-        """Persist ``event`` (index, then log) and queue it for the consumer."""
+        """Add ``event`` to the batch; the batch is stored (index, then log) and queued for the consumer
+        once it is ``FLUSH_SECONDS`` old or ``FLUSH_EVENTS`` long, and when the operation ends."""
         if self._closed or self._fd is None:
             return
-        if isinstance(event, ProgressChanged):
-            self.store._set_progress(self.op_id, event.done, event.total)
-        elif isinstance(event, ChildChanged):
-            self.store._set_child(self.op_id, event.child, event.state, event.message)
-        _write_line(self._fd, event)
-        self._queue.append(event)
+        now = time.monotonic()
+        if not self._pending:
+            self._pending_since = now
+            if self._loop is not None and self._flush_timer is None:
+                # Stored in time whatever the body and the consumer do next...
+                self._flush_timer = self._loop.call_later(FLUSH_SECONDS, self._flush_on_time)
+        self._pending.append(event)
+        # ...and at once when the batch is full, or old, for a body that keeps the loop busy.
+        if (isinstance(event, OperationStarted) or len(self._pending) >= FLUSH_EVENTS
+                or now >= self._pending_since + FLUSH_SECONDS):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Store the batch (one index transaction, one log write) and hand it to the consumer.
+
+        Raises:
+            BackendError: the index or the log cannot be written (the batch stays, to be retried).
+        """
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        events, self._pending = self._pending, []
+        if not events or self._fd is None:
+            return
+        try:
+            self.store._record_events(self.op_id, events)
+            _write_lines(self._fd, events)
+        except BackendError:
+            self._pending[:0] = events
+            raise
+        self._queue.extend(events)
         self._wake.set()
+
+    def _flush_on_time(self) -> None:
+        self._flush_timer = None
+        try:
+            self._flush()
+        except BackendError as exc:  # the next event or the end of the operation tries again
+            _log.warning("operation %s: %s", self.op_id, exc)
 
     def _poll_cancel(self, task: asyncio.Task[Any]) -> None:
         """Cancel the body if another process asked to, checking the index at most every poll interval."""
@@ -600,18 +663,23 @@ class OperationRunner:
             waiter.cancel()
 
     def _close(self, task: asyncio.Task[dict[str, Any] | None]) -> OperationFinished:
+        result_text = None
         if task.cancelled() or not task.done():
             state, error, result = "cancelled", None, None
         elif (exc := task.exception()) is not None:
             state, error, result = "failed", _error_message(exc), None
         else:
-            state, error, result = _outcome(task.result())
+            state, error, result, result_text = _outcome(task.result())
         finished = OperationFinished(self.op_id, state, utc_now(), error, result)
+        try:
+            self._flush()  # what the body reported last, cleanup included, precedes the end
+        except BackendError as exc:
+            _log.warning("operation %s: %s", self.op_id, exc)
         fd, self._fd = self._fd, None
         self._closed = True
         _LIVE_OPS.discard(self.op_id)
         try:
-            self.store._finish(finished)
+            self.store._finish(finished, result_text)
             if fd is not None:
                 _write_line(fd, finished)
                 with contextlib.suppress(OSError):
@@ -734,13 +802,18 @@ def _open_append(path: Path, *, readable: bool = False) -> int:
 
 
 def _write_line(fd: int, event: Event) -> None:
-    data = (json.dumps(to_json(event), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    _write_lines(fd, [event])
+
+
+def _write_lines(fd: int, events: builtins.list[Event]) -> None:
+    """Append ``events`` to a log, one JSON line each, in as few ``write`` calls as the OS allows."""
+    data = "".join(_LINE_ENCODER.encode(to_json(event)) + "\n" for event in events).encode()
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     except OSError as exc:
-        raise BackendError(f"cannot write the log of operation {event.op_id}: {exc}") from exc
+        raise BackendError(f"cannot write the log of operation {events[0].op_id}: {exc}") from exc
 
 
 def _append_foreign(path: Path, events: builtins.list[Event]) -> None:
@@ -762,14 +835,26 @@ def _append_foreign(path: Path, events: builtins.list[Event]) -> None:
         os.close(fd)
 
 
-def _outcome(value: object) -> tuple[str, str | None, dict[str, Any] | None]:
+def _outcome(value: object) -> tuple[str, str | None, dict[str, Any] | None, str | None]:
+    """State, error, result and the result as stored JSON text."""
     if value is None:
-        return "succeeded", None, None
+        return "succeeded", None, None, None
     if not isinstance(value, dict):
-        return "failed", f"the operation returned {type(value).__name__}, not a dict", None
-    # Round-trip through JSON so the stored and the yielded result are the same plain data.
-    result: dict[str, Any] = json.loads(json.dumps(redact_json(value), default=str))
-    return "succeeded", None, result
+        return "failed", f"the operation returned {type(value).__name__}, not a dict", None, None
+    # The stored and the yielded result must be the same plain data. redact_json copies into dicts,
+    # lists and strings already; only a value JSON cannot hold (turned into its str) needs the text
+    # parsed back.
+    redacted: dict[str, Any] = redact_json(value)
+    converted = False
+
+    def as_text(item: object) -> str:
+        nonlocal converted
+        converted = True
+        return str(item)
+
+    text = json.dumps(redacted, default=as_text, ensure_ascii=False)
+    result: dict[str, Any] = json.loads(text) if converted else redacted
+    return "succeeded", None, result, text
 
 
 def _error_message(exc: BaseException) -> str:

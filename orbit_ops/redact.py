@@ -62,6 +62,10 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 # A storage account key: 64 random bytes in base64 (88 characters ending in '==').
 _ACCOUNT_KEY = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
 _SENSITIVE_KEY = re.compile(r"(?i)^" + _KEY + r"$")
+# Text made only of these characters cannot hold any shape above (each needs an upper-case letter,
+# whitespace, or one of ':', '=', '%', '/', '+'): names, ids and states, most of a sweep's result.
+_PLAIN = re.compile(r"[a-z0-9_.-]*")
+_CACHED_LENGTH = 256  # shorter texts are remembered: a sweep logs the same lines for every solution
 
 _lock = threading.Lock()
 _registered: frozenset[str] = frozenset()
@@ -92,12 +96,22 @@ def redact(text: str) -> str:
     """``text`` with every known secret and secret-shaped value masked."""
     if not text:
         return text
-    return _redact(text, _registered | _env_secrets())
+    secrets = _registered | _env_secrets()
+    if len(text) <= _CACHED_LENGTH:
+        return _redact_short(text, secrets)
+    return _redact(text, secrets)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_short(text: str, secrets: frozenset[str]) -> str:
+    return _redact(text, secrets)
 
 
 def _redact(text: str, secrets: frozenset[str]) -> str:
     if secrets:
         text = _secret_pattern(secrets).sub(MASK, text)
+    if _PLAIN.fullmatch(text):
+        return text
     text = _PEM.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
     text = _SAS_IN_CONNECTION_STRING.sub(rf"\g<1>{MASK}", text)
     text = _URL_USERINFO.sub(rf"\g<1>{MASK}\g<2>", text)
@@ -118,6 +132,7 @@ def redact_json(value: Any) -> Any:
     """
     secrets = _registered | _env_secrets()
     seen: dict[str, str] = {}
+    sensitive: dict[str, bool] = {}
 
     def text(item: str) -> str:
         done = seen.get(item)
@@ -129,12 +144,17 @@ def redact_json(value: Any) -> Any:
         if isinstance(item, str):
             return text(item)
         if isinstance(item, dict):
-            return {
-                text(str(key)): (
-                    MASK if isinstance(inner, str) and _SENSITIVE_KEY.match(str(key)) and inner else walk(inner)
-                )
-                for key, inner in item.items()
-            }
+            copy: dict[str, Any] = {}
+            for key, inner in item.items():
+                name = key if type(key) is str else str(key)
+                if isinstance(inner, str):
+                    masked = sensitive.get(name)
+                    if masked is None:
+                        masked = sensitive[name] = _SENSITIVE_KEY.match(name) is not None
+                    copy[text(name)] = MASK if masked and inner else text(inner)
+                else:
+                    copy[text(name)] = walk(inner)
+            return copy
         if isinstance(item, list | tuple):
             return [walk(inner) for inner in item]
         return item

@@ -160,6 +160,8 @@ def differences(desired: Resource, live: Resource) -> list[str]:
     Each entry reads like ``image 1.2.0 → 1.10.0`` or ``env PUBLIC_BASE_URL changed``; values of env
     variables are never shown (they may be secrets).
     """
+    if desired == live:  # the common case, answered by the dataclasses' generated __eq__
+        return []
     changes: list[str] = []
     if isinstance(desired, Share) and isinstance(live, Share):
         if desired.quota_gib != live.quota_gib:

@@ -1,8 +1,9 @@
 """Provisioning many solutions as one operation: bounded concurrency, per-solution locks and results.
 
-A sweep reads the live platform once (listings, not a read per app), then converges each solution
-with at most ``concurrency`` in flight. A failed solution is reported and the sweep goes on; the
-result lists every solution's state and actions, and ``writes`` counts every write call made.
+A sweep reads the live platform with listings, not a read per app (on the local backend the listing
+``plan_many`` made is reused while nothing changed), then converges each solution with at most
+``concurrency`` in flight. A failed solution is reported and the sweep goes on; the result lists
+every solution's state and actions, and ``writes`` counts every write call made.
 One operation per solution at a time across processes: each solution is converged under its lock.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config import SolutionSpec
 from orbit_ops.drift import ReleaseIndex, desired_for, solution_status
 from orbit_ops.errors import InputError, OrbitError, RefusedError
@@ -113,13 +115,14 @@ async def plan_many(workspace: Workspace, specs: Sequence[SolutionSpec]) -> list
     releases = workspace.release_index()
     target = workspace.target()
     planned: list[PlannedSolution] = []
-    for spec in specs:
-        reason = unreleased_reason(workspace, spec, releases)
-        desired = desired_for(spec, target, releases)
-        if reason is not None or desired is None:
-            planned.append((spec, None, reason or "nothing to resolve 'latest' to"))
-            continue
-        planned.append((spec, plan_solution(spec, desired, snapshot), None))
+    with bulk_built():
+        for spec in specs:
+            reason = unreleased_reason(workspace, spec, releases)
+            desired = desired_for(spec, target, releases)
+            if reason is not None or desired is None:
+                planned.append((spec, None, reason or "nothing to resolve 'latest' to"))
+                continue
+            planned.append((spec, plan_solution(spec, desired, snapshot), None))
     return planned
 
 
@@ -213,4 +216,5 @@ def statuses(workspace: Workspace, specs: Sequence[SolutionSpec], snapshot: Any)
     """Status of each solution against one snapshot (see ``orbit_ops.drift``)."""
     releases = workspace.release_index()
     target = workspace.target()
-    return [solution_status(spec, target, releases, snapshot) for spec in specs]
+    with bulk_built():
+        return [solution_status(spec, target, releases, snapshot) for spec in specs]

@@ -13,7 +13,9 @@ once, two ``orbit provision`` may run side by side): WAL, a busy timeout, and ev
 ``BEGIN IMMEDIATE`` transaction. A create is a plain INSERT whose primary-key conflict becomes
 :class:`~orbit_ops.errors.ResourceExistsError`, so racing creates have exactly one winner. Shares are
 also real folders under ``<state_dir>/shares/`` with a ``<name>.share.json`` sidecar for operators.
-See ``docs/decisions/0008-local-platform.md``.
+A listing reads only the managed parts of each document (cut out by SQLite's ``json_extract``) and is
+answered from memory while the database is unchanged. See ``docs/decisions/0008-local-platform.md``
+and ``docs/decisions/0014-fleet-speed.md``.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fsutil import atomic_write_text
-from orbit_ops.resources import AccessMode, App, Mount, ResourceKind, Share, Storage
+from orbit_ops.resources import AccessMode, App, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.sqlitestore import SqliteStore
 
 DATABASE_FILE = "platform.sqlite"
@@ -112,6 +115,8 @@ class LocalPlatform(SqliteStore):
         self.path = self.state_dir / DATABASE_FILE
         self.shares_dir = self.state_dir / SHARES_DIR
         self.calls: list[tuple[str, str]] = []
+        # The last listing of each kind and the database version it was read at (see _list).
+        self._listings: dict[ResourceKind, tuple[tuple[int, int], dict[str, Any]]] = {}
         try:
             self.shares_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -375,11 +380,42 @@ class LocalPlatform(SqliteStore):
         return None if document is None else _parse(kind, name, document, parse)
 
     def _list(self, kind: ResourceKind, parse: Callable[[Document], _Parsed]) -> dict[str, _Parsed]:
+        """Every resource of ``kind``, parsed; answered again from memory while the database is unchanged.
+
+        ``PRAGMA data_version`` changes when another connection (any process) commits, and the
+        connection's ``total_changes`` when this one writes, so an unchanged pair means the same rows:
+        a sweep that lists the fleet to plan and again to converge reads it once.
+        """
         with self._guard():
-            rows = self._conn.execute(
-                "SELECT name, document FROM resources WHERE kind = ? ORDER BY name", (kind,)
-            ).fetchall()
-        return {name: _parse(kind, name, _load(kind, name, text), parse) for name, text in rows}
+            stamp = (int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._conn.total_changes)
+            cached = self._listings.get(kind)
+            if cached is not None and cached[0] == stamp:
+                return dict(cached[1])
+            try:
+                rows = self._conn.execute(_LISTINGS[kind], (kind,)).fetchall()
+            except sqlite3.OperationalError:
+                rows = None  # a document is not valid JSON: the full read below names it
+            if rows is None:
+                documents = self._conn.execute(
+                    "SELECT name, document FROM resources WHERE kind = ? ORDER BY name", (kind,)
+                ).fetchall()
+        with bulk_built():
+            if rows is None:
+                listing = {name: _parse(kind, name, _load(kind, name, text), parse) for name, text in documents}
+            else:
+                from_parts = cast(Callable[[list[Any]], "_Parsed | None"], _FROM_PARTS[kind])
+                listing = {}
+                for name, *types, parts in rows:
+                    found = _parse(kind, name, [*types, *json.loads(parts)], from_parts)
+                    if found is None:  # a part is missing or odd: read the whole document for the exact error
+                        document = self._fetch(kind, name)
+                        if document is None:
+                            continue  # deleted meanwhile
+                        found = _parse(kind, name, document, parse)
+                    listing[name] = found
+        with self._guard():
+            self._listings[kind] = (stamp, listing)
+        return dict(listing)
 
 
 # -- documents: building them the way the service would ------------------------------------------
@@ -552,19 +588,32 @@ def _apply_share(document: Document, share: Share) -> None:
 def _app_from_document(document: Document) -> App:
     properties = document["properties"]
     container = properties["template"]["containers"][0]
-    storage_of = {v["name"]: v.get("storageName", v["name"]) for v in properties["template"].get("volumes") or []}
-    registries = properties["configuration"].get("registries") or []
-    assigned = list((document.get("identity") or {}).get("userAssignedIdentities") or {})
+    return _app_from_parts(
+        document["name"],
+        container["image"],
+        container.get("env"),
+        container.get("volumeMounts"),
+        properties["template"].get("volumes"),
+        properties["configuration"].get("registries"),
+        (document.get("identity") or {}).get("userAssignedIdentities"),
+        document.get("tags"),
+    )
+
+
+def _app_from_parts(name: str, image: str, env: Any, volume_mounts: Any, volumes: Any, registries: Any,
+                    assigned_identities: Any, tags: Any) -> App:
+    storage_of = {v["name"]: v.get("storageName", v["name"]) for v in volumes or []}
+    registries = registries or []
+    assigned = list(assigned_identities or {})
     identity = (registries[0].get("identity") if registries else None) or (assigned[0] if assigned else "")
     return App(
-        name=document["name"],
-        image=container["image"],
-        env=_frozen({item["name"]: item["value"] for item in container.get("env") or []}),
+        name=name,
+        image=image,
+        env=_frozen({item["name"]: item["value"] for item in env or []}),
         mounts=tuple(
-            Mount(storage_of.get(m["volumeName"], m["volumeName"]), m["mountPath"])
-            for m in container.get("volumeMounts") or []
+            Mount(storage_of.get(m["volumeName"], m["volumeName"]), m["mountPath"]) for m in volume_mounts or []
         ),
-        tags=_frozen(document.get("tags") or {}),
+        tags=_frozen(tags or {}),
         registry_server=registries[0]["server"] if registries else "",
         identity=identity,
     )
@@ -582,11 +631,68 @@ def _storage_from_document(document: Document) -> Storage:
 
 def _share_from_document(document: Document) -> Share:
     properties = document["properties"]
-    return Share(
-        name=document["name"],
-        quota_gib=int(properties["shareQuota"]),
-        metadata=_frozen(properties.get("metadata") or {}),
-    )
+    return _share_from_parts(document["name"], properties["shareQuota"], properties.get("metadata"))
+
+
+def _share_from_parts(name: str, quota: Any, metadata: Any) -> Share:
+    return Share(name=name, quota_gib=int(quota), metadata=_frozen(metadata or {}))
+
+
+# -- listings: managed fields cut out by SQLite ------------------------------------------------------
+# A listing reads every resource of a kind. SQLite's json functions (C) hand back only the parts the
+# read-back functions above use, as one small JSON array per row, with the types of the objects a
+# whole-document read would index into. When such an object is not one, or a part
+# that must be there is absent, that row is read whole and parsed as a GET would, so a malformed
+# document fails exactly as before; a document that is not JSON at all makes the listing read whole
+# documents, and the error names it.
+
+
+def _select(types: tuple[str, ...], parts: tuple[str, ...]) -> str:
+    """Per row: the name, the json_type of each of ``types``, and the ``parts`` (two or more) as one JSON array."""
+    columns = [f"json_type(document, '{path}')" for path in types]
+    columns.append("json_extract(document, " + ", ".join(f"'{path}'" for path in parts) + ")")
+    return f"SELECT name, {', '.join(columns)} FROM resources WHERE kind = ? ORDER BY name"
+
+
+_CONTAINER = "$.properties.template.containers[0]"
+_LISTINGS: dict[ResourceKind, str] = {
+    "app": _select(
+        ("$.properties.configuration", "$.identity"),
+        ("$.name", f"{_CONTAINER}.image", f"{_CONTAINER}.env", f"{_CONTAINER}.volumeMounts",
+         "$.properties.template.volumes", "$.properties.configuration.registries",
+         "$.identity.userAssignedIdentities", "$.tags"),
+    ),
+    "storage": _select((), ("$.name", "$.properties.azureFile")),
+    "share": _select(("$.properties",), ("$.name", "$.properties.shareQuota", "$.properties.metadata")),
+}
+
+
+def _listed_app(parts: list[Any]) -> App | None:
+    configuration, identity, name, image, *rest = parts
+    if configuration != "object" or identity not in (None, "null", "object") or name is None or image is None:
+        return None
+    return _app_from_parts(name, image, *rest)
+
+
+def _listed_storage(parts: list[Any]) -> Storage | None:
+    name, azure_file = parts
+    if name is None or azure_file is None:
+        return None
+    return _storage_from_document({"name": name, "properties": {"azureFile": azure_file}})
+
+
+def _listed_share(parts: list[Any]) -> Share | None:
+    properties, name, quota, metadata = parts
+    if properties != "object" or name is None or quota is None:
+        return None
+    return _share_from_parts(name, quota, metadata)
+
+
+_FROM_PARTS: dict[ResourceKind, Callable[[list[Any]], Resource | None]] = {
+    "app": _listed_app,
+    "storage": _listed_storage,
+    "share": _listed_share,
+}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -610,7 +716,7 @@ def _load(kind: str, name: str, text: str) -> Document:
     return document
 
 
-def _parse(kind: str, name: str, document: Document, parse: Callable[[Document], _Parsed]) -> _Parsed:
+def _parse(kind: str, name: str, document: Any, parse: Callable[[Any], _Parsed]) -> _Parsed:
     try:
         return parse(document)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:

@@ -547,3 +547,65 @@ def test_a_store_from_a_newer_orbit_is_refused(state_dir: Path) -> None:
 def test_the_store_uses_wal(platform: LocalPlatform, state_dir: Path) -> None:
     with raw_database(state_dir) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# -- listings: managed fields cut out by SQLite, answered from memory while nothing changed ----------
+
+
+@pytest.mark.asyncio
+async def test_listings_read_what_a_get_reads_for_every_kind(platform: LocalPlatform) -> None:
+    bare = App(name="mc-000000000001", image="orbitacr.azurecr.io/mc:1.0.0")  # no mounts, registry or identity
+    await provision(platform, DESIRED)
+    await platform.create_app(bare)
+
+    apps, storages, shares = await platform.list_apps(), await platform.list_storages(), await platform.list_shares()
+
+    assert apps == {name: await platform.get_app(name) for name in apps}
+    assert storages == {name: await platform.get_storage(name) for name in storages}
+    assert shares == {name: await platform.get_share(name) for name in shares}
+    assert apps[bare.name] == bare
+    assert set(apps) == {app.name for app in DESIRED.apps} | {bare.name}
+
+
+@pytest.mark.asyncio
+async def test_a_listing_sees_writes_of_this_instance_and_of_other_connections(
+    platform: LocalPlatform, state_dir: Path
+) -> None:
+    await provision(platform, DESIRED)
+    agent = DESIRED.app("agent")
+    assert (await platform.list_apps())[agent.name] == agent
+
+    changed = dataclasses.replace(agent, image="orbitacr.azurecr.io/agent:2.2.0")
+    await platform.update_app(changed)
+    assert (await platform.list_apps())[agent.name] == changed  # this instance wrote
+
+    with LocalPlatform(state_dir) as other:
+        await other.update_app(agent)
+    assert (await platform.list_apps())[agent.name] == agent  # another connection wrote
+
+    with raw_database(state_dir) as conn:
+        conn.execute("DELETE FROM resources WHERE kind = 'app' AND name = ?", (agent.name,))
+    assert agent.name not in await platform.list_apps()  # and by hand, outside Orbit
+
+
+@pytest.mark.asyncio
+async def test_a_listing_handed_out_is_a_copy(platform: LocalPlatform) -> None:
+    await provision(platform, DESIRED)
+    first = await platform.list_apps()
+    first.clear()
+
+    assert len(await platform.list_apps()) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_stored_document_that_is_not_json_is_named_in_the_error(
+    platform: LocalPlatform, state_dir: Path
+) -> None:
+    await provision(platform, DESIRED)
+    name = DESIRED.storages[1].name
+    with raw_database(state_dir) as conn:
+        conn.execute("UPDATE resources SET document = '{not json' WHERE kind = 'storage' AND name = ?", (name,))
+
+    with pytest.raises(BackendError, match=f"storage {name} is not valid JSON"):
+        await platform.list_storages()
+    assert len(await platform.list_apps()) == 3  # the other kinds still list

@@ -31,6 +31,7 @@ from orbit_ops.events import (
     to_json,
 )
 from orbit_ops.operations import (
+    FLUSH_EVENTS,
     OperationContext,
     OperationRunner,
     OperationStore,
@@ -552,6 +553,94 @@ def test_queued_operation_abandoned_in_this_process_is_interrupted(store: Operat
     record = store.get(op_id)
     assert record.state == "interrupted"
     assert record.error is not None and "abandoned" in record.error
+
+
+# -- batching ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_sweep_of_many_children_stores_every_last_state_in_first_seen_order(
+    store: OperationStore, state_dir: Path
+) -> None:
+    names = [f"solution-{index:04d}" for index in range(FLUSH_EVENTS * 2 + 7)]
+
+    async def body(ctx: OperationContext) -> dict[str, Any]:
+        for name in names:
+            ctx.child(name, "queued")
+        for done, name in enumerate(reversed(names), 1):
+            ctx.child(name, "running")
+            ctx.log("in sync: nothing to do", child=name)
+            ctx.child(name, "succeeded", "in sync")
+            ctx.progress(done, len(names))
+        return {"solutions": len(names)}
+
+    events = await collect(run_operation(store, "sweep", "all solutions", body))
+
+    assert logged_events(store, events[0].op_id) == events
+    with OperationStore(state_dir) as other:
+        record = other.get(events[0].op_id)
+    assert list(record.children) == names
+    assert {child.state for child in record.children.values()} == {"succeeded"}
+    assert (record.done, record.total, record.state) == (len(names), len(names), "succeeded")
+
+
+@pytest.mark.asyncio
+async def test_a_body_that_never_yields_is_stored_in_batches_while_it_runs(
+    store: OperationStore, state_dir: Path
+) -> None:
+    seen_by_others: list[tuple[int, int]] = []
+
+    async def body(ctx: OperationContext) -> None:
+        for index in range(FLUSH_EVENTS + 1):
+            ctx.child(f"s{index}", "succeeded")
+        # No await since the start: only the size of the batch can have stored it.
+        with OperationStore(state_dir) as other:
+            children = len(other.get(ctx.op_id).children)
+        lines = len(store.log_path(ctx.op_id).read_text().splitlines())
+        seen_by_others.append((children, lines))
+
+    await collect(run_operation(store, "sweep", "all solutions", body))
+
+    children, lines = seen_by_others[0]
+    assert children >= FLUSH_EVENTS  # index first...
+    assert lines >= FLUSH_EVENTS  # ...then the log, before the consumer saw any of it
+
+
+@pytest.mark.asyncio
+async def test_a_batch_reaches_a_follower_while_body_and_consumer_both_wait(
+    store: OperationStore, state_dir: Path
+) -> None:
+    release = asyncio.Event()
+
+    async def body(ctx: OperationContext) -> None:
+        ctx.log("waiting for the remote run")
+        await release.wait()
+
+    stream = run_operation(store, "build", "agent@2.1.0", body)
+    started = await asyncio.wait_for(anext(stream), TIMEOUT)  # then the consumer looks away
+    async def first_line(other: OperationStore) -> LogLine:
+        async with contextlib.aclosing(follow(other, started.op_id, poll=0.01)) as follower:
+            async for event in follower:
+                if isinstance(event, LogLine):
+                    return event
+        raise AssertionError("the operation ended without a log line")
+
+    with OperationStore(state_dir) as other:
+        line = await asyncio.wait_for(first_line(other), TIMEOUT)
+    assert line.text == "waiting for the remote run"
+    release.set()
+    rest = await collect(stream)
+    assert [type(e) for e in rest] == [LogLine, OperationFinished]
+
+
+def test_a_finished_event_abbreviates_a_large_result_in_its_repr() -> None:
+    small = OperationFinished("id", "succeeded", "2026-01-01T00:00:00.000Z", None, {"writes": 0})
+    large = OperationFinished("id", "succeeded", "2026-01-01T00:00:00.000Z", None,
+                              {"solutions": [{"id": f"s{i}", "actions": []} for i in range(1000)], "writes": 0})
+
+    assert repr(small) == ("OperationFinished(op_id='id', state='succeeded', at='2026-01-01T00:00:00.000Z', "
+                           "error=None, result={'writes': 0})")
+    assert len(repr(large)) < 400 and "..." in repr(large)
 
 
 # -- following --------------------------------------------------------------------------------

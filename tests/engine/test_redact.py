@@ -195,3 +195,25 @@ def test_a_registered_secret_never_survives_whatever_surrounds_it(
     clear_registered_secrets()
     register_secret(secret)
     assert secret not in redact(before + secret + after)
+
+
+@pytest.mark.parametrize("text", ["acme-corp-customer", "f13fa37ca5ae-cust-rw", "orbit-f13fa37ca5ae", "1.10.0", "none"])
+def test_names_and_ids_pass_unchanged(text: str) -> None:
+    assert redact(text) == text
+    assert redact_json({"name": text, "items": [text]}) == {"name": text, "items": [text]}
+
+
+def test_a_registered_secret_is_masked_even_inside_a_plain_name() -> None:
+    register_secret("hunter2secret")
+
+    assert redact("acme-hunter2secret-customer") == f"acme-{MASK}-customer"
+    assert redact_json({"name": "hunter2secret"}) == {"name": MASK}
+
+
+def test_a_repeated_line_is_masked_every_time_also_after_a_secret_is_registered() -> None:
+    line = "mount with key s3cr3t-value-1234 refused"
+    assert redact(line) == line
+    register_secret("s3cr3t-value-1234")
+    assert redact(line) == f"mount with key {MASK} refused"
+    clear_registered_secrets()
+    assert redact(line) == line
