@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -17,7 +19,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from orbit_ops.builds import BuildPlan
-from orbit_ops.errors import OrbitError
+from orbit_ops.errors import InputError, OrbitError
 from orbit_ops.operations import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.commands import OrbitCommands, screen_actions
@@ -25,9 +27,11 @@ from orbit_tui.flows import (
     build_flow,
     operation_flow,
     pick_roll_flow,
+    pick_rollback_flow,
     plan_build_flow,
     plan_provision_flow,
     plan_roll_flow,
+    retry_failed_flow,
     show_plan_flow,
 )
 from orbit_tui.render import describe_target, display_path, notification_severity, operation_summary
@@ -73,6 +77,9 @@ class OrbitApp(App[None]):
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.refresh_seconds = refresh_seconds
         self.runs = ConsoleRuns()
+        # Screens load the workspace in threads; one at a time, so 10,000 solution files are parsed once (the
+        # workspace caches them) rather than by two screens at once.
+        self.reading = threading.Lock()
         self.runs.on_finished = lambda run: self.post_message(OperationEnded(run))
         self.workspace_changed: Signal[None] = Signal(self, "workspace-changed")
         self.mode_history: list[str] = []
@@ -115,7 +122,8 @@ class OrbitApp(App[None]):
 
     def action_help(self) -> None:
         title = type(self.screen).__name__.removesuffix("Screen")
-        self.push_screen(HelpScreen(title, screen_actions(self.screen, include_disabled=True)))
+        legend = getattr(self.screen, "LEGEND", "")
+        self.push_screen(HelpScreen(title, screen_actions(self.screen, include_disabled=True), legend))
 
     def action_reload(self) -> None:
         self.workspace.refresh()
@@ -153,9 +161,19 @@ class OrbitApp(App[None]):
         await pick_roll_flow(self, ids)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
-    async def plan_roll(self, ids: list[str], component: str, version: str) -> None:
-        """Plan the picked roll and ask (see :func:`orbit_tui.flows.plan_roll_flow`)."""
-        await plan_roll_flow(self, ids, component, version)
+    async def plan_roll(self, ids: list[str], component: str, version: str, *, rollback: bool = False) -> None:
+        """Plan the picked roll (or roll back) and ask (see :func:`orbit_tui.flows.plan_roll_flow`)."""
+        await plan_roll_flow(self, ids, component, version, rollback=rollback)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def roll_back(self, solution_id: str) -> None:
+        """``u`` on a solution: pick the app to roll back (see :func:`orbit_tui.flows.pick_rollback_flow`)."""
+        await pick_rollback_flow(self, solution_id)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def retry_failed(self, op_id: str) -> None:
+        """``r`` on an operation: re-provision its failures (see :func:`orbit_tui.flows.retry_failed_flow`)."""
+        await retry_failed_flow(self, op_id)
 
     @work(exclusive=True, group="operation", exit_on_error=False)
     async def run_operation(self, runner: OperationRunner) -> None:
@@ -223,11 +241,37 @@ class OrbitApp(App[None]):
         self.exit()
 
 
+REFRESH_ENV = "ORBIT_TUI_REFRESH_SECONDS"
+
+
+def refresh_seconds_from_env(default: float = 2.0) -> float:
+    """The background refresh interval: ``$ORBIT_TUI_REFRESH_SECONDS`` (at least 0.5 s), else ``default``.
+
+    Raises:
+        InputError: the variable is set but is not a number of seconds.
+    """
+    text = os.environ.get(REFRESH_ENV, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise InputError(f"{REFRESH_ENV}={text!r} is not a number of seconds (e.g. 5 or 0.5)") from None
+    if seconds != seconds or seconds < 0.5:  # NaN or too fast to be useful
+        raise InputError(f"{REFRESH_ENV}={text!r}: the refresh interval must be at least 0.5 seconds")
+    return seconds
+
+
 def run(workspace: Workspace, *, read_only: bool = False) -> None:
-    """Open the console on ``workspace``; returns when the operator quit and operations left running ended."""
+    """Open the console on ``workspace``; returns when the operator quit and operations left running ended.
+
+    Raises:
+        InputError: ``$ORBIT_TUI_REFRESH_SECONDS`` is not a valid interval.
+    """
+    refresh = refresh_seconds_from_env()
 
     async def main() -> None:
-        app = OrbitApp(workspace, read_only=read_only)
+        app = OrbitApp(workspace, read_only=read_only, refresh_seconds=refresh)
         await app.run_async()
         await app.runs.drain(lambda line: print(line, file=sys.stderr, flush=True))
 

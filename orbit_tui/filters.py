@@ -1,14 +1,23 @@
-"""The Solutions filter: free words plus ``sync:VALUE`` and ``fresh:VALUE`` terms, parsed and matched purely."""
+"""The Solutions filter: free words plus ``sync:VALUE``, ``fresh:VALUE`` and ``pin:COMPONENT=VERSION`` terms,
+parsed and matched purely.
+
+``pin:agent=1.2.0`` matches the version written in the solution file (``latest`` for a floating pin), so it
+finds exactly the files a roll would rewrite; several values (``pin:agent=1.2.0,1.3.0``) and globs
+(``pin:agent=1.*``) are allowed, and terms for different components must all match.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+from dataclasses import dataclass, field
 
 from orbit_ops.drift import FRESHNESS_ORDER, SYNC_ORDER
+from orbit_ops.names import APP_COMPONENTS
 from orbit_tui.render import SolutionView
 
-KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh"}
+KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "pin": "pin"}
 VALUES = {"sync": frozenset(SYNC_ORDER), "fresh": frozenset(FRESHNESS_ORDER)}
+PIN_FORM = "pin:COMPONENT=VERSION"
 
 
 @dataclass(frozen=True)
@@ -19,29 +28,59 @@ class SolutionFilter:
     sync: frozenset[str] = frozenset()
     fresh: frozenset[str] = frozenset()
     problems: tuple[str, ...] = ()
+    pins: tuple[tuple[str, frozenset[str]], ...] = field(default=())  # (component, accepted version patterns)
 
     @property
     def empty(self) -> bool:
-        return not (self.words or self.sync or self.fresh)
+        return not (self.words or self.sync or self.fresh or self.pins)
+
+
+def _pin_term(value: str, problems: list[str]) -> tuple[str, set[str]] | None:
+    component, sep, versions = value.partition("=")
+    patterns = {item for item in versions.split(",") if item}
+    if not sep or not component or not patterns:
+        problems.append(f"pin:{value} is not {PIN_FORM} (e.g. pin:agent=1.2.0)")
+        return None
+    if component not in APP_COMPONENTS:
+        problems.append(f"pin:{component} is not one of {', '.join(APP_COMPONENTS)}")
+        return None
+    return component, patterns
 
 
 def parse_filter(text: str) -> SolutionFilter:
-    """Parse ``acme fresh:behind sync:drifted,missing``; unknown keys or values are reported, not guessed."""
+    """Parse ``acme fresh:behind sync:drifted,missing pin:agent=1.2.0``; unknown keys or values are reported, not
+    guessed."""
     words: list[str] = []
     wanted: dict[str, set[str]] = {"sync": set(), "fresh": set()}
+    pins: dict[str, set[str]] = {}
     problems: list[str] = []
     for term in text.lower().split():
         key, sep, value = term.partition(":")
         if not sep or key not in KEYS:
             words.append(term)
             continue
-        field = KEYS[key]
+        field_name = KEYS[key]
+        if field_name == "pin":
+            if (found := _pin_term(value, problems)) is not None:
+                pins.setdefault(found[0], set()).update(found[1])
+            continue
         for item in filter(None, value.split(",")):
-            if item in VALUES[field]:
-                wanted[field].add(item)
+            if item in VALUES[field_name]:
+                wanted[field_name].add(item)
             else:
-                problems.append(f"{key}:{item} is not one of {', '.join(sorted(VALUES[field]))}")
-    return SolutionFilter(tuple(words), frozenset(wanted["sync"]), frozenset(wanted["fresh"]), tuple(problems))
+                problems.append(f"{key}:{item} is not one of {', '.join(sorted(VALUES[field_name]))}")
+    return SolutionFilter(
+        tuple(words),
+        frozenset(wanted["sync"]),
+        frozenset(wanted["fresh"]),
+        tuple(problems),
+        tuple((component, frozenset(patterns)) for component, patterns in sorted(pins.items())),
+    )
+
+
+def _pin_matches(view: SolutionView, component: str, patterns: frozenset[str]) -> bool:
+    pinned = next((pin.pinned.lower() for pin in view.pins if pin.component == component), None)
+    return pinned is not None and any(fnmatch.fnmatchcase(pinned, pattern) for pattern in patterns)
 
 
 def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
@@ -50,5 +89,7 @@ def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
         return False
     if wanted.sync and view.sync not in wanted.sync:
         return False
-    haystack = view.search_text()
+    if not all(_pin_matches(view, component, patterns) for component, patterns in wanted.pins):
+        return False
+    haystack = view.search_text
     return all(word in haystack for word in wanted.words)

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from orbit_ops.builds import BuildPlan, plan_build, start_build
 from orbit_ops.config import SolutionSpec
-from orbit_ops.errors import InputError, RefusedError
+from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
+from orbit_ops.errors import InputError, NotFoundError, RefusedError
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations import OperationRunner
 from orbit_ops.roll import plan_roll, roll_body
 from orbit_ops.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
 from orbit_ops.versions import newest_first
-from orbit_tui.render import images_to_push, plan_lines, roll_lines, short_commit, timestamp
+from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen
 
 if TYPE_CHECKING:
@@ -112,18 +113,16 @@ def _refuse_read_only(app: OrbitApp, what: str) -> None:
         raise RefusedError(f"the console is read-only: {what} is not offered")
 
 
-def _plan_summary(planned: Sequence[PlannedSolution]) -> tuple[int, str]:
-    writes = sum(plan.writes for _, plan, _ in planned if plan)
-    return writes, plan_lines(planned)[-1]
+def _writes(planned: Sequence[PlannedSolution]) -> int:
+    return sum(plan.writes for _, plan, _ in planned if plan)
 
 
 async def show_plan_flow(app: OrbitApp, ids: Sequence[str]) -> None:
     """``p``: what provisioning ``ids`` would create and update, field by field; writes nothing."""
     workspace = app.workspace
     specs = await asyncio.to_thread(_specs, app, ids)
-    planned = await plan_many(workspace, specs)
-    lines = plan_lines(planned)
-    app.push_screen(PlanScreen(f"Plan: {_target(specs, everything=False)}", lines[:-1], summary=lines[-1], id="plan"))
+    model = plan_model(await plan_many(workspace, specs))
+    app.push_screen(PlanScreen(f"Plan: {_target(specs, everything=False)}", model, summary=model.totals, id="plan"))
 
 
 def _target(specs: Sequence[SolutionSpec], *, everything: bool) -> str:
@@ -132,8 +131,10 @@ def _target(specs: Sequence[SolutionSpec], *, everything: bool) -> str:
     return specs[0].id if len(specs) == 1 else f"{len(specs)} solutions"
 
 
-async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None) -> None:
+async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retrying: str | None = None) -> None:
     """``r`` (``ids``) or ``R`` (None: a sweep of all): plan, then ask with the plan; a yes starts the operation.
+
+    ``retrying`` names the operation whose failures ``ids`` are (``orbit provision --failed-from``).
 
     Raises:
         RefusedError: read-only, or a named solution pins an unreleased version (as ``orbit provision`` refuses).
@@ -144,14 +145,15 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None) -> None:
     specs = await asyncio.to_thread(_specs, app, ids)
     if not everything:
         await asyncio.to_thread(refuse_unreleased, workspace, specs)
-    planned = await plan_many(workspace, specs)
-    lines = plan_lines(planned)
-    writes, _ = _plan_summary(planned)
+    model = plan_model(await plan_many(workspace, specs))
+    writes = sum(len(block.entries) for block in model.blocks)
     kind = "sweep" if everything or len(specs) > 1 else "provision"
     target = _target(specs, everything=everything)
     verb = "Sweep" if kind == "sweep" else "Provision"
+    if retrying:
+        verb = f"Retry the failures of {retrying}: {verb.lower()}"
 
-    def answered(confirmed: bool | None) -> None:
+    def answered(confirmed: bool | str | None) -> None:
         if not confirmed:
             return
 
@@ -163,22 +165,54 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None) -> None:
     app.push_screen(
         PlanScreen(
             f"{verb} {target}? ({writes} change(s))",
-            lines[:-1],
-            summary=lines[-1],
-            confirm=verb,
+            model,
+            summary=model.totals,
+            confirm="Retry" if retrying else verb,
             id="confirm-provision",
         ),
         answered,
     )
 
 
-def released_choices(app: OrbitApp) -> list[tuple[str, str]]:
-    """Every released version of each app component, newest first: ("component@version", label)."""
+async def retry_failed_flow(app: OrbitApp, op_id: str) -> None:
+    """``r`` on an operation: re-provision only the solutions that failed in it (``--failed-from``), asked first.
+
+    Raises:
+        RefusedError: read-only, the operation still runs, or nothing in it failed.
+        NotFoundError: no such operation.
+    """
+    _refuse_read_only(app, "retrying")
+    record = await asyncio.to_thread(app.workspace.operations().get, op_id)
+    if not record.finished:
+        raise RefusedError(f"{record.kind} {record.target} is still {record.state}: retry its failures once it ended")
+    retry = failed_members(record)
+    if not retry:
+        raise RefusedError(f"operation {record.id} has no failed solutions; nothing to retry")
+    known = {spec.id for spec in await asyncio.to_thread(app.workspace.solutions)}
+    gone = [solution for solution in retry if solution not in known]
+    if gone:
+        raise NotFoundError(f"failed in {record.id} but no longer in the workspace: {', '.join(gone)}")
+    await plan_provision_flow(app, retry, retrying=record.id)
+
+
+def released_choices(app: OrbitApp, ids: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """Every released version of each app component, newest first: ("component@version", label).
+
+    The label says which version is the newest release and how many of the solutions ``ids`` it would change.
+    """
     records = app.workspace.records()
+    releases = app.workspace.release_index()
+    specs = _specs(app, ids) if ids else []
     choices = []
     for component in APP_COMPONENTS:
-        versions = dict.fromkeys(newest_first(record.version for record in records.get(component, [])))
-        choices += [(f"{component}@{version}", f"{component}  {version}") for version in versions]
+        versions = list(dict.fromkeys(newest_first(record.version for record in records.get(component, []))))
+        newest = releases.latest(component)
+        for version in versions:
+            changes = sum(1 for spec in specs if spec.pin(component) != version)
+            notes = ["newest release"] if version == newest else []
+            if specs:
+                notes.append(f"changes {changes} of {len(specs)}" if changes else f"all {len(specs)} already on it")
+            choices.append((f"{component}@{version}", f"{component:<6} {version:<12} {'  ·  '.join(notes)}".rstrip()))
     return choices
 
 
@@ -186,7 +220,7 @@ async def pick_roll_flow(app: OrbitApp, ids: Sequence[str]) -> None:
     """``t``: pick a released component version to roll to ``ids``; the pick plans it (:func:`plan_roll_flow`)."""
     _refuse_read_only(app, "rolling")
     await asyncio.to_thread(_specs, app, ids)  # refuse an empty selection before asking
-    choices = await asyncio.to_thread(released_choices, app)
+    choices = await asyncio.to_thread(released_choices, app, ids)
     if not choices:
         raise RefusedError("nothing is released yet: there is no version to roll")
 
@@ -195,12 +229,24 @@ async def pick_roll_flow(app: OrbitApp, ids: Sequence[str]) -> None:
             component, _, version = choice.partition("@")
             app.plan_roll(list(ids), component, version)
 
-    note = f"to {len(ids)} solution(s); only released versions are offered"
+    note = f"to {len(ids)} solution(s); only released versions are offered. Enter picks; the next step shows the plan."
     app.push_screen(ChoiceScreen("Roll which version?", choices, note=note, id="pick-roll"), picked)
 
 
-async def plan_roll_flow(app: OrbitApp, ids: Sequence[str], component: str, version: str) -> None:
+PINS_ONLY = "pins-only"
+
+
+def verb_summary(rollback: bool) -> str:
+    return "Roll back" if rollback else "Roll"
+
+
+async def plan_roll_flow(
+    app: OrbitApp, ids: Sequence[str], component: str, version: str, *, rollback: bool = False
+) -> None:
     """Plan the roll (which solutions change from what to what) and ask; a yes starts the ``roll`` operation.
+
+    The question offers three answers: roll (pins, then one sweep), pins only (``--no-provision``), cancel.
+    ``rollback`` (``u``, ``orbit rollback``) may restore a floating ``latest`` pin.
 
     Raises:
         RefusedError: read-only, or the version has no release record.
@@ -208,28 +254,80 @@ async def plan_roll_flow(app: OrbitApp, ids: Sequence[str], component: str, vers
     _refuse_read_only(app, "rolling")
     workspace = app.workspace
     specs = await asyncio.to_thread(_specs, app, ids)
-    plan = await asyncio.to_thread(plan_roll, workspace, component, version, specs)
-    lines = roll_lines(
-        ((c.id, c.component, c.before, c.after) for c in plan.changes), plan.unchanged, plan.version
-    )
+    plan = await asyncio.to_thread(lambda: plan_roll(workspace, component, version, specs, allow_latest=rollback))
+    lines = roll_lines(((c.id, c.component, c.before, c.after) for c in plan.changes), plan.unchanged, plan.version)
+    model = plan_model(await plan_after_roll(workspace, plan))  # what the sweep after the pins would do
 
-    def answered(confirmed: bool | None) -> None:
-        if not confirmed:
+    def answered(answer: bool | str | None) -> None:
+        if not answer:
             return
+        provision = answer is True
 
         async def body(ctx: Any) -> dict[str, Any]:
-            return await roll_body(workspace, plan, ctx)
+            return await roll_body(workspace, plan, ctx, provision=provision)
 
         total = len(plan.changes) + len(plan.unchanged)
         app.run_operation(OperationRunner(workspace.operations(), "roll", plan.target, body, total=total))
 
+    count = len(plan.changes) + len(plan.unchanged)
     summary = (
-        f"{len(plan.changes)} pin(s) rewritten, then the {len(plan.changes) + len(plan.unchanged)} solution(s) "
-        "provisioned as one sweep"
+        f"{model.totals}. {verb_summary(rollback)}: {len(plan.changes)} pin(s) rewritten, then the {count} "
+        "solution(s) provisioned as one sweep. Pins only: the pins are rewritten and nothing is provisioned "
+        "(orbit roll --no-provision)."
     )
+    verb = "Roll back" if rollback else "Roll"
     app.push_screen(
-        PlanScreen(f"Roll {component} {version}?", lines, summary=summary, confirm="Roll", id="confirm-roll"),
+        PlanScreen(
+            f"{verb} {component} {version}?" if not rollback else f"{verb} {component} of {ids[0]} to {version}?",
+            model,
+            intro=lines,
+            summary=summary,
+            confirm=verb,
+            alternative=(PINS_ONLY, "Pins only"),
+            id="confirm-roll",
+        ),
         answered,
+    )
+
+
+async def pick_rollback_flow(app: OrbitApp, solution_id: str) -> None:
+    """``u`` on a solution: pick the app whose pin goes back to what it was before its last roll.
+
+    Apps with no roll in the history are listed with the reason, not offered. The pick plans the roll back
+    (:func:`plan_roll_flow`), asked with the same question as any roll.
+
+    Raises:
+        RefusedError: read-only, or no app of the solution was ever rolled.
+    """
+    _refuse_read_only(app, "rolling back")
+    choices = await asyncio.to_thread(rollback_choices, app.workspace, solution_id)
+    if not any(choice.previous for choice in choices):
+        raise RefusedError(
+            f"no roll in the operation history changed a pin of {solution_id}: nothing to roll back "
+            "(roll the version you want with t)"
+        )
+    offered = [
+        (
+            f"{choice.component}@{choice.previous}" if choice.previous else choice.component,
+            f"{choice.component:<6} {choice.current} → {choice.previous}"
+            if choice.previous
+            else f"{choice.component:<6} {choice.current}  (no roll set this pin)",
+        )
+        for choice in choices
+    ]
+    disabled = [choice.component for choice in choices if not choice.previous]
+
+    def picked(choice: str | None) -> None:
+        if choice:
+            component, _, version = choice.partition("@")
+            app.plan_roll([solution_id], component, version, rollback=True)
+
+    note = "Each app goes back to the pin it had before the roll that set its current one."
+    app.push_screen(
+        ChoiceScreen(
+            f"Roll back which app of {solution_id}?", offered, note=note, id="pick-rollback", disabled=disabled
+        ),
+        picked,
     )
 
 

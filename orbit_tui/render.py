@@ -7,6 +7,7 @@ styles. Nothing here imports Textual or Rich, so every mapping is a table-driven
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Literal
 from orbit_ops.config import SolutionSpec, WorkspaceConfig
 from orbit_ops.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.events import LogLine
+from orbit_ops.fleet import LastOperation
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations import OperationRecord
 from orbit_ops.releases import ReleaseRecord
@@ -49,12 +51,13 @@ STATE_CLASSES: dict[str, str] = {
     "prerelease": "-prerelease",
     "released": "-succeeded",
 }
-STYLED_CLASSES: frozenset[str] = frozenset(STATE_CLASSES.values()) | {"-muted", "-selected"}
+STYLED_CLASSES: frozenset[str] = frozenset(STATE_CLASSES.values()) | {"-muted", "-selected", "-problem"}
 
 NOT_KNOWN = "—"  # a value the engine has not supplied (never a guess)
 FRESHNESS_MARKS = {"current": "", "behind": " ↓", "unreleased": " !", "floating": ""}
+PROBLEM_MARK = "⚠"  # an integrity problem (moved tag, lost image, vanished record): the text is in the detail
 
-COMPONENT_COLUMNS = ("component", "latest tag", "latest release", "unreleased tags", "on latest")
+COMPONENT_COLUMNS = ("component", "latest tag", "latest release", "unreleased tags", "on latest", "integrity")
 TAG_COLUMNS = ("version", "commit", "date", "kind", "release", "built at", "solutions")
 SOLUTION_COLUMNS = ("", "id", "name", *APP_COMPONENTS, "freshness", "sync", "last operation")
 OPERATION_COLUMNS = ("id", "kind", "target", "state", "progress", "created", "finished")
@@ -145,8 +148,15 @@ def log_text(event: LogLine) -> str:
 # --- rows ----------------------------------------------------------------------------------------------------
 
 
-def component_row(summary: ComponentSummary) -> tuple[Cell, ...]:
+def component_row(summary: ComponentSummary, problems: int | None = None) -> tuple[Cell, ...]:
+    """A component; ``problems``: how many of its release records failed verification (None: not checked yet)."""
     behind = summary.solutions and summary.solutions_on_latest < summary.solutions
+    if problems is None:
+        integrity = Cell(NOT_KNOWN, "-muted")
+    elif problems:
+        integrity = Cell(f"{PROBLEM_MARK} {problems} record problem{'s' if problems != 1 else ''}", "-problem")
+    else:
+        integrity = Cell("ok", "-succeeded")
     return (
         Cell(summary.name),
         Cell(summary.latest_tag or NOT_KNOWN, None if summary.latest_tag else "-muted"),
@@ -156,16 +166,19 @@ def component_row(summary: ComponentSummary) -> tuple[Cell, ...]:
             f"{summary.solutions_on_latest}/{summary.solutions}" if summary.solutions else NOT_KNOWN,
             "-behind" if behind else ("-current" if summary.solutions else "-muted"),
         ),
+        integrity,
     )
 
 
-def tag_row(tag: ReleaseTag, record: ReleaseRecord | None, pins: int) -> tuple[Cell, ...]:
+def tag_row(tag: ReleaseTag, record: ReleaseRecord | None, pins: int, *, problem: bool = False) -> tuple[Cell, ...]:
+    """A release tag; ``problem``: its release record failed verification (the text is in the note below)."""
+    release = Cell(short_digest(record.digest), "-succeeded") if record else Cell("unreleased", "-unreleased")
     return (
         Cell(tag.version, "-prerelease" if tag.prerelease else None),
         Cell(short_commit(tag.commit)),
         Cell(date_only(tag.date)),
         Cell("annotated" if tag.annotated else "lightweight", None if tag.annotated else "-muted"),
-        Cell(short_digest(record.digest), "-succeeded") if record else Cell("unreleased", "-unreleased"),
+        problem_cell(release) if problem else release,
         Cell(timestamp(record.built_at, seconds=False) if record else NOT_KNOWN, None if record else "-muted"),
         Cell(str(pins) if pins else "", None),
     )
@@ -212,36 +225,49 @@ class SolutionView:
 
     spec: SolutionSpec
     pins: tuple[PinView, ...]
-    sync: str | None = None  # hook: SolutionStatus.sync from the provisioning engine
-    last_operation: OperationRecord | None = None  # hook: the newest operation that touched this solution
+    sync: str | None = None  # SolutionStatus.sync from the last platform read
+    last_operation: LastOperation | None = None  # the newest operation that touched it, with its own state in it
+    problems: tuple[str, ...] = ()  # integrity problems of its pins (console_queries.integrity_report)
+    problem_pins: frozenset[str] = frozenset()  # the components whose pin has one
 
     @property
     def freshness(self) -> str:
         return worst_freshness(self.pins)
 
+    @functools.cached_property
     def search_text(self) -> str:
+        """What ``/`` words are looked up in: id, name and pins, lower-case (computed once per view)."""
         return " ".join([self.spec.id, self.spec.display_name, *(pin.pinned for pin in self.pins)]).lower()
 
 
 def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, ...]:
+    """The Solutions row; the last operation is shown with *this solution's* state in it (a sweep that failed
+    overall may have succeeded here), and a pin with an integrity problem carries the problem mark."""
     last = view.last_operation
     return (
         Cell("✓" if selected else " ", "-selected" if selected else None),
         Cell(view.spec.id),
         Cell(view.spec.display_name),
-        *(pin.cell for pin in view.pins),
+        *(problem_cell(pin.cell) if pin.component in view.problem_pins else pin.cell for pin in view.pins),
         state_cell(view.freshness),
         state_cell(view.sync),
         Cell(f"{last.kind} {last.state}", state_class(last.state)) if last else Cell(NOT_KNOWN, "-muted"),
     )
 
 
-def operation_row(record: OperationRecord) -> tuple[Cell, ...]:
+def problem_cell(cell: Cell) -> Cell:
+    """``cell`` marked as having an integrity problem."""
+    return Cell(f"{cell.text} {PROBLEM_MARK}", "-problem")
+
+
+def operation_row(record: OperationRecord, member: str | None = None) -> tuple[Cell, ...]:
+    """An operation; with ``member`` (a solution), the state shown is that solution's own state in it."""
+    child = record.children.get(member) if member else None
     return (
         Cell(record.id),
         Cell(record.kind),
         Cell(record.target),
-        state_cell(record.state),
+        state_cell(child.state if child else record.state),
         Cell(progress_text(record.done, record.total)),
         Cell(timestamp(record.created_at)),
         Cell(timestamp(record.finished_at)),
@@ -283,28 +309,91 @@ def resource_row(kind: str, name: str, sync: str, diff: Iterable[str]) -> tuple[
     return (Cell(kind), Cell(name), state_cell(sync), Cell("; ".join(diff) or ("" if sync == "synced" else NOT_KNOWN)))
 
 
-def plan_lines(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> list[str]:
-    """What provisioning would do, per solution, as ``orbit plan`` prints it (refusals with their reason).
+@dataclass(frozen=True)
+class PlanEntry:
+    """One resource a plan writes: ``create``/``update``, kind, name, and the field-level changes."""
+
+    action: str
+    kind: str
+    name: str
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlanBlock:
+    """One solution of a plan: its summary, the resources it writes, notes, or why it is refused."""
+
+    solution: str
+    summary: str
+    state: str  # plan--create, plan--update, plan--muted (nothing to do) or plan--refused: the header's style
+    entries: tuple[PlanEntry, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanModel:
+    """A whole plan laid out for reading: blocks per solution and the ``orbit plan`` totals line."""
+
+    blocks: tuple[PlanBlock, ...]
+    totals: str
+
+    @property
+    def name_width(self) -> int:
+        """The width of the name column, the same in every block so all of them line up."""
+        return max((len(entry.name) for block in self.blocks for entry in block.entries), default=0)
+
+    def lines(self) -> list[str]:
+        """The plan as plain text, aligned as the modal shows it (creates on one line, updates one change a line)."""
+        width = self.name_width
+        lines: list[str] = []
+        for block in self.blocks:
+            lines.append(f"{block.solution}  {block.summary}")
+            lines += [f"    {note}" for note in block.notes]
+            for entry in block.entries:
+                changes = entry_changes(entry)
+                head = f"    {entry.action:<6}  {entry.kind:<7}  {entry.name:<{width}}  "
+                lines.append(head + (changes[0] if changes else ""))
+                lines += [" " * len(head) + change for change in changes[1:]]
+        return lines
+
+
+def entry_changes(entry: PlanEntry) -> list[str]:
+    """A create's description fits one line; an update lists each changed field on a line of its own."""
+    if entry.action == "create":
+        return [", ".join(entry.changes)] if entry.changes else []
+    return list(entry.changes)
+
+
+def plan_model(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> PlanModel:
+    """What provisioning would do, per solution (refusals with their reason), and the totals line.
 
     ``planned`` is ``orbit_ops.sweeps.plan_many``'s answer: (spec, SolutionPlan or None, reason or None).
     """
-    lines: list[str] = []
+    blocks: list[PlanBlock] = []
     creates = updates = refused = count = 0
     for spec, plan, reason in planned:
         count += 1
         if plan is None:
             refused += 1
-            lines.append(f"{spec.id}: refused: {reason}")
+            blocks.append(PlanBlock(spec.id, "refused", "plan--refused", notes=(reason or "",)))
             continue
         creates += plan.creates  # type: ignore[attr-defined]
         updates += plan.updates  # type: ignore[attr-defined]
-        lines.append(f"{spec.id}: {plan.summary()}")  # type: ignore[attr-defined]
-        lines += [f"    note: {note}" for note in plan.notes]  # type: ignore[attr-defined]
-        for action in plan.actions:  # type: ignore[attr-defined]
-            if action.action != "none":
-                lines.append(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
-    lines.append(plan_totals(count, creates, updates, refused))
-    return lines
+        entries = tuple(
+            PlanEntry(action.action, action.kind, action.name, tuple(action.changes))
+            for action in plan.actions  # type: ignore[attr-defined]
+            if action.action != "none"
+        )
+        state = "plan--update" if plan.updates else ("plan--create" if entries else "plan--muted")  # type: ignore[attr-defined]
+        notes = tuple(f"note: {note}" for note in plan.notes)  # type: ignore[attr-defined]
+        blocks.append(PlanBlock(spec.id, plan.summary(), state, entries, notes))  # type: ignore[attr-defined]
+    return PlanModel(tuple(blocks), plan_totals(count, creates, updates, refused))
+
+
+def plan_lines(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> list[str]:
+    """The plan as plain text lines, the totals line last."""
+    model = plan_model(planned)
+    return [*model.lines(), model.totals]
 
 
 def plan_totals(count: int, creates: int, updates: int, refused: int) -> str:
@@ -314,8 +403,15 @@ def plan_totals(count: int, creates: int, updates: int, refused: int) -> str:
 
 
 def roll_lines(changes: Iterable[tuple[str, str, str, str]], unchanged: Iterable[str], version: str) -> list[str]:
-    """A roll's pin changes (id, component, before, after) and the solutions already on ``version``."""
-    lines = [f"{solution}: {component} {before} → {after}" for solution, component, before, after in changes]
+    """A roll's pin changes (id, component, before, after), aligned in columns, and the solutions already on
+    ``version``."""
+    rows = list(changes)
+    id_width = max((len(row[0]) for row in rows), default=0)
+    before_width = max((len(row[2]) for row in rows), default=0)
+    lines = [
+        f"{solution:<{id_width}}  {component}  {before:>{before_width}} → {after}"
+        for solution, component, before, after in rows
+    ]
     already = list(unchanged)
     if already:
         lines.append(f"already on {version}: {', '.join(already)}")

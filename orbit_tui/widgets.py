@@ -6,17 +6,20 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
 from rich.highlighter import Highlighter
+from rich.padding import Padding
 from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Label, Log
+from textual.widgets import DataTable, Label, Log, Static
 
-from orbit_tui.render import STYLED_CLASSES, Cell
+from orbit_tui.render import STYLED_CLASSES, Cell, PlanModel, entry_changes
 
 MODES = (("1", "components", "Components"), ("2", "solutions", "Solutions"), ("3", "operations", "Operations"))
 
@@ -29,10 +32,11 @@ class StateTable(DataTable[Text]):
     same key, so a periodic refresh never makes the selection jump.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(STYLED_CLASSES)
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(STYLED_CLASSES) | {"-changed"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", tooltip="Open the row under the cursor")
     ]
+    FLASH_SECONDS: ClassVar[float] = 1.5  # how long a row changed by a refresh stays flagged
 
     def __init__(self, columns: Sequence[str], *, id: str | None = None, openable: bool = True) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -40,6 +44,9 @@ class StateTable(DataTable[Text]):
         self._column_names = tuple(columns)
         self._rows: list[tuple[str, tuple[Cell, ...]]] = []
         self._index: dict[str, int] = {}
+        self.flashing: dict[str, int] = {}  # key of a row a refresh just changed (styled -changed) → that refresh
+        self._refreshes = 0
+        self._styles: dict[tuple[str | None, bool], Style] = {}  # looked up once per state, not once per cell
 
     def on_mount(self) -> None:
         for name in self._column_names:
@@ -61,20 +68,49 @@ class StateTable(DataTable[Text]):
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
-    def show_rows(self, rows: Iterable[tuple[str, tuple[Cell, ...]]]) -> None:
-        """Replace every row with ``rows`` (key, cells), keeping the cursor on the same key if it is still there."""
+    def show_rows(self, rows: Iterable[tuple[str, tuple[Cell, ...]]], *, flash: bool = False) -> None:
+        """Replace every row with ``rows`` (key, cells), keeping the cursor on the same key if it is still there.
+
+        ``flash``: this is a refresh, so rows whose content changed are flagged with the ``-changed`` style for
+        :attr:`FLASH_SECONDS` (a filter or a selection passes False: nothing changed in the world).
+        """
         new = list(rows)
         if [key for key, _ in new] == [key for key, _ in self._rows] and self.row_count == len(new):
             # Same rows in the same order (a periodic refresh): redraw only the cells that changed.
+            changed: set[str] = set()
             for (key, cells), (_, before) in zip(new, self._rows, strict=True):
+                if cells == before:
+                    continue
+                changed.add(key)
                 for column, cell, old in zip(self._column_names, cells, before, strict=True):
-                    if cell != old:
-                        self.update_cell(key, column or "mark", self.styled(cell), update_width=True)
+                    if cell != old or (flash and key not in self.flashing):
+                        glow = flash or key in self.flashing
+                        self.update_cell(key, column or "mark", self.styled(cell, glow), update_width=cell != old)
             self._rows = new
+            if flash and changed:
+                self._flash(changed)
             return
         self._rows = new
         self._index = {key: index for index, (key, _) in enumerate(self._rows)}
+        self.flashing.clear()
         self._redraw()
+
+    def _flash(self, keys: set[str]) -> None:
+        self._refreshes += 1
+        refresh = self._refreshes
+        self.flashing.update(dict.fromkeys(keys, refresh))
+        self.set_timer(self.FLASH_SECONDS, lambda: self._unflash(refresh))
+
+    def _unflash(self, refresh: int) -> None:
+        """The moment is over: restyle the rows flagged by one refresh (unless a later refresh flagged them again)."""
+        done = [key for key, flagged_by in self.flashing.items() if flagged_by == refresh]
+        for key in done:
+            del self.flashing[key]
+        for key in done:
+            if key in self._index:
+                _, cells = self._rows[self._index[key]]
+                for column, cell in zip(self._column_names, cells, strict=True):
+                    self.update_cell(key, column or "mark", self.styled(cell))
 
     def upsert_row(self, key: str, cells: tuple[Cell, ...]) -> None:
         """Redraw the row ``key`` in place, or append it (a sweep's members arrive one event at a time)."""
@@ -87,13 +123,24 @@ class StateTable(DataTable[Text]):
         self._rows.append((key, cells))
         self.add_row(*(self.styled(cell) for cell in cells), key=key)
 
-    def styled(self, cell: Cell) -> Text:
-        if cell.state is None:
-            return Text(cell.text)
-        return Text(cell.text, style=self.get_component_rich_style(cell.state, partial=True, default=Style.null()))
+    def styled(self, cell: Cell, changed: bool = False) -> Text:
+        style = self._styles.get((cell.state, changed))
+        if style is None:
+            style = Style.null()
+            if cell.state is not None:
+                style = self.get_component_rich_style(cell.state, partial=True, default=Style.null())
+            if changed:
+                style += self.get_component_rich_style("-changed", partial=True, default=Style.null())
+            self._styles[cell.state, changed] = style
+        return Text(cell.text, style=style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
 
     def _restyle(self) -> None:
         """Re-apply the state styles in place (same text, so no column is measured again)."""
+        self._styles.clear()
         for key, cells in self._rows:
             for column, cell in zip(self._column_names, cells, strict=True):
                 if cell.state is not None:
@@ -183,3 +230,59 @@ class OperationLog(Log):
 
     def show_line(self, index: int) -> None:
         self.scroll_to(y=max(0, index - self.size.height // 2), animate=False)
+
+
+class PlanView(Static):
+    """A plan laid out in aligned columns: per solution a header, then action, kind, name and the changes
+    (an update's field-level diffs one a line, wrapped under their own column). Styles from ``orbit.tcss``."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "plan--create",
+        "plan--update",
+        "plan--refused",
+        "plan--muted",
+        "plan--solution",
+    }
+
+    def __init__(self, model: PlanModel, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = model
+
+    def on_mount(self) -> None:
+        self.update(self.layout_plan())
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self.update(self.layout_plan())
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True, default=Style.null())
+
+    def layout_plan(self) -> RenderableType:
+        parts: list[RenderableType] = []
+        width = self.model.name_width
+        for block in self.model.blocks:
+            header = Text(block.solution, style=self._style("plan--solution"))
+            header.append("  ")
+            header.append(block.summary, style=self._style(block.state))
+            parts.append(header)
+            for note in block.notes:
+                style = self._style("plan--refused") if block.state == "plan--refused" else Style.null()
+                parts.append(Padding(Text(note, style=style), (0, 0, 0, 4)))
+            if not block.entries:
+                continue
+            grid = Table.grid(padding=(0, 2), pad_edge=False)
+            grid.add_column(width=6, no_wrap=True)
+            grid.add_column(width=7, no_wrap=True)
+            grid.add_column(min_width=width, no_wrap=True)
+            grid.add_column(ratio=1)
+            for entry in block.entries:
+                grid.add_row(
+                    Text(entry.action, style=self._style(f"plan--{entry.action}")),
+                    entry.kind,
+                    entry.name,
+                    Text("\n".join(entry_changes(entry))),
+                )
+            parts.append(Padding(grid, (0, 0, 0, 4)))
+        return Group(*parts)

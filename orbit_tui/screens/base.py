@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -21,6 +23,7 @@ class OrbitScreen(Screen[None]):
 
     MODE: ClassVar[str | None] = None  # the mode this screen is the root of; None for screens pushed on top
     MUTATING: ClassVar[frozenset[str]] = frozenset()  # actions hidden by --read-only
+    LEGEND: ClassVar[str] = ""  # what the marks and colours of this screen mean (shown by ?)
     AUTO_FOCUS = "StateTable"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", tooltip="Back to the previous screen")]
 
@@ -40,6 +43,27 @@ class OrbitScreen(Screen[None]):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    _bindings_shown: tuple[object, ...] | None = None
+
+    def refresh_bindings(self) -> None:
+        """Tell the footer, only when what it would show changed: a rebuild of the footer restyles every key in it,
+        which at one refresh per log batch or per keystroke costs more than the work itself."""
+        try:
+            shown = (id(self.focused), *self._availability(self), *self._availability(self.focused))
+        except NoMatches:  # still composing: the footer is built once the screen is
+            super().refresh_bindings()
+            return
+        if shown != self._bindings_shown:
+            self._bindings_shown = shown
+            super().refresh_bindings()
+
+    @staticmethod
+    def _availability(node: DOMNode | None) -> tuple[bool | None, ...]:
+        if node is None:
+            return ()
+        bindings = node._bindings.key_to_bindings.values()
+        return tuple(node.check_action(binding.action, ()) for group in bindings for binding in group)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.MUTATING and self.orbit.read_only:

@@ -1,4 +1,6 @@
-"""Components: newest tag and release of each, unreleased tags, adoption of the latest; Enter opens its tags."""
+"""Components: newest tag and release of each, unreleased tags, adoption of the latest, and whether their release
+records still verify (``console_queries.record_problems``, in a worker after the table is shown); Enter opens its
+tags."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
+from orbit_ops.console_queries import record_problems
 from orbit_ops.workspace import ComponentSummary, summarize_components
-from orbit_tui.render import COMPONENT_COLUMNS, component_row
+from orbit_tui.render import COMPONENT_COLUMNS, PROBLEM_MARK, component_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
@@ -21,14 +24,25 @@ class ComponentsScreen(OrbitScreen):
 
     MODE = "components"
     MUTATING = frozenset({"build"})
+    LEGEND = (
+        "on latest: solutions on the newest release / all. integrity: ⚠ a release record no longer tells the "
+        "truth (its tag moved or vanished, its image is gone or changed); the problems are listed under the table."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "build", "Build latest", tooltip="Build the component's newest stable tag (asks first)"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: list[ComponentSummary] = []
+        self.ignored: str | None = None
+        self.problems: dict[tuple[str, str], tuple[str, ...]] | None = None  # None: not verified yet
 
     def compose_body(self) -> ComposeResult:
         yield Label("Components", classes="screen-title", markup=False)
         yield StateTable(COMPONENT_COLUMNS, id="components")
         yield Label("", id="components-note", classes="note", markup=False)
+        yield Label("", id="components-problems", classes="problems", markup=False)
 
     def on_mount(self) -> None:
         self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
@@ -37,11 +51,35 @@ class ComponentsScreen(OrbitScreen):
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load(self) -> None:
         def read() -> tuple[list[ComponentSummary], str | None]:
-            return summarize_components(self.workspace), self.workspace.tags().ignored_message()
+            with self.orbit.reading:
+                return summarize_components(self.workspace), self.workspace.tags().ignored_message()
 
-        rows, ignored = await asyncio.to_thread(read)
-        self.query_one(StateTable).show_rows((row.name, component_row(row)) for row in rows)
-        self.query_one("#components-note", Label).update(ignored or "")
+        self.summaries, self.ignored = await asyncio.to_thread(read)
+        self.show()
+        self.verify()
+
+    @work(exclusive=True, group="integrity", exit_on_error=False)
+    async def verify(self) -> None:
+        """Verify every release record (tag still on its commit, image still in the registry) in a thread."""
+        self.problems = await asyncio.to_thread(record_problems, self.workspace)
+        self.show()
+
+    def show(self) -> None:
+        problems = self.problems
+
+        def count(component: str) -> int | None:
+            if problems is None:
+                return None
+            return sum(len(found) for (name, _), found in problems.items() if name == component)
+
+        self.query_one(StateTable).show_rows((row.name, component_row(row, count(row.name))) for row in self.summaries)
+        self.query_one("#components-note", Label).update(self.ignored or "")
+        lines = [
+            f"{PROBLEM_MARK} {component} {version}: {problem}"
+            for (component, version), found in sorted((problems or {}).items())
+            for problem in found
+        ]
+        self.query_one("#components-problems", Label).update("\n".join(lines))
         self.refresh_bindings()
 
     def selected(self) -> str | None:

@@ -13,21 +13,26 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, ProgressBar
 
+from orbit_ops.console_queries import SWEEPING_KINDS, follow_batches
 from orbit_ops.errors import BackendError
 from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
-from orbit_ops.operations import ACTIVE_STATES, follow
+from orbit_ops.operations import ACTIVE_STATES
 from orbit_tui.render import CHILD_COLUMNS, child_counts, child_row, display_path, log_text, state_class
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.screens.modals import ConfirmScreen, PathScreen
 from orbit_tui.widgets import OperationLog, StateTable
 
 EXPORTS_DIR = Path(".orbit") / "exports"
+# A key travels driver → app → screen → binding, one loop turn a hop: after each batch the stream waits that many
+# turns, so a key pressed during a replay is handled before the next batch, not several batches later.
+YIELDS_PER_BATCH = 4
 
 
 class LogScreen(OrbitScreen):
-    """Streams ``follow(store, op_id)``: the store is the one source, for this console's runs and others'."""
+    """Streams the operation's log from the store (``console_queries.follow_batches``, the batched form of
+    ``operations.follow``): the store is the one source, for this console's runs and others'."""
 
-    MUTATING = frozenset({"cancel"})
+    MUTATING = frozenset({"cancel", "retry_failed"})
     AUTO_FOCUS = "#log"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow", tooltip="Follow the end of the log (auto-scroll) on/off"),
@@ -36,6 +41,12 @@ class LogScreen(OrbitScreen):
         Binding("N", "previous_match", "Previous", show=False, tooltip="Previous search match"),
         Binding("s", "save", "Save", tooltip="Save the log to a file"),
         Binding("c", "cancel", "Cancel op", tooltip="Cancel the operation (asks first)"),
+        Binding(
+            "r",
+            "retry_failed",
+            "Retry failed",
+            tooltip="Re-provision only the solutions that failed in this sweep (asks first)",
+        ),
     ]
 
     def __init__(self, op_id: str) -> None:
@@ -75,13 +86,19 @@ class LogScreen(OrbitScreen):
 
     @work(exclusive=True, group="log", exit_on_error=False)
     async def stream(self) -> None:
+        """Follow the store's log a bounded batch at a time (``console_queries.follow_batches``): each batch is one
+        write to the log widget, and keys are handled between batches."""
         store = self.workspace.operations()
         record = await asyncio.to_thread(store.get, self.op_id)
         self.op_id, self.kind, self.target, self.state = record.id, record.kind, record.target, record.state
         self._show_header()
-        async with contextlib.aclosing(follow(store, self.op_id)) as events:
-            async for event in events:
-                self.apply(event)
+        async with contextlib.aclosing(follow_batches(store, self.op_id)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    self.apply(event)
+                self._flush()
+                for _ in range(YIELDS_PER_BATCH):
+                    await asyncio.sleep(0)
 
     def apply(self, event: Event) -> None:
         """Render one engine event (log lines are batched: a replay of thousands is one write)."""
@@ -149,7 +166,13 @@ class LogScreen(OrbitScreen):
             return False  # a finished operation never becomes cancellable: not offered at all
         if allowed and action in ("next_match", "previous_match") and not self.matches:
             return None
+        if allowed and action == "retry_failed":
+            retryable = self.kind in SWEEPING_KINDS and self.state not in ACTIVE_STATES
+            return retryable and "failed" in self.members.values()  # shown only where a failure can be retried
         return allowed
+
+    def action_retry_failed(self) -> None:
+        self.orbit.retry_failed(self.op_id)
 
     def action_toggle_follow(self) -> None:
         self.following = not self.following
@@ -206,7 +229,9 @@ class LogScreen(OrbitScreen):
         super().action_back()
 
     def can_go_back(self) -> bool:
-        return bool(self.query_one("#log-search", Input).display) or super().can_go_back()
+        # Asked by the bindings before the screen is composed too: no search box yet means no search open.
+        searches = self.query("#log-search")
+        return bool(searches and searches.first(Input).display) or super().can_go_back()
 
     def action_save(self) -> None:
         default = self.workspace.config.root / EXPORTS_DIR / f"{self.op_id}.log"

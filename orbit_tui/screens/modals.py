@@ -3,7 +3,7 @@ prompt and the key help."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -15,6 +15,8 @@ from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from orbit_tui.commands import ActionEntry
+from orbit_tui.render import PlanModel
+from orbit_tui.widgets import PlanView
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -73,8 +75,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class PlanScreen(ModalScreen[bool]):
-    """A plan, scrollable (a sweep lists every solution): just shown (``confirm=None``), or asked about."""
+class PlanScreen(ModalScreen[bool | str]):
+    """A plan, scrollable (a sweep lists every solution): just shown (``confirm=None``), or asked about.
+
+    Answers True (confirmed), False (dismissed), or the id of an ``alternative`` button (e.g. a roll's
+    "pins only", the console's ``--no-provision``).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "answer(False)", "Close"),
@@ -85,37 +91,60 @@ class PlanScreen(ModalScreen[bool]):
     def __init__(
         self,
         title: str,
-        lines: Sequence[str],
+        body: PlanModel | Sequence[str],
         *,
         summary: str = "",
         confirm: str | None = None,
         dismiss: str = "Cancel",
+        alternative: tuple[str, str] | None = None,
+        intro: Sequence[str] = (),
         id: str | None = None,
     ) -> None:
+        """``body``: a provisioning plan (laid out in columns) or plain lines (e.g. a roll's pin changes);
+        ``intro``: lines shown above a plan (a roll's pin changes); ``alternative``: (id, label) of a third answer
+        beside confirm and dismiss."""
         super().__init__(id=id, classes="dialog-screen")
         self.title_text = title
-        self.lines = list(lines)
+        self.body = body
+        self.intro = list(intro)
         self.summary = summary
         self.confirm_label = confirm
         self.dismiss_label = dismiss if confirm else "Close"
+        self.alternative = alternative if confirm else None
+
+    @property
+    def text(self) -> str:
+        """The plan as plain text (what the operator reads, without the styles)."""
+        lines = self.body.lines() if isinstance(self.body, PlanModel) else list(self.body)
+        return "\n".join([self.title_text, *self.intro, *lines, self.summary])
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog plan"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll(classes="plan-body"):
-                yield Static(Text("\n".join(self.lines)), id="plan-text")  # Text keeps the indentation
+                if self.intro:
+                    yield Static(Text("\n".join(self.intro)), id="plan-intro", classes="plan-intro")
+                if isinstance(self.body, PlanModel):
+                    yield PlanView(self.body, id="plan-text")
+                else:
+                    yield Static(Text("\n".join(self.body)), id="plan-text")  # Text keeps the alignment
             if self.summary:
                 yield Static(self.summary, classes="dialog-note", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 if self.confirm_label:
                     yield Button(self.confirm_label, id="confirm", variant="primary")
+                if self.alternative:
+                    yield Button(self.alternative[1], id=self.alternative[0])
                 yield Button(self.dismiss_label, id="dismiss")
 
     def on_mount(self) -> None:
         self.query_one("#confirm" if self.confirm_label else "#dismiss", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm")
+        if self.alternative and event.button.id == self.alternative[0]:
+            self.dismiss(self.alternative[0])
+        else:
+            self.dismiss(event.button.id == "confirm")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer and self.confirm_label is not None)
@@ -126,16 +155,29 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
-    def __init__(self, title: str, choices: Sequence[tuple[str, str]], note: str = "", id: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        choices: Sequence[tuple[str, str]],
+        note: str = "",
+        id: str | None = None,
+        disabled: Collection[str] = (),
+    ) -> None:
+        """``disabled``: ids shown (their label says why) but not pickable."""
         super().__init__(id=id, classes="dialog-screen")
         self.title_text = title
         self.choices = list(choices)
         self.note = note
+        self.unavailable = frozenset(disabled)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield OptionList(*(Option(label, id=key) for key, label in self.choices), id="choices", markup=False)
+            yield OptionList(
+                *(Option(label, id=key, disabled=key in self.unavailable) for key, label in self.choices),
+                id="choices",
+                markup=False,
+            )
             if self.note:
                 yield Static(self.note, classes="dialog-note", markup=False)
 
@@ -233,15 +275,18 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close", show=False),
     ]
 
-    def __init__(self, screen_title: str, entries: Sequence[ActionEntry]) -> None:
+    def __init__(self, screen_title: str, entries: Sequence[ActionEntry], legend: str = "") -> None:
         super().__init__(classes="dialog-screen")
         self.screen_title = screen_title
         self.entries = list(entries)
+        self.legend = legend
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(f"Keys: {self.screen_title}", classes="dialog-title", markup=False)
             yield DataTable(id="keys", cursor_type="row", show_cursor=False)
+            if self.legend:
+                yield Static(self.legend, id="legend", classes="dialog-line", markup=False)
             yield Static("Ctrl+P opens the command palette: every action above, by name.", classes="dialog-note")
 
     def on_mount(self) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
+from orbit_ops.console_queries import failed_members
+from orbit_ops.operations import OperationRecord
 from orbit_tui.render import OPERATION_COLUMNS, clock_time, operation_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
@@ -17,6 +21,23 @@ class OperationsScreen(OrbitScreen):
     """Mode 3: newest first; Enter opens the log. Reads the store in a worker, so a slow disk never freezes it."""
 
     MODE = "operations"
+    MUTATING = frozenset({"retry_failed"})
+    LEGEND = (
+        "Every operation of this workspace, also those started from the CLI or CI. r appears on a finished sweep "
+        "with failures: it re-provisions only those (orbit provision --failed-from)."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "r",
+            "retry_failed",
+            "Retry failed",
+            tooltip="Re-provision only the solutions that failed in the sweep under the cursor (asks first)",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, OperationRecord] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Label("Operations", classes="screen-title", id="operations-title", markup=False)
@@ -38,6 +59,7 @@ class OperationsScreen(OrbitScreen):
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load(self) -> None:
         records = await asyncio.to_thread(self.workspace.operations().list)
+        self.records = {record.id: record for record in records}
         self.query_one(StateTable).show_rows((record.id, operation_row(record)) for record in records)
         running = sum(1 for record in records if not record.finished)
         title = f"Operations: {len(records)}" + (f", {running} running" if running else "")
@@ -45,6 +67,26 @@ class OperationsScreen(OrbitScreen):
         self.query_one("#operations-as-of", Label).update(
             f"as of {clock_time(self.orbit.clock())} UTC · refreshes every {self.orbit.refresh_seconds:g}s"
         )
+        self.refresh_bindings()
+
+    def cursor_record(self) -> OperationRecord | None:
+        key = self.query_one(StateTable).current_key
+        return self.records.get(key) if key is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "retry_failed":
+            record = self.cursor_record()
+            return record is not None and bool(failed_members(record))  # offered only where a failure can be retried
+        return allowed
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def action_retry_failed(self) -> None:
+        record = self.cursor_record()
+        if record is not None:
+            self.orbit.retry_failed(record.id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:

@@ -1,27 +1,33 @@
-"""One solution: its Azure names, its pins judged against the releases, desired vs live per resource (kind,
-name, sync and the field-level diff, from the Solutions screen's last platform read), and the operations that
-named it.
+"""One solution: its Azure names, its pins judged against the releases, its env values (secrets redacted),
+integrity problems of its pins, desired vs live per resource (kind, name, sync and the field-level diff, from
+the Solutions screen's last platform read), and the operations that named it. ``u`` rolls one app back to the
+pin it had before its last roll (``orbit rollback``), asked with the same question as any roll.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
 from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
+from orbit_ops.redact import redact
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
+    PROBLEM_MARK,
     RESOURCE_COLUMNS,
     Cell,
     SolutionView,
     operation_row,
+    problem_cell,
     resource_row,
     state_cell,
 )
@@ -36,6 +42,10 @@ class SolutionScreen(OrbitScreen):
     """Pushed from Solutions with Enter."""
 
     AUTO_FOCUS = "#history"
+    MUTATING = frozenset({"roll_back"})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "roll_back", "Roll back", tooltip="Roll an app back to its pin before its last roll (asks first)"),
+    ]
 
     def __init__(self, view: SolutionView, status: SolutionStatus | None = None) -> None:
         super().__init__()
@@ -63,6 +73,11 @@ class SolutionScreen(OrbitScreen):
                 yield Label("Pins", classes="section-title", markup=False)
                 yield StateTable(PIN_COLUMNS, id="pins", openable=False)
                 yield Label(self.sync_note(), classes="note", id="solution-sync", markup=False)
+                yield Label("Env", classes="section-title", markup=False)
+                yield Static(self.env_text(), id="solution-env", classes="note", markup=False)
+        if self.view.problems:
+            yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
+            yield Static("\n".join(self.view.problems), classes="problems", id="solution-problems", markup=False)
         yield Label("Resources (desired vs live)", classes="section-title", markup=False)
         yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
@@ -75,7 +90,7 @@ class SolutionScreen(OrbitScreen):
                 pin.component,
                 (
                     Cell(pin.component),
-                    Cell(pin.pinned),
+                    problem_cell(Cell(pin.pinned)) if pin.component in self.view.problem_pins else Cell(pin.pinned),
                     Cell(pin.resolved or NOT_KNOWN),
                     Cell(pin.latest or NOT_KNOWN),
                     state_cell(pin.freshness),
@@ -90,6 +105,15 @@ class SolutionScreen(OrbitScreen):
         )
         self.load_history()
 
+    def env_text(self) -> str:
+        """Each app's env values as provisioning sets them (secret-looking values redacted)."""
+        lines = [
+            f"{component:<6} {name}={redact(value)}"
+            for component, values in sorted(self.view.spec.env.items())
+            for name, value in sorted(values.items())
+        ]
+        return "\n".join(lines) or "none"
+
     def sync_note(self) -> str:
         note = f"sync  {self.view.sync or NOT_KNOWN}"
         if self.status is None:
@@ -103,7 +127,9 @@ class SolutionScreen(OrbitScreen):
         mine = [
             r for r in records if r.kind in SOLUTION_KINDS and (r.target == solution_id or solution_id in r.children)
         ]
-        self.query_one("#history", StateTable).show_rows((record.id, operation_row(record)) for record in mine)
+        self.query_one("#history", StateTable).show_rows(
+            (record.id, operation_row(record, member=solution_id)) for record in mine
+        )
 
     def read_resources(self) -> Sequence[ResourceStatus]:
         """This solution's resources, desired vs live (kind, name, sync, diff); empty before the platform read."""
@@ -112,3 +138,6 @@ class SolutionScreen(OrbitScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "history" and event.row_key.value is not None:
             self.orbit.open_log(event.row_key.value)
+
+    def action_roll_back(self) -> None:
+        self.orbit.roll_back(self.view.spec.id)

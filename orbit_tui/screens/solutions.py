@@ -3,6 +3,10 @@
 Freshness is computed from config and release records alone and shown at once. Sync needs the platform:
 ``orbit_ops.fleet.fleet_status`` (one listing per resource type) runs in a worker of its own after every load and
 on an interval while the screen is current, so the table never waits for it; until it answers, sync says "—".
+A read still running when the interval comes round is left to finish (never restarted, so a slow platform still
+answers). Rows whose content changed on a refresh are flagged (``-changed``) for a moment. Record integrity
+(``orbit_ops.console_queries.integrity_report``: moved tags, lost images, vanished records) is checked in a
+worker after each load, once the platform has answered, and marks the pins it concerns.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Label
+from textual.worker import WorkerState
 
 from orbit_ops.config import SolutionSpec
+from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.drift import SolutionStatus
-from orbit_ops.fleet import fleet_status
-from orbit_ops.operations import OperationRecord
+from orbit_ops.fleet import LastOperation, fleet_status, last_operations
 from orbit_tui.filters import SolutionFilter, matches, parse_filter
-from orbit_tui.render import SOLUTION_COLUMNS, SolutionView, pin_views, solution_row
+from orbit_tui.render import SOLUTION_COLUMNS, Cell, SolutionView, clock_time, pin_views, solution_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
 SOLUTION_KINDS = ("provision", "sweep", "roll")
+FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, pin:agent=1.2.0 (Esc clears)"
 
 
 class SolutionsScreen(OrbitScreen):
@@ -34,8 +40,15 @@ class SolutionsScreen(OrbitScreen):
 
     MODE = "solutions"
     MUTATING = frozenset({"provision", "sweep_all", "roll"})
+    LEGEND = (
+        "Pins: ↓ a newer release exists · ! never released (provisioning refused) · latest (x) floats on the "
+        "newest · ⚠ its release record has a problem (Enter shows it).\n"
+        "Colours: green synced/current/succeeded · yellow drifted/behind · red missing/unreleased/failed. "
+        "A row flashes when a background refresh changed it. Filter terms: words, fresh:behind, "
+        "sync:drifted,missing, pin:agent=1.2.0 (globs allowed)."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", tooltip="Filter by text, fresh:behind, sync:drifted (Esc clears)"),
+        Binding("slash", "filter", "Filter", tooltip=FILTER_HELP),
         Binding("space", "toggle_select", "Select", tooltip="Select or unselect the solution under the cursor"),
         Binding("a", "select_all", "Select all", tooltip="Select every solution shown (again: unselect them)"),
         Binding("p", "plan", "Plan", tooltip="What provisioning the selection (or the cursor row) would change"),
@@ -51,11 +64,15 @@ class SolutionsScreen(OrbitScreen):
         self.wanted = SolutionFilter()
         self.statuses: dict[str, SolutionStatus] = {}
         self.live_error: str | None = None
+        self.synced_at: str | None = None  # HH:MM:SS of the last platform read
+        self.integrity = IntegrityReport()
+        self._integrity_due = True
+        self._cells: dict[str, tuple[SolutionView, bool, tuple[Cell, ...]]] = {}  # rendered once per view
 
     def compose_body(self) -> ComposeResult:
         yield Label("Solutions", classes="screen-title", id="solutions-title", markup=False)
         box = Input(
-            placeholder="filter: words, fresh:behind, sync:drifted (Enter keeps, Esc clears)",
+            placeholder="filter: words, fresh:behind, sync:drifted, pin:agent=1.2.0 (Enter keeps, Esc clears)",
             id="solutions-filter",
             compact=True,
         )
@@ -63,6 +80,7 @@ class SolutionsScreen(OrbitScreen):
         yield box
         yield StateTable(SOLUTION_COLUMNS, id="solutions")
         yield Label("", id="solutions-note", classes="note", markup=False)
+        yield Label("", id="solutions-as-of", classes="note", markup=False)
 
     def on_mount(self) -> None:
         self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
@@ -70,8 +88,15 @@ class SolutionsScreen(OrbitScreen):
         self.load()
 
     def _tick(self) -> None:
-        if self.is_current:
+        if self.is_current and not self._busy("sync"):
             self.load_sync()
+
+    def _busy(self, group: str) -> bool:
+        return any(
+            worker.group == group and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+            if worker.node is self
+        )
 
     # -- data -----------------------------------------------------------------------------------------------
 
@@ -80,28 +105,56 @@ class SolutionsScreen(OrbitScreen):
         self.views = await asyncio.to_thread(self.read_views)
         known = {view.spec.id for view in self.views}
         self.selected &= known
-        self.show()
-        self.load_sync()
+        self._integrity_due = True
+        self.show(changed=True)
+        # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn.
+        self.call_after_refresh(self.load_sync)
 
     @work(exclusive=True, group="sync", exit_on_error=False)
     async def load_sync(self) -> None:
         """Read the platform (one listing per resource type) and fill the sync column; the table stays usable."""
-        statuses, snapshot = await fleet_status(self.workspace)
+        workspace = self.workspace
+        # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
+        statuses, snapshot = await asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace)))
+        last = await asyncio.to_thread(self.read_last_operations, [view.spec for view in self.views])
+        first = self.synced_at is None  # the first answer fills the sync column: not a change to flag
         self.statuses = {status.id: status for status in statuses}
         self.live_error = snapshot.error
+        self.synced_at = clock_time(self.orbit.clock())
         sync = self.read_sync([view.spec for view in self.views])
-        self.views = [dataclasses.replace(view, sync=sync.get(view.spec.id)) for view in self.views]
-        self.show()
+        self.views = [
+            dataclasses.replace(view, sync=sync.get(view.spec.id), last_operation=last.get(view.spec.id))
+            for view in self.views
+        ]
+        self.show(changed=not first)
+        if self._integrity_due:
+            self._integrity_due = False
+            self.check_integrity(statuses)
+
+    @work(exclusive=True, group="integrity", exit_on_error=False)
+    async def check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:
+        """Verify the release records behind every pin (git tags, registry images) in a thread; mark what fails."""
+        self.integrity = await asyncio.to_thread(integrity_report, self.workspace, statuses)
+        self.views = [self.with_problems(view) for view in self.views]
+        self.show(changed=True)
+
+    def with_problems(self, view: SolutionView) -> SolutionView:
+        report = self.integrity
+        flagged = frozenset(component for (solution, component) in report.pins if solution == view.spec.id)
+        return dataclasses.replace(view, problems=report.solutions.get(view.spec.id, ()), problem_pins=flagged)
 
     def read_views(self) -> list[SolutionView]:
-        """Runs in a thread: every solution with its pins judged, plus whatever the hooks supply."""
+        """Runs in a thread: every solution with its pins judged, and what the last reads knew of it."""
         workspace = self.workspace
-        specs = workspace.solutions()
-        releases = workspace.release_index()
+        with self.orbit.reading:
+            specs = workspace.solutions()
+            releases = workspace.release_index()
         sync = self.read_sync(specs)
         last = self.read_last_operations(specs)
         return [
-            SolutionView(spec, pin_views(spec, releases), sync=sync.get(spec.id), last_operation=last.get(spec.id))
+            self.with_problems(
+                SolutionView(spec, pin_views(spec, releases), sync=sync.get(spec.id), last_operation=last.get(spec.id))
+            )
             for spec in specs
         ]
 
@@ -113,36 +166,36 @@ class SolutionsScreen(OrbitScreen):
         wanted = {spec.id for spec in specs}
         return {solution_id: status.sync for solution_id, status in self.statuses.items() if solution_id in wanted}
 
-    def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, OperationRecord]:
-        """HOOK: solution id → the newest provision, sweep or roll that named it (as target or sweep member)."""
-        ids = {spec.id for spec in specs}
-        newest: dict[str, OperationRecord] = {}
-        for record in self.workspace.operations().list():  # newest first
-            if record.kind not in SOLUTION_KINDS:
-                continue
-            for solution_id in {record.target, *record.children} & ids:
-                newest.setdefault(solution_id, record)
-        return newest
+    def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, LastOperation]:
+        """Solution id → the newest operation that touched it, with the solution's own state in it."""
+        return last_operations(self.workspace)
 
     # -- view -----------------------------------------------------------------------------------------------
 
     def shown(self) -> list[SolutionView]:
+        if self.wanted.empty:
+            return self.views
         return [view for view in self.views if matches(view, self.wanted)]
 
-    def show(self) -> None:
+    def show(self, *, changed: bool = False) -> None:
+        """Redraw the table; ``changed`` (a refresh, not a filter or selection) flags the rows whose content moved."""
         shown = self.shown()
-        self.query_one(StateTable).show_rows(
-            (view.spec.id, solution_row(view, selected=view.spec.id in self.selected)) for view in shown
-        )
+        self.query_one(StateTable).show_rows(((view.spec.id, self.row(view)) for view in shown), flash=changed)
         counts: dict[str, int] = {}
         for view in self.views:
             counts[view.freshness] = counts.get(view.freshness, 0) + 1
         summary = ", ".join(f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts)
+        flagged = sum(1 for view in self.views if view.problems)
+        if flagged:
+            summary += (", " if summary else "") + f"{flagged} with integrity problems ⚠"
         title = f"Solutions: {len(self.views)}" + (f" ({summary})" if summary else "")
         if not self.wanted.empty:
             title += f"  ·  filter shows {len(shown)}"
         if self.selected:
             title += f"  ·  {len(self.selected)} selected"
+            hidden = len(self.selected) - sum(1 for view in shown if view.spec.id in self.selected)
+            if hidden:
+                title += f" ({hidden} hidden by the filter)"  # p, r and t act on them too: say so
         self.query_one("#solutions-title", Label).update(title)
         notes = list(self.wanted.problems)
         if self.live_error:
@@ -150,7 +203,20 @@ class SolutionsScreen(OrbitScreen):
         elif self.wanted.sync and not any(view.sync for view in self.views):
             notes.append("sync is not known yet: the platform is being read")
         self.query_one("#solutions-note", Label).update("  ".join(notes))
+        every = f"refreshes every {self.orbit.refresh_seconds:g}s"
+        as_of = f"sync as of {self.synced_at} UTC · {every}" if self.synced_at else f"reading the platform… · {every}"
+        self.query_one("#solutions-as-of", Label).update(as_of)
         self.refresh_bindings()
+
+    def row(self, view: SolutionView) -> tuple[Cell, ...]:
+        """The cells of ``view`` (rendered again only when the view or its selection changed)."""
+        selected = view.spec.id in self.selected
+        cached = self._cells.get(view.spec.id)
+        if cached is not None and cached[0] is view and cached[1] == selected:
+            return cached[2]
+        cells = solution_row(view, selected=selected)
+        self._cells[view.spec.id] = (view, selected, cells)
+        return cells
 
     def selected_ids(self) -> list[str]:
         """The selection, in table order (what provisioning actions will act on)."""

@@ -19,9 +19,14 @@ async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
     ``skip`` names worker groups not to wait for, e.g. ``("log",)`` while a log follows an operation that the
     test keeps running.
     """
-    await pilot.pause()
-    waited = [worker.wait() for worker in pilot.app.workers if worker.group not in skip]
-    await asyncio.gather(*waited, return_exceptions=True)  # cancelled and failed workers count as done
+    # Workers start workers (a load starts the platform read once the table is drawn, which starts the integrity
+    # check): wait until a pause leaves none running, not just the ones that existed at first.
+    for _ in range(50):
+        await pilot.pause()
+        running = [w for w in pilot.app.workers if w.group not in skip and not w.is_finished]
+        if not running:
+            break
+        await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)  # cancelled/failed count as done
     await pilot.pause()
     # A DataTable measures its columns when its own queue goes idle; on a busy machine that can come after
     # the pause above, and a snapshot would catch the header-only widths. Wait for it (bounded, untimed).

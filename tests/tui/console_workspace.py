@@ -128,12 +128,12 @@ def build_workspace(root: Path) -> Path:
                 version=version,
                 tag=f"{component}/v{version}",
                 commit=commits[component, version],
-                image=f"oci:.orbit/registry/{component}:{version}",
+                image=f"fixture.azurecr.io/{component}:{version}",
                 digest=digest,
-                registry="oci:.orbit/registry",
+                registry="fixture.azurecr.io",
                 run_id=f"fixture-{serial:02d}",
                 built_at=(START + timedelta(days=7 * serial, hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                builder="local",
+                builder="acr",  # no local image to verify: integrity checks the tags only
             ),
         )
     for solution_id, name, pins in SOLUTIONS:
@@ -156,9 +156,10 @@ class _FrozenDatetime(datetime):
 
 
 @contextlib.contextmanager
-def frozen_engine_clock() -> Iterator[None]:
-    """The operation store's clock stands at FIXED_NOW and its ids count 0001, 0002, … while inside."""
-    counter = itertools.count(1)
+def frozen_engine_clock(first: int = 1) -> Iterator[None]:
+    """The operation store's clock stands at FIXED_NOW and its ids count from ``first`` (0001, 0002, …) while
+    inside."""
+    counter = itertools.count(first)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(orbit_ops.operations, "datetime", _FrozenDatetime)
         patch.setattr(orbit_ops.operations, "secrets", SimpleNamespace(token_hex=lambda _n: f"{next(counter):04d}"))

@@ -57,6 +57,9 @@ async def _solutions(pilot: Any) -> SolutionsScreen:
 
 
 def _text(app: OrbitApp) -> str:
+    """What the dialog on top says: a plan's plain text, or the text of its widgets."""
+    if isinstance(app.screen, PlanScreen):
+        return app.screen.text
     return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
 
 
@@ -121,9 +124,9 @@ async def test_p_shows_the_plan_of_the_selection_with_refusals_and_writes_nothin
         await settle(pilot)
         assert isinstance(app.screen, PlanScreen)
         text = _text(app)
-        assert "acme-corp: " in text and "to create" in text
-        assert "globex: 1 to update" in text and "env PUBLIC_BASE_URL changed" in text
-        assert "umbrella-health: refused: orbit 1.3.0 has no release record" in text
+        assert "acme-corp  8 to create" in text
+        assert "globex  1 to update" in text and "env PUBLIC_BASE_URL changed" in text
+        assert "umbrella-health  refused\n    orbit 1.3.0 has no release record" in text
         assert "plan: 3 solution(s)" in text and "1 refused" in text
         assert not app.screen.query("#confirm")
         await pilot.press("escape")
@@ -196,7 +199,7 @@ async def test_R_sweeps_everything_and_skips_what_cannot_be_provisioned(fixed_co
         await settle(pilot)
         assert isinstance(app.screen, PlanScreen)
         assert "Sweep all solutions?" in app.screen.title_text
-        assert "umbrella-health: refused" in _text(app)
+        assert "umbrella-health  refused" in _text(app)
         await pilot.press("y")
         await settle(pilot)
         assert isinstance(app.screen, LogScreen)
@@ -230,7 +233,7 @@ async def test_t_offers_only_released_versions_and_cancel_changes_no_file(fixed_
         await pilot.press("enter")  # the first offer: orbit 1.2.0
         await settle(pilot)
         assert isinstance(app.screen, PlanScreen)
-        assert "globex: orbit 1.1.0 → 1.2.0" in _text(app)
+        assert "globex  orbit  1.1.0 → 1.2.0" in _text(app)
         await pilot.press("n")
         await settle(pilot)
         assert isinstance(app.screen, SolutionsScreen)
@@ -249,7 +252,7 @@ async def test_t_confirmed_rolls_the_pin_provisions_and_opens_the_log(fixed_copy
         await pilot.press("enter")  # orbit 1.2.0
         await settle(pilot)
         text = _text(app)
-        assert "globex: orbit 1.1.0 → 1.2.0" in text and "already on 1.2.0: acme-corp" in text
+        assert "globex  orbit  1.1.0 → 1.2.0" in text and "already on 1.2.0: acme-corp" in text
         await pilot.click("#confirm")
         await settle(pilot)
         assert isinstance(app.screen, LogScreen)

@@ -18,6 +18,8 @@ from textual.pilot import Pilot
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import QuitScreen
+from orbit_tui.screens.solutions import SolutionsScreen
+from orbit_tui.widgets import StateTable
 
 MakeApp = Callable[..., OrbitApp]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
@@ -51,6 +53,59 @@ def snap(snap_compare: Any, fixed_home: Path, make_app: MakeApp) -> Callable[...
     return compare
 
 
+@pytest.fixture
+def snap_copy(snap_compare: Any, fixed_copy: Path, make_app: MakeApp) -> Callable[..., bool]:
+    """Snapshots of a private copy of the fixed workspace, which the test changes first (frozen clocks)."""
+
+    def compare(steps: Steps) -> bool:
+        return bool(snap_compare(make_app(fixed_copy), terminal_size=SIZE, run_before=steps))
+
+    return compare
+
+
+def _engine(root: Path, first_id: int, kind: str, **what: Any) -> None:
+    """Run a roll or a provision with the engine (as the CLI would), the store's clock and ids frozen."""
+    import asyncio
+
+    from console_workspace import frozen_engine_clock
+
+    from orbit_ops.operations import OperationRunner
+    from orbit_ops.roll import plan_roll, roll_body
+    from orbit_ops.sweeps import sweep_body
+    from orbit_ops.workspace import Workspace
+
+    workspace = Workspace.open(root)
+    specs = [spec for spec in workspace.solutions() if spec.id in what["ids"]]
+
+    async def run() -> None:
+        if kind == "roll":
+            plan = plan_roll(workspace, what["component"], what["version"], specs)
+
+            async def body(ctx: Any) -> dict[str, Any]:
+                return await roll_body(workspace, plan, ctx, provision=what.get("provision", True))
+
+            runner = OperationRunner(workspace.operations(), "roll", plan.target, body, total=len(specs))
+        else:
+
+            async def body(ctx: Any) -> dict[str, Any]:
+                return await sweep_body(workspace, specs, ctx)
+
+            runner = OperationRunner(workspace.operations(), "provision", specs[0].id, body, total=len(specs))
+        async for _event in runner.events():
+            pass
+
+    with frozen_engine_clock(first_id):
+        asyncio.run(run())
+    workspace.operations().close()
+
+
+def _move_tag(root: Path, tag: str, to: str) -> None:
+    from console_workspace import FIXED_NOW, _git
+
+    commit = _git(root, "rev-parse", f"{to}^{{commit}}")
+    _git(root, "tag", "-f", "-a", tag, "-m", "moved", commit, when=FIXED_NOW)
+
+
 # --- components ---------------------------------------------------------------------------------------------
 
 
@@ -76,6 +131,10 @@ def test_build_confirmation_of_a_released_tag(snap: Callable[..., bool]) -> None
 
 def test_help(snap: Callable[..., bool]) -> None:
     assert snap(keys("question_mark"))
+
+
+def test_help_of_the_solution(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "enter", "question_mark"))
 
 
 # --- solutions ----------------------------------------------------------------------------------------------
@@ -113,6 +172,66 @@ def test_roll_confirmation(snap: Callable[..., bool]) -> None:
     assert snap(keys("2", "space", "down", "space", "t", "enter"))
 
 
+def test_solutions_pin_filter(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "slash", *"pin:orbit=1.2.0"))
+
+
+def test_plan_with_updates(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _engine(fixed_copy, 4, "provision", ids=["globex"])
+    path = fixed_copy / "solutions" / "globex.yaml"
+    path.write_text(path.read_text().replace('orbit_tag: "1.1.0"', 'orbit_tag: "1.2.0"').replace(".com", ".org"))
+    assert snap_copy(keys("2", "down", "space", "down", "down", "space", "p"))
+
+
+def test_rows_changed_by_a_refresh(
+    snap_copy: Callable[..., bool], fixed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 3600)  # the moment lasts as long as the snapshot
+
+    async def run(pilot: Pilot[Any]) -> None:
+        import asyncio
+
+        await keys("2")(pilot)
+        # another terminal provisions globex (in a thread: this test's loop is the console's)
+        await asyncio.to_thread(_engine, fixed_copy, 4, "provision", ids=["globex"])
+        screen = pilot.app.screen
+        assert isinstance(screen, SolutionsScreen)
+        screen.load_sync()
+        await settle(pilot)
+
+    assert snap_copy(run)
+
+
+def test_rollback_pick(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _engine(fixed_copy, 4, "roll", ids=["globex"], component="orbit", version="1.2.0")
+    assert snap_copy(keys("2", "down", "enter", "u"))
+
+
+def test_rollback_confirmation(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _engine(fixed_copy, 4, "roll", ids=["globex"], component="orbit", version="1.2.0")
+    assert snap_copy(keys("2", "down", "enter", "u", "enter"))
+
+
+def test_integrity_on_components(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    assert snap_copy(keys())
+
+
+def test_integrity_on_tags(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    assert snap_copy(keys("enter"))
+
+
+def test_integrity_on_solutions(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    assert snap_copy(keys("2"))
+
+
+def test_integrity_in_the_solution(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    assert snap_copy(keys("2", "enter"))
+
+
 # --- operations and logs ------------------------------------------------------------------------------------
 
 
@@ -130,6 +249,10 @@ def test_failed_build_log(snap: Callable[..., bool]) -> None:
 
 def test_sweep_log_with_members(snap: Callable[..., bool]) -> None:
     assert snap(log_of(SWEEP_OP))
+
+
+def test_retry_confirmation(snap: Callable[..., bool]) -> None:
+    assert snap(keys("3", "down", "r"))
 
 
 def test_log_search(snap: Callable[..., bool]) -> None:

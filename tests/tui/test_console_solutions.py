@@ -88,3 +88,17 @@ async def test_space_selects_and_a_selects_everything_shown(fixed_root: Path, ma
         assert screen.selected_ids() == ["globex", "hooli", "wayne-enterprises"]
         await pilot.press("a")
         assert screen.selected_ids() == []
+
+
+async def test_the_title_says_when_selected_solutions_are_hidden_by_the_filter(
+    fixed_root: Path, make_app: MakeApp
+) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        await pilot.press("space", "down", "space")  # acme-corp (current), globex (behind)
+        await pilot.press("slash", *"fresh:behind", "enter")
+        await settle(pilot)
+        title = str(screen.query_one("#solutions-title").render())
+        assert title.endswith("2 selected (1 hidden by the filter)")
+        assert screen.acted_on() == ["acme-corp", "globex"]  # what p, r and t will act on, as the title says

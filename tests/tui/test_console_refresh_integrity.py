@@ -1,0 +1,284 @@
+"""The Solutions screen's background refresh ("as of", changed rows flagged, no restarted reads), the
+`pin:COMPONENT=VERSION` filter, record integrity problems on every screen, and the batched log stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SIZE
+from console_helpers import settle, table_rows
+from console_workspace import FIXED_NOW, _git
+
+from orbit_ops.console_queries import follow_batches, pin_problems, rolled_versions
+from orbit_ops.drift import ReleaseIndex
+from orbit_ops.events import LogLine, OperationFinished
+from orbit_ops.operations import OperationRunner
+from orbit_ops.sweeps import sweep_body
+from orbit_ops.workspace import Workspace
+from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
+from orbit_tui.filters import parse_filter
+from orbit_tui.screens.components import ComponentsScreen
+from orbit_tui.screens.solution import SolutionScreen
+from orbit_tui.screens.solutions import SolutionsScreen
+from orbit_tui.screens.tags import TagsScreen
+from orbit_tui.widgets import StateTable
+
+MakeApp = Callable[..., OrbitApp]
+
+
+async def _solutions(pilot: Any) -> SolutionsScreen:
+    await pilot.press("2")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, SolutionsScreen)
+    return pilot.app.screen
+
+
+async def _provision(root: Path, *ids: str) -> None:
+    workspace = Workspace.open(root)
+    specs = [spec for spec in workspace.solutions() if spec.id in ids]
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        return await sweep_body(workspace, specs, ctx)
+
+    async for _event in OperationRunner(workspace.operations(), "sweep", "setup", body, total=len(specs)).events():
+        pass
+
+
+def _move_tag(root: Path, tag: str, to: str) -> None:
+    """Force-move ``tag`` to the commit of tag ``to`` (what the integrity check must catch)."""
+    commit = _git(root, "rev-parse", f"{to}^{{commit}}")
+    _git(root, "tag", "-f", "-a", tag, "-m", "moved", commit, when=FIXED_NOW)
+
+
+# --- refresh --------------------------------------------------------------------------------------------------
+
+
+async def test_the_solutions_screen_says_when_sync_was_read_and_how_often(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        assert str(screen.query_one("#solutions-as-of").render()) == "sync as of 12:00:00 UTC · refreshes every 3600s"
+
+
+async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 0.2)
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        table = screen.query_one(StateTable)
+        assert table.flashing == {}  # the first answer of the platform is not a change
+        await _provision(fixed_copy, "globex")  # behind the console's back, as another terminal would
+        screen.load_sync()  # the interval's refresh
+        await settle(pilot)
+        assert set(table.flashing) == {"globex"}
+        assert table.get_row("globex")[7].plain == "synced"
+        assert table.get_row("globex")[1].style.bgcolor is not None  # the whole row carries -changed
+        assert table.get_row("acme-corp")[1].style.bgcolor is None
+        screen.load_sync()  # nothing changed since: nothing more is flagged
+        await settle(pilot)
+        assert set(table.flashing) <= {"globex"}
+        await pilot.pause(0.5)
+        assert table.flashing == {}
+        assert table.get_row("globex")[1].style.bgcolor is None
+
+
+async def test_a_tick_never_restarts_a_platform_read_still_running(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+        reading = screen.load_sync()
+        screen._tick()
+        screen._tick()
+        assert [worker for worker in screen.workers if worker.group == "sync" and not worker.is_finished] == [reading]
+        await settle(pilot)
+        assert not reading.is_cancelled and reading.is_finished
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 2.0), ("", 2.0), ("5", 5.0), ("0.5", 0.5), ("0.1", "at least 0.5"), ("soon", "not a number")],
+)
+def test_the_refresh_interval_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: float | str
+) -> None:
+    from orbit_ops.errors import InputError
+
+    if value is None:
+        monkeypatch.delenv(REFRESH_ENV, raising=False)
+    else:
+        monkeypatch.setenv(REFRESH_ENV, value)
+    if isinstance(expected, float):
+        assert refresh_seconds_from_env() == expected
+    else:
+        with pytest.raises(InputError, match=expected):
+            refresh_seconds_from_env()
+
+
+# --- pin filter -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "pins", "problems"),
+    [
+        ("pin:agent=1.2.0", {"agent": {"1.2.0"}}, []),
+        ("pin:agent=1.2.0,2.* pin:mc=1.0.0", {"agent": {"1.2.0", "2.*"}, "mc": {"1.0.0"}}, []),
+        ("pin:orbit=latest", {"orbit": {"latest"}}, []),
+        ("pin:agent", {}, ["pin:agent is not pin:COMPONENT=VERSION (e.g. pin:agent=1.2.0)"]),
+        ("pin:agent=", {}, ["pin:agent= is not pin:COMPONENT=VERSION (e.g. pin:agent=1.2.0)"]),
+        ("pin:web=1.0.0", {}, ["pin:web is not one of orbit, agent, mc"]),
+    ],
+)
+def test_pin_filter_terms(text: str, pins: dict[str, set[str]], problems: list[str]) -> None:
+    wanted = parse_filter(text)
+    assert {component: set(values) for component, values in wanted.pins} == pins
+    assert list(wanted.problems) == problems
+
+
+async def test_slash_pin_filter_shows_the_solutions_pinning_that_version(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _solutions(pilot)
+
+        async def shown(text: str) -> list[str]:
+            box = screen.query_one("#solutions-filter")
+            box.value = ""  # type: ignore[attr-defined]
+            await pilot.press("slash", *text, "enter")  # Enter keeps the filter and returns to the table
+            await settle(pilot)
+            return [row[1] for row in table_rows(app, "#solutions")]
+
+        assert await shown("pin:orbit=1.1.0") == ["globex"]
+        assert await shown("pin:agent=2.0.0-rc.1") == ["hooli"]
+        assert await shown("pin:orbit=latest") == ["initech"]
+        assert await shown("pin:mc=1.0.* fresh:behind") == ["wayne-enterprises"]
+        assert len(await shown("pin:mc=1.*")) == 6
+        assert await shown("pin:orbit=1.2.0 pin:mc=1.0.0") == ["wayne-enterprises"]
+        assert len(await shown("pin:web=1")) == 6  # a term that is not understood is reported, not guessed
+        assert "pin:web is not one of orbit, agent, mc" in str(screen.query_one("#solutions-note").render())
+
+
+# --- integrity ------------------------------------------------------------------------------------------------
+
+
+async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_solution(
+    fixed_copy: Path, make_app: MakeApp
+) -> None:
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ComponentsScreen)
+        rows = {row[0]: row for row in table_rows(app, "#components")}
+        assert rows["agent"][5] == "⚠ 1 record problem" and rows["orbit"][5] == rows["mc"][5] == "ok"
+        problems = str(app.screen.query_one("#components-problems").render())
+        assert problems.startswith("⚠ agent 2.0.0: the tag moved: record ")
+        await pilot.press("enter")  # agent's tags
+        await settle(pilot)
+        assert isinstance(app.screen, TagsScreen)
+        releases = {row[0]: row[4] for row in table_rows(app, "#tags")}
+        assert releases["2.0.0"].endswith(" ⚠") and not releases["1.0.0"].endswith("⚠")
+        assert "2.0.0: the tag moved" in str(app.screen.query_one("#tags-problems").render())
+        screen = await _solutions(pilot)
+        agent = {row[1]: row[4] for row in table_rows(app, "#solutions")}
+        assert agent["acme-corp"] == "2.0.0 ⚠" and agent["hooli"] == "2.0.0-rc.1 ↓"
+        assert "5 with integrity problems ⚠" in str(screen.query_one("#solutions-title").render())
+        await pilot.press("enter")  # acme-corp
+        await settle(pilot)
+        assert isinstance(app.screen, SolutionScreen)
+        text = str(app.screen.query_one("#solution-problems").render())
+        assert text.startswith("agent 2.0.0: the tag moved: record ")
+
+
+async def test_without_problems_there_is_no_integrity_section(fixed_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _solutions(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.screen.query("#solution-problems")
+
+
+def test_a_pin_whose_record_vanished_is_a_problem_when_it_was_rolled_or_runs() -> None:
+    releases = ReleaseIndex({})  # no record at all
+    records = {("agent", "2.0.0"): ("the tag moved: record aaa, tag now bbb",)}
+    rolled = {("orbit", "1.1.0")}
+    pins = {"orbit": "1.1.0", "agent": "2.0.0", "mc": "1.0.0"}
+    found = pin_problems("acme", pins, releases, records, rolled, live={"mc": "1.0.0"})
+    assert found["orbit"] == (
+        "orbit 1.1.0: its release record vanished (it was rolled out before); restore the record or rebuild: "
+        "orbit build orbit@1.1.0 --force",
+    )
+    assert found["agent"][0] == "agent 2.0.0: the tag moved: record aaa, tag now bbb"
+    assert "it runs live" in found["mc"][0]
+    assert pin_problems("acme", {"mc": "1.0.0"}, releases, {}, set(), live={"mc": "0.9.0"}) == {}  # never released
+
+
+def test_rolled_versions_counts_only_rolls_that_wrote_a_pin() -> None:
+    from types import SimpleNamespace
+
+    records = [
+        SimpleNamespace(kind="roll", result={"component": "agent", "version": "2.0.0", "pins": [{"id": "a"}]}),
+        SimpleNamespace(kind="roll", result={"component": "agent", "version": "3.0.0", "pins": []}),
+        SimpleNamespace(kind="sweep", result={"component": "mc", "version": "1.0.0", "pins": [{"id": "a"}]}),
+        SimpleNamespace(kind="roll", result=None),
+    ]
+    assert rolled_versions(records) == {("agent", "2.0.0")}  # type: ignore[arg-type]
+
+
+# --- the batched log stream -----------------------------------------------------------------------------------
+
+
+async def test_follow_batches_delivers_every_event_in_order_in_bounded_batches(tmp_path: Path) -> None:
+    from orbit_ops.operations import OperationStore
+
+    store = OperationStore(tmp_path)
+    expected = [f"line {index:05d} " + "x" * 60 for index in range(3000)]
+    release = asyncio.Event()
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        for index, text in enumerate(expected):
+            ctx.log(text)
+            if index == 1500:
+                await release.wait()  # half now, half while the follower tails the log
+        return {}
+
+    runner = OperationRunner(store, "build", "x@1.0.0", body)
+    producer = asyncio.create_task(_drain(runner))
+    got: list[str] = []
+    sizes: list[int] = []
+    ends = []
+    async for batch in follow_batches(store, runner.op_id, poll=0.01, limit=16 * 1024):
+        sizes.append(len(batch))
+        got += [event.text for event in batch if isinstance(event, LogLine)]
+        ends += [event for event in batch if isinstance(event, OperationFinished)]
+        if len(got) > 1500:
+            release.set()
+    await producer
+    store.close()
+    assert got == expected
+    assert len(ends) == 1 and ends[0].state == "succeeded" and isinstance(batch[-1], OperationFinished)
+    assert max(sizes) <= 16 * 1024 // 60 and len(sizes) > 10
+
+
+async def _drain(runner: OperationRunner) -> None:
+    async for _event in runner.events():
+        pass
+
+
+async def test_help_explains_the_marks_and_colours_of_the_screen(fixed_root: Path, make_app: MakeApp) -> None:
+    from orbit_tui.screens.modals import HelpScreen
+
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await _solutions(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        legend = str(app.screen.query_one("#legend").render())
+        assert "↓ a newer release exists" in legend and "⚠ its release record has a problem" in legend
+        assert "pin:agent=1.2.0" in legend
