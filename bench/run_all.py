@@ -8,6 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("bench_foundation.py", "bench_worktree.py", "bench_context.py"):
+SCRIPTS = ("bench_foundation.py", "bench_worktree.py", "bench_context.py", "bench_fleet.py", "bench_azure.py",
+           "bench_tui.py")
+
+for script in SCRIPTS:
     subprocess.run([sys.executable, str(HERE / script)], check=True)
     print()
