@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from orbit_ops.operations import OperationRunner
+from orbit_ops.sweeps import sweep_body
+from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.widgets import StateTable
 
@@ -68,3 +71,15 @@ def blocking_runner(app: OrbitApp, release: asyncio.Event, *, target: str = "orb
         return {"status": "built"}
 
     return OperationRunner(app.workspace.operations(), "build", target, body, total=2)
+
+
+async def provision_with_engine(root: Path, *ids: str) -> None:
+    """Provision ``ids`` with the engine directly, as ``orbit provision`` in another terminal would."""
+    workspace = Workspace.open(root)
+    specs = [spec for spec in workspace.solutions() if spec.id in ids]
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        return await sweep_body(workspace, specs, ctx)
+
+    async for _event in OperationRunner(workspace.operations(), "sweep", "setup", body, total=len(specs)).events():
+        pass

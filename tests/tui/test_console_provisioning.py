@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from conftest import SIZE
-from console_helpers import record_notifications, settle, table_rows
+from console_helpers import provision_with_engine, record_notifications, settle, table_rows
 from textual.widgets import Static
 
 from orbit_ops.fleet import fleet_status
-from orbit_ops.operations import OperationRunner
-from orbit_ops.sweeps import sweep_body
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen
@@ -26,17 +24,6 @@ from orbit_tui.screens.solutions import SolutionsScreen
 
 MakeApp = Callable[..., OrbitApp]
 
-
-async def _provision(root: Path, *ids: str) -> None:
-    """Provision ``ids`` with the engine directly (what ``orbit provision`` does)."""
-    workspace = Workspace.open(root)
-    specs = [spec for spec in workspace.solutions() if spec.id in ids]
-
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx)
-
-    async for _event in OperationRunner(workspace.operations(), "sweep", "setup", body, total=len(specs)).events():
-        pass
 
 
 async def _sync(root: Path) -> dict[str, str]:
@@ -69,7 +56,7 @@ def _text(app: OrbitApp) -> str:
 async def test_sync_column_comes_from_the_platform_and_the_sync_filter_works(
     fixed_copy: Path, make_app: MakeApp
 ) -> None:
-    await _provision(fixed_copy, "acme-corp", "globex")
+    await provision_with_engine(fixed_copy, "acme-corp", "globex")
     _drift(fixed_copy, "acme-corp")
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
@@ -113,7 +100,7 @@ async def test_the_solution_screen_lists_missing_resources(fixed_copy: Path, mak
 async def test_p_shows_the_plan_of_the_selection_with_refusals_and_writes_nothing(
     fixed_copy: Path, make_app: MakeApp
 ) -> None:
-    await _provision(fixed_copy, "globex")
+    await provision_with_engine(fixed_copy, "globex")
     _drift(fixed_copy, "globex")
     app = make_app(fixed_copy)
     before = len(app.workspace.operations().list())

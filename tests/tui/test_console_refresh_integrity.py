@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 from conftest import SIZE
-from console_helpers import settle, table_rows
+from console_helpers import provision_with_engine, settle, table_rows
 from console_workspace import FIXED_NOW, _git
 
 from orbit_ops.console_queries import follow_batches, pin_problems, rolled_versions
 from orbit_ops.drift import ReleaseIndex
 from orbit_ops.events import LogLine, OperationFinished
 from orbit_ops.operations import OperationRunner
-from orbit_ops.sweeps import sweep_body
-from orbit_ops.workspace import Workspace
 from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
 from orbit_tui.screens.components import ComponentsScreen
@@ -36,16 +34,6 @@ async def _solutions(pilot: Any) -> SolutionsScreen:
     assert isinstance(pilot.app.screen, SolutionsScreen)
     return pilot.app.screen
 
-
-async def _provision(root: Path, *ids: str) -> None:
-    workspace = Workspace.open(root)
-    specs = [spec for spec in workspace.solutions() if spec.id in ids]
-
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx)
-
-    async for _event in OperationRunner(workspace.operations(), "sweep", "setup", body, total=len(specs)).events():
-        pass
 
 
 def _move_tag(root: Path, tag: str, to: str) -> None:
@@ -73,7 +61,7 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
         screen = await _solutions(pilot)
         table = screen.query_one(StateTable)
         assert table.flashing == {}  # the first answer of the platform is not a change
-        await _provision(fixed_copy, "globex")  # behind the console's back, as another terminal would
+        await provision_with_engine(fixed_copy, "globex")  # behind the console's back, as another terminal would
         screen.load_sync()  # the interval's refresh
         await settle(pilot)
         assert set(table.flashing) == {"globex"}
