@@ -151,3 +151,22 @@ def test_schedule_run_bodies_are_read_through_the_sdk_model(change: dict[str, An
     body = {key: value for key, value in {**sdk_run_request(), **change}.items() if value is not None}
     problem = run_request_problem(body)
     assert problem is not None and reason in problem
+
+
+
+def test_files_errors_are_storage_xml_as_from_azure_files(emulators: Any) -> None:
+    from xml.etree import ElementTree
+
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.fileshare import ShareClient
+
+    client = ShareClient(emulators.files_url, "no-such-share", credential={
+        "account_name": emulators.account, "account_key": emulators.account_key},
+        connection_verify=str(emulators.ca_bundle))
+    with pytest.raises(ResourceNotFoundError) as raised:
+        client.get_share_properties()
+    assert raised.value.error_code == "ShareNotFound"
+    response = raised.value.response
+    assert response is not None and response.headers["Content-Type"] == "application/xml"
+    document = ElementTree.fromstring(response.text())
+    assert (document.tag, document.findtext("Code")) == ("Error", "ShareNotFound")

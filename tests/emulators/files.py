@@ -21,7 +21,7 @@ from email.utils import formatdate
 from typing import Any
 from xml.sax.saxutils import escape
 
-from emulators.server import Emulator, Request, Response, error
+from emulators.server import Emulator, Request, Response, storage_error
 
 MIN_QUOTA_GIB = 100
 MAX_QUOTA_GIB = 102400
@@ -54,6 +54,7 @@ class FilesEmulator:
         self.page_size = page_size
         self.shares: dict[str, StoredShare] = {}
         self._lock = threading.RLock()
+        emulator.error = storage_error
         emulator.route("GET", r"/(?P<account>[^/]+)/?")(self._guard(self._service))
         for method in ("GET", "HEAD", "PUT"):
             emulator.route(method, r"/(?P<account>[^/]+)/(?P<share>[^/]+)")(self._guard(self._share))
@@ -72,14 +73,14 @@ class FilesEmulator:
         def guarded(request: Request) -> Response:
             assert request.match is not None
             if request.match["account"] != self.account:
-                return error(400, "InvalidUri", f"unknown account {request.match['account']}")
+                return storage_error(400, "InvalidUri", f"unknown account {request.match['account']}")
             authorization = request.headers.get("authorization", "")
             if not authorization.startswith(f"SharedKey {self.account}:") or len(authorization) < 20:
-                return error(403, "AuthenticationFailed",
+                return storage_error(403, "AuthenticationFailed",
                              "Server failed to authenticate the request. Make sure the value of Authorization "
                              "header is formed correctly including the signature.")
             if "x-ms-version" not in request.headers:
-                return error(400, "MissingRequiredHeader", "x-ms-version is required")
+                return storage_error(400, "MissingRequiredHeader", "x-ms-version is required")
             with self._lock:
                 response = handler(request)
             response.headers.setdefault("x-ms-version", request.headers["x-ms-version"])
@@ -92,7 +93,7 @@ class FilesEmulator:
 
     def _service(self, request: Request) -> Response:
         if request.param("comp") != "list":
-            return error(400, "InvalidQueryParameterValue", "only comp=list is emulated on the service")
+            return storage_error(400, "InvalidQueryParameterValue", "only comp=list is emulated on the service")
         include = (request.param("include") or "").split(",")
         prefix = request.param("prefix") or ""
         marker = request.param("marker") or ""
@@ -128,7 +129,8 @@ class FilesEmulator:
         assert request.match is not None
         name = request.match["share"]
         if request.param("restype") != "share":
-            return error(400, "InvalidQueryParameterValue", "only share operations (restype=share) are emulated")
+            return storage_error(400, "InvalidQueryParameterValue",
+                                 "only share operations (restype=share) are emulated")
         comp = request.param("comp")
         share = self.shares.get(name)
         if request.method in ("GET", "HEAD") and comp is None:
@@ -141,10 +143,10 @@ class FilesEmulator:
                             "x-ms-enabled-protocols": "SMB"})
             return Response(200, None, headers)
         if request.method != "PUT":
-            return error(400, "UnsupportedHttpVerb", f"{request.method} is not supported here")
+            return storage_error(400, "UnsupportedHttpVerb", f"{request.method} is not supported here")
         if comp is None:
             if share is not None:
-                return error(409, "ShareAlreadyExists", "The specified share already exists.")
+                return storage_error(409, "ShareAlreadyExists", "The specified share already exists.")
             quota = _quota(request, default=MIN_QUOTA_GIB)
             if isinstance(quota, Response):
                 return quota
@@ -161,7 +163,7 @@ class FilesEmulator:
         elif comp == "metadata":
             share.metadata = _metadata(request)
         else:
-            return error(400, "InvalidQueryParameterValue", f"comp={comp} is not emulated")
+            return storage_error(400, "InvalidQueryParameterValue", f"comp={comp} is not emulated")
         share.touch()
         return Response(200, None, self._common(share))
 
@@ -185,10 +187,10 @@ def _quota(request: Request, *, default: int) -> int | Response:
     except ValueError:
         quota = -1
     if not MIN_QUOTA_GIB <= quota <= MAX_QUOTA_GIB:
-        return error(400, "InvalidHeaderValue",
+        return storage_error(400, "InvalidHeaderValue",
                      f"The value for x-ms-share-quota ({raw}) is outside {MIN_QUOTA_GIB}-{MAX_QUOTA_GIB} GiB.")
     return quota
 
 
 def _share_not_found() -> Response:
-    return error(404, "ShareNotFound", "The specified share does not exist.")
+    return storage_error(404, "ShareNotFound", "The specified share does not exist.")

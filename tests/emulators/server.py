@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -94,6 +95,14 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
     return Response(status, body, {"x-ms-error-code": code, **(headers or {})})
 
 
+def storage_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A storage-style XML error (``<Error><Code/><Message/></Error>``), also carried in ``x-ms-error-code``."""
+    body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error>")
+    return Response(status, body.encode(), {"x-ms-error-code": code, "Content-Type": "application/xml",
+                                            **(headers or {})})
+
+
 @dataclass
 class Fault:
     """What to do to a matching request instead of (or before) handling it."""
@@ -136,6 +145,7 @@ class Emulator:
         self.random = random.Random(1234)
         self.lock = threading.RLock()
         self.base_url = ""
+        self.error = error  # how this service words its errors (storage services answer XML)
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -174,7 +184,7 @@ class Emulator:
             if method == request.method and (match := pattern.match(request.path)):
                 request.match = match
                 return handler(request)
-        return error(404, "NotFound", f"no emulated operation for {request.method} {request.path}")
+        return self.error(404, "NotFound", f"no emulated operation for {request.method} {request.path}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -202,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = int(fault.kind)
             headers = {"Retry-After": str(int(fault.retry_after))} if status == 429 else {}
             code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}[status]
-            response = error(status, code, f"injected fault {status}", headers)
+            response = emulator.error(status, code, f"injected fault {status}", headers)
         else:
             request = Request(
                 method=self.command,
@@ -215,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 response = emulator.dispatch(request)
             except Exception as exc:  # an emulator bug must show up as a clear 500, not a hung client
-                response = error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
+                response = emulator.error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
         self._record(split, response.status, fault.kind if fault else None)
         self._send(response)
 
