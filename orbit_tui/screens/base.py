@@ -11,7 +11,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from orbit_tui.widgets import ModeBar
+from orbit_tui.widgets import ModeBar, StateTable
 
 if TYPE_CHECKING:
     from orbit_ops.workspace import Workspace
@@ -24,6 +24,7 @@ class OrbitScreen(Screen[None]):
     MODE: ClassVar[str | None] = None  # the mode this screen is the root of; None for screens pushed on top
     MUTATING: ClassVar[frozenset[str]] = frozenset()  # actions hidden by --read-only
     LEGEND: ClassVar[str] = ""  # what the marks and colours of this screen mean (shown by ?)
+    ROW_ACTIONS: ClassVar[frozenset[str]] = frozenset()  # actions on the table row under the cursor (dimmed without)
     AUTO_FOCUS = "StateTable"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", tooltip="Back to the previous screen")]
 
@@ -70,7 +71,14 @@ class OrbitScreen(Screen[None]):
             return False
         if action == "back":
             return self.can_go_back()
+        if action in self.ROW_ACTIONS and self.selected() is None:
+            return None
         return True
+
+    def selected(self) -> str | None:
+        """The key of the table row under the cursor (screens with a :class:`StateTable`), or None."""
+        tables = self.query(StateTable)
+        return tables.first().current_key if tables else None
 
     def can_go_back(self) -> bool:
         """Whether Esc has somewhere to go (screens with a search or filter box also close it)."""

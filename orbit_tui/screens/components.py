@@ -24,6 +24,7 @@ class ComponentsScreen(OrbitScreen):
 
     MODE = "components"
     MUTATING = frozenset({"build"})
+    ROW_ACTIONS = frozenset({"build"})
     LEGEND = (
         "on latest: solutions on the newest release / all. integrity: ⚠ a release record no longer tells the "
         "truth (its tag moved or vanished, its image is gone or changed); the problems are listed under the table."
@@ -81,15 +82,6 @@ class ComponentsScreen(OrbitScreen):
         ]
         self.query_one("#components-problems", Label).update("\n".join(lines))
         self.refresh_bindings()
-
-    def selected(self) -> str | None:
-        return self.query_one(StateTable).current_key
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        allowed = super().check_action(action, parameters)
-        if allowed and action == "build" and self.selected() is None:
-            return None
-        return allowed
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         from orbit_tui.screens.tags import TagsScreen

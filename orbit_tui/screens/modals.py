@@ -18,15 +18,18 @@ from orbit_tui.commands import ActionEntry
 from orbit_tui.render import PlanModel
 from orbit_tui.widgets import PlanView
 
+# Esc and n dismiss, y confirms: every question of the console answers to the same keys.
+_ANSWER_BINDINGS: list[BindingType] = [
+    Binding("escape", "answer(False)", "Close"),
+    Binding("y", "answer(True)", "Yes", show=False),
+    Binding("n", "answer(False)", "No", show=False),
+]
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks before something happens: True when confirmed, False when dismissed."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "answer(False)", "Close"),
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n", "answer(False)", "No", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = _ANSWER_BINDINGS
 
     def __init__(
         self,
@@ -82,11 +85,7 @@ class PlanScreen(ModalScreen[bool | str]):
     "pins only", the console's ``--no-provision``).
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "answer(False)", "Close"),
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n", "answer(False)", "No", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = _ANSWER_BINDINGS
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ class TagsScreen(OrbitScreen):
     """Pushed from Components with Enter; ``b`` builds the tag under the cursor."""
 
     MUTATING = frozenset({"build"})
+    ROW_ACTIONS = frozenset({"build"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "build", "Build tag", tooltip="Build the tag under the cursor (asks first)")
     ]
@@ -67,15 +68,6 @@ class TagsScreen(OrbitScreen):
     async def verify(self) -> None:
         found = await asyncio.to_thread(record_problems, self.workspace)
         self.load({version: problems for (name, version), problems in found.items() if name == self.component})
-
-    def selected(self) -> str | None:
-        return self.query_one(StateTable).current_key
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        allowed = super().check_action(action, parameters)
-        if allowed and action == "build" and self.selected() is None:
-            return None
-        return allowed
 
     def action_build(self) -> None:
         version = self.selected()
