@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,3 +53,13 @@ class BlockingBuilder(LocalBuilder):
         self.entered.set()
         await self.release.wait()
         return await super().build(request, log)
+
+
+def report(name: str, **figures: object) -> None:
+    """Print one scenario's figures for ``docs/reliability.md`` as a JSON line (also appended to the file named
+    by ``ORBIT_RELIABILITY_OUT``, when set): the resilience tests' report."""
+    line = json.dumps({"scenario": name, **figures})
+    print(line, file=sys.__stdout__, flush=True)
+    if os.environ.get("ORBIT_RELIABILITY_OUT"):
+        with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
+            handle.write(line + "\n")

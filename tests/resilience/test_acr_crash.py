@@ -34,14 +34,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from acr_fixtures import AcrSetup, acr_environment, azurite_or_fail
 from emulators.azurite import Azurite
 from emulators.server import make_certificate
-from support import GIT_ENV, git
+from support import GIT_ENV, git, report
 
 from orbit_ops.events import LogLine
 from orbit_ops.operations import OperationStore
@@ -236,10 +235,3 @@ def test_run_left_behind_by_a_killed_build_pushes_and_the_rerun_rebuilds_it(acr:
     code, _, err = run_to_end(acr, "releases", "--verify")
     assert code == 0, err
 
-
-def report(name: str, **figures: Any) -> None:
-    line = json.dumps({"scenario": name, **figures})
-    print(line, file=sys.__stdout__, flush=True)
-    if os.environ.get("ORBIT_RELIABILITY_OUT"):
-        with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
-            handle.write(line + "\n")

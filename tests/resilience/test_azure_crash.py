@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import GIT_ENV
+from support import GIT_ENV, report
 
 from orbit_ops.operations import OperationStore
 
@@ -101,13 +101,6 @@ def drift(emu: Any, rng: random.Random, count: int) -> int:
             changed += 1
     return changed
 
-
-def report(name: str, **figures: object) -> None:
-    line = json.dumps({"scenario": name, **figures})
-    print(line, file=sys.__stdout__, flush=True)
-    if os.environ.get("ORBIT_RELIABILITY_OUT"):
-        with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
-            handle.write(line + "\n")
 
 
 def test_killed_azure_sweeps_leave_no_lock_and_converge(make_azure_workspace: Callable[..., Path],

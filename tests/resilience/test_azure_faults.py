@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 from emulators.server import Emulator, Fault, LoggedRequest
+from support import report
 
 from orbit_ops.backends import azure_platform
 
@@ -116,13 +116,6 @@ def within_bucket(log: list[LoggedRequest], methods: tuple[str, ...], capacity: 
             worst = max(worst, (j - i + 1) - allowed)
     return worst
 
-
-def report(name: str, **figures: object) -> None:
-    line = json.dumps({"scenario": name, **figures})
-    print(line, file=sys.__stdout__, flush=True)
-    if os.environ.get("ORBIT_RELIABILITY_OUT"):
-        with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
-            handle.write(line + "\n")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import GIT_ENV, git
+from support import GIT_ENV, git, report
 
 from orbit_ops.config import load_config, load_solutions
 from orbit_ops.operations import OperationStore
@@ -89,14 +89,6 @@ def timed(root: Path, *args: str) -> float:
     finished = datetime.fromisoformat(str(newest.finished_at).replace("Z", "+00:00"))
     return max((finished - started).total_seconds(), 0.05)
 
-
-def report(name: str, **figures: object) -> None:
-    out = Path(os.environ.get("ORBIT_RELIABILITY_OUT", "")) if os.environ.get("ORBIT_RELIABILITY_OUT") else None
-    line = json.dumps({"scenario": name, **figures})
-    print(line)
-    if out is not None:
-        with out.open("a") as handle:
-            handle.write(line + "\n")
 
 
 @pytest.fixture

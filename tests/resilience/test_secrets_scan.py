@@ -29,10 +29,8 @@ import base64
 import contextlib
 import json
 import logging
-import os
 import re
 import secrets
-import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,7 +41,7 @@ import pytest
 from acr_fixtures import azurite_or_fail
 from emulators.acr import AcrEmulator
 from emulators.server import Request, Response, error
-from support import git
+from support import git, report
 
 from orbit_ops.backends import azure_acr
 from orbit_ops.errors import OrbitError
@@ -268,13 +266,6 @@ def test_no_secret_reaches_any_output(workspace: tuple[Path, AcrEmulator], emula
            **{kind: sum(1 for name in outputs if name.startswith(prefix)) for kind, prefix in kinds.items()})
     assert found == {}, json.dumps(found, indent=1)
 
-
-def report(name: str, **figures: Any) -> None:
-    line = json.dumps({"scenario": name, **figures})
-    print(line, file=sys.__stdout__, flush=True)
-    if os.environ.get("ORBIT_RELIABILITY_OUT"):
-        with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
-            handle.write(line + "\n")
 
 
 async def console_screens(root: Path, op_ids: list[str]) -> dict[str, str]:
