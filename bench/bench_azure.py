@@ -67,6 +67,50 @@ main(sys.argv[2:])
 """
 
 
+# The reference: the same SDK calls a first sweep makes, with no Orbit around them (the clients made as Orbit
+# makes them, ``use_env_settings=False`` included), 16 solutions at once on a thread pool. Per solution: for
+# each of its 3 storages GET (404) + PUT, for each of its 3 apps GET (404) + the create LRO (PUT, one status
+# poll, the final GET), 2 share creates; the plan's listings are not repeated. What the SDK itself costs.
+BARE = """\
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from azure.core.exceptions import ResourceNotFoundError
+from azure.mgmt.appcontainers import ContainerAppsAPIClient, models
+from azure.storage.fileshare import ShareServiceClient
+from orbit_ops.backends.azure_common import credential
+arm, files, ca, subscription, group, environment, account, key = sys.argv[1:9]
+count, app, storages = int(sys.argv[9]), json.loads(sys.argv[10]), json.loads(sys.argv[11])
+common = {"connection_verify": ca, "use_env_settings": False}
+apps = ContainerAppsAPIClient(credential(), subscription, base_url=arm, credential_scopes=[arm + "/.default"],
+                              polling_interval=0, retry_backoff_factor=0, **common)
+shares = ShareServiceClient(account_url=files, credential={"account_name": account, "account_key": key}, **common)
+
+def solution(index):
+    for name, share, mode in storages:
+        try:
+            apps.managed_environments_storages.get(group, environment, f"{name}-{index}")
+        except ResourceNotFoundError:
+            pass
+        apps.managed_environments_storages.create_or_update(group, environment, f"{name}-{index}",
+            models.ManagedEnvironmentStorage(properties=models.ManagedEnvironmentStorageProperties(
+                azure_file=models.AzureFileProperties(account_name=account, account_key=key, share_name=share,
+                                                      access_mode=mode))))
+    for component in ("orbit", "agent", "mc"):
+        try:
+            apps.container_apps.get(group, f"{component}-{index}")
+        except ResourceNotFoundError:
+            pass
+        apps.container_apps.begin_create_or_update(group, f"{component}-{index}", models.ContainerApp(app)).result()
+    for kind in ("customer", "internal"):
+        shares.create_share(f"bare-{index}-{kind}", quota=100, metadata={"orbit-solution": str(index)})
+
+start = time.perf_counter()
+with ThreadPoolExecutor(16) as pool:
+    list(pool.map(solution, range(count)))
+print(time.perf_counter() - start)
+"""
+
+
 class Cloud:
     """The ARM (Microsoft.App) and Azure Files emulators on 127.0.0.1, 20 ms added to every request."""
 
@@ -225,6 +269,42 @@ def status_rows(cloud: Cloud, folder: Path, runs: int) -> list[str]:
     return rows
 
 
+def bare_sdk(cloud: Cloud, root: Path) -> tuple[Timed, int]:
+    """One run of ``BARE`` over ``SWEEP`` solutions (the storages its apps mount made first, not counted):
+    timing of the process, and the calls the emulators saw."""
+    from orbit_ops.backends.azure_platform import AzurePlatform
+    from orbit_ops.drift import desired_for
+    from orbit_ops.workspace import Workspace
+
+    space = Workspace.open(root)
+    assert space.config.azure is not None
+    spec = next(iter(space.solutions()))
+    desired = desired_for(spec, space.target(), space.release_index())
+    assert desired is not None
+    document = AzurePlatform(space.config.azure)._new_app_model(desired.apps[0]).as_dict()
+    cloud.clear()
+    for storage in desired.storages:  # every app of the reference mounts the first solution's storages
+        cloud.arm.put_storage(storage.name, {"properties": {"azureFile": {
+            "accountName": storage.account_name, "accountKey": ACCOUNT_KEY, "shareName": storage.share_name,
+            "accessMode": storage.access_mode}}})
+    cloud.clear_logs()
+    storages = [[f"bare-{s.name.split('-', 1)[1]}", s.share_name, s.access_mode] for s in desired.storages]
+    azure = cloud.azure_section()
+    env = {**os.environ, "ORBIT_AZURE_ACCESS_TOKEN": TOKEN}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = time.process_time()
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BARE, azure["arm_endpoint"], azure["files_endpoint"], azure["ca_bundle"],
+                    SUBSCRIPTION, GROUP, ENVIRONMENT, ACCOUNT, ACCOUNT_KEY, str(SWEEP), json.dumps(document),
+                    json.dumps(storages)], check=True, capture_output=True, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    counts = cloud.counts()
+    print(f"bare SDK over {SWEEP}: {elapsed:.2f} s", file=sys.stderr, flush=True)
+    return Timed(elapsed, after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
+                 time.process_time() - own), counts["arm"] + counts["files"]
+
+
 def sweep_rows(cloud: Cloud, folder: Path, runs: int, paced: bool) -> list[str]:
     root = folder / f"ws-{SWEEP}"
     if not root.exists():
@@ -256,7 +336,32 @@ def sweep_rows(cloud: Cloud, folder: Path, runs: int, paced: bool) -> list[str]:
                     f"writes) | {writes:,} | {wall:.1f} s | {ideal:.2f} s | {ratio} | {bound} | "
                     f"{_median(times, 'client_cpu'):.1f} s / {_median(times, 'emulator_cpu'):.1f} s | {len(times)} |")
 
-    measure("first sweep, buckets widened", WIDENED, True, runs)
+    # Orbit's first sweep and the bare SDK's, interleaved so the machine's noise falls on both alike.
+    orbit_times: list[Timed] = []
+    bare_times: list[Timed] = []
+    counts: dict[str, int] = {}
+    bare_calls = writes = 0
+    for _ in range(runs):
+        cloud.clear()
+        timed, out = orbit(root, WIDENED, *args)
+        result = json.loads(out)
+        assert all(s["state"] == "succeeded" for s in result["solutions"]), "a solution failed"
+        orbit_times.append(timed)
+        counts, writes = cloud.counts(), result["writes"]
+        timed, bare_calls = bare_sdk(cloud, root)
+        bare_times.append(timed)
+    calls = counts["arm"] + counts["files"]
+    for label, times, made, written in (("first sweep, buckets widened", orbit_times, calls, f"{writes:,}"),
+                                        ("**reference: the bare SDK making the same calls**, 16 solutions at once",
+                                         bare_times, bare_calls, "—")):
+        wall, ideal = _median(times, "wall"), made * LATENCY / CONCURRENCY
+        detail = (f"{counts['arm_writes']:,} ARM writes, {counts['files_writes']:,} share writes"
+                  if times is orbit_times else "the same mix, no listings")
+        rows.append(f"| {label} | {made:,} ({detail}) | {written} | {wall:.1f} s | {ideal:.2f} s | "
+                    f"**{wall / ideal:.2f}×** | — (widened) | {_median(times, 'client_cpu'):.1f} s / "
+                    f"{_median(times, 'emulator_cpu'):.1f} s | {len(times)} |")
+    ratio = _median(orbit_times, "wall") / _median(bare_times, "wall")
+    rows.append(f"| Orbit ÷ bare SDK, same run | | | **{ratio:.2f}×** | | | | | |")
     measure("first sweep, buckets widened, **no added latency** (what the CPU costs alone)", WIDENED, True, runs, 0.0)
     measure("second sweep (no-op), buckets as shipped", SHIPPED, False, runs)
     if paced:

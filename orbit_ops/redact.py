@@ -188,9 +188,14 @@ def _variants(value: str) -> frozenset[str]:
 
 
 def _env_secrets() -> frozenset[str]:
+    # Read on every call (a variable may be set later); the escaped forms are worked out once per value.
+    return _env_variants(tuple(os.environ.get(name) for name in SECRET_ENV_VARS))
+
+
+@functools.lru_cache(maxsize=16)
+def _env_variants(values: tuple[str | None, ...]) -> frozenset[str]:
     found: set[str] = set()
-    for name in SECRET_ENV_VARS:
-        value = os.environ.get(name)
+    for value in values:
         if value is not None and len(value.strip()) >= MIN_SECRET_LENGTH:
             found |= _variants(value)
     return frozenset(found)

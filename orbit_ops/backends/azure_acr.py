@@ -244,7 +244,7 @@ class AcrBuilder:
         from azure.storage.blob import BlobClient
 
         options = {"max_single_put_size": UPLOAD_BLOCK_SIZE, "max_block_size": UPLOAD_BLOCK_SIZE,
-                   **self._blob_kwargs()}
+                   **self._blob_kwargs(url)}
         with BlobClient.from_blob_url(url, **options) as blob, open(path, "rb") as data:
             # Reopened on every attempt, so a retried upload starts from the first byte again.
             blob.upload_blob(data, blob_type="BlockBlob", length=size, overwrite=True, max_concurrency=2)
@@ -466,13 +466,14 @@ class AcrBuilder:
         base = f"https://{self.registry}"
         retry = {key: value for key, value in self._arm_options.items() if key.startswith("retry_")}
         # No logging policies: nothing of these requests (tokens in bodies and headers) reaches a log.
+        transport = self.endpoints.transport(base)
+        proxies = transport.pop("proxies")  # no ProxyPolicy in this pipeline: given with each request
         client: PipelineClient[Any, Any] = PipelineClient(base, policies=[
-            policies.HeadersPolicy(), policies.UserAgentPolicy("orbit"), policies.RetryPolicy(**retry)])
-        verify = self.endpoints.verify()
+            policies.HeadersPolicy(), policies.UserAgentPolicy("orbit"), policies.RetryPolicy(**retry)], **transport)
 
         def send(method: str, path: str, what: str, **kwargs: Any) -> HttpResponse:
             response: HttpResponse = client.send_request(HttpRequest(method, base + path, **kwargs),
-                                                         connection_verify=verify)
+                                                         proxies=proxies or None)
             if response.status_code >= 400 and not (method == "HEAD" and response.status_code == 404):
                 raise _registry_error(response, what, self.registry)
             return response
@@ -528,7 +529,7 @@ class AcrBuilder:
             api_version=API_VERSION,
             base_url=arm,
             credential_scopes=[f"{arm}/.default"],
-            connection_verify=self.endpoints.verify(),
+            **self.endpoints.transport(arm),
             **self._arm_options,
         )
 
@@ -544,10 +545,10 @@ class AcrBuilder:
     def _blob_client(self, url: str) -> Any:
         from azure.storage.blob import BlobClient
 
-        return BlobClient.from_blob_url(url, **self._blob_kwargs())
+        return BlobClient.from_blob_url(url, **self._blob_kwargs(url))
 
-    def _blob_kwargs(self) -> dict[str, Any]:
-        return {"connection_verify": self.endpoints.verify(), **self._blob_options}
+    def _blob_kwargs(self, url: str) -> dict[str, Any]:
+        return {**self.endpoints.transport(url), **self._blob_options}
 
 
 class _LinkExpired(BackendError):

@@ -116,7 +116,7 @@ class AzureFileShares:
                 self._client = ShareServiceClient(
                     account_url=self.endpoints.files,
                     credential={"account_name": self.account_name, "account_key": account_key()},
-                    connection_verify=self.endpoints.verify(),
+                    **self.endpoints.transport(self.endpoints.files),
                     **self.options,
                 )
             return self._client

@@ -276,7 +276,7 @@ class AzurePlatform:
                     self.settings.subscription_id,
                     base_url=arm,
                     credential_scopes=[arm + "/.default"],
-                    connection_verify=self.endpoints.verify(),
+                    **self.endpoints.transport(arm),
                     **self.options.arm,
                 )
             return self._client
