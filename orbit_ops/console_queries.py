@@ -23,10 +23,10 @@ from typing import Any
 from orbit_ops.bulk import bulk_built
 from orbit_ops.drift import ReleaseIndex, SolutionStatus
 from orbit_ops.errors import BackendError, NotFoundError
-from orbit_ops.events import Event, OperationFinished, from_json
+from orbit_ops.events import Event, LogLine, OperationFinished, from_json
 from orbit_ops.integrity import verify_records
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations import OperationRecord, OperationStore, utc_now
+from orbit_ops.operations import LOG_LINE_PREFIX, OperationRecord, OperationStore, utc_now
 from orbit_ops.roll import RollPlan, previous_pin
 from orbit_ops.sweeps import PlannedSolution, plan_many
 from orbit_ops.workspace import Workspace
@@ -178,16 +178,33 @@ def failed_members(record: OperationRecord) -> list[str]:
     return [name for name, child in record.children.items() if child.state == "failed"]
 
 
-class _BatchReader:
-    """Reads complete JSONL lines appended to a log, at most ``limit`` bytes a call (runs in a worker thread)."""
+def decode_log_line(raw: bytes) -> LogLine:
+    """The log event of one stored line that ``follow_batches(raw_log_lines=True)`` passed on undecoded.
 
-    def __init__(self, path: Path, limit: int) -> None:
+    Raises:
+        ValueError: the line is not valid JSON, or not a well-formed log event.
+    """
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    event = from_json(document)
+    if not isinstance(event, LogLine):
+        raise ValueError(f"a {type(event).__name__} event, not a log line")
+    return event
+
+
+class _BatchReader:
+    """Reads complete JSONL lines appended to a log, at most ``limit`` bytes a call; with ``raw_log_lines``,
+    log events stay undecoded bytes (see ``LOG_LINE_PREFIX``) and only the other events are decoded."""
+
+    def __init__(self, path: Path, limit: int, raw_log_lines: bool = False) -> None:
         self.path = path
         self.limit = limit
+        self.raw_log_lines = raw_log_lines
         self.offset = 0
         self.partial = b""
 
-    def read(self) -> list[Event]:
+    def read(self) -> list[Event | bytes]:
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
@@ -198,7 +215,17 @@ class _BatchReader:
             raise BackendError(f"cannot read {self.path}: {exc}") from exc
         self.offset += len(data)
         *lines, self.partial = (self.partial + data).split(b"\n")
-        lines = [line for line in lines if line.strip()]
+        if not self.raw_log_lines:
+            return list(self._decode([line for line in lines if line.strip()]))
+        items: list[Event | bytes] = []
+        for line in lines:
+            if line.startswith(LOG_LINE_PREFIX):
+                items.append(line)
+            elif line.strip():
+                items.extend(self._decode([line]))
+        return items
+
+    def _decode(self, lines: list[bytes]) -> list[Event]:
         try:  # one decode of the whole batch is several times faster than one a line
             with bulk_built():  # thousands of small acyclic objects: no collector passes while they are made
                 documents: list[Any] = json.loads(b"[" + b",".join(lines) + b"]")
@@ -226,12 +253,14 @@ class _BatchReader:
 
 
 async def follow_batches(
-    store: OperationStore, op_id: str, *, poll: float = 0.1, limit: int = BATCH_BYTES
-) -> AsyncGenerator[list[Event], None]:
+    store: OperationStore, op_id: str, *, poll: float = 0.1, limit: int = BATCH_BYTES, raw_log_lines: bool = False
+) -> AsyncGenerator[list[Event | bytes], None]:
     """Replay an operation's log and tail it, as lists of events: what ``operations.follow`` yields, batched.
 
     At most ``limit`` bytes are read and decoded at a time (a few milliseconds), and the loop gets a turn
-    between batches; the index (SQLite) is read in a thread. The stream ends with an
+    between batches; the index (SQLite) is read in a thread. With ``raw_log_lines`` the log lines come as the
+    stored bytes, for :func:`decode_log_line` to decode when (if ever) they are shown: a viewer of a
+    100,000-line log decodes the screenful it shows, not the whole log. The stream ends with an
     ``OperationFinished``: the logged one, or one made from the index when the operation ended without logging
     it (its owner died).
 
@@ -240,7 +269,7 @@ async def follow_batches(
         BackendError: the store or the log cannot be read.
     """
     record = await asyncio.to_thread(store.get, op_id)
-    reader = _BatchReader(store.log_path(record.id), limit)
+    reader = _BatchReader(store.log_path(record.id), limit, raw_log_lines)
     while True:
         events = reader.read()  # a bounded batch: ~10 ms of decoding, cheaper here than through a thread
         end = next((index for index, event in enumerate(events) if isinstance(event, OperationFinished)), None)

@@ -111,6 +111,9 @@ _HAVE_PROC = os.path.exists("/proc/self/stat")
 
 # One encoder for every log line: json.dumps builds a new one per call when given options.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# How every stored log event (``LogLine``) begins: ``to_json`` puts the ``type`` key first. A reader can tell
+# log lines from the other events by these bytes and leave them undecoded until they are shown.
+LOG_LINE_PREFIX = (_LINE_ENCODER.encode({"type": "log"})[:-1] + ",").encode()
 
 # Operations whose runner is alive in this process: an owner pid equal to ours is only alive for these.
 _LIVE_OPS: set[str] = set()

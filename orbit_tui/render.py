@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from orbit_ops.config import SolutionSpec, WorkspaceConfig
+from orbit_ops.console_queries import decode_log_line
 from orbit_ops.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.events import LogLine
 from orbit_ops.fleet import LastOperation
@@ -143,6 +144,15 @@ def log_text(event: LogLine) -> str:
     """One log line as the console and ``orbit logs`` print it: ``HH:MM:SS [child] text``."""
     prefix = f"[{event.child}] " if event.child else ""
     return f"{event.at[11:19]} {prefix}{event.text}"
+
+
+def stored_log_text(raw: bytes) -> str:
+    """A stored log line (``follow_batches(raw_log_lines=True)``) as :func:`log_text` shows it; a line that
+    cannot be read is shown as such, in its place, rather than dropped."""
+    try:
+        return log_text(decode_log_line(raw))
+    except ValueError as exc:
+        return f"(unreadable log line: {exc})"
 
 
 # --- rows ----------------------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.highlighter import Highlighter
 from rich.padding import Padding
@@ -15,9 +17,14 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable, Label, Log, Static
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.widgets import DataTable, Label, Static
 
 from orbit_tui.render import STYLED_CLASSES, Cell, PlanModel, entry_changes
 
@@ -199,20 +206,53 @@ class SearchHighlighter(Highlighter):
             start = found + len(needle)
 
 
-class OperationLog(Log):
-    """A ``Log`` whose lines can be searched: matches are marked by the ``log--match`` style of orbit.tcss."""
+class OperationLog(ScrollView, can_focus=True):
+    """An operation's log: a scrolling list of lines that can be searched (matches marked by the ``log--match``
+    style of orbit.tcss) and selected with the mouse.
 
+    Lines are given as text, or as stored log lines (bytes) with ``decode`` to turn one into its text: those
+    are decoded when first shown, searched or saved, so a replay of 100,000 lines decodes the screenful it
+    shows. A line's width is known once it is decoded, so the horizontal scroll range grows as lines are
+    seen. Rendering follows Textual's ``Log`` (one ``Strip`` a line, control characters replaced, tabs expanded).
+    """
+
+    ALLOW_SELECT = True
     COMPONENT_CLASSES: ClassVar[set[str]] = {"log--match", "log--time"}
+    DEFAULT_CSS = """
+    OperationLog {
+        background: $surface;
+        color: $text;
+        overflow: scroll;
+        &:focus {
+            background-tint: $foreground 5%;
+        }
+    }
+    """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(highlight=True, id=id)
-        self.highlighter = self.search = SearchHighlighter()
+    def __init__(self, decode: Callable[[bytes], str] = bytes.decode, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.decode = decode
+        self.auto_scroll = True
+        self.search = SearchHighlighter()
+        self._entries: list[str | bytes] = []
+        self._width = 0
+        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line, as text (decodes the ones not shown yet)."""
+        return [self._text(index) for index in range(len(self._entries))]
+
+    @property
+    def line_count(self) -> int:
+        return len(self._entries)
 
     def on_mount(self) -> None:
         self._restyle()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._strips.clear()
         self._restyle()
 
     def _restyle(self) -> None:
@@ -220,16 +260,109 @@ class OperationLog(Log):
             self.search.match_style = self.get_component_rich_style("log--match", partial=True)
             self.search.time_style = self.get_component_rich_style("log--time", partial=True)
 
+    def write_lines(self, lines: Iterable[str | bytes], scroll_end: bool | None = None) -> None:
+        """Append lines (text, or stored lines for ``decode``); follow the end if asked (default: ``auto_scroll``)
+        and the view was at the end."""
+        at_end = self.is_vertical_scroll_end
+        start = len(self._entries)
+        width = self._width
+        for line in lines:
+            if isinstance(line, str):
+                for part in line.splitlines() or [""]:
+                    self._entries.append(part)
+                    width = max(width, cell_len(_printable(part)))
+            else:
+                self._entries.append(line)
+        self._width = width
+        self.virtual_size = Size(self._width, len(self._entries))
+        self.refresh_lines(start, len(self._entries) - start)
+        follow = self.auto_scroll if scroll_end is None else scroll_end
+        if follow and at_end and not self.is_vertical_scrollbar_grabbed:
+            # Forced: the first lines arrive before the layout has given the view its scrollbar, and an
+            # unforced scroll is ignored until then (Textual's Log opens a long finished log at its top).
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        else:
+            self.refresh()
+
     def set_query(self, query: str) -> list[int]:
         """Mark ``query`` and return the indexes of the lines containing it."""
         self.search.query = query
-        self._render_line_cache.clear()
+        self._strips.clear()
         self.refresh()
+        return self.find(query)
+
+    def find(self, query: str, start: int = 0) -> list[int]:
+        """The indexes of the lines from ``start`` on that contain ``query`` (case-insensitive)."""
         needle = query.lower()
-        return [index for index, line in enumerate(self.lines) if needle and needle in line.lower()]
+        if not needle:
+            return []
+        return [index for index in range(start, len(self._entries)) if needle in self._text(index).lower()]
 
     def show_line(self, index: int) -> None:
         self.scroll_to(y=max(0, index - self.size.height // 2), animate=False)
+
+    def _text(self, index: int) -> str:
+        entry = self._entries[index]
+        if isinstance(entry, str):
+            return entry
+        text = self._entries[index] = self.decode(entry)
+        width = cell_len(_printable(text))
+        if width > self._width:
+            self._width = width
+            self.call_later(self._grow)  # not while a frame is being rendered
+        return text
+
+    def _grow(self) -> None:
+        self.virtual_size = Size(self._width, len(self._entries))
+
+    # -- Textual's line API --------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        rich_style = self.rich_style
+        if index >= len(self._entries):
+            return Strip.blank(width, rich_style)
+        strip = self._strip(index, rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, index)
+
+    def _strip(self, index: int, rich_style: Style) -> Strip:
+        selection = self.text_selection
+        if selection is None and index in self._strips:
+            return self._strips[index]
+        line = _printable(self._text(index))
+        text = Text(line, no_wrap=True)
+        text.stylize(rich_style)
+        self.search.highlight(text)
+        if selection is not None and (span := selection.get_span(index)) is not None:
+            start, end = span
+            text.stylize(self.screen.get_component_rich_style("screen--selection"), start,
+                         len(text) if end == -1 else end)
+        strip = Strip(text.render(self.app.console), cell_len(line))
+        if selection is None:
+            self._strips[index] = strip
+        return strip
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        for index in range(y_start, y_start + line_count):
+            self._strips.discard(index)
+        super().refresh_lines(y_start, line_count)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract("\n".join(self.lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._strips.clear()
+        self.refresh()
+
+
+_CONTROL = re.compile("[\u0000-\u0014]")
+
+
+def _printable(line: str) -> str:
+    """``line`` as one screen row: tabs expanded, control characters shown as U+FFFD (as Textual's Log does)."""
+    return _CONTROL.sub("\ufffd", line.expandtabs())
 
 
 class PlanView(Static):

@@ -17,7 +17,15 @@ from orbit_ops.console_queries import SWEEPING_KINDS, follow_batches
 from orbit_ops.errors import BackendError
 from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
 from orbit_ops.operations import ACTIVE_STATES
-from orbit_tui.render import CHILD_COLUMNS, child_counts, child_row, display_path, log_text, state_class
+from orbit_tui.render import (
+    CHILD_COLUMNS,
+    child_counts,
+    child_row,
+    display_path,
+    log_text,
+    state_class,
+    stored_log_text,
+)
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.screens.modals import ConfirmScreen, PathScreen
 from orbit_tui.widgets import OperationLog, StateTable
@@ -59,7 +67,8 @@ class LogScreen(OrbitScreen):
         self.members: dict[str, str] = {}
         self.matches: list[int] = []
         self.match_index = -1
-        self._pending: list[str] = []
+        self._pending: list[str | bytes] = []  # text, or stored log lines the widget decodes when shown
+        self._header_stale = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="log-header"):
@@ -73,7 +82,7 @@ class LogScreen(OrbitScreen):
         )
         children.display = search.display = False  # shown when there is something to show
         yield children
-        yield OperationLog(id="log")
+        yield OperationLog(stored_log_text, id="log")
         yield Label("", id="log-mode", classes="note", markup=False)
         yield search
 
@@ -87,15 +96,20 @@ class LogScreen(OrbitScreen):
     @work(exclusive=True, group="log", exit_on_error=False)
     async def stream(self) -> None:
         """Follow the store's log a bounded batch at a time (``console_queries.follow_batches``): each batch is one
-        write to the log widget, and keys are handled between batches."""
+        write to the log widget, and keys are handled between batches. Log lines stay as stored until the widget
+        shows them (``raw_log_lines``); the header is redrawn once a batch, if an event changed it."""
         store = self.workspace.operations()
         record = await asyncio.to_thread(store.get, self.op_id)
         self.op_id, self.kind, self.target, self.state = record.id, record.kind, record.target, record.state
         self._show_header()
-        async with contextlib.aclosing(follow_batches(store, self.op_id)) as batches:
+        async with contextlib.aclosing(follow_batches(store, self.op_id, raw_log_lines=True)) as batches:
             async for batch in batches:
-                for event in batch:
-                    self.apply(event)
+                pending = self._pending
+                for item in batch:
+                    if isinstance(item, bytes):
+                        pending.append(item)
+                    else:
+                        self.apply(item)
                 self._flush()
                 for _ in range(YIELDS_PER_BATCH):
                     await asyncio.sleep(0)
@@ -105,6 +119,7 @@ class LogScreen(OrbitScreen):
         if isinstance(event, LogLine):
             self._queue_line(log_text(event))
             return
+        self._header_stale = True
         if isinstance(event, OperationStarted):
             self.state = "running"
         elif isinstance(event, ProgressChanged):
@@ -120,7 +135,6 @@ class LogScreen(OrbitScreen):
             self.state, self.error = event.state, event.error
             error = f": {event.error}" if event.error else ""
             self._queue_line(f"{event.at[11:19]} {self.kind} {self.target} {event.state}{error}")
-        self._show_header()
 
     def _queue_line(self, line: str) -> None:
         if not self._pending:
@@ -129,18 +143,23 @@ class LogScreen(OrbitScreen):
 
     def _flush(self) -> None:
         lines, self._pending = self._pending, []
-        if not lines:
-            return
-        log = self.query_one(OperationLog)
-        log.write_lines(lines, scroll_end=self.following)
-        if log.search.query:  # new lines may hold new matches
-            self.matches = log.set_query(log.search.query)
+        if lines:
+            log = self.query_one(OperationLog)
+            start = log.line_count
+            log.write_lines(lines, scroll_end=self.following)
+            if log.search.query:  # only the new lines can hold new matches
+                found = log.find(log.search.query, start)
+                self.matches += found
+                self._header_stale = self._header_stale or bool(found)
+        if self._header_stale:
+            self._header_stale = False
             self._show_header()
 
     @property
     def lines(self) -> list[str]:
         """Every line shown so far (what ``s`` saves)."""
-        return [*self.query_one(OperationLog).lines, *self._pending]
+        pending = [line if isinstance(line, str) else stored_log_text(line) for line in self._pending]
+        return [*self.query_one(OperationLog).lines, *pending]
 
     def _show_header(self) -> None:
         self.query_one("#log-title", Label).update(f"{self.kind or 'operation'} {self.target}  ·  {self.op_id}")
@@ -152,11 +171,14 @@ class LogScreen(OrbitScreen):
         state.add_class(state_class(self.state) or "-unknown")
         counts = f"  {child_counts(self.members)}" if self.members else ""
         state.update(f" {self.state}{counts} ")
+        self._show_mode()
+        self.refresh_bindings()
+
+    def _show_mode(self) -> None:
         mode = "follow on" if self.following else "follow off"
         if self.matches:
             mode += f"  ·  match {self.match_index + 1}/{len(self.matches)}"
         self.query_one("#log-mode", Label).update(mode)
-        self.refresh_bindings()
 
     # -- actions --------------------------------------------------------------------------------------------
 
@@ -180,7 +202,7 @@ class LogScreen(OrbitScreen):
         log.auto_scroll = self.following
         if self.following:
             log.scroll_end(animate=False)
-        self._show_header()
+        self._show_mode()  # nothing else of the header depends on following
 
     def action_search(self) -> None:
         search = self.query_one("#log-search", Input)

@@ -166,3 +166,86 @@ async def test_a_build_log_has_no_member_table(fixed_root: Path, make_app: MakeA
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(pilot, BUILD_OP)
         assert not screen.query_one("#children").display
+
+
+# --- long logs: decoded when shown ----------------------------------------------------------------------------
+
+
+async def _finished_log(app: OrbitApp, lines: list[str]) -> str:
+    """Record a finished build whose log holds ``lines``; its id."""
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        for text in lines:
+            ctx.log(text)
+        return {}
+
+    runner = OperationRunner(app.workspace.operations(), "build", "big@1.0.0", body)
+    async for _event in runner.events():
+        pass
+    return runner.op_id
+
+
+async def test_a_long_log_decodes_only_what_is_shown_and_keeps_every_line(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: Any
+) -> None:
+    import orbit_tui.screens.log as log_screen
+
+    decoded: list[bytes] = []
+    real = log_screen.stored_log_text
+    monkeypatch.setattr(log_screen, "stored_log_text", lambda raw: decoded.append(raw) or real(raw))
+    expected = [f"step {index:05d} of the build" + (" needle" if index == 12_345 else "") for index in range(20_000)]
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        op_id = await _finished_log(app, expected)
+        screen = await _open(pilot, op_id)
+        log = screen.query_one(OperationLog)
+        assert log.line_count == len(expected) + 1  # and the closing "succeeded" line
+        assert len(decoded) < 100  # the screenful at the end, not 20,000 lines
+        assert log.is_vertical_scroll_end  # following: the end is shown, the view opens there
+        await pilot.press("slash", *"needle")
+        await settle(pilot)
+        assert screen.matches == [12_345]  # search reads every line
+        assert _log_lines(app)[12_345].endswith("step 12345 of the build needle")
+        assert [line[9:] for line in screen.lines[:-1]] == expected
+
+
+async def test_an_unreadable_stored_line_is_shown_in_its_place(fixed_copy: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        op_id = await _finished_log(app, ["first", "second", "third"])
+        path = app.workspace.operations().log_path(op_id)
+        stored = path.read_bytes().split(b"\n")
+        broken = next(index for index, line in enumerate(stored) if b'"text":"second"' in line)
+        stored[broken] = stored[broken].replace(b'"text":"second"', b'"text":2')
+        path.write_bytes(b"\n".join(stored))
+        await _open(pilot, op_id)
+        lines = _log_lines(app)
+        assert [line[9:] for line in (lines[0], lines[2])] == ["first", "third"]
+        assert lines[1] == "(unreadable log line: 'text' must be a string, not int)"
+
+
+async def test_search_finds_matches_in_lines_that_arrive_later(fixed_copy: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_copy)
+    later = asyncio.Event()
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        ctx.log("a needle before")
+        ctx.log("nothing here")
+        await later.wait()
+        ctx.log("a needle after")
+        return {}
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        run = app.runs.start(OperationRunner(app.workspace.operations(), "build", "live@1.0.0", body))
+        app.open_log(run.op_id)
+        await settle(pilot, skip=("log",))
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        await pilot.press("slash", *"needle")
+        await settle(pilot, skip=("log",))
+        assert screen.matches == [0]
+        later.set()
+        await settle(pilot)  # the log stream ends with the operation
+        assert screen.matches == [0, 2]
+        assert "match 1/2" in str(screen.query_one("#log-mode").render())

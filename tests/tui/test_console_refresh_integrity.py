@@ -253,6 +253,42 @@ async def test_follow_batches_delivers_every_event_in_order_in_bounded_batches(t
     assert max(sizes) <= 16 * 1024 // 60 and len(sizes) > 10
 
 
+async def test_follow_batches_can_pass_log_lines_on_undecoded(tmp_path: Path) -> None:
+    """With raw_log_lines the log lines arrive as the stored bytes, in their place among the other events,
+    and decode_log_line gives back exactly the LogLine the operation logged."""
+    from orbit_ops.console_queries import decode_log_line
+    from orbit_ops.events import ChildChanged, ProgressChanged
+    from orbit_ops.operations import LOG_LINE_PREFIX, OperationStore
+
+    store = OperationStore(tmp_path)
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        ctx.log('plain "quoted" text \u00e9 and a {"type":"log",} look-alike')
+        ctx.progress(1, 2)
+        ctx.child("acme", "running")
+        ctx.log("member line", child="acme")
+        ctx.progress(2, 2)
+        return {}
+
+    runner = OperationRunner(store, "sweep", "all", body)
+    await _drain(runner)
+    items = [item async for batch in follow_batches(store, runner.op_id, raw_log_lines=True) for item in batch]
+    store.close()
+    kinds = [type(item).__name__ for item in items]
+    assert kinds[0] == "OperationStarted" and kinds[-1] == "OperationFinished"
+    raw = [item for item in items if isinstance(item, bytes)]
+    assert all(line.startswith(LOG_LINE_PREFIX) for line in raw)
+    logged = [decode_log_line(line) for line in raw]
+    assert [(event.text, event.child) for event in logged] == [
+        ('plain "quoted" text \u00e9 and a {"type":"log",} look-alike', None), ("member line", "acme")]
+    assert [item.done for item in items if isinstance(item, ProgressChanged)] == [1, 2]
+    assert any(isinstance(item, ChildChanged) for item in items)
+    with pytest.raises(ValueError, match="not a log line"):
+        decode_log_line(b'{"type":"progress","op_id":"x","done":1,"total":2}')
+    with pytest.raises(ValueError):
+        decode_log_line(b'{"type":"log","op_id":"x","at":"t","text":')
+
+
 async def _drain(runner: OperationRunner) -> None:
     async for _event in runner.events():
         pass
