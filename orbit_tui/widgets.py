@@ -26,6 +26,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import DataTable, Label, Static
 
+from orbit_ops.bulk import bulk_built
 from orbit_tui.render import STYLED_CLASSES, Cell, PlanModel, entry_changes
 
 MODES = (("1", "components", "Components"), ("2", "solutions", "Solutions"), ("3", "operations", "Operations"))
@@ -81,7 +82,10 @@ class StateTable(DataTable[Text]):
         ``flash``: this is a refresh, so rows whose content changed are flagged with the ``-changed`` style for
         :attr:`FLASH_SECONDS` (a filter or a selection passes False: nothing changed in the world).
         """
-        new = list(rows)
+        with bulk_built():  # thousands of cells live on in the table: no collector passes while they are made
+            self._show_rows(list(rows), flash)
+
+    def _show_rows(self, new: list[tuple[str, tuple[Cell, ...]]], flash: bool) -> None:
         if [key for key, _ in new] == [key for key, _ in self._rows] and self.row_count == len(new):
             # Same rows in the same order (a periodic refresh): redraw only the cells that changed.
             changed: set[str] = set()
@@ -101,6 +105,12 @@ class StateTable(DataTable[Text]):
         self._index = {key: index for index, (key, _) in enumerate(self._rows)}
         self.flashing.clear()
         self._redraw()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # DataTable measures new and changed rows when its queue goes idle, building every cell's renderable:
+        # for 10,000 rows, full collections over the console's live objects cost more than the measuring.
+        with bulk_built():
+            await super()._on_idle(event)
 
     def _flash(self, keys: set[str]) -> None:
         self._refreshes += 1
