@@ -312,18 +312,21 @@ def sweep_rows(cloud: Cloud, folder: Path, runs: int, paced: bool) -> list[str]:
     rows = []
     args = ("provision", "--all", "--yes", "--json", "--concurrency", str(CONCURRENCY))
 
+    def sweep_once(buckets: Any, fresh: bool) -> tuple[Timed, dict[str, int], int]:
+        if fresh:
+            cloud.clear()
+        cloud.clear_logs()
+        timed, out = orbit(root, buckets, *args)
+        result = json.loads(out)
+        assert all(s["state"] == "succeeded" for s in result["solutions"]), "a solution failed"
+        return timed, cloud.counts(), result["writes"]
+
     def measure(label: str, buckets: Any, fresh: bool, repeat: int, latency: float = LATENCY) -> None:
         times, counts, writes = [], None, None
         cloud.set_latency(latency)
         for _ in range(repeat):
-            if fresh:
-                cloud.clear()
-            cloud.clear_logs()
-            timed, out = orbit(root, buckets, *args)
-            result = json.loads(out)
-            assert all(s["state"] == "succeeded" for s in result["solutions"]), "a solution failed"
+            timed, counts, writes = sweep_once(buckets, fresh)
             times.append(timed)
-            counts, writes = cloud.counts(), result["writes"]
         cloud.set_latency(LATENCY)
         assert counts is not None
         calls = counts["arm"] + counts["files"]
@@ -342,12 +345,8 @@ def sweep_rows(cloud: Cloud, folder: Path, runs: int, paced: bool) -> list[str]:
     counts: dict[str, int] = {}
     bare_calls = writes = 0
     for _ in range(runs):
-        cloud.clear()
-        timed, out = orbit(root, WIDENED, *args)
-        result = json.loads(out)
-        assert all(s["state"] == "succeeded" for s in result["solutions"]), "a solution failed"
+        timed, counts, writes = sweep_once(WIDENED, True)
         orbit_times.append(timed)
-        counts, writes = cloud.counts(), result["writes"]
         timed, bare_calls = bare_sdk(cloud, root)
         bare_times.append(timed)
     calls = counts["arm"] + counts["files"]
