@@ -247,6 +247,7 @@ class OperationLog(ScrollView, can_focus=True):
         self._entries: list[str | bytes] = []
         self._width = 0
         self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        self._at_end = True  # showing the last line: kept there when lines come or the view is resized
 
     @property
     def lines(self) -> list[str]:
@@ -288,11 +289,25 @@ class OperationLog(ScrollView, can_focus=True):
         self.refresh_lines(start, len(self._entries) - start)
         follow = self.auto_scroll if scroll_end is None else scroll_end
         if follow and at_end and not self.is_vertical_scrollbar_grabbed:
-            # Forced: the first lines arrive before the layout has given the view its scrollbar, and an
-            # unforced scroll is ignored until then (Textual's Log opens a long finished log at its top).
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+            self._keep_end()
         else:
             self.refresh()
+
+    def _keep_end(self) -> None:
+        # Forced: the first lines arrive before the layout has given the view its scrollbar, and an
+        # unforced scroll is ignored until then (Textual's Log opens a long finished log at its top).
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self._at_end = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._at_end = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        # A sweep's member table appears above the log once its first member reports, making the log shorter:
+        # a view that showed the end still shows it.
+        if self.auto_scroll and self._at_end:
+            self._keep_end()
 
     def set_query(self, query: str) -> list[int]:
         """Mark ``query`` and return the indexes of the lines containing it."""

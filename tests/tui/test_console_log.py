@@ -249,3 +249,27 @@ async def test_search_finds_matches_in_lines_that_arrive_later(fixed_copy: Path,
         await settle(pilot)  # the log stream ends with the operation
         assert screen.matches == [0, 2]
         assert "match 1/2" in str(screen.query_one("#log-mode").render())
+
+
+async def test_a_long_sweep_log_still_shows_its_end_once_the_member_table_appears(
+    fixed_copy: Path, make_app: MakeApp
+) -> None:
+    app = make_app(fixed_copy)
+
+    async def body(ctx: Any) -> dict[str, Any]:
+        for member in ("acme", "globex", "initech"):
+            ctx.child(member, "running")
+            for index in range(100):
+                ctx.log(f"step {index}", child=member)
+            ctx.child(member, "succeeded")
+        return {}
+
+    async with app.run_test(size=SIZE) as pilot:
+        runner = OperationRunner(app.workspace.operations(), "sweep", "3 solutions", body)
+        async for _event in runner.events():
+            pass
+        screen = await _open(pilot, runner.op_id)
+        assert screen.query_one("#children").display  # the table took its rows from the log's height
+        log = screen.query_one(OperationLog)
+        assert log.line_count == 301 and log.is_vertical_scroll_end
+        assert _log_lines(app)[-1].endswith("sweep 3 solutions succeeded")
