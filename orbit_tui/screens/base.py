@@ -71,11 +71,11 @@ class OrbitScreen(Screen[None]):
             return False
         if action == "back":
             return self.can_go_back()
-        if action in self.ROW_ACTIONS and self.selected() is None:
+        if action in self.ROW_ACTIONS and self.cursor_key() is None:
             return None
         return True
 
-    def selected(self) -> str | None:
+    def cursor_key(self) -> str | None:
         """The key of the table row under the cursor (screens with a :class:`StateTable`), or None."""
         tables = self.query(StateTable)
         return tables.first().current_key if tables else None

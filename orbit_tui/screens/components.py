@@ -90,6 +90,6 @@ class ComponentsScreen(OrbitScreen):
             self.app.push_screen(TagsScreen(event.row_key.value))
 
     def action_build(self) -> None:
-        component = self.selected()
+        component = self.cursor_key()
         if component is not None:
             self.orbit.build_release(component, None)

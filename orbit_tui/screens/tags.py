@@ -70,6 +70,6 @@ class TagsScreen(OrbitScreen):
         self.load({version: problems for (name, version), problems in found.items() if name == self.component})
 
     def action_build(self) -> None:
-        version = self.selected()
+        version = self.cursor_key()
         if version is not None:
             self.orbit.build_release(self.component, version)
