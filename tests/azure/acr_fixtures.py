@@ -137,3 +137,13 @@ def acr_environment(azurite: Azurite, certificate: tuple[Path, Path], make_works
         acr.close()
         server.stop()
         clear_registered_secrets()
+
+
+def on_the_emulated_registry(setup: AcrSetup) -> AcrSetup:
+    """Point the workspace's ``login_server`` at the emulator, which serves the registry's data plane."""
+    address = setup.server.url.removeprefix("https://")
+    with (setup.root / "orbit.yaml").open("a") as config:
+        config.write(f"  login_server: '{address}'\n")
+    setup.acr.login_server = address
+    setup.workspace = Workspace.open(setup.root)
+    return setup

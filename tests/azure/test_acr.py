@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acr_fixtures import DOCKERFILE, LOGIN_SERVER, AcrSetup, acr_environment, azurite_or_fail
+from acr_fixtures import DOCKERFILE, LOGIN_SERVER, AcrSetup, acr_environment, azurite_or_fail, on_the_emulated_registry
 from emulators.acr import API_VERSION, LogRewrite
 from emulators.azurite import Azurite
 from emulators.server import Fault, make_certificate
@@ -34,7 +34,6 @@ from orbit_ops.events import Event, LogLine, OperationFinished, to_json
 from orbit_ops.integrity import verify_records
 from orbit_ops.operations import OperationRunner
 from orbit_ops.releases import load_records
-from orbit_ops.workspace import Workspace
 
 NOTE = re.compile(r"^the log of run \S+ (shrank|was replaced|disappeared) on the service")
 
@@ -353,16 +352,6 @@ def test_cursor_splits_a_runaway_line_to_bound_memory() -> None:
 
 
 # -- what the registry holds: `orbit releases --verify` -------------------------------------------------
-
-
-def on_the_emulated_registry(setup: AcrSetup) -> AcrSetup:
-    """Point the workspace's ``login_server`` at the emulator, which serves the registry's data plane."""
-    address = setup.server.url.removeprefix("https://")
-    with (setup.root / "orbit.yaml").open("a") as config:
-        config.write(f"  login_server: '{address}'\n")
-    setup.acr.login_server = address
-    setup.workspace = Workspace.open(setup.root)
-    return setup
 
 
 async def test_verify_flags_a_moved_and_a_vanished_image_and_passes_an_intact_one(acr_setup: AcrSetup) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from acr_fixtures import AcrSetup, acr_environment, azurite_or_fail
+from acr_fixtures import AcrSetup, acr_environment, azurite_or_fail, on_the_emulated_registry
 from emulators.azurite import Azurite
 from emulators.server import make_certificate
 from support import GIT_ENV, git, report
@@ -45,7 +45,6 @@ from support import GIT_ENV, git, report
 from orbit_ops.events import LogLine
 from orbit_ops.operations import OperationStore
 from orbit_ops.releases import load_records
-from orbit_ops.workspace import Workspace
 
 pytestmark = pytest.mark.resilience
 
@@ -84,12 +83,7 @@ def acr(acr_azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, make_wor
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     with acr_environment(acr_azurite, certificate, make_workspace, monkeypatch) as setup:
-        address = setup.server.url.removeprefix("https://")
-        with (setup.root / "orbit.yaml").open("a") as config:
-            config.write(f"  login_server: '{address}'\n")
-        setup.acr.login_server = address
-        setup.workspace = Workspace.open(setup.root)
-        yield setup
+        yield on_the_emulated_registry(setup)
 
 
 def orbit(setup: AcrSetup, *args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:

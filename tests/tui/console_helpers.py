@@ -13,6 +13,7 @@ from orbit_ops.operations import OperationRunner
 from orbit_ops.sweeps import sweep_body
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
+from orbit_tui.screens.solutions import SolutionsScreen
 from orbit_tui.widgets import StateTable
 
 
@@ -38,6 +39,14 @@ async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
         if not any(table._require_update_dimensions or table._updated_cells for table in tables):
             break
         await pilot.pause()
+
+
+async def open_solutions(pilot: Pilot[Any]) -> SolutionsScreen:
+    """Switch to the Solutions screen (``2``) and wait until it has loaded."""
+    await pilot.press("2")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, SolutionsScreen)
+    return pilot.app.screen
 
 
 def table_rows(app: OrbitApp, selector: str) -> list[list[str]]:

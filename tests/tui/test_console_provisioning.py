@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from conftest import SIZE
-from console_helpers import provision_with_engine, record_notifications, settle, table_rows
+from console_helpers import open_solutions, provision_with_engine, record_notifications, settle, table_rows
 from textual.widgets import Static
 
 from orbit_ops.fleet import fleet_status
@@ -36,13 +35,6 @@ def _drift(root: Path, solution_id: str) -> None:
     path.write_text(path.read_text().replace("example.com", "example.org"))
 
 
-async def _solutions(pilot: Any) -> SolutionsScreen:
-    await pilot.press("2")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, SolutionsScreen)
-    return pilot.app.screen
-
-
 def _text(app: OrbitApp) -> str:
     """What the dialog on top says: a plan's plain text, or the text of its widgets."""
     if isinstance(app.screen, PlanScreen):
@@ -60,7 +52,7 @@ async def test_sync_column_comes_from_the_platform_and_the_sync_filter_works(
     _drift(fixed_copy, "acme-corp")
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         sync = {row[1]: row[7] for row in table_rows(app, "#solutions")}
         assert sync == {
             "acme-corp": "drifted",
@@ -86,7 +78,7 @@ async def test_sync_column_comes_from_the_platform_and_the_sync_filter_works(
 async def test_the_solution_screen_lists_missing_resources(fixed_copy: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("enter")  # acme-corp, never provisioned
         await settle(pilot)
         rows = table_rows(app, "#resources")
@@ -105,7 +97,7 @@ async def test_p_shows_the_plan_of_the_selection_with_refusals_and_writes_nothin
     app = make_app(fixed_copy)
     before = len(app.workspace.operations().list())
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("space", "down", "space", "down", "down", "down", "space")  # acme, globex, umbrella
         await pilot.press("p")
         await settle(pilot)
@@ -130,7 +122,7 @@ async def test_r_cancel_writes_nothing(fixed_copy: Path, make_app: MakeApp) -> N
     app = make_app(fixed_copy)
     before = len(app.workspace.operations().list())
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("r")  # the cursor row: acme-corp
         await settle(pilot)
         assert isinstance(app.screen, PlanScreen)
@@ -146,7 +138,7 @@ async def test_r_confirmed_provisions_the_selection_and_opens_its_log(fixed_copy
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         notes = record_notifications(app)
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         await pilot.press("down", "space", "down", "down", "space")  # globex, initech
         assert screen.selected_ids() == ["globex", "initech"]
         await pilot.press("r")
@@ -170,7 +162,7 @@ async def test_r_on_a_solution_pinning_an_unreleased_version_is_refused(fixed_co
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         notes = record_notifications(app)
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("down", "down", "down", "down", "r")  # umbrella-health pins orbit 1.3.0
         await settle(pilot)
         assert isinstance(app.screen, SolutionsScreen)
@@ -181,7 +173,7 @@ async def test_r_on_a_solution_pinning_an_unreleased_version_is_refused(fixed_co
 async def test_R_sweeps_everything_and_skips_what_cannot_be_provisioned(fixed_copy: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("R")
         await settle(pilot)
         assert isinstance(app.screen, PlanScreen)
@@ -206,7 +198,7 @@ async def test_t_offers_only_released_versions_and_cancel_changes_no_file(fixed_
     before = (fixed_copy / "solutions" / "globex.yaml").read_text()
     operations = len(app.workspace.operations().list())
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("down", "t")  # globex
         await settle(pilot)
         assert isinstance(app.screen, ChoiceScreen)
@@ -231,7 +223,7 @@ async def test_t_offers_only_released_versions_and_cancel_changes_no_file(fixed_
 async def test_t_confirmed_rolls_the_pin_provisions_and_opens_the_log(fixed_copy: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         await pilot.press("space", "down", "space")  # acme-corp (already on 1.2.0), globex (1.1.0)
         assert screen.selected_ids() == ["acme-corp", "globex"]
         await pilot.press("t")
@@ -259,7 +251,7 @@ async def test_t_confirmed_rolls_the_pin_provisions_and_opens_the_log(fixed_copy
 async def test_read_only_hides_provision_sweep_and_roll_but_keeps_plan(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         shown = {binding.action for binding in (b.binding for b in screen.active_bindings.values())}
         assert "plan" in shown
         for action in ("provision", "sweep_all", "roll"):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import SIZE
-from console_helpers import provision_with_engine, settle, table_rows
+from console_helpers import open_solutions, provision_with_engine, settle, table_rows
 from console_workspace import FIXED_NOW, _git
 
 from orbit_ops.console_queries import follow_batches, pin_problems, rolled_versions
@@ -21,18 +21,10 @@ from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
 from orbit_tui.screens.components import ComponentsScreen
 from orbit_tui.screens.solution import SolutionScreen
-from orbit_tui.screens.solutions import SolutionsScreen
 from orbit_tui.screens.tags import TagsScreen
 from orbit_tui.widgets import StateTable
 
 MakeApp = Callable[..., OrbitApp]
-
-
-async def _solutions(pilot: Any) -> SolutionsScreen:
-    await pilot.press("2")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, SolutionsScreen)
-    return pilot.app.screen
 
 
 
@@ -48,7 +40,7 @@ def _move_tag(root: Path, tag: str, to: str) -> None:
 async def test_the_solutions_screen_says_when_sync_was_read_and_how_often(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         assert str(screen.query_one("#solutions-as-of").render()) == "sync as of 12:00:00 UTC · refreshes every 3600s"
 
 
@@ -58,7 +50,7 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
     monkeypatch.setattr(StateTable, "FLASH_SECONDS", 0.2)
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         table = screen.query_one(StateTable)
         assert table.flashing == {}  # the first answer of the platform is not a change
         await provision_with_engine(fixed_copy, "globex")  # behind the console's back, as another terminal would
@@ -79,7 +71,7 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
 async def test_a_tick_never_restarts_a_platform_read_still_running(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         reading = screen.load_sync()
         screen._tick()
         screen._tick()
@@ -131,7 +123,7 @@ def test_pin_filter_terms(text: str, pins: dict[str, set[str]], problems: list[s
 async def test_slash_pin_filter_shows_the_solutions_pinning_that_version(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
 
         async def shown(text: str) -> list[str]:
             box = screen.query_one("#solutions-filter")
@@ -171,7 +163,7 @@ async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_soluti
         releases = {row[0]: row[4] for row in table_rows(app, "#tags")}
         assert releases["2.0.0"].endswith(" ⚠") and not releases["1.0.0"].endswith("⚠")
         assert "2.0.0: the tag moved" in str(app.screen.query_one("#tags-problems").render())
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         agent = {row[1]: row[4] for row in table_rows(app, "#solutions")}
         assert agent["acme-corp"] == "2.0.0 ⚠" and agent["hooli"] == "2.0.0-rc.1 ↓"
         assert "5 with integrity problems ⚠" in str(screen.query_one("#solutions-title").render())
@@ -185,7 +177,7 @@ async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_soluti
 async def test_without_problems_there_is_no_integrity_section(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert not app.screen.query("#solution-problems")
@@ -299,7 +291,7 @@ async def test_help_explains_the_marks_and_colours_of_the_screen(fixed_root: Pat
 
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import SIZE
-from console_helpers import record_notifications, settle, table_rows
+from console_helpers import open_solutions, record_notifications, settle, table_rows
 from textual.widgets import OptionList
 
 from orbit_ops.fleet import fleet_status
@@ -24,7 +24,6 @@ from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import ChoiceScreen, PlanScreen
 from orbit_tui.screens.operations import OperationsScreen
 from orbit_tui.screens.solution import SolutionScreen
-from orbit_tui.screens.solutions import SolutionsScreen
 
 MakeApp = Callable[..., OrbitApp]
 BUILD_OP, SWEEP_OP = "20261124-120000-0001", "20261124-120000-0002"
@@ -222,9 +221,7 @@ async def test_solutions_show_each_solutions_own_state_in_its_last_operation(
 ) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await settle(pilot)
-        assert isinstance(app.screen, SolutionsScreen)
+        await open_solutions(pilot)
         last = {row[1]: row[8] for row in table_rows(app, "#solutions")}
     # the scripted sweep succeeded as a whole, but globex failed in it
     assert last == {
@@ -242,8 +239,7 @@ async def test_the_roll_pick_says_which_release_is_newest_and_how_many_it_change
 ) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await settle(pilot)
+        await open_solutions(pilot)
         await pilot.press("space", "down", "space", "t")  # acme-corp (orbit 1.2.0) and globex (orbit 1.1.0)
         await settle(pilot)
         assert isinstance(app.screen, ChoiceScreen)

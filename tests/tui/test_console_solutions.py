@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import SIZE
-from console_helpers import settle, table_rows
+from console_helpers import open_solutions, settle, table_rows
 
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.solutions import SolutionsScreen
@@ -15,17 +15,10 @@ from orbit_tui.screens.solutions import SolutionsScreen
 MakeApp = Callable[..., OrbitApp]
 
 
-async def _solutions(pilot) -> SolutionsScreen:  # type: ignore[no-untyped-def]
-    await pilot.press("2")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, SolutionsScreen)
-    return pilot.app.screen
-
-
 async def test_rows_show_pins_freshness_and_the_last_operation(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        await _solutions(pilot)
+        await open_solutions(pilot)
         rows = {row[1]: row for row in table_rows(app, "#solutions")}
         assert rows["initech"][2:] == [
             "Initech",
@@ -43,7 +36,7 @@ async def test_rows_show_pins_freshness_and_the_last_operation(fixed_root: Path,
 async def test_slash_filters_by_text_and_freshness_and_escape_clears(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         await pilot.press("slash", *"fresh:behind")
         await settle(pilot)
         assert [row[1] for row in table_rows(app, "#solutions")] == ["globex", "hooli", "wayne-enterprises"]
@@ -78,7 +71,7 @@ async def test_a_sync_filter_before_the_platform_answered_says_sync_is_not_known
 async def test_space_selects_and_a_selects_everything_shown(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         await pilot.press("down", "space")
         assert screen.selected_ids() == ["globex"]
         assert table_rows(app, "#solutions")[1][0] == "✓"
@@ -95,7 +88,7 @@ async def test_the_title_says_when_selected_solutions_are_hidden_by_the_filter(
 ) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _solutions(pilot)
+        screen = await open_solutions(pilot)
         await pilot.press("space", "down", "space")  # acme-corp (current), globex (behind)
         await pilot.press("slash", *"fresh:behind", "enter")
         await settle(pilot)
