@@ -274,7 +274,6 @@ class OperationLog(ScrollView, can_focus=True):
     def write_lines(self, lines: Iterable[str | bytes], scroll_end: bool | None = None) -> None:
         """Append lines (text, or stored lines for ``decode``); follow the end if asked (default: ``auto_scroll``)
         and the view was at the end."""
-        at_end = self.is_vertical_scroll_end
         start = len(self._entries)
         width = self._width
         for line in lines:
@@ -288,7 +287,7 @@ class OperationLog(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width, len(self._entries))
         self.refresh_lines(start, len(self._entries) - start)
         follow = self.auto_scroll if scroll_end is None else scroll_end
-        if follow and at_end and not self.is_vertical_scrollbar_grabbed:
+        if follow and self._at_end and not self.is_vertical_scrollbar_grabbed:
             self._keep_end()
         else:
             self.refresh()
