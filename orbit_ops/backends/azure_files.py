@@ -116,8 +116,9 @@ class AzureFileShares:
                 self._client = ShareServiceClient(
                     account_url=self.endpoints.files,
                     credential={"account_name": self.account_name, "account_key": account_key()},
-                    **self.endpoints.transport(self.endpoints.files),
-                    **self.options,
+                    # the storage SDK's own timeouts unless the options say otherwise: 20 s to connect, 60 s to read
+                    **self.endpoints.pooled_transport(self.endpoints.files, self.options, connection_timeout=20,
+                                                      read_timeout=60),
                 )
             return self._client
 

@@ -28,6 +28,7 @@ retries of throttling and transient failures, and SDK errors mapped to ``orbit_o
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ class AzurePlatform:
         what = f"create container app {app.name}"
 
         def create() -> None:
-            _wait(client.container_apps.begin_create_or_update(self.resource_group, app.name, envelope), what)
+            _wait(lambda: client.container_apps.begin_create_or_update(self.resource_group, app.name, envelope,
+                                                                      polling=self._polling()), what)
 
         await self._write(create, what=what)
 
@@ -184,7 +186,8 @@ class AzurePlatform:
         what = f"update container app {app.name}"
 
         def update() -> None:
-            _wait(client.container_apps.begin_update(self.resource_group, app.name, patch), what)
+            _wait(lambda: client.container_apps.begin_update(self.resource_group, app.name, patch,
+                                                             polling=self._polling()), what)
 
         await self._write(update, what=what)
 
@@ -276,10 +279,16 @@ class AzurePlatform:
                     self.settings.subscription_id,
                     base_url=arm,
                     credential_scopes=[arm + "/.default"],
-                    **self.endpoints.transport(arm),
-                    **self.options.arm,
+                    **self.endpoints.pooled_transport(arm, self.options.arm),
                 )
             return self._client
+
+    def _polling(self) -> Any:
+        """The polling of one long-running operation, done in the thread that started it (see
+        ``_InlinePolling``), at the interval the client options give (the SDK's 30 s otherwise; ARM's
+        Retry-After hints take precedence either way)."""
+        return _inline_polling()(self.options.arm.get("polling_interval", 30),
+                                 path_format_arguments={"endpoint": self.endpoints.arm})
 
     async def _read(self, func: Callable[..., T], *args: Any, what: str) -> T:
         return await call(func, *args, what=what, bucket=self._pacing.bucket("reads"))
@@ -395,8 +404,29 @@ class AzurePlatform:
         return patch
 
 
-def _wait(poller: Any, what: str) -> None:
-    """Wait for a long-running operation; one that ends Failed/Canceled is a plain BackendError.
+@functools.cache
+def _inline_polling() -> type:
+    """``ARMPolling`` that polls to the end inside ``initialize``, in the caller's thread.
+
+    ``LROPoller`` starts a thread of its own for every operation not finished at once, while the thread
+    that began it waits on that thread: in a sweep, one more thread started and handed over to per app
+    written. Finished before ``LROPoller`` looks, the operation needs none; the polling itself (status
+    URL, Retry-After, final GET, failures as ``HttpResponseError``) is ARMPolling's, unchanged.
+    """
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class _InlinePolling(ARMPolling):
+        def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
+            super().initialize(client, initial_response, deserialization_callback)
+            if not self.finished():
+                self.run()
+
+    return _InlinePolling
+
+
+def _wait(begin: Callable[[], Any], what: str) -> None:
+    """Start a long-running operation with ``begin`` and wait for its end; one that ends Failed/Canceled
+    is a plain BackendError.
 
     azure-core reports such an end as an HttpResponseError carrying the (successful) status of the
     last poll, which would read as "Azure answered 200"; the operation's own error says what went wrong.
@@ -404,7 +434,7 @@ def _wait(poller: Any, what: str) -> None:
     from azure.core.exceptions import HttpResponseError
 
     try:
-        poller.result()
+        begin().result()
     except HttpResponseError as exc:
         if exc.status_code is None or exc.status_code >= 300:
             raise
