@@ -73,12 +73,12 @@ class AzureEndpoints:
         CA bundle and proxy as :meth:`transport`, on urllib3 directly instead of requests (decision 0024),
         and the client's ``options``. Connection options among them (``connection_timeout``,
         ``read_timeout``, …) go to the transport, over ``defaults``; azure-core's own otherwise."""
-        from orbit_ops.backends.azure_transport import PooledTransport
+        from orbit_ops.backends.azure_transport import transport_class
 
         connection = {**defaults, **{k: v for k, v in options.items() if k in CONNECTION_OPTIONS}}
         rest = {k: v for k, v in options.items() if k not in CONNECTION_OPTIONS}
-        return {"transport": PooledTransport(connection_verify=self.verify(), proxies=proxies_for(url),
-                                             pool_size=POOL_THREADS, **connection), **rest}
+        return {"transport": transport_class()(connection_verify=self.verify(), proxies=proxies_for(url),
+                                               pool_size=POOL_THREADS, **connection), **rest}
 
 
 # What azure-core's ConnectionConfiguration reads: given to a client, they configure its transport.

@@ -21,162 +21,175 @@ configured block size and the connection given back at its end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+import functools
 from typing import Any
-from urllib.parse import urlsplit
-
-import urllib3
-from azure.core.configuration import ConnectionConfiguration
-from azure.core.exceptions import (
-    IncompleteReadError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
-from azure.core.pipeline.transport import HttpResponse as LegacyHttpResponse
-from azure.core.pipeline.transport import HttpTransport
-
-# The response type azure-core's own transports build for `azure.core.rest` requests. Private, hence the
-# azure-core pin in pyproject.toml; tests/azure run every client call through it.
-from azure.core.rest._http_response_impl import HttpResponseImpl
-from azure.core.utils import case_insensitive_dict
 
 
-class PooledTransport(HttpTransport[Any, Any]):
-    """An azure-core ``HttpTransport`` on a urllib3 connection pool (see the module docstring)."""
+def transport_class() -> type[Any]:
+    """The ``PooledTransport`` class, made on first use: it subclasses azure-core's, and importing this
+    module must not load the SDK (tests/test_architecture.py)."""
+    return _classes()
 
-    def __init__(self, *, proxies: dict[str, str] | None = None, pool_size: int = 64, **kwargs: Any) -> None:
-        self.connection_config = ConnectionConfiguration(**kwargs)
-        self._pool_size = pool_size
-        self._proxies = dict(proxies or {})
-        self._pools: dict[str, urllib3.PoolManager] = {}
 
-    def __enter__(self) -> PooledTransport:
-        return self
+@functools.cache
+def _classes() -> type[Any]:
+    import threading
+    from collections.abc import Iterator, MutableMapping
+    from urllib.parse import unquote, urlsplit
 
-    def __exit__(self, *args: Any) -> None:
-        self.close()
+    import urllib3
+    from azure.core.configuration import ConnectionConfiguration
+    from azure.core.exceptions import (
+        IncompleteReadError,
+        ServiceRequestError,
+        ServiceRequestTimeoutError,
+        ServiceResponseError,
+        ServiceResponseTimeoutError,
+    )
+    from azure.core.pipeline.transport import HttpResponse as LegacyHttpResponse
+    from azure.core.pipeline.transport import HttpTransport
 
-    def open(self) -> None:
-        """Nothing to open: pools are made on first use."""
+    # The response type azure-core's own transports build for `azure.core.rest` requests. Private, hence the
+    # azure-core pin in pyproject.toml; tests/azure run every client call through it.
+    from azure.core.rest._http_response_impl import HttpResponseImpl
+    from azure.core.utils import case_insensitive_dict
 
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.clear()
-        self._pools.clear()
+    class PooledTransport(HttpTransport[Any, Any]):
+        """An azure-core ``HttpTransport`` on a urllib3 connection pool (see the module docstring)."""
 
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        """Send ``request`` (an ``azure.core.rest`` or legacy pipeline request) and return the response of
-        the same family."""
-        config = self.connection_config
-        verify = kwargs.pop("connection_verify", config.verify)
-        timeout = urllib3.Timeout(connect=kwargs.pop("connection_timeout", config.timeout),
-                                  read=kwargs.pop("read_timeout", config.read_timeout))
-        stream = bool(kwargs.pop("stream", False))
-        rest = hasattr(request, "content")  # an azure.core.rest.HttpRequest; the legacy one has no `.content`
-        body = request.data  # both kinds have it (the rest one for compatibility), as requests' transport uses
-        if getattr(request, "files", None):
-            raise ValueError("multipart form uploads are not supported by Orbit's transport")
+        def __init__(self, *, proxies: dict[str, str] | None = None, pool_size: int = 64, **kwargs: Any) -> None:
+            self.connection_config = ConnectionConfiguration(**kwargs)
+            self._pool_size = pool_size
+            self._proxies = dict(proxies or {})
+            self._pools: dict[str, urllib3.PoolManager] = {}
+            self._lock = threading.Lock()
+
+        def __enter__(self) -> PooledTransport:
+            return self
+
+        def __exit__(self, *args: Any) -> None:
+            self.close()
+
+        def open(self) -> None:
+            """Nothing to open: pools are made on first use."""
+
+        def close(self) -> None:
+            for pool in self._pools.values():
+                pool.clear()
+            self._pools.clear()
+
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            """Send ``request`` (an ``azure.core.rest`` or legacy pipeline request) and return the response of
+            the same family."""
+            config = self.connection_config
+            verify = kwargs.pop("connection_verify", config.verify)
+            timeout = urllib3.Timeout(connect=kwargs.pop("connection_timeout", config.timeout),
+                                      read=kwargs.pop("read_timeout", config.read_timeout))
+            stream = bool(kwargs.pop("stream", False))
+            rest = hasattr(request, "content")  # an azure.core.rest.HttpRequest; the legacy one has no `.content`
+            body = request.data  # both kinds have it (the rest one for compatibility), as requests' transport uses
+            if getattr(request, "files", None):
+                raise ValueError("multipart form uploads are not supported by Orbit's transport")
+            try:
+                raw = self._pool(request.url, verify).urlopen(
+                    request.method, request.url, body=body, headers=dict(request.headers), retries=False,
+                    redirect=False, timeout=timeout, preload_content=not stream, decode_content=True)
+            except urllib3.exceptions.ConnectTimeoutError as exc:
+                raise ServiceRequestTimeoutError(exc, error=exc) from exc
+            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError,
+                    urllib3.exceptions.ProxyError, urllib3.exceptions.LocationParseError) as exc:
+                raise ServiceRequestError(exc, error=exc) from exc
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise ServiceResponseTimeoutError(exc, error=exc) from exc
+            except urllib3.exceptions.IncompleteRead as exc:
+                raise IncompleteReadError(exc, error=exc) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise ServiceResponseError(exc, error=exc) from exc
+            headers = case_insensitive_dict(raw.headers.items())
+            content = None if stream else raw.data
+            block = config.data_block_size
+            if rest:
+                return _RestResponse(request=request, internal_response=raw, status_code=raw.status, headers=headers,
+                                     reason=raw.reason or "", content_type=headers.get("content-type"),
+                                     block_size=block, stream_download_generator=_stream, content=content)
+            return _LegacyResponse(request, raw, headers, content, block)
+
+        def _pool(self, url: str, verify: bool | str) -> urllib3.PoolManager:
+            """The pool for ``url``'s scheme and TLS verification: direct, or through the scheme's proxy."""
+            scheme = urlsplit(url).scheme
+            key = f"{scheme}|{verify}"
+            pool = self._pools.get(key)
+            if pool is None:
+                with self._lock:  # calls start on many threads at once: one pool each, not one per thread
+                    pool = self._pools.get(key) or self._pools.setdefault(key, self._make_pool(scheme, verify))
+            return pool
+
+        def _make_pool(self, scheme: str, verify: bool | str) -> urllib3.PoolManager:
+            tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {
+                "cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str) else _default_bundle()}
+            cert = self.connection_config.cert
+            if isinstance(cert, tuple):
+                tls.update(cert_file=cert[0], key_file=cert[1])
+            elif cert:
+                tls["cert_file"] = cert
+            common = {"num_pools": 4, "maxsize": self._pool_size, "block": False, **tls}
+            proxy = self._proxies.get(scheme) or self._proxies.get("all")
+            if not proxy:
+                return urllib3.PoolManager(**common)
+            if "://" not in proxy:
+                proxy = f"http://{proxy}"  # as requests reads a bare host:port
+            parts = urlsplit(proxy)
+            headers = None
+            if parts.username:
+                headers = urllib3.make_headers(
+                    proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
+            return urllib3.ProxyManager(proxy, proxy_headers=headers, **common)
+
+
+    def _default_bundle() -> str:
+        import certifi
+
+        return str(certifi.where())
+
+
+    class _RestResponse(HttpResponseImpl):
+        """An ``azure.core.rest.HttpResponse`` whose body was read whole (or is still to stream)."""
+
+        def __init__(self, *, content: bytes | None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._content = content
+
+
+    class _LegacyResponse(LegacyHttpResponse):
+        """The response of a legacy ``azure.core.pipeline.transport.HttpRequest``."""
+
+        def __init__(self, request: Any, raw: urllib3.BaseHTTPResponse, headers: MutableMapping[str, str],
+                     content: bytes | None, block_size: int) -> None:
+            super().__init__(request, raw, block_size=block_size)
+            self.status_code = raw.status
+            self.headers = headers
+            self.reason = raw.reason
+            self.content_type = headers.get("content-type")
+            self._content = content
+
+        def body(self) -> bytes:
+            if self._content is None:
+                self._content = b"".join(_stream(response=self))
+            return self._content
+
+        def stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
+            return _stream(pipeline=pipeline, response=self, **kwargs)
+
+
+    def _stream(pipeline: Any = None, response: Any = None, **kwargs: Any) -> Iterator[bytes]:
+        """The body of a streamed response in blocks; the connection goes back to the pool at its end."""
+        raw: urllib3.BaseHTTPResponse = response.internal_response
+        block = getattr(response, "_block_size", None) or getattr(response, "block_size", None) or 4096
         try:
-            raw = self._pool(request.url, verify).urlopen(
-                request.method, request.url, body=body, headers=dict(request.headers), retries=False,
-                redirect=False, timeout=timeout, preload_content=not stream, decode_content=True)
-        except urllib3.exceptions.ConnectTimeoutError as exc:
-            raise ServiceRequestTimeoutError(exc, error=exc) from exc
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError,
-                urllib3.exceptions.ProxyError, urllib3.exceptions.LocationParseError) as exc:
-            raise ServiceRequestError(exc, error=exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise ServiceResponseTimeoutError(exc, error=exc) from exc
-        except urllib3.exceptions.IncompleteRead as exc:
+            yield from raw.stream(block, decode_content=kwargs.get("decompress", True))
+        except urllib3.exceptions.ProtocolError as exc:
             raise IncompleteReadError(exc, error=exc) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ServiceResponseError(exc, error=exc) from exc
-        headers = case_insensitive_dict(raw.headers.items())
-        content = None if stream else raw.data
-        block = config.data_block_size
-        if rest:
-            return _RestResponse(request=request, internal_response=raw, status_code=raw.status, headers=headers,
-                                 reason=raw.reason or "", content_type=headers.get("content-type"),
-                                 block_size=block, stream_download_generator=_stream, content=content)
-        return _LegacyResponse(request, raw, headers, content, block)
+        finally:
+            raw.release_conn()
 
-    def _pool(self, url: str, verify: bool | str) -> urllib3.PoolManager:
-        """The pool for ``url``'s scheme and TLS verification: direct, or through the scheme's proxy."""
-        scheme = urlsplit(url).scheme
-        key = f"{scheme}|{verify}"
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = self._make_pool(scheme, verify)
-        return pool
-
-    def _make_pool(self, scheme: str, verify: bool | str) -> urllib3.PoolManager:
-        tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {
-            "cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str) else _default_bundle()}
-        cert = self.connection_config.cert
-        if isinstance(cert, tuple):
-            tls.update(cert_file=cert[0], key_file=cert[1])
-        elif cert:
-            tls["cert_file"] = cert
-        common = {"num_pools": 4, "maxsize": self._pool_size, "block": False, **tls}
-        proxy = self._proxies.get(scheme) or self._proxies.get("all")
-        if not proxy:
-            return urllib3.PoolManager(**common)
-        if "://" not in proxy:
-            proxy = f"http://{proxy}"  # as requests reads a bare host:port
-        parts = urlsplit(proxy)
-        headers = None
-        if parts.username:
-            from urllib.parse import unquote
-
-            headers = urllib3.make_headers(
-                proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
-        return urllib3.ProxyManager(proxy, proxy_headers=headers, **common)
-
-
-def _default_bundle() -> str:
-    import certifi
-
-    return str(certifi.where())
-
-
-class _RestResponse(HttpResponseImpl):
-    """An ``azure.core.rest.HttpResponse`` whose body was read whole (or is still to stream)."""
-
-    def __init__(self, *, content: bytes | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._content = content
-
-
-class _LegacyResponse(LegacyHttpResponse):
-    """The response of a legacy ``azure.core.pipeline.transport.HttpRequest``."""
-
-    def __init__(self, request: Any, raw: urllib3.BaseHTTPResponse, headers: MutableMapping[str, str],
-                 content: bytes | None, block_size: int) -> None:
-        super().__init__(request, raw, block_size=block_size)
-        self.status_code = raw.status
-        self.headers = headers
-        self.reason = raw.reason
-        self.content_type = headers.get("content-type")
-        self._content = content
-
-    def body(self) -> bytes:
-        if self._content is None:
-            self._content = b"".join(_stream(response=self))
-        return self._content
-
-    def stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
-        return _stream(pipeline=pipeline, response=self, **kwargs)
-
-
-def _stream(pipeline: Any = None, response: Any = None, **kwargs: Any) -> Iterator[bytes]:
-    """The body of a streamed response in blocks; the connection goes back to the pool at its end."""
-    raw: urllib3.BaseHTTPResponse = response.internal_response
-    block = getattr(response, "_block_size", None) or getattr(response, "block_size", None) or 4096
-    try:
-        yield from raw.stream(block, decode_content=kwargs.get("decompress", True))
-    except urllib3.exceptions.ProtocolError as exc:
-        raise IncompleteReadError(exc, error=exc) from exc
-    finally:
-        raw.release_conn()
+    return PooledTransport

@@ -32,6 +32,7 @@ class TunnelProxy:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
         self.connects: list[str] = []
+        self.heads: list[bytes] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -52,6 +53,7 @@ class TunnelProxy:
                 head += chunk
             line = head.split(b"\r\n", 1)[0].decode()
             self.connects.append(line)
+            self.heads.append(head)
             method, target, _ = line.split(" ", 2)
             host, port = target.rsplit(":", 1)
             if method != "CONNECT" or host != "127.0.0.1":
@@ -109,3 +111,16 @@ def test_no_proxy_hosts_are_reached_directly(
     assert proxy.connects == []
     assert proxies_for("https://127.0.0.1:8443/x") == {}
     assert proxies_for("https://management.azure.com/") == {"https": proxy.url}
+
+
+def test_credentials_in_the_proxy_url_are_sent_to_the_proxy(
+    proxy: TunnelProxy, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("https_proxy", proxy.url.replace("http://", "http://orbit:p%40ss@"))
+    platform = AzurePlatform(emulators.settings(), emulators.fast)
+    assert asyncio.run(platform.list_apps()) == {}
+    assert proxy.heads
+    for head in proxy.heads:
+        fields = dict(line.split(b": ", 1) for line in head.strip().split(b"\r\n")[1:])
+        assert {name.lower(): value for name, value in fields.items()}[b"proxy-authorization"] == (
+            b"Basic b3JiaXQ6cEBzcw==")  # orbit:p@ss

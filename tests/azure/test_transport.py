@@ -1,0 +1,122 @@
+"""Orbit's transport for the fleet-sized clients (urllib3 without requests, decision 0024): what the SDK
+pipeline relies on from a transport, checked at the transport itself. The clients' whole behaviour over it
+(LROs, paging, streamed bodies, faults) is what the rest of tests/azure and tests/resilience exercise."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError, ServiceResponseTimeoutError
+from azure.core.rest import HttpRequest
+
+from orbit_ops.backends.azure_transport import transport_class
+
+PooledTransport = transport_class()
+
+if TYPE_CHECKING:
+    from conftest import AzureEmulators  # tests/azure/conftest.py
+
+
+class _Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        payload = b'{"method": "PUT", "got": "' + body + b'"}'
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-ms-request-id", self.headers.get("x-test", ""))
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _Counting(ThreadingHTTPServer):
+    daemon_threads = True
+    connections = 0
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        self.connections += 1
+        return super().get_request()
+
+
+@pytest.fixture
+def echo() -> Iterator[_Counting]:
+    server = _Counting(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _url(server: ThreadingHTTPServer, path: str = "/thing") -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_a_request_and_its_answer_go_through_whole(echo: _Counting) -> None:
+    with PooledTransport() as transport:
+        response = transport.send(HttpRequest("PUT", _url(echo), content=b"body-1", headers={"x-test": "t1"}))
+    assert response.status_code == 201
+    assert response.headers["X-MS-REQUEST-ID"] == "t1"  # headers are case-insensitive, as the SDK expects
+    assert response.json() == {"method": "PUT", "got": "body-1"}
+
+
+def test_connections_are_kept_alive_and_shared_by_concurrent_calls(echo: _Counting) -> None:
+    with PooledTransport(pool_size=16) as transport:
+        for index in range(20):
+            assert transport.send(HttpRequest("PUT", _url(echo), content=b"x")).status_code == 201, index
+        assert echo.connections == 1
+
+        def one(index: int) -> int:
+            return int(transport.send(HttpRequest("PUT", _url(echo), content=str(index).encode())).status_code)
+
+        with ThreadPoolExecutor(16) as pool:
+            assert set(pool.map(one, range(160))) == {201}
+    assert echo.connections <= 17  # one per call in flight at most, not one per call
+
+
+def test_a_port_nobody_listens_on_is_a_request_error_the_pipeline_may_retry() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the call: nothing listens there
+    with PooledTransport() as transport, pytest.raises(ServiceRequestError):
+        transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/x"))
+
+
+def test_an_answer_that_never_comes_times_out_as_a_response_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/slow"
+        with PooledTransport(read_timeout=0.2) as transport, pytest.raises(ServiceResponseTimeoutError):
+            transport.send(HttpRequest("GET", url))
+        with PooledTransport(read_timeout=30) as transport, pytest.raises(ServiceResponseTimeoutError):
+            transport.send(HttpRequest("GET", url), read_timeout=0.2)  # a per-call timeout wins
+
+
+def test_a_connection_dropped_before_the_answer_is_a_response_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def drop() -> None:
+            client, _ = server.accept()
+            client.recv(65536)
+            client.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        with PooledTransport() as transport, pytest.raises(ServiceResponseError):
+            transport.send(HttpRequest("GET", f"http://127.0.0.1:{server.getsockname()[1]}/x"))
+
+
+def test_tls_is_verified_against_the_given_bundle_and_nothing_else(emulators: AzureEmulators) -> None:
+    url = f"{emulators.arm_url}/subscriptions/x/resourceGroups/y/providers/Microsoft.App/containerApps"
+    with PooledTransport(connection_verify=str(emulators.ca_bundle)) as transport:
+        assert transport.send(HttpRequest("GET", url)).status_code == 401  # reached; no token sent
+    with PooledTransport(connection_verify=True) as transport, pytest.raises(ServiceRequestError) as caught:
+        transport.send(HttpRequest("GET", url))  # the public bundle does not know the emulator's certificate
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
