@@ -411,7 +411,8 @@ def _inline_polling() -> type:
     ``LROPoller`` starts a thread of its own for every operation not finished at once, while the thread
     that began it waits on that thread: in a sweep, one more thread started and handed over to per app
     written. Finished before ``LROPoller`` looks, the operation needs none; the polling itself (status
-    URL, Retry-After, final GET, failures as ``HttpResponseError``) is ARMPolling's, unchanged.
+    URL, Retry-After, final GET, failures as ``HttpResponseError``) is ARMPolling's, unchanged. The
+    operation's result is not made into a model: :func:`_wait` has no use for it.
     """
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
@@ -420,6 +421,11 @@ def _inline_polling() -> type:
             super().initialize(client, initial_response, deserialization_callback)
             if not self.finished():
                 self.run()
+
+        def resource(self) -> None:
+            # The app as the final GET returned it, as an SDK model: Orbit does not use it (it reads apps
+            # back by listing), and building a ContainerApp model costs more CPU than the GET itself.
+            return None
 
     return _InlinePolling
 
