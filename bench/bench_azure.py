@@ -67,10 +67,12 @@ main(sys.argv[2:])
 """
 
 
-# The reference: the same SDK calls a first sweep makes, with no Orbit around them (the clients made as Orbit
-# makes them, ``use_env_settings=False`` included), 16 solutions at once on a thread pool. Per solution: for
-# each of its 3 storages GET (404) + PUT, for each of its 3 apps GET (404) + the create LRO (PUT, one status
-# poll, the final GET), 2 share creates; the plan's listings are not repeated. What the SDK itself costs.
+# The reference: the same SDK calls a first sweep makes, with no Orbit around them, 16 solutions at once on a
+# thread pool. Per solution: for each of its 3 storages GET (404) + PUT, for each of its 3 apps GET (404) + the
+# create LRO (PUT, one status poll, the final GET), 2 share creates; the plan's listings are not repeated.
+# Two kinds: "stock" clients (azure-core's requests transport and LRO poller thread; ``use_env_settings=False``
+# as decision 0022 has it), and clients made as Orbit makes them ("orbit": its urllib3 transport and in-thread
+# polling, decision 0024). What the SDK itself costs, with and without Orbit's changes to how it talks.
 BARE = """\
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -79,11 +81,23 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient, models
 from azure.storage.fileshare import ShareServiceClient
 from orbit_ops.backends.azure_common import credential
 arm, files, ca, subscription, group, environment, account, key = sys.argv[1:9]
-count, app, storages = int(sys.argv[9]), json.loads(sys.argv[10]), json.loads(sys.argv[11])
-common = {"connection_verify": ca, "use_env_settings": False}
+count, app, storages, kind = int(sys.argv[9]), json.loads(sys.argv[10]), json.loads(sys.argv[11]), sys.argv[12]
+if kind == "orbit":
+    from orbit_ops.backends.azure_common import AzureEndpoints
+    from orbit_ops.backends.azure_platform import _inline_polling
+    endpoints = AzureEndpoints(arm, files, ca)
+    arm_options = endpoints.pooled_transport(arm, {"polling_interval": 0, "retry_backoff_factor": 0})
+    files_options = endpoints.pooled_transport(files, {}, connection_timeout=20, read_timeout=60)
+    polling = {"polling": lambda: _inline_polling()(0, path_format_arguments={"endpoint": arm})}
+else:
+    arm_options = {"connection_verify": ca, "use_env_settings": False, "polling_interval": 0,
+                   "retry_backoff_factor": 0}
+    files_options = {"connection_verify": ca, "use_env_settings": False}
+    polling = {}
 apps = ContainerAppsAPIClient(credential(), subscription, base_url=arm, credential_scopes=[arm + "/.default"],
-                              polling_interval=0, retry_backoff_factor=0, **common)
-shares = ShareServiceClient(account_url=files, credential={"account_name": account, "account_key": key}, **common)
+                              **arm_options)
+shares = ShareServiceClient(account_url=files, credential={"account_name": account, "account_key": key},
+                            **files_options)
 
 def solution(index):
     for name, share, mode in storages:
@@ -100,7 +114,8 @@ def solution(index):
             apps.container_apps.get(group, f"{component}-{index}")
         except ResourceNotFoundError:
             pass
-        apps.container_apps.begin_create_or_update(group, f"{component}-{index}", models.ContainerApp(app)).result()
+        apps.container_apps.begin_create_or_update(group, f"{component}-{index}", models.ContainerApp(app),
+                                                   **{k: make() for k, make in polling.items()}).result()
     for kind in ("customer", "internal"):
         shares.create_share(f"bare-{index}-{kind}", quota=100, metadata={"orbit-solution": str(index)})
 
@@ -269,9 +284,9 @@ def status_rows(cloud: Cloud, folder: Path, runs: int) -> list[str]:
     return rows
 
 
-def bare_sdk(cloud: Cloud, root: Path) -> tuple[Timed, int]:
-    """One run of ``BARE`` over ``SWEEP`` solutions (the storages its apps mount made first, not counted):
-    timing of the process, and the calls the emulators saw."""
+def bare_sdk(cloud: Cloud, root: Path, kind: str) -> tuple[Timed, int]:
+    """One run of ``BARE`` over ``SWEEP`` solutions with ``kind`` clients ("stock" or "orbit"; the storages
+    its apps mount made first, not counted): timing of the process, and the calls the emulators saw."""
     from orbit_ops.backends.azure_platform import AzurePlatform
     from orbit_ops.drift import desired_for
     from orbit_ops.workspace import Workspace
@@ -296,11 +311,11 @@ def bare_sdk(cloud: Cloud, root: Path) -> tuple[Timed, int]:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", BARE, azure["arm_endpoint"], azure["files_endpoint"], azure["ca_bundle"],
                     SUBSCRIPTION, GROUP, ENVIRONMENT, ACCOUNT, ACCOUNT_KEY, str(SWEEP), json.dumps(document),
-                    json.dumps(storages)], check=True, capture_output=True, env=env, cwd=ROOT)
+                    json.dumps(storages), kind], check=True, capture_output=True, env=env, cwd=ROOT)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     counts = cloud.counts()
-    print(f"bare SDK over {SWEEP}: {elapsed:.2f} s", file=sys.stderr, flush=True)
+    print(f"bare SDK ({kind} clients) over {SWEEP}: {elapsed:.2f} s", file=sys.stderr, flush=True)
     return Timed(elapsed, after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
                  time.process_time() - own), counts["arm"] + counts["files"]
 
@@ -339,28 +354,34 @@ def sweep_rows(cloud: Cloud, folder: Path, runs: int, paced: bool) -> list[str]:
                     f"writes) | {writes:,} | {wall:.1f} s | {ideal:.2f} s | {ratio} | {bound} | "
                     f"{_median(times, 'client_cpu'):.1f} s / {_median(times, 'emulator_cpu'):.1f} s | {len(times)} |")
 
-    # Orbit's first sweep and the bare SDK's, interleaved so the machine's noise falls on both alike.
+    # Orbit's first sweep and the bare SDK's (both kinds of clients), interleaved so the machine's noise falls
+    # on all three alike.
     orbit_times: list[Timed] = []
-    bare_times: list[Timed] = []
+    bare_times: dict[str, list[Timed]] = {"orbit": [], "stock": []}
     counts: dict[str, int] = {}
     bare_calls = writes = 0
     for _ in range(runs):
         timed, counts, writes = sweep_once(WIDENED, True)
         orbit_times.append(timed)
-        timed, bare_calls = bare_sdk(cloud, root)
-        bare_times.append(timed)
+        for kind, times in bare_times.items():
+            timed, bare_calls = bare_sdk(cloud, root, kind)
+            times.append(timed)
     calls = counts["arm"] + counts["files"]
-    for label, times, made, written in (("first sweep, buckets widened", orbit_times, calls, f"{writes:,}"),
-                                        ("**reference: the bare SDK making the same calls**, 16 solutions at once",
-                                         bare_times, bare_calls, "—")):
+    for label, times, made, written in (
+            ("first sweep, buckets widened", orbit_times, calls, f"{writes:,}"),
+            ("**reference: the bare SDK making the same calls**, clients made as Orbit makes them",
+             bare_times["orbit"], bare_calls, "—"),
+            ("reference: the bare SDK making the same calls, stock clients (requests, a thread per LRO)",
+             bare_times["stock"], bare_calls, "—")):
         wall, ideal = _median(times, "wall"), made * LATENCY / CONCURRENCY
         detail = (f"{counts['arm_writes']:,} ARM writes, {counts['files_writes']:,} share writes"
                   if times is orbit_times else "the same mix, no listings")
         rows.append(f"| {label} | {made:,} ({detail}) | {written} | {wall:.1f} s | {ideal:.2f} s | "
                     f"**{wall / ideal:.2f}×** | — (widened) | {_median(times, 'client_cpu'):.1f} s / "
                     f"{_median(times, 'emulator_cpu'):.1f} s | {len(times)} |")
-    ratio = _median(orbit_times, "wall") / _median(bare_times, "wall")
-    rows.append(f"| Orbit ÷ bare SDK, same run | | | **{ratio:.2f}×** | | | | | |")
+    ratio = _median(orbit_times, "wall") / _median(bare_times["orbit"], "wall")
+    rows.append(f"| Orbit ÷ bare SDK (clients made as Orbit makes them), same run | | | **{ratio:.2f}×** "
+                "| | | | | |")
     measure("first sweep, buckets widened, **no added latency** (what the CPU costs alone)", WIDENED, True, runs, 0.0)
     measure("second sweep (no-op), buckets as shipped", SHIPPED, False, runs)
     if paced:
@@ -381,7 +402,7 @@ def main() -> None:
         try:
             start_up = startup(folder)
             status = status_rows(cloud, folder, runs)
-            sweeps = sweep_rows(cloud, folder, max(3, runs // 2), paced)
+            sweeps = sweep_rows(cloud, folder, max(3, runs), paced)
         finally:
             cloud.stop()
     print("## Azure (emulated) (issue 5)\n")

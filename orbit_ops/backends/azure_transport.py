@@ -61,7 +61,9 @@ def _classes() -> type[Any]:
             self.connection_config = ConnectionConfiguration(**kwargs)
             self._pool_size = pool_size
             self._proxies = dict(proxies or {})
-            self._pools: dict[str, urllib3.PoolManager] = {}
+            # Per origin and TLS verification: a connection pool and False (it takes the path), or a proxy
+            # manager and True (it takes the whole URL).
+            self._openers: dict[tuple[str, bool | str], tuple[Any, bool]] = {}
             self._lock = threading.Lock()
 
         def __enter__(self) -> PooledTransport:
@@ -74,9 +76,12 @@ def _classes() -> type[Any]:
             """Nothing to open: pools are made on first use."""
 
         def close(self) -> None:
-            for pool in self._pools.values():
-                pool.clear()
-            self._pools.clear()
+            for opener, whole in self._openers.values():
+                if whole:
+                    opener.clear()  # a ProxyManager
+                else:
+                    opener.close()  # a connection pool
+            self._openers.clear()
 
         def send(self, request: Any, **kwargs: Any) -> Any:
             """Send ``request`` (an ``azure.core.rest`` or legacy pipeline request) and return the response of
@@ -91,8 +96,9 @@ def _classes() -> type[Any]:
             if getattr(request, "files", None):
                 raise ValueError("multipart form uploads are not supported by Orbit's transport")
             try:
-                raw = self._pool(request.url, verify).urlopen(
-                    request.method, request.url, body=body, headers=dict(request.headers), retries=False,
+                opener, target = self._opener(request.url, verify)
+                raw = opener.urlopen(
+                    request.method, target, body=body, headers=dict(request.headers), retries=False,
                     redirect=False, timeout=timeout, preload_content=not stream, decode_content=True)
             except urllib3.exceptions.ConnectTimeoutError as exc:
                 raise ServiceRequestTimeoutError(exc, error=exc) from exc
@@ -114,17 +120,21 @@ def _classes() -> type[Any]:
                                      block_size=block, stream_download_generator=_stream, content=content)
             return _LegacyResponse(request, raw, headers, content, block)
 
-        def _pool(self, url: str, verify: bool | str) -> urllib3.PoolManager:
-            """The pool for ``url``'s scheme and TLS verification: direct, or through the scheme's proxy."""
-            scheme = urlsplit(url).scheme
-            key = f"{scheme}|{verify}"
-            pool = self._pools.get(key)
-            if pool is None:
+        def _opener(self, url: str, verify: bool | str) -> tuple[Any, str]:
+            """What sends a request to ``url``, and what of the URL it takes. A direct connection goes to the
+            origin's own pool (no URL parsing and pool lookup per call, as a ``PoolManager`` would do);
+            one through a proxy to urllib3's ``ProxyManager``, which tunnels HTTPS with CONNECT."""
+            end = url.find("/", url.find("//") + 2)
+            origin, path = (url, "/") if end < 0 else (url[:end], url[end:])
+            key = (origin, verify)
+            found = self._openers.get(key)
+            if found is None:
                 with self._lock:  # calls start on many threads at once: one pool each, not one per thread
-                    pool = self._pools.get(key) or self._pools.setdefault(key, self._make_pool(scheme, verify))
-            return pool
+                    found = self._openers.get(key) or self._openers.setdefault(key, self._make(origin, verify))
+            opener, whole = found
+            return opener, url if whole else path
 
-        def _make_pool(self, scheme: str, verify: bool | str) -> urllib3.PoolManager:
+        def _make(self, origin: str, verify: bool | str) -> tuple[Any, bool]:
             tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {
                 "cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str) else _default_bundle()}
             cert = self.connection_config.cert
@@ -132,10 +142,11 @@ def _classes() -> type[Any]:
                 tls.update(cert_file=cert[0], key_file=cert[1])
             elif cert:
                 tls["cert_file"] = cert
-            common = {"num_pools": 4, "maxsize": self._pool_size, "block": False, **tls}
+            sizes: dict[str, Any] = {"maxsize": self._pool_size, "block": False}
+            scheme = urlsplit(origin).scheme
             proxy = self._proxies.get(scheme) or self._proxies.get("all")
             if not proxy:
-                return urllib3.PoolManager(**common)
+                return urllib3.connection_from_url(origin, **sizes, **(tls if scheme == "https" else {})), False
             if "://" not in proxy:
                 proxy = f"http://{proxy}"  # as requests reads a bare host:port
             parts = urlsplit(proxy)
@@ -143,7 +154,7 @@ def _classes() -> type[Any]:
             if parts.username:
                 headers = urllib3.make_headers(
                     proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
-            return urllib3.ProxyManager(proxy, proxy_headers=headers, **common)
+            return urllib3.ProxyManager(proxy, proxy_headers=headers, num_pools=4, **sizes, **tls), True
 
 
     def _default_bundle() -> str:
