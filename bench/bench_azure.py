@@ -3,7 +3,9 @@
 (a) ``orbit status --json`` over 1,000 and 2,000 provisioned solutions, and over 1,000 with half the
     page size: wall time and the request count, which must grow with pages, not with apps.
 (b) ``orbit provision --all --concurrency 16`` over 500 solutions: the first sweep (creates ~4,000
-    resources) and the second (must write nothing), against the ideal total calls × latency ÷ 16.
+    resources) and the second (must write nothing), against the ideal total calls × latency ÷ 16; and,
+    interleaved with the first sweeps, the same SDK calls made by a script with no Orbit in it, once with
+    the clients Orbit makes (its transport and LRO polling, decision 0024) and once with stock ones.
 
 The emulators (tests/emulators, the ones the Azure tests use) run in this process on 127.0.0.1 with a
 ``latency`` fault of 20 ms on every request of both (ARM and Azure Files). Each measured command is a
