@@ -160,17 +160,17 @@ class AzurePlatform:
             ResourceExistsError: an app of that name exists (ARM's PUT would silently replace it).
             BackendError: the call or the provisioning failed.
         """
-        if await self._get_app_model(app.name) is not None:
-            raise ResourceExistsError(f"container app {app.name} already exists")
         client = self._arm()
         envelope = self._new_app_model(app)
         what = f"create container app {app.name}"
 
-        def create() -> None:
+        def create() -> None:  # the read and the write in one trip to a worker thread
+            if self._app_model(client, app.name) is not None:
+                raise ResourceExistsError(f"container app {app.name} already exists")
             _wait(lambda: client.container_apps.begin_create_or_update(self.resource_group, app.name, envelope,
                                                                       polling=self._polling()), what)
 
-        await self._write(create, what=what)
+        await self._read_then_write(create, what=what)
 
     async def update_app(self, app: App) -> None:
         """Converge the managed fields of an existing app with a JSON merge patch, and wait for it.
@@ -178,18 +178,18 @@ class AzurePlatform:
         Raises:
             BackendError: the app does not exist, or the call or the provisioning failed.
         """
-        live = await self._get_app_model(app.name)
-        if live is None:
-            raise BackendError(f"update container app {app.name}: it does not exist")
         client = self._arm()
-        patch = self._app_patch(app, live)
         what = f"update container app {app.name}"
 
-        def update() -> None:
+        def update() -> None:  # the read and the write in one trip to a worker thread
+            live = self._app_model(client, app.name)
+            if live is None:
+                raise BackendError(f"{what}: it does not exist")
+            patch = self._app_patch(app, live)
             _wait(lambda: client.container_apps.begin_update(self.resource_group, app.name, patch,
                                                              polling=self._polling()), what)
 
-        await self._write(update, what=what)
+        await self._read_then_write(update, what=what)
 
     # -- AppPlatform: environment storages ----------------------------------------------------------
 
@@ -216,16 +216,7 @@ class AzurePlatform:
             BackendError: the read failed.
         """
         client = self._arm()
-
-        def get() -> Any:
-            from azure.core.exceptions import ResourceNotFoundError
-
-            try:
-                return client.managed_environments_storages.get(self.resource_group, self.settings.environment, name)
-            except ResourceNotFoundError:
-                return None
-
-        model = await self._read(get, what=f"read environment storage {name}")
+        model = await self._read(self._storage_model, client, name, what=f"read environment storage {name}")
         return _storage_from_model(model) if model is not None else None
 
     async def create_storage(self, storage: Storage) -> None:
@@ -235,9 +226,7 @@ class AzurePlatform:
             ResourceExistsError: a storage of that name exists.
             BackendError: the call failed, or the account key is not set.
         """
-        if await self.get_storage(storage.name) is not None:
-            raise ResourceExistsError(f"environment storage {storage.name} already exists")
-        await self._put_storage(storage, what=f"create environment storage {storage.name}")
+        await self._put_storage(storage, what=f"create environment storage {storage.name}", fresh=True)
 
     async def update_storage(self, storage: Storage) -> None:
         """Replace the share, account and access mode of the environment storage (one PUT).
@@ -296,20 +285,36 @@ class AzurePlatform:
     async def _write(self, func: Callable[..., T], *args: Any, what: str) -> T:
         return await call(func, *args, what=what, bucket=self._pacing.bucket("writes"))
 
+    async def _read_then_write(self, func: Callable[..., T], *args: Any, what: str) -> T:
+        """``func`` reads once, then writes: one read and one write token an attempt."""
+        return await call(func, *args, what=what,
+                          bucket=(self._pacing.bucket("reads"), self._pacing.bucket("writes")))
+
     async def _get_app_model(self, name: str) -> Any:
         client = self._arm()
+        return await self._read(self._app_model, client, name, what=f"read container app {name}")
 
-        def get() -> Any:
-            from azure.core.exceptions import ResourceNotFoundError
+    def _app_model(self, client: Any, name: str) -> Any:
+        """The SDK model of app ``name``, or None if it does not exist (blocking)."""
+        from azure.core.exceptions import ResourceNotFoundError
 
-            try:
-                return client.container_apps.get(self.resource_group, name)
-            except ResourceNotFoundError:
-                return None
+        try:
+            return client.container_apps.get(self.resource_group, name)
+        except ResourceNotFoundError:
+            return None
 
-        return await self._read(get, what=f"read container app {name}")
+    def _storage_model(self, client: Any, name: str) -> Any:
+        """The SDK model of environment storage ``name``, or None if it does not exist (blocking)."""
+        from azure.core.exceptions import ResourceNotFoundError
 
-    async def _put_storage(self, storage: Storage, *, what: str) -> None:
+        try:
+            return client.managed_environments_storages.get(self.resource_group, self.settings.environment, name)
+        except ResourceNotFoundError:
+            return None
+
+    async def _put_storage(self, storage: Storage, *, what: str, fresh: bool = False) -> None:
+        """PUT the environment storage; ``fresh``: only if it does not exist yet (read first, in the same
+        trip to a worker thread), else ResourceExistsError."""
         from azure.mgmt.appcontainers.models import (
             AzureFileProperties,
             ManagedEnvironmentStorage,
@@ -329,11 +334,13 @@ class AzurePlatform:
         )
 
         def put() -> None:
+            if fresh and self._storage_model(client, storage.name) is not None:
+                raise ResourceExistsError(f"environment storage {storage.name} already exists")
             client.managed_environments_storages.create_or_update(
                 self.resource_group, self.settings.environment, storage.name, envelope
             )
 
-        await self._write(put, what=what)
+        await (self._read_then_write(put, what=what) if fresh else self._write(put, what=what))
 
     def _new_app_model(self, app: App) -> Any:
         """The full ContainerApp of a create: environment, identity, registry, one container, volumes, tags."""
