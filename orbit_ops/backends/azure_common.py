@@ -77,8 +77,9 @@ class AzureEndpoints:
 
         connection = {**defaults, **{k: v for k, v in options.items() if k in CONNECTION_OPTIONS}}
         rest = {k: v for k, v in options.items() if k not in CONNECTION_OPTIONS}
-        return {"transport": transport_class()(connection_verify=self.verify(), proxies=proxies_for(url),
-                                               pool_size=POOL_THREADS, **connection), **rest}
+        connection.setdefault("connection_verify", self.verify())
+        return {"transport": transport_class()(proxies=proxies_for(url), pool_size=POOL_THREADS, **connection),
+                **rest}
 
 
 # What azure-core's ConnectionConfiguration reads: given to a client, they configure its transport.

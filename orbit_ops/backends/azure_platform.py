@@ -164,9 +164,14 @@ class AzurePlatform:
         envelope = self._new_app_model(app)
         what = f"create container app {app.name}"
 
+        sent = False
+
         def create() -> None:  # the read and the write in one trip to a worker thread
-            if self._app_model(client, app.name) is not None:
+            nonlocal sent
+            # A retry after the PUT went out only re-sends it: the app found then would be this create's own.
+            if not sent and self._app_model(client, app.name) is not None:
                 raise ResourceExistsError(f"container app {app.name} already exists")
+            sent = True
             _wait(lambda: client.container_apps.begin_create_or_update(self.resource_group, app.name, envelope,
                                                                       polling=self._polling()), what)
 
@@ -333,9 +338,14 @@ class AzurePlatform:
             )
         )
 
+        sent = False
+
         def put() -> None:
-            if fresh and self._storage_model(client, storage.name) is not None:
+            nonlocal sent
+            # As for apps: a retry after the PUT went out only re-sends it.
+            if fresh and not sent and self._storage_model(client, storage.name) is not None:
                 raise ResourceExistsError(f"environment storage {storage.name} already exists")
+            sent = True
             client.managed_environments_storages.create_or_update(
                 self.resource_group, self.settings.environment, storage.name, envelope
             )

@@ -33,6 +33,7 @@ def transport_class() -> type[Any]:
 
 @functools.cache
 def _classes() -> type[Any]:
+    import os
     import threading
     from collections.abc import Iterator, MutableMapping
     from urllib.parse import unquote, urlsplit
@@ -40,6 +41,7 @@ def _classes() -> type[Any]:
     import urllib3
     from azure.core.configuration import ConnectionConfiguration
     from azure.core.exceptions import (
+        DecodeError,
         IncompleteReadError,
         ServiceRequestError,
         ServiceRequestTimeoutError,
@@ -76,12 +78,14 @@ def _classes() -> type[Any]:
             """Nothing to open: pools are made on first use."""
 
         def close(self) -> None:
-            for opener, whole in self._openers.values():
+            with self._lock:
+                openers = list(self._openers.values())
+                self._openers.clear()
+            for opener, whole in openers:
                 if whole:
                     opener.clear()  # a ProxyManager
                 else:
                     opener.close()  # a connection pool
-            self._openers.clear()
 
         def send(self, request: Any, **kwargs: Any) -> Any:
             """Send ``request`` (an ``azure.core.rest`` or legacy pipeline request) and return the response of
@@ -100,18 +104,15 @@ def _classes() -> type[Any]:
                 raw = opener.urlopen(
                     request.method, target, body=body, headers=dict(request.headers), retries=False,
                     redirect=False, timeout=timeout, preload_content=not stream, decode_content=True)
-            except urllib3.exceptions.ConnectTimeoutError as exc:
-                raise ServiceRequestTimeoutError(exc, error=exc) from exc
+            # NewConnectionError first: in urllib3 2 it is also a ConnectTimeoutError (refused is not slow).
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError,
                     urllib3.exceptions.ProxyError, urllib3.exceptions.LocationParseError) as exc:
                 raise ServiceRequestError(exc, error=exc) from exc
-            except urllib3.exceptions.ReadTimeoutError as exc:
-                raise ServiceResponseTimeoutError(exc, error=exc) from exc
-            except urllib3.exceptions.IncompleteRead as exc:
-                raise IncompleteReadError(exc, error=exc) from exc
+            except urllib3.exceptions.ConnectTimeoutError as exc:
+                raise ServiceRequestTimeoutError(exc, error=exc) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise ServiceResponseError(exc, error=exc) from exc
-            headers = case_insensitive_dict(raw.headers.items())
+                raise _read_error(exc) from exc
+            headers = case_insensitive_dict(raw.headers)  # a repeated header's values joined, as requests does
             content = None if stream else raw.data
             block = config.data_block_size
             if rest:
@@ -135,8 +136,11 @@ def _classes() -> type[Any]:
             return opener, url if whole else path
 
         def _make(self, origin: str, verify: bool | str) -> tuple[Any, bool]:
+            bundle = verify if isinstance(verify, str) else _default_bundle()
             tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {
-                "cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str) else _default_bundle()}
+                "cert_reqs": "CERT_REQUIRED",
+                # a folder of hashed certificates works too (REQUESTS_CA_BUNDLE may name one), as in requests
+                "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs": bundle}
             cert = self.connection_config.cert
             if isinstance(cert, tuple):
                 tls.update(cert_file=cert[0], key_file=cert[1])
@@ -192,15 +196,32 @@ def _classes() -> type[Any]:
             return _stream(pipeline=pipeline, response=self, **kwargs)
 
 
+    def _read_error(exc: Exception) -> Exception:
+        """The azure-core error for a failure once the request went out (what requests' transport raises)."""
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            return ServiceResponseTimeoutError(exc, error=exc)
+        if isinstance(exc, urllib3.exceptions.DecodeError):
+            return DecodeError(exc, error=exc)
+        if isinstance(exc, urllib3.exceptions.IncompleteRead) or any(
+                isinstance(arg, urllib3.exceptions.IncompleteRead) for arg in exc.args):  # a body cut short
+            return IncompleteReadError(exc, error=exc)
+        return ServiceResponseError(exc, error=exc)
+
     def _stream(pipeline: Any = None, response: Any = None, **kwargs: Any) -> Iterator[bytes]:
-        """The body of a streamed response in blocks; the connection goes back to the pool at its end."""
+        """The body of a streamed response in blocks. Read to its end, the connection goes back to the pool;
+        left early or failed, it is closed (a connection with body still unread cannot serve another call)."""
         raw: urllib3.BaseHTTPResponse = response.internal_response
         block = getattr(response, "_block_size", None) or getattr(response, "block_size", None) or 4096
+        whole = False
         try:
             yield from raw.stream(block, decode_content=kwargs.get("decompress", True))
-        except urllib3.exceptions.ProtocolError as exc:
-            raise IncompleteReadError(exc, error=exc) from exc
+            whole = True
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _read_error(exc) from exc
         finally:
-            raw.release_conn()
+            if whole:
+                raw.release_conn()
+            else:
+                raw.close()
 
     return PooledTransport

@@ -372,3 +372,28 @@ def test_no_secret_reaches_logs_errors_files_or_json(
     for secret in (emulators.token, key, quote(key, safe=""), key[:40]):
         leaks = [name for name, text in texts.items() if secret in text]
         assert leaks == [], f"secret found in {leaks}"
+
+
+def test_a_create_retried_after_its_put_went_out_is_still_a_create(platform: AzurePlatform,
+                                                                    emulators: AzureEmulators) -> None:
+    """The existence check of a create runs once: when the operation's status polls keep failing (past the
+    SDK's own three retries of a bad status), Orbit retries the create, and the app it finds then is its
+    own, not someone else's: the PUT is sent again, and the create ends as one."""
+    _, desired = make_desired()
+    app = desired.apps[0]
+
+    async def scenario() -> None:
+        for share in desired.shares:
+            await platform.create_share(share)
+        for storage in desired.storages:
+            await platform.create_storage(storage)
+        emulators.arm_server.inject(Fault("503", method="GET", path="/containerappOperationStatuses/", count=4))
+        await platform.create_app(app)  # no ResourceExistsError
+
+    asyncio.run(scenario())
+    puts = [r for r in emulators.arm_server.log if r.method == "PUT" and r.path.endswith(f"/containerApps/{app.name}")]
+    reads = [r for r in emulators.arm_server.log if r.method == "GET" and r.path.endswith(f"/containerApps/{app.name}")]
+    assert [r.status for r in puts] == [201, 200]  # sent again, as the upsert it is
+    assert [r.status for r in reads].count(404) == 1 and reads[0].status == 404  # read once, before the PUT
+    assert reads[0].at < puts[0].at
+    assert emulators.arm.apps[app.name]["properties"]["provisioningState"] == "Succeeded"

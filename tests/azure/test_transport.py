@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,8 @@ class _Echo(BaseHTTPRequestHandler):
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("x-ms-request-id", self.headers.get("x-test", ""))
+        self.send_header("WWW-Authenticate", 'Bearer realm="one"')
+        self.send_header("WWW-Authenticate", 'PoP nonce="two"')
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -120,3 +123,25 @@ def test_tls_is_verified_against_the_given_bundle_and_nothing_else(emulators: Az
     with PooledTransport(connection_verify=True) as transport, pytest.raises(ServiceRequestError) as caught:
         transport.send(HttpRequest("GET", url))  # the public bundle does not know the emulator's certificate
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+def test_a_body_that_stops_arriving_times_out_as_a_response_error_when_streamed() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def stall() -> None:
+            client, _ = server.accept()
+            client.recv(65536)
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            time.sleep(3)
+            client.close()
+
+        threading.Thread(target=stall, daemon=True).start()
+        with PooledTransport(read_timeout=0.3) as transport:
+            response = transport.send(HttpRequest("GET", f"http://127.0.0.1:{server.getsockname()[1]}/x"), stream=True)
+            with pytest.raises(ServiceResponseTimeoutError):
+                response.read()
+
+
+def test_a_repeated_header_keeps_all_its_values(echo: _Counting) -> None:
+    with PooledTransport() as transport:
+        response = transport.send(HttpRequest("PUT", _url(echo), content=b"x", headers={"x-test": "a"}))
+    assert response.headers["www-authenticate"] == 'Bearer realm="one", PoP nonce="two"'
