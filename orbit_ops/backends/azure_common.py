@@ -250,19 +250,19 @@ async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
                                                                                       **kwargs))
 
 
-async def call(func: Callable[..., T], *args: Any, what: str,
-               bucket: TokenBucket | tuple[TokenBucket, ...] | None = None, attempts: int = 6, **kwargs: Any) -> T:
+async def call(func: Callable[..., T], *args: Any, what: str, buckets: tuple[TokenBucket, ...] = (),
+               attempts: int = 6, **kwargs: Any) -> T:
     """Run blocking SDK ``func`` in a thread, mapping errors; retries throttling (honouring Retry-After)
     and transient 5xx/connection errors with capped exponential backoff. Each attempt first takes a token
-    of ``bucket`` (of each, when ``func`` makes calls of several kinds).
+    of each of ``buckets`` (one per kind of call ``func`` makes).
 
     Raises:
         OrbitError: the mapped error once retries are exhausted (or at once for non-transient errors).
     """
     delay = 0.5
     for attempt in range(1, attempts + 1):
-        for paced in (bucket,) if isinstance(bucket, TokenBucket) else bucket or ():
-            await paced.take()
+        for bucket in buckets:
+            await bucket.take()
         try:
             return await in_thread(func, *args, **kwargs)
         except Exception as exc:  # mapped just below; nothing SDK-typed escapes this module

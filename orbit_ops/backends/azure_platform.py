@@ -163,18 +163,11 @@ class AzurePlatform:
         client = self._arm()
         envelope = self._new_app_model(app)
         what = f"create container app {app.name}"
-
-        sent = False
-
-        def create() -> None:  # the read and the write in one trip to a worker thread
-            nonlocal sent
-            # A retry after the PUT went out only re-sends it: the app found then would be this create's own.
-            if not sent and self._app_model(client, app.name) is not None:
-                raise ResourceExistsError(f"container app {app.name} already exists")
-            sent = True
-            _wait(lambda: client.container_apps.begin_create_or_update(self.resource_group, app.name, envelope,
-                                                                      polling=self._polling()), what)
-
+        create = _create_once(
+            lambda: _found(client.container_apps.get, self.resource_group, app.name),
+            lambda: _wait(lambda: client.container_apps.begin_create_or_update(
+                self.resource_group, app.name, envelope, polling=self._polling()), what),
+            f"container app {app.name} already exists")
         await self._read_then_write(create, what=what)
 
     async def update_app(self, app: App) -> None:
@@ -187,7 +180,7 @@ class AzurePlatform:
         what = f"update container app {app.name}"
 
         def update() -> None:  # the read and the write in one trip to a worker thread
-            live = self._app_model(client, app.name)
+            live = _found(client.container_apps.get, self.resource_group, app.name)
             if live is None:
                 raise BackendError(f"{what}: it does not exist")
             patch = self._app_patch(app, live)
@@ -221,7 +214,8 @@ class AzurePlatform:
             BackendError: the read failed.
         """
         client = self._arm()
-        model = await self._read(self._storage_model, client, name, what=f"read environment storage {name}")
+        model = await self._read(_found, client.managed_environments_storages.get, self.resource_group,
+                                 self.settings.environment, name, what=f"read environment storage {name}")
         return _storage_from_model(model) if model is not None else None
 
     async def create_storage(self, storage: Storage) -> None:
@@ -231,7 +225,12 @@ class AzurePlatform:
             ResourceExistsError: a storage of that name exists.
             BackendError: the call failed, or the account key is not set.
         """
-        await self._put_storage(storage, what=f"create environment storage {storage.name}", fresh=True)
+        client = self._arm()
+        create = _create_once(
+            lambda: _found(client.managed_environments_storages.get, self.resource_group, self.settings.environment,
+                           storage.name),
+            self._storage_put(storage), f"environment storage {storage.name} already exists")
+        await self._read_then_write(create, what=f"create environment storage {storage.name}")
 
     async def update_storage(self, storage: Storage) -> None:
         """Replace the share, account and access mode of the environment storage (one PUT).
@@ -239,7 +238,7 @@ class AzurePlatform:
         Raises:
             BackendError: the call failed, or the account key is not set.
         """
-        await self._put_storage(storage, what=f"update environment storage {storage.name}")
+        await self._write(self._storage_put(storage), what=f"update environment storage {storage.name}")
 
     # -- ShareStore ----------------------------------------------------------------------------------
 
@@ -285,41 +284,23 @@ class AzurePlatform:
                                  path_format_arguments={"endpoint": self.endpoints.arm})
 
     async def _read(self, func: Callable[..., T], *args: Any, what: str) -> T:
-        return await call(func, *args, what=what, bucket=self._pacing.bucket("reads"))
+        return await call(func, *args, what=what, buckets=(self._pacing.bucket("reads"),))
 
     async def _write(self, func: Callable[..., T], *args: Any, what: str) -> T:
-        return await call(func, *args, what=what, bucket=self._pacing.bucket("writes"))
+        return await call(func, *args, what=what, buckets=(self._pacing.bucket("writes"),))
 
     async def _read_then_write(self, func: Callable[..., T], *args: Any, what: str) -> T:
         """``func`` reads once, then writes: one read and one write token an attempt."""
         return await call(func, *args, what=what,
-                          bucket=(self._pacing.bucket("reads"), self._pacing.bucket("writes")))
+                          buckets=(self._pacing.bucket("reads"), self._pacing.bucket("writes")))
 
     async def _get_app_model(self, name: str) -> Any:
         client = self._arm()
-        return await self._read(self._app_model, client, name, what=f"read container app {name}")
+        return await self._read(_found, client.container_apps.get, self.resource_group, name,
+                                what=f"read container app {name}")
 
-    def _app_model(self, client: Any, name: str) -> Any:
-        """The SDK model of app ``name``, or None if it does not exist (blocking)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return client.container_apps.get(self.resource_group, name)
-        except ResourceNotFoundError:
-            return None
-
-    def _storage_model(self, client: Any, name: str) -> Any:
-        """The SDK model of environment storage ``name``, or None if it does not exist (blocking)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return client.managed_environments_storages.get(self.resource_group, self.settings.environment, name)
-        except ResourceNotFoundError:
-            return None
-
-    async def _put_storage(self, storage: Storage, *, what: str, fresh: bool = False) -> None:
-        """PUT the environment storage; ``fresh``: only if it does not exist yet (read first, in the same
-        trip to a worker thread), else ResourceExistsError."""
+    def _storage_put(self, storage: Storage) -> Callable[[], None]:
+        """The blocking PUT of the environment storage (an upsert)."""
         from azure.mgmt.appcontainers.models import (
             AzureFileProperties,
             ManagedEnvironmentStorage,
@@ -337,20 +318,8 @@ class AzurePlatform:
                 )
             )
         )
-
-        sent = False
-
-        def put() -> None:
-            nonlocal sent
-            # As for apps: a retry after the PUT went out only re-sends it.
-            if fresh and not sent and self._storage_model(client, storage.name) is not None:
-                raise ResourceExistsError(f"environment storage {storage.name} already exists")
-            sent = True
-            client.managed_environments_storages.create_or_update(
-                self.resource_group, self.settings.environment, storage.name, envelope
-            )
-
-        await (self._read_then_write(put, what=what) if fresh else self._write(put, what=what))
+        return lambda: client.managed_environments_storages.create_or_update(
+            self.resource_group, self.settings.environment, storage.name, envelope)
 
     def _new_app_model(self, app: App) -> Any:
         """The full ContainerApp of a create: environment, identity, registry, one container, volumes, tags."""
@@ -419,6 +388,35 @@ class AzurePlatform:
             kinds = _text(live.identity.type if live.identity is not None else "").replace(" ", "").split(",")
             patch.identity = _identity(app.identity, keep_system="SystemAssigned" in kinds)
         return patch
+
+
+def _found(get: Callable[..., Any], *args: Any) -> Any:
+    """``get(*args)`` (a blocking SDK read), or None where ARM answers that it does not exist."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return get(*args)
+    except ResourceNotFoundError:
+        return None
+
+
+def _create_once(existing: Callable[[], Any], write: Callable[[], None], conflict: str) -> Callable[[], None]:
+    """One create as a blocking function for :func:`call`: read ``existing``, ResourceExistsError(``conflict``)
+    if there is something (ARM's PUT is an upsert and would replace it), else ``write``.
+
+    The read comes first only until the write has gone out: a retry after that (a status poll that kept
+    failing, a timeout) only writes again, since what it would find then is this create's own resource.
+    """
+    sent = False
+
+    def attempt() -> None:
+        nonlocal sent
+        if not sent and existing() is not None:
+            raise ResourceExistsError(conflict)
+        sent = True
+        write()
+
+    return attempt
 
 
 @functools.cache

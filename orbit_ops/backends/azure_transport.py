@@ -35,7 +35,7 @@ def transport_class() -> type[Any]:
 def _classes() -> type[Any]:
     import os
     import threading
-    from collections.abc import Iterator, MutableMapping
+    from collections.abc import Iterator
     from urllib.parse import unquote, urlsplit
 
     import urllib3
@@ -48,7 +48,6 @@ def _classes() -> type[Any]:
         ServiceResponseError,
         ServiceResponseTimeoutError,
     )
-    from azure.core.pipeline.transport import HttpResponse as LegacyHttpResponse
     from azure.core.pipeline.transport import HttpTransport
 
     # The response type azure-core's own transports build for `azure.core.rest` requests. Private, hence the
@@ -88,21 +87,22 @@ def _classes() -> type[Any]:
                     opener.close()  # a connection pool
 
         def send(self, request: Any, **kwargs: Any) -> Any:
-            """Send ``request`` (an ``azure.core.rest`` or legacy pipeline request) and return the response of
-            the same family."""
+            """Send ``request`` and return its response, both of ``azure.core.rest``: what the clients this
+            transport is made for send (the legacy pipeline request is only used by storage batches)."""
             config = self.connection_config
             verify = kwargs.pop("connection_verify", config.verify)
             timeout = urllib3.Timeout(connect=kwargs.pop("connection_timeout", config.timeout),
                                       read=kwargs.pop("read_timeout", config.read_timeout))
             stream = bool(kwargs.pop("stream", False))
-            rest = hasattr(request, "content")  # an azure.core.rest.HttpRequest; the legacy one has no `.content`
-            body = request.data  # both kinds have it (the rest one for compatibility), as requests' transport uses
-            if getattr(request, "files", None):
+            if not hasattr(request, "content"):  # the legacy pipeline request has no `.content`
+                raise TypeError(f"Orbit's transport sends azure.core.rest requests, not {type(request).__name__}")
+            if request.files:
                 raise ValueError("multipart form uploads are not supported by Orbit's transport")
             try:
                 opener, target = self._opener(request.url, verify)
                 raw = opener.urlopen(
-                    request.method, target, body=body, headers=dict(request.headers), retries=False,
+                    # `data`: the body as requests' transport reads it (set for every kind of content)
+                    request.method, target, body=request.data, headers=dict(request.headers), retries=False,
                     redirect=False, timeout=timeout, preload_content=not stream, decode_content=True)
             # NewConnectionError first: in urllib3 2 it is also a ConnectTimeoutError (refused is not slow).
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError,
@@ -114,12 +114,9 @@ def _classes() -> type[Any]:
                 raise _read_error(exc) from exc
             headers = case_insensitive_dict(raw.headers)  # a repeated header's values joined, as requests does
             content = None if stream else raw.data
-            block = config.data_block_size
-            if rest:
-                return _RestResponse(request=request, internal_response=raw, status_code=raw.status, headers=headers,
-                                     reason=raw.reason or "", content_type=headers.get("content-type"),
-                                     block_size=block, stream_download_generator=_stream, content=content)
-            return _LegacyResponse(request, raw, headers, content, block)
+            return _Response(request=request, internal_response=raw, status_code=raw.status, headers=headers,
+                             reason=raw.reason or "", content_type=headers.get("content-type"),
+                             block_size=config.data_block_size, stream_download_generator=_stream, content=content)
 
         def _opener(self, url: str, verify: bool | str) -> tuple[Any, str]:
             """What sends a request to ``url``, and what of the URL it takes. A direct connection goes to the
@@ -167,34 +164,12 @@ def _classes() -> type[Any]:
         return str(certifi.where())
 
 
-    class _RestResponse(HttpResponseImpl):
+    class _Response(HttpResponseImpl):
         """An ``azure.core.rest.HttpResponse`` whose body was read whole (or is still to stream)."""
 
         def __init__(self, *, content: bytes | None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._content = content
-
-
-    class _LegacyResponse(LegacyHttpResponse):
-        """The response of a legacy ``azure.core.pipeline.transport.HttpRequest``."""
-
-        def __init__(self, request: Any, raw: urllib3.BaseHTTPResponse, headers: MutableMapping[str, str],
-                     content: bytes | None, block_size: int) -> None:
-            super().__init__(request, raw, block_size=block_size)
-            self.status_code = raw.status
-            self.headers = headers
-            self.reason = raw.reason
-            self.content_type = headers.get("content-type")
-            self._content = content
-
-        def body(self) -> bytes:
-            if self._content is None:
-                self._content = b"".join(_stream(response=self))
-            return self._content
-
-        def stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
-            return _stream(pipeline=pipeline, response=self, **kwargs)
-
 
     def _read_error(exc: Exception) -> Exception:
         """The azure-core error for a failure once the request went out (what requests' transport raises)."""
@@ -211,7 +186,7 @@ def _classes() -> type[Any]:
         """The body of a streamed response in blocks. Read to its end, the connection goes back to the pool;
         left early or failed, it is closed (a connection with body still unread cannot serve another call)."""
         raw: urllib3.BaseHTTPResponse = response.internal_response
-        block = getattr(response, "_block_size", None) or getattr(response, "block_size", None) or 4096
+        block = response._block_size  # set by HttpResponseImpl from the connection settings
         whole = False
         try:
             yield from raw.stream(block, decode_content=kwargs.get("decompress", True))

@@ -145,3 +145,11 @@ def test_a_repeated_header_keeps_all_its_values(echo: _Counting) -> None:
     with PooledTransport() as transport:
         response = transport.send(HttpRequest("PUT", _url(echo), content=b"x", headers={"x-test": "a"}))
     assert response.headers["www-authenticate"] == 'Bearer realm="one", PoP nonce="two"'
+
+
+def test_a_legacy_pipeline_request_is_refused_plainly(echo: _Counting) -> None:
+    from azure.core.pipeline.transport import HttpRequest as LegacyRequest
+
+    with PooledTransport() as transport, pytest.raises(TypeError, match=r"azure\.core\.rest requests"):
+        transport.send(LegacyRequest("GET", _url(echo)))
+    assert echo.connections == 0
