@@ -90,12 +90,12 @@ if kind == "orbit":
     endpoints = AzureEndpoints(arm, files, ca)
     arm_options = endpoints.pooled_transport(arm, {"polling_interval": 0, "retry_backoff_factor": 0})
     files_options = endpoints.pooled_transport(files, {}, connection_timeout=20, read_timeout=60)
-    polling = {"polling": lambda: _inline_polling()(0, path_format_arguments={"endpoint": arm})}
+    polling = lambda: {"polling": _inline_polling()(0, path_format_arguments={"endpoint": arm})}
 else:
     arm_options = {"connection_verify": ca, "use_env_settings": False, "polling_interval": 0,
                    "retry_backoff_factor": 0}
     files_options = {"connection_verify": ca, "use_env_settings": False}
-    polling = {}
+    polling = dict
 apps = ContainerAppsAPIClient(credential(), subscription, base_url=arm, credential_scopes=[arm + "/.default"],
                               **arm_options)
 shares = ShareServiceClient(account_url=files, credential={"account_name": account, "account_key": key},
@@ -117,7 +117,7 @@ def solution(index):
         except ResourceNotFoundError:
             pass
         apps.container_apps.begin_create_or_update(group, f"{component}-{index}", models.ContainerApp(app),
-                                                   **{k: make() for k, make in polling.items()}).result()
+                                                   **polling()).result()
     for kind in ("customer", "internal"):
         shares.create_share(f"bare-{index}-{kind}", quota=100, metadata={"orbit-solution": str(index)})
 
