@@ -70,7 +70,12 @@ def test_ops_lists_builds_with_spec_keys(root: Path, run_cli: Run) -> None:
     ops = json.loads(out)
     assert set(ops[0]) >= {"id", "kind", "target", "state", "progress", "created_at", "finished_at"}
     assert (ops[0]["kind"], ops[0]["target"], ops[0]["state"]) == ("build", "mc@1.3.0", "succeeded")
-    code, out, _ = run_cli("-w", str(root), "logs", ops[0]["id"][:15])
+    # A prefix names an operation when no other id starts with it (ids begin with the second they were
+    # made in, and other builds of this workspace may share that second).
+    others = [op["id"] for op in ops[1:]]
+    prefix = next(ops[0]["id"][:n] for n in range(15, len(ops[0]["id"]) + 1)
+                  if not any(other.startswith(ops[0]["id"][:n]) for other in others))
+    code, out, _ = run_cli("-w", str(root), "logs", prefix)
     assert code == 0 and "tagged oci:.orbit/registry/mc:1.3.0" in out
 
 
