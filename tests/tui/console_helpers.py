@@ -25,10 +25,12 @@ async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
     """
     # Workers start workers (a load starts the platform read once the table is drawn, which starts the integrity
     # check): wait until a pause leaves none running, not just the ones that existed at first.
+    # A worker that ends by scheduling the next (``call_after_refresh``), or a footer recomposing after the
+    # bindings changed, leaves a message or callback queued rather than a worker running: wait for those too.
     for _ in range(50):
         await pilot.pause()
         running = [w for w in pilot.app.workers if w.group not in skip and not w.is_finished]
-        if not running:
+        if not running and not _queued(pilot.app):
             break
         await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)  # cancelled/failed count as done
     await pilot.pause()
@@ -39,6 +41,34 @@ async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
         if not any(table._require_update_dimensions or table._updated_cells for table in tables):
             break
         await pilot.pause()
+
+
+def _queued(app: OrbitApp) -> bool:
+    """Whether the app, a screen or a widget still has a message or an after-refresh callback waiting."""
+    for screen in app.screen_stack:
+        if screen._callbacks:
+            return True
+        for node in (app, screen, *screen.walk_children()):
+            if node._next_callbacks or not node._message_queue.empty():
+                return True
+    return False
+
+
+async def settled_screen(pilot: Pilot[Any]) -> None:
+    """:func:`settle`, then until the screen stops changing: what a snapshot shows is the screen at rest.
+
+    A change that nothing waitable announces (a widget redrawn after its own idle) would otherwise be caught
+    half-way on a busy machine. Bounded; compares the rendered screen of two consecutive pauses.
+    """
+    await settle(pilot)
+    before = pilot.app.export_screenshot()
+    for _ in range(20):
+        await pilot.pause()
+        now = pilot.app.export_screenshot()
+        if now == before:
+            return
+        before = now
+        await settle(pilot)
 
 
 async def open_solutions(pilot: Pilot[Any]) -> SolutionsScreen:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import SIZE
-from console_helpers import settle
+from console_helpers import settle, settled_screen
 from textual.pilot import Pilot
 
 from orbit_tui.app import OrbitApp
@@ -32,6 +32,7 @@ def keys(*pressed: str) -> Steps:
         for key in pressed:
             await pilot.press(key)
             await settle(pilot)
+        await settled_screen(pilot)
 
     return run
 
@@ -43,6 +44,13 @@ def log_of(op_id: str, *pressed: str) -> Steps:
         await keys(*pressed)(pilot)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def lasting_flash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row changed by a refresh stays flagged for the whole test: what the snapshot shows cannot depend on
+    whether the machine took more than the flag's 1.5 s to get there."""
+    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 3600)
 
 
 @pytest.fixture
@@ -183,11 +191,7 @@ def test_plan_with_updates(snap_copy: Callable[..., bool], fixed_copy: Path) -> 
     assert snap_copy(keys("2", "down", "space", "down", "down", "space", "p"))
 
 
-def test_rows_changed_by_a_refresh(
-    snap_copy: Callable[..., bool], fixed_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 3600)  # the moment lasts as long as the snapshot
-
+def test_rows_changed_by_a_refresh(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
     async def run(pilot: Pilot[Any]) -> None:
         import asyncio
 
@@ -197,7 +201,7 @@ def test_rows_changed_by_a_refresh(
         screen = pilot.app.screen
         assert isinstance(screen, SolutionsScreen)
         screen.load_sync()
-        await settle(pilot)
+        await settled_screen(pilot)
 
     assert snap_copy(run)
 
@@ -270,7 +274,7 @@ def test_cancel_confirmation(snap: Callable[..., bool]) -> None:
         assert isinstance(screen, LogScreen)
         screen.state = "running"  # as if still running: the question is the same
         screen.action_cancel()
-        await settle(pilot)
+        await settled_screen(pilot)
 
     assert snap(run)
 
@@ -279,6 +283,6 @@ def test_quit_dialog(snap: Callable[..., bool]) -> None:
     async def run(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         pilot.app.push_screen(QuitScreen(["build orbit@1.3.0 · 20261124-120000-0004"]))
-        await settle(pilot)
+        await settled_screen(pilot)
 
     assert snap(run)
