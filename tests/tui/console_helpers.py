@@ -18,38 +18,48 @@ from orbit_tui.widgets import StateTable
 
 
 async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
-    """Let pending messages and workers finish (no sleeps: waits on the workers themselves).
+    """Let pending work finish, then the screen catch up with it (no sleeps: waits on the work itself; bounded).
 
     ``skip`` names worker groups not to wait for, e.g. ``("log",)`` while a log follows an operation that the
     test keeps running.
     """
     # Workers start workers (a load starts the platform read once the table is drawn, which starts the integrity
     # check): wait until a pause leaves none running, not just the ones that existed at first.
-    # A worker that ends by scheduling the next (``call_after_refresh``), or a footer recomposing after the
-    # bindings changed, leaves a message or callback queued rather than a worker running: wait for those too.
-    for _ in range(50):
+    for _ in range(250):
         await pilot.pause()
         running = [w for w in pilot.app.workers if w.group not in skip and not w.is_finished]
-        if not running and not _queued(pilot.app):
+        if running:
+            await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)  # cancelled/failed: done
+        elif not _pending(pilot.app):
             break
-        await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)  # cancelled/failed count as done
-    await pilot.pause()
-    # A DataTable measures its columns when its own queue goes idle; on a busy machine that can come after
-    # the pause above, and a snapshot would catch the header-only widths. Wait for it (bounded, untimed).
-    for _ in range(200):
-        tables = [table for screen in pilot.app.screen_stack for table in screen.query(DataTable)]
-        if not any(table._require_update_dimensions or table._updated_cells for table in tables):
-            break
-        await pilot.pause()
 
 
-def _queued(app: OrbitApp) -> bool:
-    """Whether the app, a screen or a widget still has a message or an after-refresh callback waiting."""
+def _pending(app: OrbitApp) -> bool:
+    """Whether the console has work queued that no worker stands for; on a busy machine each can outlast a pause.
+
+    A worker that ends by scheduling the next (``call_after_refresh``) or a footer recomposing after the
+    bindings changed leaves a message or callback queued; a DataTable measures its columns when its own queue
+    goes idle; and the current screen repaints what changed on its own timer. A screen that is not current
+    is never repainted, so a modal pushed before that repaint would show the screen behind it stale.
+    """
+    current = app.screen
+    if any(
+        (
+            current._dirty_widgets,
+            current._layout_required,
+            current._scroll_required,
+            current._repaint_required,
+            current._recompose_required,
+        )
+    ):
+        return True
     for screen in app.screen_stack:
         if screen._callbacks:
             return True
         for node in (app, screen, *screen.walk_children()):
             if node._next_callbacks or not node._message_queue.empty():
+                return True
+            if isinstance(node, DataTable) and (node._require_update_dimensions or node._updated_cells):
                 return True
     return False
 
