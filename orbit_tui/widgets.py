@@ -109,8 +109,15 @@ class StateTable(DataTable[Text]):
     async def _on_idle(self, event: events.Idle) -> None:
         # DataTable measures new and changed rows when its queue goes idle, building every cell's renderable:
         # for 10,000 rows, full collections over the console's live objects cost more than the measuring.
+        widths = [column.content_width for column in self.columns.values()]
         with bulk_built():
             await super()._on_idle(event)
+        if widths != [column.content_width for column in self.columns.values()]:
+            # DataTable caches rendered cells by content, not by width (Textual issue #3533): a paint between a
+            # cell's update and this measuring would keep the cell cut to the old width ("miss" for "missing")
+            # until the row next changed. A column that moved: draw everything again.
+            self._clear_caches()
+            self.refresh()
 
     def _flash(self, keys: set[str]) -> None:
         self._refreshes += 1
