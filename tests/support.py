@@ -1,14 +1,17 @@
-"""Helpers shared by the tests: git with an isolated config, a minimal orbit.yaml."""
+"""Helpers shared by the tests: git with an isolated config, a minimal orbit.yaml, a console screen's text."""
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from orbit_ops.backends.base import BuildRequest, BuiltImage
 from orbit_ops.backends.local import LocalBuilder
@@ -63,3 +66,8 @@ def report(name: str, **figures: object) -> None:
     if os.environ.get("ORBIT_RELIABILITY_OUT"):
         with Path(os.environ["ORBIT_RELIABILITY_OUT"]).open("a") as handle:
             handle.write(line + "\n")
+
+
+def screen_text(app: Any) -> str:
+    """The text of a Textual app's screen as it would be painted now (its SVG screenshot, tags dropped)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")

@@ -41,7 +41,7 @@ import pytest
 from acr_fixtures import azurite_or_fail
 from emulators.acr import AcrEmulator
 from emulators.server import Request, Response, error
-from support import git, report
+from support import git, report, screen_text
 
 from orbit_ops.backends import azure_acr
 from orbit_ops.errors import OrbitError
@@ -298,7 +298,7 @@ async def console_screens(root: Path, op_ids: list[str]) -> dict[str, str]:
             rows = [strips[y].crop(region.x, region.right).text.rstrip()
                     for y in range(region.y, min(region.bottom, len(strips)))]
             runs.append("".join(row.strip() for row in rows))
-        texts[f"screen {name} ({type(screen).__name__})"] = whole + "\n" + _svg_text(app.export_screenshot())
+        texts[f"screen {name} ({type(screen).__name__})"] = whole + "\n" + screen_text(app)
         # Rows run together make false "URLs with a query" where a cell was cut at '?': secrets only.
         texts[f"rows joined: screen {name}"] = "\n".join(runs)
 
@@ -327,10 +327,3 @@ async def console_screens(root: Path, op_ids: list[str]) -> dict[str, str]:
             await settle(pilot)
             capture(f"log {index}")
     return texts
-
-
-def _svg_text(svg: str) -> str:
-    """The text of a Textual SVG screenshot (tags dropped, entities decoded)."""
-    import html
-
-    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
