@@ -12,6 +12,7 @@ import difflib
 import functools
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,14 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
-from orbit_ops.yamlfile import YamlDoc, load_yaml
+from orbit_ops.yamlfile import MAX_YAML_BYTES, YamlDoc, load_yaml
 
 CONFIG_FILE = "orbit.yaml"
 STATE_DIR = ".orbit"
 BACKENDS = ("local", "azure")
 MIN_SHARE_QUOTA_GIB = 100  # premium FileStorage minimum (ADR: overrides the original 5 GiB)
+MAX_SHARE_QUOTA_GIB = 102400  # premium FileStorage maximum (100 TiB)
+EXCERPT_CHARS = 60  # how much of a value an error message quotes: enough to find it, never a file's content
 
 _COMPONENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 COMPONENT_RULE = "a component name is lowercase letters, digits, '-' or '_', starting with a letter or digit"
@@ -200,17 +203,78 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 
 def solution_files(config: WorkspaceConfig) -> list[Path]:
-    """Every solution file, sorted by name (``.yaml`` and ``.yml``)."""
+    """Every solution file, sorted by name (``.yaml`` and ``.yml``), whatever it holds or points at.
+
+    Everything with a solution file's name is listed, so that what cannot be a solution (a folder, a symbolic
+    link out of ``solutions_dir``, a FIFO) is reported by :func:`load_solution` instead of silently left out.
+    """
     if not config.solutions_dir.is_dir():
         return []
     with os.scandir(config.solutions_dir) as entries:
         found = [
             (entry.name, entry.path)
             for entry in entries
-            if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith(".") and entry.is_file()
+            if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith(".")
         ]
     found.sort()  # by name: the order of the paths, without comparing 10,000 Path objects
     return [Path(path) for _, path in found]
+
+
+FILE_RULE = "a solution file is a regular file inside solutions_dir (a symbolic link may only point inside it)"
+
+
+def read_solution_text(config: WorkspaceConfig, path: Path) -> str:
+    """The text of solution file ``path``, read only if it is a regular file inside ``solutions_dir``.
+
+    A symbolic link is followed only to a file inside ``solutions_dir``: a link to ``/etc/passwd`` must not
+    put a system file's lines into an error message. The file is opened without following a link and
+    without blocking (a FIFO would hang the console), then checked with ``fstat``.
+
+    Raises:
+        ConfigError: the file is not a regular file inside ``solutions_dir``, cannot be read, is too large or
+            is not UTF-8.
+    """
+    target = path
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise ConfigError(path, "a symbolic link to nothing (or a loop)", rule=FILE_RULE) from None
+        if target.parent != _solutions_root(config):
+            raise ConfigError(path, "a symbolic link out of solutions_dir; not read", rule=FILE_RULE)
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise ConfigError(path, "a folder, not a file", rule=FILE_RULE) from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
+        if info.st_size > MAX_YAML_BYTES:
+            raise ConfigError(path, f"file is {info.st_size} bytes", rule=f"at most {MAX_YAML_BYTES} bytes")
+        try:
+            raw = handle.read(MAX_YAML_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(path, f"file is more than {MAX_YAML_BYTES} bytes", rule=f"at most {MAX_YAML_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not valid UTF-8 at byte {exc.start}", rule="files are UTF-8") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(folder: Path) -> Path:
+    return folder.resolve()
+
+
+def _solutions_root(config: WorkspaceConfig) -> Path:
+    return _resolved(config.solutions_dir)
 
 
 def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = None) -> SolutionSpec:
@@ -219,7 +283,7 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
     Raises:
         ConfigError: the file breaks a rule.
     """
-    doc = load_yaml(path, text=text)
+    doc = load_yaml(path, text=read_solution_text(config, path) if text is None else text)
     data = _mapping(doc, doc.data, (), "a solution file is a mapping with id, display_name, images, env")
     _check_keys(doc, data, (), _SOLUTION_KEYS)
     stem = path.name.rsplit(".", 1)[0]
@@ -227,9 +291,9 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
         raise doc.error(f"missing 'id' (expected id: {stem})", rule="every solution file states its id")
     solution_id = _string(doc, data["id"], ("id",))
     if not is_valid_solution_id(solution_id):
-        raise doc.error(f"invalid solution id '{solution_id}'", "id", rule=SOLUTION_ID_RULE)
+        raise doc.error(f"invalid solution id '{excerpt(solution_id)}'", "id", rule=SOLUTION_ID_RULE)
     if solution_id != stem:
-        raise doc.error(f"id '{solution_id}' differs from the file name '{path.name}'", "id",
+        raise doc.error(f"id '{excerpt(solution_id)}' differs from the file name '{path.name}'", "id",
                         rule="a solution's id equals its file name without .yaml")
     display_name = _string(doc, data.get("display_name", solution_id), ("display_name",))
     images = dict(config.defaults.images)
@@ -263,33 +327,75 @@ class InvalidFilesError(InputError):
         super().__init__("\n".join(lines))
 
 
+@dataclass(frozen=True)
+class InvalidSolution:
+    """A solution file that breaks a rule: one invalid solution, never an invalid fleet (SPEC §2).
+
+    ``id`` is the file's stem (the id it should have); ``error`` names the file, the line and the rule.
+    """
+
+    id: str
+    path: Path
+    error: ConfigError
+
+    def to_json(self) -> dict[str, str]:
+        """The entry listings print for it (SPEC §2: ``sync: invalid`` and the error)."""
+        return {"id": self.id, "sync": "invalid", "error": str(self.error), "file": str(self.path)}
+
+
+@dataclass(frozen=True)
+class SolutionSet:
+    """Every solution file of a workspace: the valid solutions by id, and each invalid file on its own."""
+
+    valid: list[SolutionSpec]
+    invalid: list[InvalidSolution]
+
+    def strict(self) -> list[SolutionSpec]:
+        """The valid solutions, or the errors when there are invalid files.
+
+        Raises:
+            ConfigError: one file breaks a rule.
+            InvalidFilesError: several files break rules (all of them are listed).
+        """
+        if len(self.invalid) == 1:
+            raise self.invalid[0].error
+        if self.invalid:
+            raise InvalidFilesError([entry.error for entry in self.invalid])
+        return self.valid
+
+
+def load_solution_set(config: WorkspaceConfig) -> SolutionSet:
+    """Every solution file of the workspace: the valid ones sorted by id, and every invalid file with its error.
+
+    One bad file never hides the good ones; the second file claiming an id already taken is the invalid one.
+    """
+    invalid: list[InvalidSolution] = []
+    solutions: dict[str, SolutionSpec] = {}
+    with bulk_built():
+        for path in solution_files(config):
+            stem = path.name.rsplit(".", 1)[0]
+            try:
+                spec = load_solution(config, path)
+            except ConfigError as exc:
+                invalid.append(InvalidSolution(stem, path, exc))
+                continue
+            if spec.id in solutions:
+                error = ConfigError(path, f"duplicate solution id '{spec.id}' (also {solutions[spec.id].path.name})",
+                                    line=1, rule="one file per solution id")
+                invalid.append(InvalidSolution(stem, path, error))
+                continue
+            solutions[spec.id] = spec
+    return SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+
+
 def load_solutions(config: WorkspaceConfig) -> list[SolutionSpec]:
-    """Every solution of the workspace, sorted by id.
+    """Every solution of the workspace, sorted by id, refusing a workspace with any invalid file.
 
     Raises:
         ConfigError: one file breaks a rule.
         InvalidFilesError: several files break rules (all of them are listed).
     """
-    errors: list[ConfigError] = []
-    solutions: dict[str, SolutionSpec] = {}
-    with bulk_built():
-        for path in solution_files(config):
-            try:
-                spec = load_solution(config, path)
-            except ConfigError as exc:
-                errors.append(exc)
-                continue
-            if spec.id in solutions:
-                errors.append(ConfigError(path, f"duplicate solution id '{spec.id}' "
-                                                f"(also {solutions[spec.id].path.name})",
-                                          line=1, rule="one file per solution id"))
-                continue
-            solutions[spec.id] = spec
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise InvalidFilesError(errors)
-    return [solutions[key] for key in sorted(solutions)]
+    return load_solution_set(config).strict()
 
 
 def find_solution(config: WorkspaceConfig, solution_id: str) -> SolutionSpec:
@@ -301,10 +407,10 @@ def find_solution(config: WorkspaceConfig, solution_id: str) -> SolutionSpec:
         ConfigError: its file breaks a rule.
     """
     if not is_valid_solution_id(solution_id):
-        raise InputError(f"invalid solution id '{solution_id}' ({SOLUTION_ID_RULE})")
+        raise InputError(f"invalid solution id '{excerpt(solution_id)}' ({SOLUTION_ID_RULE})")
     for suffix in (".yaml", ".yml"):
         path = config.solutions_dir / f"{solution_id}{suffix}"
-        if path.is_file():
+        if os.path.lexists(path):  # a folder or a link of that name is reported, not passed over
             return load_solution(config, path)
     known = [path.name.rsplit(".", 1)[0] for path in solution_files(config)]
     raise NotFoundError(f"unknown solution '{solution_id}'{_did_you_mean(solution_id, known)} "
@@ -325,7 +431,7 @@ def _mapping(doc: YamlDoc, value: Any, at: tuple[str, ...], rule: str) -> Mappin
         raise doc.error(f"expected a mapping, found {_kind(value)}", *at, rule=rule)
     for key in value:
         if not isinstance(key, str):
-            raise doc.error(f"key {key!r} is not a string", *at, rule="keys are names")
+            raise doc.error(f"key {excerpt(repr(key))} is not a string", *at, rule="keys are names")
     return value
 
 
@@ -333,16 +439,51 @@ def _check_keys(doc: YamlDoc, data: Mapping[str, Any], at: tuple[str, ...], allo
     allowed = tuple(allowed)
     for key in data:
         if key not in allowed:
-            where = ".".join((*at, key))
+            where = excerpt(".".join((*at, key)))
             raise doc.error(f"unknown key '{where}'{_did_you_mean(key, allowed)}", *at, key,
                             rule=f"allowed keys here: {', '.join(allowed)}")
 
 
 def _string(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
-        raise doc.error(f"'{'.'.join(at)}' must be a non-empty string, found {_kind(value)}", *at,
-                        rule="a text value")
-    return str(value)
+    if isinstance(value, str) and value:
+        return value
+    written = doc.converted.get(at)
+    if written is not None and value is not None and not isinstance(value, (dict, list)):
+        raise _not_text(doc, at, at[-1], value, written)
+    raise doc.error(f"'{'.'.join(at)}' must be a non-empty string, found {_kind(value)}", *at, rule="a text value")
+
+
+_TEXT_RULE = "values are text, taken exactly as written: quote what YAML would read as a number, boolean or null"
+
+
+def _not_text(doc: YamlDoc, at: tuple[str, ...], name: str, value: Any, written: str) -> ConfigError:
+    """A scalar YAML read as a number, boolean or null where text is meant: refused, never converted."""
+    shown = excerpt(written)
+    as_yaml = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+    return doc.error(
+        f"'{'.'.join(at)}' is {shown} unquoted, which YAML reads as {_kind_name(value)} {as_yaml}; "
+        f"quote it to keep it as written: {name}: \"{shown}\"",
+        *at,
+        rule=_TEXT_RULE,
+    )
+
+
+def _kind_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "the boolean"
+    if isinstance(value, int):
+        return "the integer"
+    if isinstance(value, float):
+        return "the number"
+    return f"a {type(value).__name__}"
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """At most ``limit`` characters of ``text`` on one line: what an error quotes of a value (never a whole file)."""
+    flat = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _kind(value: Any) -> str:
@@ -352,7 +493,7 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {excerpt(repr(value))}"
 
 
 def _is_git_repo(folder: Path) -> bool:
@@ -367,7 +508,7 @@ def _components(doc: YamlDoc, value: Any) -> dict[str, ComponentSpec]:
     for name, spec in data.items():
         at = ("components", name)
         if not _COMPONENT_NAME.fullmatch(name):
-            raise doc.error(f"invalid component name '{name}'", *at, rule=COMPONENT_RULE)
+            raise doc.error(f"invalid component name '{excerpt(name)}'", *at, rule=COMPONENT_RULE)
         fields = _mapping(doc, spec, at, "a component is {context, dockerfile}")
         _check_keys(doc, fields, at, _COMPONENT_KEYS)
         if "context" not in fields:
@@ -400,13 +541,14 @@ def _pins(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, str]:
     for key, pin in data.items():
         if key not in PIN_KEYS:
             component = key[: -len("_tag")] if key.endswith("_tag") else key
-            raise doc.error(f"unknown component '{component}' in '{key}'{_did_you_mean(key, PIN_KEYS)}", *at, key,
+            raise doc.error(f"unknown component '{excerpt(component)}' in '{excerpt(key)}'"
+                            f"{_did_you_mean(key, PIN_KEYS)}", *at, key,
                             rule=f"images keys are {', '.join(PIN_KEYS)}")
         text = pin if isinstance(pin, str) else None
         if text is None or not (text == LATEST or _is_pinnable_version(text)):
             leading_v = text is not None and text.startswith("v") and is_version(text[1:])
             hint = " (drop the leading 'v')" if leading_v else ""
-            shown = f"'{pin}'" if isinstance(pin, str) else repr(pin)
+            shown = f"'{excerpt(pin)}'" if isinstance(pin, str) else excerpt(repr(pin))
             raise doc.error(f"{key} {shown} is neither a version nor 'latest'{hint}", *at, key, rule=PIN_RULE)
         pins[key] = text
     return pins
@@ -424,25 +566,33 @@ def _env(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dict[str, s
     for component, variables in data.items():
         where = (*at, component)
         if component not in APP_COMPONENTS:
-            raise doc.error(f"unknown component '{component}' in env{_did_you_mean(component, APP_COMPONENTS)}",
-                            *where, rule=f"env keys are {', '.join(APP_COMPONENTS)}")
+            raise doc.error(f"unknown component '{excerpt(component)}' in env"
+                            f"{_did_you_mean(component, APP_COMPONENTS)}", *where,
+                            rule=f"env keys are {', '.join(APP_COMPONENTS)}")
         values = _mapping(doc, variables, where, "env.<component> maps variable names to values")
         env[component] = {}
         for name, raw in values.items():
             if not _ENV_NAME.fullmatch(name):
-                raise doc.error(f"invalid environment variable name '{name}'", *where, name,
+                raise doc.error(f"invalid environment variable name '{excerpt(name)}'", *where, name,
                                 rule="names are letters, digits and '_', not starting with a digit")
-            if isinstance(raw, (dict, list)) or raw is None:
-                raise doc.error(f"env {component}.{name} must be a single value, found {_kind(raw)}", *where, name,
-                                rule="environment values are text")
-            env[component][name] = str(raw).lower() if isinstance(raw, bool) else str(raw)
+            if isinstance(raw, str):
+                env[component][name] = raw
+                continue
+            written = doc.converted.get((*where, name))
+            if written is not None and not isinstance(raw, (dict, list)):
+                raise _not_text(doc, (*where, name), name, raw, written)
+            raise doc.error(f"env {component}.{name} must be a single text value, found {_kind(raw)}", *where, name,
+                            rule="environment values are text")
     return env
 
 
 def _quota(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> int:
+    rule = (f"quota in GiB, a whole number up to {MAX_SHARE_QUOTA_GIB} (premium FileStorage; values under "
+            f"{MIN_SHARE_QUOTA_GIB} are provisioned as {MIN_SHARE_QUOTA_GIB})")
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise doc.error(f"share_quota_gib must be a positive whole number, found {_kind(value)}", *at,
-                        rule="quota in GiB")
+        raise doc.error(f"share_quota_gib must be a positive whole number, found {_kind(value)}", *at, rule=rule)
+    if value > MAX_SHARE_QUOTA_GIB:
+        raise doc.error(f"share_quota_gib {value} is more than premium FileStorage allows", *at, rule=rule)
     return value
 
 

@@ -36,6 +36,9 @@ class YamlDoc:
     path: Path
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    # The text as written of every plain (unquoted) scalar that YAML turned into something other than a string
+    # (``012`` → 10, ``yes`` → True, ``1.50`` → 1.5, ``~`` → None): validation refuses those where text is meant.
+    converted: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, *key_path: str | int) -> int | None:
         """The line of ``key_path``, or of its nearest ancestor that has one."""
@@ -71,7 +74,7 @@ def load_yaml(path: Path, *, text: str | None = None) -> YamlDoc:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        data, lines, duplicates = _construct(loader, node) if node is not None else (None, {}, [])
+        data, lines, duplicates, converted = _construct(loader, node) if node is not None else (None, {}, [], {})
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -91,7 +94,7 @@ def load_yaml(path: Path, *, text: str | None = None) -> YamlDoc:
             line=line,
             rule="each key once per mapping",
         )
-    return YamlDoc(path=path, data=data, lines=lines)
+    return YamlDoc(path=path, data=data, lines=lines, converted=converted)
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -105,8 +108,11 @@ _PLAIN_SCALARS = frozenset({_STR, _NULL, "tag:yaml.org,2002:int", "tag:yaml.org,
 _NOT_PLAIN = object()
 
 
-def _construct(loader: Any, root: yaml.Node) -> tuple[Any, dict[KeyPath, int], list[tuple[KeyPath, int, int]]]:
-    """The document's data, the line of every key path, and its duplicate keys as ``(path, line, first_line)``.
+def _construct(
+    loader: Any, root: yaml.Node
+) -> tuple[Any, dict[KeyPath, int], list[tuple[KeyPath, int, int]], dict[KeyPath, str]]:
+    """The document's data, the line of every key path, its duplicate keys as ``(path, line, first_line)``, and
+    the written text of each scalar YAML did not read as a string (see ``YamlDoc.converted``).
 
     One iterative walk builds the data and the line map together, so deep nesting cannot overflow the
     stack. Plain documents (mappings, sequences and scalars of the core schema, no aliases) are built
@@ -117,6 +123,7 @@ def _construct(loader: Any, root: yaml.Node) -> tuple[Any, dict[KeyPath, int], l
     """
     lines: dict[KeyPath, int] = {}
     duplicates: list[tuple[KeyPath, int, int]] = []
+    converted: dict[KeyPath, str] = {}
     aliased: set[KeyPath] = set()
     seen: set[int] = set()
     plain = True
@@ -161,10 +168,13 @@ def _construct(loader: Any, root: yaml.Node) -> tuple[Any, dict[KeyPath, int], l
             value = items
             for index, item in enumerate(current.value):
                 stack.append((item, (*where, index), items, index))
-        elif plain:
-            value = _scalar(loader, current)
-            if value is _NOT_PLAIN:
-                plain = False
+        else:
+            if current.tag != _STR:
+                converted[where] = str(current.value)
+            if plain:
+                value = _scalar(loader, current)
+                if value is _NOT_PLAIN:
+                    plain = False
         if plain:
             if parent is None:
                 data = value
@@ -173,12 +183,15 @@ def _construct(loader: Any, root: yaml.Node) -> tuple[Any, dict[KeyPath, int], l
     if not plain:
         # PyYAML's constructor flattens merge keys into the nodes, so the lines are indexed after it.
         data = loader.construct_document(root)
-        lines, duplicates = _index_lines(root)
-    return data, lines, duplicates
+        lines, duplicates, converted = _index_lines(root)
+    return data, lines, duplicates, converted
 
 
-def _index_lines(node: yaml.Node) -> tuple[dict[KeyPath, int], list[tuple[KeyPath, int, int]]]:
-    """Map key paths to lines, and list duplicate keys as ``(path, line, first_line)``.
+def _index_lines(
+    node: yaml.Node,
+) -> tuple[dict[KeyPath, int], list[tuple[KeyPath, int, int]], dict[KeyPath, str]]:
+    """Map key paths to lines, list duplicate keys as ``(path, line, first_line)``, and keep the written text
+    of scalars not read as strings.
 
     The walk of :func:`_construct` without building data, for documents PyYAML constructs itself.
     Iterative, so deep nesting cannot overflow the stack; a node reached again through an alias is
@@ -186,6 +199,7 @@ def _index_lines(node: yaml.Node) -> tuple[dict[KeyPath, int], list[tuple[KeyPat
     """
     lines: dict[KeyPath, int] = {}
     duplicates: list[tuple[KeyPath, int, int]] = []
+    converted: dict[KeyPath, str] = {}
     aliased: set[KeyPath] = set()
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, KeyPath]] = [(node, ())]
@@ -207,7 +221,9 @@ def _index_lines(node: yaml.Node) -> tuple[dict[KeyPath, int], list[tuple[KeyPat
         elif isinstance(current, yaml.SequenceNode):
             for index, item in enumerate(current.value):
                 stack.append((item, (*where, index)))
-    return lines, duplicates
+        elif current.tag != _STR:
+            converted[where] = str(current.value)
+    return lines, duplicates, converted
 
 
 def _scalar(loader: Any, node: yaml.Node) -> Any:
