@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -80,6 +80,7 @@ def components(settings: Settings) -> None:
     workspace = settings.open()
     rows = summarize_components(workspace)
     _report_ignored(workspace)
+    _report_invalid(workspace.invalid_solutions())
     if settings.json:
         print_json([row.to_json() for row in rows])
         return
@@ -111,6 +112,7 @@ def tags(settings: Settings, component: str) -> None:
     scan = workspace.tags()
     _report_ignored(workspace)
     counts = pin_counts(workspace, component)
+    _report_invalid(workspace.invalid_solutions())
     rows = []
     for tag in scan.of(component):
         record = workspace.release_of(component, tag.version)
@@ -184,26 +186,25 @@ def solutions(settings: Settings) -> None:
     """Solutions with their pinned image tags (``latest`` shown as floating)."""
     workspace = settings.open()
     specs = workspace.solutions()
-    if settings.json:
-        print_json(
-            [
-                {
-                    "id": spec.id,
-                    "display_name": spec.display_name,
-                    "images": dict(spec.images),
-                    "file": str(spec.path),
-                }
-                for spec in specs
-            ]
+    invalid = workspace.invalid_solutions()
+    entries: list[tuple[str, dict[str, Any], list[str]]] = [
+        (
+            spec.id,
+            {"id": spec.id, "display_name": spec.display_name, "images": dict(spec.images), "file": str(spec.path)},
+            [spec.id, spec.display_name, spec.images["orbit_tag"], spec.images["agent_tag"], spec.images["mc_tag"]],
         )
+        for spec in specs
+    ]
+    entries += [(entry.id, entry.to_json(), [entry.id, "(invalid: see the warning)", "", "", ""]) for entry in invalid]
+    entries.sort(key=lambda entry: entry[0])
+    if settings.json:
+        print_json([body for _, body, _ in entries])
         return
+    _report_invalid(invalid)
     print_table(
         ["id", "name", "orbit", "agent", "mc"],
-        [
-            [spec.id, spec.display_name, spec.images["orbit_tag"], spec.images["agent_tag"], spec.images["mc_tag"]]
-            for spec in specs
-        ],
-        title=f"{len(specs)} solutions",
+        [row for _, _, row in entries],
+        title=f"{len(specs)} solutions" + (f" and {len(invalid)} invalid file(s)" if invalid else ""),
     )
 
 
@@ -410,8 +411,13 @@ def _refuse_read_only(settings: Settings, what: str) -> None:
 # --- status, provisioning, rolls ----------------------------------------------------------------
 
 def _select(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[str, ...] = (),
-            exclude: tuple[str, ...] = ()) -> tuple[Any, list[Any]]:
-    """The workspace and the solutions named by IDS or --all (filtered by --only/--exclude patterns)."""
+            exclude: tuple[str, ...] = ()) -> tuple[Any, list[Any], list[Any]]:
+    """The workspace, the solutions named by IDS or --all (filtered by --only/--exclude patterns), and the invalid
+    solution files among them.
+
+    With --all an invalid file is one more entry, reported and left untouched; naming an invalid solution
+    explicitly raises its ConfigError (exit 2, nothing written).
+    """
     import fnmatch
 
     from orbit_ops.config import find_solution
@@ -421,14 +427,17 @@ def _select(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[st
         raise InputError("name solution IDS or --all (and not both)")
     workspace = settings.open()
     specs = workspace.solutions() if all_ else [find_solution(workspace.config, i) for i in dict.fromkeys(ids)]
+    invalid = workspace.invalid_solutions() if all_ else []
     if only:
         specs = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
+        invalid = [s for s in invalid if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
     if exclude:
         specs = [s for s in specs if not any(fnmatch.fnmatchcase(s.id, p) for p in exclude)]
-    if not specs:
+        invalid = [s for s in invalid if not any(fnmatch.fnmatchcase(s.id, p) for p in exclude)]
+    if not specs and not invalid:
         where = workspace.config.solutions_dir
         raise InputError(f"no solutions selected (in {where})" + (" after --only/--exclude" if only or exclude else ""))
-    return workspace, specs
+    return workspace, specs, invalid
 
 
 @cli.command()
@@ -444,28 +453,34 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
     from orbit_ops.provision import read_live
     from orbit_ops.sweeps import statuses
 
-    workspace, specs = _select(settings, ids, not ids)
+    workspace, specs, invalid = _select(settings, ids, not ids)
     platform = workspace.platform()
     snapshot = asyncio.run(read_live(platform, platform))
     rows = statuses(workspace, specs, snapshot)
-    if settings.json:
-        print_json([row.to_json() for row in rows])
-    else:
-        print_table(
-            ["id", "sync", "freshness", "orbit", "agent", "mc", "drift"],
+    entries: list[tuple[str, dict[str, Any], list[str]]] = [
+        (
+            row.id,
+            row.to_json(),
             [
-                [
-                    row.id,
-                    row.sync,
-                    row.freshness,
-                    *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
-                    "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
-                    or (row.reason or ""),
-                ]
-                for row in rows
+                row.id,
+                row.sync,
+                row.freshness,
+                *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
+                "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
+                or (row.reason or ""),
             ],
         )
-    if exit_code and any(row.sync in ("drifted", "missing") for row in rows):
+        for row in rows
+    ]
+    entries += [(entry.id, entry.to_json(), [entry.id, "invalid", "", "", "", "", f"{entry.path.name}: see the "
+                 "warning"]) for entry in invalid]
+    entries.sort(key=lambda entry: entry[0])
+    if settings.json:
+        print_json([body for _, body, _ in entries])
+    else:
+        _report_invalid(invalid)
+        print_table(["id", "sync", "freshness", "orbit", "agent", "mc", "drift"], [row for _, _, row in entries])
+    if exit_code and (invalid or any(row.sync in ("drifted", "missing") for row in rows)):
         sys.exit(3)
 
 
@@ -489,15 +504,19 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
 
     from orbit_ops.sweeps import plan_many
 
-    workspace, specs = _select(settings, ids, all_)
-    planned = asyncio.run(plan_many(workspace, specs))
+    workspace, specs, invalid = _select(settings, ids, all_)
+    planned = asyncio.run(plan_many(workspace, specs)) if specs else []
     if settings.json:
-        print_json(_plan_json(planned))
-        return
-    _print_plan(planned)
+        print_json(_plan_json(planned, invalid))
+    else:
+        _print_plan(planned, invalid)
+    if invalid:
+        sys.exit(1)  # not everything would converge: the invalid files are left as they are
 
 
-def _plan_json(planned: list[Any]) -> dict[str, Any]:
+def _plan_json(planned: list[Any], invalid: Sequence[Any] = ()) -> dict[str, Any]:
+    from orbit_ops.sweeps import invalid_outcomes
+
     solutions = []
     for spec, solution_plan, reason in planned:
         if solution_plan is None:
@@ -507,10 +526,14 @@ def _plan_json(planned: list[Any]) -> dict[str, Any]:
             if solution_plan.notes:
                 body["notes"] = list(solution_plan.notes)
             solutions.append(body)
+    solutions += [outcome.to_json() for outcome in invalid_outcomes(invalid)]
+    solutions.sort(key=lambda body: str(body["id"]))
     return {"solutions": solutions, "writes": 0}
 
 
-def _print_plan(planned: list[Any]) -> None:
+def _print_plan(planned: list[Any], invalid: Sequence[Any] = ()) -> None:
+    for entry in invalid:
+        click.echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     for spec, solution_plan, reason in planned:
         if solution_plan is None:
             click.echo(f"{spec.id}: refused: {reason}")
@@ -525,7 +548,7 @@ def _print_plan(planned: list[Any]) -> None:
     updates = sum(p.updates for _, p, _ in planned if p)
     refused = sum(1 for _, p, _ in planned if p is None)
     click.echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
-               + (f", {refused} refused" if refused else ""))
+               + (f", {refused} refused" if refused else "") + (f", {len(invalid)} invalid" if invalid else ""))
 
 
 def _confirm(settings: Settings, yes: bool, question: str) -> None:
@@ -568,12 +591,12 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
             click.echo(f"operation {record.id} has no failed solutions; nothing to retry", err=True)
             return
         ids, all_ = retry, False
-    workspace, specs = _select(settings, ids, all_, only, exclude)
+    workspace, specs, invalid = _select(settings, ids, all_, only, exclude)
     if not all_:
         refuse_unreleased(workspace, specs)
-    planned = asyncio.run(plan_many(workspace, specs))
+    planned = asyncio.run(plan_many(workspace, specs)) if specs else []
     if not settings.json:
-        _print_plan(planned)
+        _print_plan(planned, invalid)
     writes = sum(p.writes for _, p, _ in planned if p)
     if writes and not (ids and len(specs) == 1 and yes):
         _confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
@@ -581,7 +604,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     target = "all solutions" if all_ else (specs[0].id if len(specs) == 1 else f"{len(specs)} solutions")
 
     async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait)
+        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait, invalid=invalid)
 
     finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)),
                               quiet=settings.json)
@@ -597,11 +620,11 @@ def _finish_sweep(settings: Settings, finished: Any) -> None:
             if solution["state"] != "succeeded":
                 click.echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
         if result:
-            failed = sum(1 for s in result.get("solutions", []) if s["state"] in ("failed", "skipped"))
+            failed = sum(1 for s in result.get("solutions", []) if s["state"] in ("failed", "skipped", "invalid"))
             click.echo(f"{len(result.get('solutions', [])) - failed} converged, {failed} not; "
                        f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
-    if finished.state != "succeeded" or any(
-        s["state"] in ("failed", "skipped") for s in result.get("solutions", [])
+    if finished.state != "succeeded" or result.get("invalid") or any(
+        s["state"] in ("failed", "skipped", "invalid") for s in result.get("solutions", [])
     ):
         sys.exit(1)
 
@@ -624,12 +647,13 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
 
     _refuse_read_only(settings, "roll")
     check_concurrency(concurrency)
-    workspace, specs = _select(settings, ids, all_)
-    _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes)
+    workspace, specs, invalid = _select(settings, ids, all_)
+    _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes,
+          invalid)
 
 
 def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
-          yes: bool) -> None:
+          yes: bool, invalid: Sequence[Any] = ()) -> None:
     from orbit_ops.operations import OperationRunner
     from orbit_ops.roll import roll_body
 
@@ -638,12 +662,15 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
             click.echo(f"{change.id}: {change.component} {change.before} → {change.after}")
         if roll_plan.unchanged:
             click.echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
+        for entry in invalid:
+            click.echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     if roll_plan.changes:
         _confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
                                 f"solution(s){'' if no_provision else ' and provision them'}?")
 
     async def body(ctx: Any) -> dict[str, Any]:
-        return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency)
+        return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency,
+                               invalid=invalid)
 
     finished = _run_operation(OperationRunner(workspace.operations(), "roll", roll_plan.target, body,
                                               total=len(roll_plan.changes) + len(roll_plan.unchanged)),
@@ -669,7 +696,7 @@ def rollback(settings: Settings, solution_id: str, component: str, no_provision:
     from orbit_ops.roll import plan_roll, previous_pin
 
     _refuse_read_only(settings, "rollback")
-    workspace, specs = _select(settings, (solution_id,), False)
+    workspace, specs, _ = _select(settings, (solution_id,), False)
     before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
     _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
           yes)
@@ -740,6 +767,12 @@ def _run_tui(settings: Settings) -> None:
 
     workspace = settings.open()
     run(workspace, read_only=settings.read_only)
+
+
+def _report_invalid(invalid: Sequence[Any]) -> None:
+    """One warning line per invalid solution file: what listings say on a terminal, beside the valid rows."""
+    for entry in invalid:
+        warn(f"{entry.error}; left out")
 
 
 def _report_ignored(workspace: Workspace) -> None:

@@ -220,6 +220,28 @@ def solution_files(config: WorkspaceConfig) -> list[Path]:
     return [Path(path) for _, path in found]
 
 
+def solution_files_stamp(config: WorkspaceConfig) -> tuple[tuple[str, int, int, int], ...]:
+    """What changes when any solution file is added, removed, replaced or written: (name, size, mtime, inode) of
+    each, links not followed. Cheap (one ``scandir``), so a console can ask on every refresh whether to re-read.
+    """
+    if not config.solutions_dir.is_dir():
+        return ()
+    stamp = []
+    try:
+        with os.scandir(config.solutions_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith("."):
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    stamp.append((entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+    except OSError:
+        return ()
+    stamp.sort()
+    return tuple(stamp)
+
+
 FILE_RULE = "a solution file is a regular file inside solutions_dir (a symbolic link may only point inside it)"
 
 
@@ -249,11 +271,12 @@ def read_solution_text(config: WorkspaceConfig, path: Path) -> str:
         raise ConfigError(path, "a folder, not a file", rule=FILE_RULE) from None
     except OSError as exc:
         raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
         if info.st_size > MAX_YAML_BYTES:
             raise ConfigError(path, f"file is {info.st_size} bytes", rule=f"at most {MAX_YAML_BYTES} bytes")
         try:

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orbit_ops.config import SolutionSpec, WorkspaceConfig, load_solution
+from orbit_ops.config import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.locks import held, lock_path
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.pins import PinFile, read_pin_file, write_pins
-from orbit_ops.sweeps import DEFAULT_CONCURRENCY, SweepContext, sweep_body
+from orbit_ops.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
 from orbit_ops.workspace import Workspace
 
@@ -85,11 +85,13 @@ def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequenc
 
 
 async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, provision: bool = True,
-                    concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True) -> dict[str, Any]:
+                    concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
+                    invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
     """Write the new pins, then provision the rolled solutions as one sweep; returns the result JSON.
 
     A solution whose file changed since the plan read it is refused (its file is left as the other
-    writer made it) and not provisioned; the others go on.
+    writer made it) and not provisioned; the others go on. The ``invalid`` solution files of the selection
+    are listed (``invalid`` in the result, members in state ``invalid``) and left untouched.
     """
     written: list[PinChange] = []
     refused: list[dict[str, str]] = []
@@ -113,15 +115,23 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
         "pins": [change.to_json() for change in written],
         "unchanged": list(plan.unchanged),
         "refused": refused,
+        "invalid": [entry.to_json() for entry in invalid],
     }
     if not provision:
+        for entry in invalid:
+            ctx.child(entry.id, "invalid", str(entry.error))
+            ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
         ctx.log("pins written; not provisioning (--no-provision)")
         return result | {"solutions": [], "writes": 0}
     workspace.refresh()
     rolled_ids = [change.id for change in written] + list(plan.unchanged)
     specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]
-    swept = await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=wait) if specs else {
-        "solutions": [], "writes": 0}
+    if specs:
+        swept = await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=wait, invalid=invalid)
+    else:
+        for entry in invalid:
+            ctx.child(entry.id, "invalid", str(entry.error))
+        swept = result_json(invalid_outcomes(invalid), 0)
     return result | swept
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config import SolutionSpec
+from orbit_ops.config import InvalidSolution, SolutionSpec
 from orbit_ops.drift import ReleaseIndex, desired_for, solution_status
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.locks import held, lock_path
@@ -31,7 +31,7 @@ from orbit_ops.provision import (
 from orbit_ops.workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
-State = Literal["planned", "succeeded", "failed", "skipped"]
+State = Literal["planned", "succeeded", "failed", "skipped", "invalid"]
 
 
 class SweepContext(Protocol):
@@ -65,6 +65,16 @@ class SolutionOutcome:
 def result_json(outcomes: Sequence[SolutionOutcome], writes: int) -> dict[str, Any]:
     """The ``plan``/``provision`` JSON of SPEC §6.1."""
     return {"solutions": [outcome.to_json() for outcome in outcomes], "writes": writes}
+
+
+def invalid_outcomes(invalid: Sequence[InvalidSolution]) -> list[SolutionOutcome]:
+    """What a plan or sweep reports for invalid solution files: ``state: invalid``, nothing touched."""
+    return [SolutionOutcome(entry.id, "invalid", error=str(entry.error)) for entry in invalid]
+
+
+def by_id(outcomes: Sequence[SolutionOutcome]) -> list[SolutionOutcome]:
+    """Outcomes in id order (valid and invalid solutions together, as listings show them); stable for equal ids."""
+    return sorted(outcomes, key=lambda outcome: outcome.id)
 
 
 def check_concurrency(concurrency: int) -> int:
@@ -133,10 +143,12 @@ async def sweep_body(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     wait: bool = True,
+    invalid: Sequence[InvalidSolution] = (),
 ) -> dict[str, Any]:
     """Converge ``specs`` as the body of an operation; returns the provision result JSON.
 
-    Per-solution failures are recorded in the result (state ``failed``), never raised.
+    Per-solution failures are recorded in the result (state ``failed``), never raised. Each of ``invalid`` (a
+    solution file that breaks a rule) is a member in state ``invalid`` with its error, and is left untouched.
 
     Raises:
         BackendError: the platform could not be listed at all.
@@ -162,15 +174,18 @@ async def sweep_body(
         finished += 1
         ctx.progress(finished, total)
 
+    for entry in invalid:
+        ctx.child(entry.id, "invalid", str(entry.error))
+        ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
     for spec in specs:
         ctx.child(spec.id, "queued")
     await asyncio.gather(*(one(spec) for spec in specs))
     ordered = [outcomes[spec.id] for spec in specs]
     failed = [o.id for o in ordered if o.state == "failed"]
     skipped = [o.id for o in ordered if o.state == "skipped"]
-    ctx.log(f"{total - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped; "
-            f"{counter.writes} write call(s)")
-    return result_json(ordered, counter.writes)
+    ctx.log(f"{total - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
+            + (f", {len(invalid)} invalid" if invalid else "") + f"; {counter.writes} write call(s)")
+    return result_json(by_id([*ordered, *invalid_outcomes(invalid)]) if invalid else ordered, counter.writes)
 
 
 async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext, releases: ReleaseIndex,

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orbit_ops.backends.base import ImageBuilder
-from orbit_ops.config import SolutionSpec, WorkspaceConfig, find_workspace, load_config, load_solutions
+from orbit_ops.config import (
+    InvalidSolution,
+    SolutionSet,
+    SolutionSpec,
+    WorkspaceConfig,
+    find_workspace,
+    load_config,
+    load_solution_set,
+)
 from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations import OperationStore
@@ -31,7 +39,7 @@ class Workspace:
 
     def __init__(self, config: WorkspaceConfig) -> None:
         self.config = config
-        self._solutions: list[SolutionSpec] | None = None
+        self._solutions: SolutionSet | None = None
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
@@ -103,10 +111,23 @@ class Workspace:
     def refresh(self) -> None:
         self._solutions = self._scan = self._records = None
 
-    def solutions(self) -> list[SolutionSpec]:
+    def refresh_solutions(self) -> None:
+        """Read the solution files again on next use (tags and records stay cached)."""
+        self._solutions = None
+
+    def solution_set(self) -> SolutionSet:
+        """Every solution file: the valid solutions and each invalid file with its error (read once)."""
         if self._solutions is None:
-            self._solutions = load_solutions(self.config)
+            self._solutions = load_solution_set(self.config)
         return self._solutions
+
+    def solutions(self) -> list[SolutionSpec]:
+        """The valid solutions, sorted by id; the invalid files are in :meth:`invalid_solutions`."""
+        return self.solution_set().valid
+
+    def invalid_solutions(self) -> list[InvalidSolution]:
+        """Each solution file that breaks a rule, as its own entry (one bad file never hides the fleet)."""
+        return self.solution_set().invalid
 
     def tags(self) -> TagScan:
         if self._scan is None:

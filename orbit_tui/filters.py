@@ -11,12 +11,13 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from orbit_ops.config import InvalidSolution
 from orbit_ops.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.names import APP_COMPONENTS
 from orbit_tui.render import SolutionView
 
 KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "pin": "pin"}
-VALUES = {"sync": frozenset(SYNC_ORDER), "fresh": frozenset(FRESHNESS_ORDER)}
+VALUES = {"sync": frozenset(SYNC_ORDER) | {"invalid"}, "fresh": frozenset(FRESHNESS_ORDER)}
 PIN_FORM = "pin:COMPONENT=VERSION"
 
 
@@ -93,3 +94,12 @@ def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
         return False
     haystack = view.search_text
     return all(word in haystack for word in wanted.words)
+
+
+def matches_invalid(entry: InvalidSolution, wanted: SolutionFilter) -> bool:
+    """Whether an invalid solution file's row is shown: its id, file name and error are its words; it has no
+    pins and no freshness, and its sync is ``invalid``."""
+    if wanted.fresh or wanted.pins or (wanted.sync and "invalid" not in wanted.sync):
+        return False
+    text = f"{entry.id} {entry.path.name} {entry.error}".lower()
+    return all(word in text for word in wanted.words)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from orbit_ops.config import SolutionSpec, WorkspaceConfig
+from orbit_ops.config import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.console_queries import decode_log_line
 from orbit_ops.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.events import LogLine
@@ -34,6 +34,7 @@ STATE_CLASSES: dict[str, str] = {
     "drifted": "-drifted",
     "missing": "-missing",
     "unknown": "-unknown",
+    "invalid": "-invalid",  # a solution file that breaks a rule (SPEC §2): its own row, never a blind fleet
     # freshness (SPEC §3.2)
     "current": "-current",
     "behind": "-behind",
@@ -262,6 +263,27 @@ def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, .
         state_cell(view.freshness),
         state_cell(view.sync),
         Cell(f"{last.kind} {last.state}", state_class(last.state)) if last else Cell(NOT_KNOWN, "-muted"),
+    )
+
+
+INVALID_KEY_PREFIX = "file:"  # row keys of invalid files: never a solution id (ids have no ':'), never acted on
+
+
+def invalid_key(entry: InvalidSolution) -> str:
+    """The row key of an invalid solution file (by file name: two files may claim one id)."""
+    return INVALID_KEY_PREFIX + entry.path.name
+
+
+def invalid_row(entry: InvalidSolution) -> tuple[Cell, ...]:
+    """The Solutions row of a solution file that breaks a rule: its id (the file's stem), ``invalid``, the file."""
+    return (
+        Cell(" "),
+        Cell(entry.id),
+        Cell(f"{entry.path.name}: invalid (Enter shows why)", "-muted"),
+        *(Cell(NOT_KNOWN, "-muted") for _ in APP_COMPONENTS),
+        Cell(NOT_KNOWN, "-muted"),
+        state_cell("invalid"),
+        Cell(NOT_KNOWN, "-muted"),
     )
 
 

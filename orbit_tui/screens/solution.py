@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
+from orbit_ops.config import InvalidSolution
 from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
 from orbit_ops.redact import redact
@@ -141,3 +142,26 @@ class SolutionScreen(OrbitScreen):
 
     def action_roll_back(self) -> None:
         self.orbit.roll_back(self.view.spec.id)
+
+
+class InvalidSolutionScreen(OrbitScreen):
+    """Pushed from Solutions with Enter on an invalid file's row: what is wrong, where, and by which rule."""
+
+    def __init__(self, entry: InvalidSolution) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose_body(self) -> ComposeResult:
+        error = self.entry.error
+        yield Label(f"{self.entry.id}  ·  invalid solution file", classes="screen-title", markup=False)
+        yield Label("Error", classes="section-title", markup=False)
+        lines = [f"file      {error.path}", f"line      {error.line or NOT_KNOWN}", f"problem   {error.problem}"]
+        if error.rule:
+            lines.append(f"rule      {error.rule}")
+        yield Static("\n".join(lines), id="invalid-error", classes="problems", markup=False)
+        yield Static(
+            "This file is left out of every plan, provision and roll until it is fixed; the other solutions are "
+            "not affected. The console reads it again as soon as it changes.",
+            classes="note",
+            markup=False,
+        )

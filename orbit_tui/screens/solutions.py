@@ -7,6 +7,12 @@ A read still running when the interval comes round is left to finish (never rest
 answers). Rows whose content changed on a refresh are flagged (``-changed``) for a moment. Record integrity
 (``orbit_ops.console_queries.integrity_report``: moved tags, lost images, vanished records) is checked in a
 worker after each load, once the platform has answered, and marks the pins it concerns.
+
+A solution file that breaks a rule is a row of its own (sync ``invalid``, Enter shows the error), never a reason
+to show nothing; the files are looked at (one ``scandir``) on every interval, so a file that breaks while the console
+is open turns into an invalid row instead of its old content staying on screen as current. When the workspace
+cannot be read at all, the rows stay as they were, marked stale with the reason, and nothing is offered that
+would act on them.
 """
 
 from __future__ import annotations
@@ -22,17 +28,29 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Label
 from textual.worker import WorkerState
 
-from orbit_ops.config import SolutionSpec
+from orbit_ops.config import InvalidSolution, SolutionSpec, solution_files_stamp
 from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.drift import SolutionStatus
+from orbit_ops.errors import OrbitError
 from orbit_ops.fleet import LastOperation, fleet_status, last_operations
-from orbit_tui.filters import SolutionFilter, matches, parse_filter
-from orbit_tui.render import SOLUTION_COLUMNS, Cell, SolutionView, clock_time, pin_views, solution_row
+from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
+from orbit_tui.render import (
+    INVALID_KEY_PREFIX,
+    SOLUTION_COLUMNS,
+    Cell,
+    SolutionView,
+    clock_time,
+    invalid_key,
+    invalid_row,
+    pin_views,
+    solution_row,
+)
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
 SOLUTION_KINDS = ("provision", "sweep", "roll")
-FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, pin:agent=1.2.0 (Esc clears)"
+FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, sync:invalid, pin:agent=1.2.0 (Esc clears)"
+Stamp = tuple[tuple[str, int, int, int], ...]
 
 
 class SolutionsScreen(OrbitScreen):
@@ -60,6 +78,10 @@ class SolutionsScreen(OrbitScreen):
     def __init__(self) -> None:
         super().__init__()
         self.views: list[SolutionView] = []
+        self.invalid: list[InvalidSolution] = []  # solution files that break a rule, each its own row
+        self.load_error: str | None = None  # why the last load failed: the rows shown are stale
+        self.loaded_at: str | None = None  # HH:MM:SS of the last load that succeeded
+        self._stamp: Stamp | None = None  # the solution files as the last load found them
         self.selected: set[str] = set()
         self.wanted = SolutionFilter()
         self.statuses: dict[str, SolutionStatus] = {}
@@ -88,8 +110,12 @@ class SolutionsScreen(OrbitScreen):
         self.load()
 
     def _tick(self) -> None:
-        if self.is_current and not self._busy("sync"):
+        if not self.is_current:
+            return
+        if not self._busy("sync"):
             self.load_sync()
+        if not self._busy("load") and not self._busy("files"):
+            self.check_files()
 
     def _busy(self, group: str) -> bool:
         return any(
@@ -100,9 +126,25 @@ class SolutionsScreen(OrbitScreen):
 
     # -- data -----------------------------------------------------------------------------------------------
 
+    @work(exclusive=True, group="files", exit_on_error=False)
+    async def check_files(self) -> None:
+        """Re-read the solutions when a solution file was added, removed or written since the last load."""
+        stamp = await asyncio.to_thread(solution_files_stamp, self.workspace.config)
+        if stamp != self._stamp and not self._busy("load"):
+            self.workspace.refresh_solutions()
+            self.load()
+
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load(self) -> None:
-        self.views = await asyncio.to_thread(self.read_views)
+        try:
+            self.views, self.invalid, self._stamp = await asyncio.to_thread(self.read_views)
+        except (OrbitError, OSError) as exc:
+            # Keep what was read last, but never as current: say why and when it was read, and offer nothing.
+            self.load_error = str(exc)
+            self.show()
+            return
+        self.load_error = None
+        self.loaded_at = clock_time(self.orbit.clock())
         known = {view.spec.id for view in self.views}
         self.selected &= known
         self._integrity_due = True
@@ -143,20 +185,24 @@ class SolutionsScreen(OrbitScreen):
         flagged = frozenset(component for (solution, component) in report.pins if solution == view.spec.id)
         return dataclasses.replace(view, problems=report.solutions.get(view.spec.id, ()), problem_pins=flagged)
 
-    def read_views(self) -> list[SolutionView]:
-        """Runs in a thread: every solution with its pins judged, and what the last reads knew of it."""
+    def read_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
+        """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
+        solution file, and the files' stamp (taken first, so a write during the read is seen next time)."""
         workspace = self.workspace
+        stamp = solution_files_stamp(workspace.config)
         with self.orbit.reading:
-            specs = workspace.solutions()
+            solution_set = workspace.solution_set()
             releases = workspace.release_index()
+        specs = solution_set.valid
         sync = self.read_sync(specs)
         last = self.read_last_operations(specs)
-        return [
+        views = [
             self.with_problems(
                 SolutionView(spec, pin_views(spec, releases), sync=sync.get(spec.id), last_operation=last.get(spec.id))
             )
             for spec in specs
         ]
+        return views, list(solution_set.invalid), stamp
 
     def read_sync(self, specs: Sequence[SolutionSpec]) -> Mapping[str, str]:
         """Solution id → sync (``synced|drifted|missing|unknown``) from the last platform read (:meth:`load_sync`).
@@ -177,10 +223,17 @@ class SolutionsScreen(OrbitScreen):
             return self.views
         return [view for view in self.views if matches(view, self.wanted)]
 
+    def shown_invalid(self) -> list[InvalidSolution]:
+        return [entry for entry in self.invalid if self.wanted.empty or matches_invalid(entry, self.wanted)]
+
     def show(self, *, changed: bool = False) -> None:
         """Redraw the table; ``changed`` (a refresh, not a filter or selection) flags the rows whose content moved."""
         shown = self.shown()
-        self.query_one(StateTable).show_rows(((view.spec.id, self.row(view)) for view in shown), flash=changed)
+        rows: list[tuple[str, tuple[Cell, ...]]] = [(view.spec.id, self.row(view)) for view in shown]
+        if self.invalid:  # in id order among the others
+            rows += [(invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid()]
+            rows.sort(key=lambda row: (row[1][1].text, row[0]))
+        self.query_one(StateTable).show_rows(rows, flash=changed)
         counts: dict[str, int] = {}
         for view in self.views:
             counts[view.freshness] = counts.get(view.freshness, 0) + 1
@@ -189,8 +242,12 @@ class SolutionsScreen(OrbitScreen):
         if flagged:
             summary += (", " if summary else "") + f"{flagged} with integrity problems ⚠"
         title = f"Solutions: {len(self.views)}" + (f" ({summary})" if summary else "")
+        if self.invalid:
+            title += f"  ·  {len(self.invalid)} invalid file{'s' if len(self.invalid) != 1 else ''} ⚠"
+        if self.load_error:
+            title += "  ·  ⚠ stale"
         if not self.wanted.empty:
-            title += f"  ·  filter shows {len(shown)}"
+            title += f"  ·  filter shows {len(rows)}"
         if self.selected:
             title += f"  ·  {len(self.selected)} selected"
             hidden = len(self.selected) - sum(1 for view in shown if view.spec.id in self.selected)
@@ -198,6 +255,10 @@ class SolutionsScreen(OrbitScreen):
                 title += f" ({hidden} hidden by the filter)"  # p, r and t act on them too: say so
         self.query_one("#solutions-title", Label).update(title)
         notes = list(self.wanted.problems)
+        if self.load_error:
+            since = f" as of {self.loaded_at} UTC" if self.loaded_at else ""
+            notes.append(f"⚠ the workspace could not be read again ({self.load_error}): the rows are the fleet{since}, "
+                         "and nothing is offered that would act on them; fix it and press ctrl+r")
         if self.live_error:
             notes.append(f"the platform could not be read: {self.live_error}")
         elif self.wanted.sync and not any(view.sync for view in self.views):
@@ -227,7 +288,7 @@ class SolutionsScreen(OrbitScreen):
         if self.selected:
             return self.selected_ids()
         key = self.query_one(StateTable).current_key
-        return [key] if key is not None else []
+        return [key] if key is not None and not key.startswith(INVALID_KEY_PREFIX) else []
 
     # -- actions --------------------------------------------------------------------------------------------
 
@@ -235,6 +296,8 @@ class SolutionsScreen(OrbitScreen):
         allowed = super().check_action(action, parameters)
         if allowed and action in ("toggle_select", "select_all") and not self.query_one(StateTable).row_count:
             return None
+        if allowed and action in ("plan", "provision", "roll", "sweep_all") and self.load_error:
+            return None  # the rows are stale: acting on them would act on what is no longer known
         if allowed and action in ("plan", "provision", "roll") and not self.acted_on():
             return None
         if allowed and action == "sweep_all" and not self.views:
@@ -285,7 +348,7 @@ class SolutionsScreen(OrbitScreen):
 
     def action_toggle_select(self) -> None:
         key = self.query_one(StateTable).current_key
-        if key is None:
+        if key is None or key.startswith(INVALID_KEY_PREFIX):
             return
         self.selected ^= {key}
         self.show()
@@ -296,8 +359,14 @@ class SolutionsScreen(OrbitScreen):
         self.show()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        from orbit_tui.screens.solution import SolutionScreen
+        from orbit_tui.screens.solution import InvalidSolutionScreen, SolutionScreen
 
+        key = event.row_key.value or ""
+        if key.startswith(INVALID_KEY_PREFIX):
+            entry = next((entry for entry in self.invalid if invalid_key(entry) == key), None)
+            if entry is not None:
+                self.app.push_screen(InvalidSolutionScreen(entry))
+            return
         view = next((view for view in self.views if view.spec.id == event.row_key.value), None)
         if view is not None:
             self.app.push_screen(SolutionScreen(view, self.statuses.get(view.spec.id)))

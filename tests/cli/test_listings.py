@@ -82,17 +82,21 @@ def test_bad_input_exits_2_with_a_clear_message(demo_workspace: Path, run_cli: R
     assert "Traceback" not in err and out == ""
 
 
-def test_broken_solution_file_exits_2_naming_file_and_line(tmp_path: Path, demo_workspace: Path,
-                                                           run_cli: Run) -> None:
+def test_broken_solution_file_is_named_with_its_line_and_the_rest_listed(tmp_path: Path, demo_workspace: Path,
+                                                                         run_cli: Run) -> None:
     import shutil
 
     copy = tmp_path / "ws"
     shutil.copytree(demo_workspace, copy, symlinks=True)
     bad = copy / "solutions" / "globex.yaml"
     bad.write_text(bad.read_text().replace("display_name:", "dispaly_name:"))
-    code, _, err = run_cli("-w", str(copy), "solutions")
+    code, out, err = run_cli("-w", str(copy), "solutions")
+    assert code == 0
+    assert f"warning: {bad}:3: unknown key 'dispaly_name' (did you mean 'display_name'?)" in err
+    assert "acme-corp" in out and "39 solutions and 1 invalid file(s)" in out
+    code, _, err = run_cli("-w", str(copy), "status", "globex")
     assert code == 2
-    assert f"{bad}:3: unknown key 'dispaly_name' (did you mean 'display_name'?)" in err
+    assert f"{bad}:3: unknown key 'dispaly_name'" in err
 
 
 def test_missing_workspace_exits_2(tmp_path: Path, run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -124,11 +124,13 @@ def test_shell_metacharacters_never_reach_a_shell(demo_workspace: Path, tmp_path
     assert not (root / ".orbit" / "worktrees").exists() or not any((root / ".orbit" / "worktrees").iterdir())
 
 
-def test_hostile_solution_file_in_the_cli_exits_2(demo_workspace: Path, tmp_path: Path, run_cli: Run) -> None:
+def test_hostile_solution_file_in_the_cli_is_named_and_never_blinds_the_fleet(demo_workspace: Path, tmp_path: Path,
+                                                                             run_cli: Run) -> None:
     root = tmp_path / "ws"
     shutil.copytree(demo_workspace, root, symlinks=True)
     (root / "solutions" / "globex.yaml").write_bytes(b"id: globex\nenv: " + b"[" * 3000 + b"]" * 3000 + b"\n")
-    for args in (["solutions"], ["status"], ["provision", "--all", "--yes"], ["roll", "agent", "2.1.0", "--all"]):
-        code, _, err = run_cli("-w", str(root), *args)
-        assert code == 2, (args, err)
-        assert "globex.yaml" in err and "Traceback" not in err
+    for args, expected in ((["solutions"], 0), (["status"], 0), (["provision", "--all", "--yes"], 1),
+                           (["roll", "agent", "2.1.0", "--all", "--yes"], 1), (["status", "globex"], 2)):
+        code, out, err = run_cli("-w", str(root), *args)
+        assert code == expected, (args, err)
+        assert "globex.yaml" in err + out and "Traceback" not in err

@@ -30,12 +30,12 @@ from orbit_tui.render import (
 
 def test_every_engine_state_has_a_class_styled_in_the_stylesheet() -> None:
     stylesheet = (Path(__file__).parents[2] / "orbit_tui" / "orbit.tcss").read_text()
-    for state in (*SYNC_ORDER, *FRESHNESS_ORDER, *STATES):
+    for state in (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *STATES):  # invalid: a solution file (SPEC §2)
         name = state_class(state)
         assert name == f"-{state}"
         assert f"StateTable > .{name}" in stylesheet and f".state.{name}" in stylesheet
     assert state_class("not-a-state") is None
-    assert set(STATE_CLASSES.values()) <= {f"-{s}" for s in (*SYNC_ORDER, *FRESHNESS_ORDER, *STATES, "prerelease")}
+    assert set(STATE_CLASSES.values()) <= {f"-{s}" for s in (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *STATES, "prerelease")}
 
 
 @pytest.mark.parametrize(
