@@ -113,7 +113,7 @@ def test_naming_an_invalid_solution_is_exit_2_with_nothing_written(fleet: Path, 
                                                                     command: list[str]) -> None:
     before = len(_ops(run_cli, fleet))
     acme = (fleet / "solutions" / "acme-corp.yaml").read_bytes()
-    code, out, err = run_cli("-w", str(fleet), *command)
+    code, _, err = run_cli("-w", str(fleet), *command)
     assert code == 2
     assert ("broken.yaml:3:" in err) or ("typed.yaml:3:" in err)
     assert len(_ops(run_cli, fleet)) == before
@@ -122,9 +122,10 @@ def test_naming_an_invalid_solution_is_exit_2_with_nothing_written(fleet: Path, 
 
 # --- values exactly as written ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("written", "seen_as"), [("012", "the integer 10"), ("yes", "the boolean true"),
-                                                   ("1.50", "the number 1.5"), ("~", "null"), ("0x1F", "the integer 31"),
-                                                   ("2026-12-01", "a date")])
+@pytest.mark.parametrize(("written", "seen_as"), [
+    ("012", "the integer 10"), ("yes", "the boolean true"), ("1.50", "the number 1.5"), ("~", "null"),
+    ("0x1F", "the integer 31"), ("2026-12-01", "a date"),
+])
 def test_a_value_yaml_would_convert_is_refused_with_file_line_and_hint(fleet: Path, run_cli: Run, written: str,
                                                                        seen_as: str) -> None:
     path = fleet / "solutions" / "typed.yaml"
