@@ -102,6 +102,9 @@ def _specs(app: OrbitApp, ids: Sequence[str] | None) -> list[SolutionSpec]:
     if ids is None:
         return list(specs)
     wanted = set(ids)
+    for entry in app.workspace.invalid_solutions():
+        if entry.id in wanted:
+            raise entry.error  # named explicitly, as `orbit provision ID` does: refused, nothing written
     chosen = [spec for spec in specs if spec.id in wanted]
     if not chosen:
         raise InputError("no solutions selected")
@@ -143,6 +146,7 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
     workspace = app.workspace
     everything = ids is None
     specs = await asyncio.to_thread(_specs, app, ids)
+    invalid = workspace.invalid_solutions() if everything else []
     if not everything:
         await asyncio.to_thread(refuse_unreleased, workspace, specs)
     model = plan_model(await plan_many(workspace, specs))
@@ -150,6 +154,7 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
     kind = "sweep" if everything or len(specs) > 1 else "provision"
     target = _target(specs, everything=everything)
     verb = "Sweep" if kind == "sweep" else "Provision"
+    untouched = f"; {len(invalid)} invalid file(s) left untouched" if invalid else ""
     if retrying:
         verb = f"Retry the failures of {retrying}: {verb.lower()}"
 
@@ -158,13 +163,13 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
             return
 
         async def body(ctx: Any) -> dict[str, Any]:
-            return await sweep_body(workspace, specs, ctx)
+            return await sweep_body(workspace, specs, ctx, invalid=invalid)
 
         app.run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)))
 
     app.push_screen(
         PlanScreen(
-            f"{verb} {target}? ({writes} change(s))",
+            f"{verb} {target}? ({writes} change(s){untouched})",
             model,
             summary=model.totals,
             confirm="Retry" if retrying else verb,

@@ -279,7 +279,7 @@ def invalid_row(entry: InvalidSolution) -> tuple[Cell, ...]:
     return (
         Cell(" "),
         Cell(entry.id),
-        Cell(f"{entry.path.name}: invalid (Enter shows why)", "-muted"),
+        Cell(f"{PROBLEM_MARK} {entry.path.name}", "-problem"),
         *(Cell(NOT_KNOWN, "-muted") for _ in APP_COMPONENTS),
         Cell(NOT_KNOWN, "-muted"),
         state_cell("invalid"),

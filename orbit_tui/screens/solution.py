@@ -27,6 +27,7 @@ from orbit_tui.render import (
     RESOURCE_COLUMNS,
     Cell,
     SolutionView,
+    display_path,
     operation_row,
     problem_cell,
     resource_row,
@@ -155,7 +156,11 @@ class InvalidSolutionScreen(OrbitScreen):
         error = self.entry.error
         yield Label(f"{self.entry.id}  ·  invalid solution file", classes="screen-title", markup=False)
         yield Label("Error", classes="section-title", markup=False)
-        lines = [f"file      {error.path}", f"line      {error.line or NOT_KNOWN}", f"problem   {error.problem}"]
+        lines = [
+            f"file      {display_path(error.path)}",
+            f"line      {error.line or NOT_KNOWN}",
+            f"problem   {error.problem}",
+        ]
         if error.rule:
             lines.append(f"rule      {error.rule}")
         yield Static("\n".join(lines), id="invalid-error", classes="problems", markup=False)

@@ -236,6 +236,22 @@ def test_integrity_in_the_solution(snap_copy: Callable[..., bool], fixed_copy: P
     assert snap_copy(keys("2", "enter"))
 
 
+def _break_files(root: Path) -> None:
+    """One malformed and one mis-typed solution file beside the fixed workspace's solutions (issue 12)."""
+    (root / "solutions" / "broken.yaml").write_text('id: broken\nimages: {agent_tag: "2.0.0"\nenv: x\n')
+    (root / "solutions" / "typed.yaml").write_text('id: typed\nenv: {agent: {N: 012}}\n')
+
+
+def test_solutions_with_invalid_files(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _break_files(fixed_copy)
+    assert snap_copy(keys("2"))
+
+
+def test_invalid_solution_detail(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _break_files(fixed_copy)
+    assert snap_copy(keys("2", "down", "enter"))
+
+
 # --- operations and logs ------------------------------------------------------------------------------------
 
 
