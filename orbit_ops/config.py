@@ -9,6 +9,7 @@ hand-written over the small, fixed schema of SPEC §2.0 so messages can say exac
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import os
 import re
@@ -256,39 +257,54 @@ def read_solution_text(config: WorkspaceConfig, path: Path) -> str:
         ConfigError: the file is not a regular file inside ``solutions_dir``, cannot be read, is too large or
             is not UTF-8.
     """
-    target = path
-    if path.is_symlink():
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise ConfigError(path, "a symbolic link to nothing (or a loop)", rule=FILE_RULE) from None
-        if target.parent != _solutions_root(config):
-            raise ConfigError(path, "a symbolic link out of solutions_dir; not read", rule=FILE_RULE)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_CLOEXEC", 0))
-    except IsADirectoryError:
-        raise ConfigError(path, "a folder, not a file", rule=FILE_RULE) from None
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))  # the common case: one open, no lstat
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
+        fd = _open_link(config, path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
+        size_rule = f"at most {MAX_YAML_BYTES} bytes"
+        if info.st_size > MAX_YAML_BYTES:
+            raise ConfigError(path, f"file is {info.st_size} bytes", rule=size_rule)
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, max(info.st_size + 1, 4096)):  # one read for a file that did not grow
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > MAX_YAML_BYTES:
+                raise ConfigError(path, f"file is more than {MAX_YAML_BYTES} bytes", rule=size_rule)
     except OSError as exc:
         raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    finally:
         os.close(fd)
-        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
-    with os.fdopen(fd, "rb") as handle:
-        if info.st_size > MAX_YAML_BYTES:
-            raise ConfigError(path, f"file is {info.st_size} bytes", rule=f"at most {MAX_YAML_BYTES} bytes")
-        try:
-            raw = handle.read(MAX_YAML_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise ConfigError(path, f"file is more than {MAX_YAML_BYTES} bytes", rule=f"at most {MAX_YAML_BYTES} bytes")
     try:
-        return raw.decode("utf-8")
+        return b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"not valid UTF-8 at byte {exc.start}", rule="files are UTF-8") from None
+
+
+def _open_link(config: WorkspaceConfig, path: Path, flags: int) -> int:
+    """Open the file a symbolic link in ``solutions_dir`` points at, if that is a file in the same folder.
+
+    Raises:
+        ConfigError: the link leads nowhere, loops, or leaves ``solutions_dir``.
+    """
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ConfigError(path, "a symbolic link to nothing (or a loop)", rule=FILE_RULE) from None
+    if target.parent != _solutions_root(config):
+        raise ConfigError(path, "a symbolic link out of solutions_dir; not read", rule=FILE_RULE)
+    try:
+        return os.open(target, flags | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
