@@ -659,7 +659,7 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
 
     if not settings.json:
         for change in roll_plan.changes:
-            click.echo(f"{change.id}: {change.component} {change.before} → {change.after}")
+            click.echo(f"{change.id}: {change.describe()}")
         if roll_plan.unchanged:
             click.echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
         for entry in invalid:

@@ -5,9 +5,11 @@ ruamel.yaml round-trip document again still rewrites what the operator wrote: it
 comment columns, folds long lines, respells ``True`` and drops the spaces after a colon. Instead,
 ruamel.yaml's round-trip composer finds where the ``images`` entries are, and only those few characters
 are replaced or inserted. Everything else (comments, key order, quoting, flow or block style,
-indentation, blank lines, line endings) stays byte for byte as it was. The edited text is then read
-again and must hold exactly the old data with the new pins; if it does not, nothing is returned, so
-nothing can be written.
+indentation, blank lines, line endings) stays byte for byte as it was, with one exception: a block pin
+that changes between ``latest`` and a version has its own end-of-line comment replaced, since a comment
+there speaks of floating or of holding back and is false after the change (decision 0034). The edited
+text is then read again and must hold exactly the old data with the new pins; if it does not, nothing is
+returned, so nothing can be written.
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class _Splicer:
                 missing[name] = version
             else:
                 splices.append(self._replace_pin(*pin_entry, name, version))
+                if not images.flow_style:  # a flow mapping's line comment speaks of the mapping, not one pin
+                    splices += self._floating_comment(pin_entry[1], version)
         if missing:
             splices.append(self._append_pins(images, missing))
         return splices
@@ -223,6 +227,23 @@ class _Splicer:
         if value.style in ('"', "'"):
             return _Splice(start, end, f"{value.style}{version}{value.style}")
         return _Splice(start, end, version if _plain_reads_back(version) else f'"{version}"')
+
+    def _floating_comment(self, value: Node, version: str) -> list[_Splice]:
+        """The pin's end-of-line comment replaced by a true one, when the pin starts or stops floating."""
+        if not isinstance(value, ScalarNode) or value.tag == _NULL_TAG:
+            return []
+        if (value.value == LATEST) == (version == LATEST):
+            return []
+        end = int(value.end_mark.index)
+        found = _BREAK.search(self.text, end)
+        line_end = found.start() if found else len(self.text)
+        rest = self.text[end:line_end]
+        comment = rest.lstrip(" \t")
+        if not comment.startswith("#"):
+            return []
+        note = (f"# floats on the newest release (was {value.value} until orbit set latest)" if version == LATEST
+                else f"# was latest (floating) until orbit pinned {version}")
+        return [_Splice(line_end - len(comment), line_end, note)]
 
     def _append_pins(self, images: MappingNode, pins: dict[str, str]) -> _Splice:
         entries = [f'{name}: "{version}"' for name, version in pins.items()]

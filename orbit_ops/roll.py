@@ -27,10 +27,33 @@ from orbit_ops.workspace import Workspace
 
 @dataclass(frozen=True)
 class PinChange:
+    """One solution's pin going from ``before`` to ``after``; ``resolved`` is the newest released version when
+    the plan was made, which a ``latest`` pin (before or after) stands for."""
+
     id: str
     component: str
     before: str
     after: str
+    resolved: str | None = None
+
+    @property
+    def before_text(self) -> str:
+        """``before`` as the plan shows it: a floating pin with the version it runs (``latest (=2.0.0)``)."""
+        return f"{LATEST} (={self.resolved})" if self.before == LATEST and self.resolved else self.before
+
+    @property
+    def after_text(self) -> str:
+        """``after`` as the plan shows it, saying when the pin starts or stops floating."""
+        if self.before == LATEST and self.after != LATEST:
+            return f"{self.after} (was floating; it will stay on {self.after})"
+        if self.after == LATEST:
+            now = f"={self.resolved}; " if self.resolved else ""
+            return f"{LATEST} ({now}it will float on each newer release)"
+        return self.after
+
+    def describe(self) -> str:
+        """``agent latest (=2.0.0) → 2.1.0 (was floating; it will stay on 2.1.0)``"""
+        return f"{self.component} {self.before_text} → {self.after_text}"
 
     def to_json(self) -> dict[str, str]:
         return {"id": self.id, "component": self.component, "from": self.before, "to": self.after}
@@ -73,6 +96,7 @@ def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequenc
                            f"(build it first: orbit build {component}@{version}); released: {listing}")
     if not specs:
         raise InputError("no solutions to roll to")
+    resolved = workspace.resolve_pin(component, LATEST)
     changes, unchanged, files = [], [], {}
     for spec in specs:
         before = spec.pin(component)
@@ -80,7 +104,7 @@ def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequenc
             unchanged.append(spec.id)
             continue
         files[spec.id] = read_pin_file(spec.path)
-        changes.append(PinChange(spec.id, component, before, version))
+        changes.append(PinChange(spec.id, component, before, version, resolved))
     return RollPlan(component, version, tuple(changes), tuple(unchanged), files, {s.id: s for s in specs})
 
 
@@ -108,7 +132,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
             ctx.log(f"pin not changed: {exc}", child=change.id)
             continue
         written.append(change)
-        ctx.log(f"pinned {change.component} {change.before} → {change.after} in {spec.path.name}", child=change.id)
+        ctx.log(f"pinned {change.describe()} in {spec.path.name}", child=change.id)
     result: dict[str, Any] = {
         "component": plan.component,
         "version": plan.version,

@@ -2,7 +2,9 @@
 
 One call lists every tag of every component with its target and, for annotated tags, the peeled
 object, so discovery costs the same for 10 tags or 10,000 (the benchmark compares it with a bare
-for-each-ref). Tags that look like release tags but do not parse are kept aside to be reported once.
+for-each-ref). Tags that look like release tags but do not parse, and release tags that name a tree or a
+blob instead of a commit (``git tag agent/v1.0.0 <tree>`` is allowed by git, but there is nothing to build
+or check out), are kept aside to be reported once, each with its reason.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from orbit_ops.errors import NotFoundError
+from orbit_ops.errors import InputError, NotFoundError
 from orbit_ops.gitrepo import open_repo, run_git, stream_git
 from orbit_ops.versions import LATEST, VERSION_RULE, PrecedenceKey, nearest, parse_version, version_key
 
 _RELEASE = ((2, 0),)  # the pre-release part of a release's precedence key
+NOT_SEMVER = "not <component>/v<semver>"
+COMMIT_RULE = "tags must name commits"
 
 _FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)%00%(creatordate:iso-strict)"
 
@@ -65,6 +69,7 @@ class TagScan:
 
         Raises:
             NotFoundError: no such tag; the message lists the nearest versions.
+            InputError: the tag exists but names a tree or a blob, not a commit.
         """
         if version is None or version == LATEST:
             found = self.latest_stable(component)
@@ -73,6 +78,10 @@ class TagScan:
             return found
         found = self.find(component, version)
         if found is None:
+            name = f"{component}/v{version}"
+            unusable = next((item for item in self.ignored if item.tag == name and item.reason != NOT_SEMVER), None)
+            if unusable is not None:
+                raise InputError(f"{name} {unusable.reason}; a release is built from the commit its tag names")
             if parse_version(version) is None:
                 raise NotFoundError(f"'{version}' is not a version ({VERSION_RULE})")
             close = nearest(version, (tag.version for tag in self.of(component)))
@@ -81,12 +90,23 @@ class TagScan:
         return found
 
     def ignored_message(self) -> str | None:
-        """One line reporting the ignored tags, or None."""
+        """One line reporting the ignored tags, each kind with its reason, or None."""
         if not self.ignored:
             return None
-        shown = ", ".join(item.tag for item in self.ignored[:5])
-        more = f" and {len(self.ignored) - 5} more" if len(self.ignored) > 5 else ""
-        return f"ignored {len(self.ignored)} tag(s) that are not <component>/v<semver>: {shown}{more}"
+        parts = []
+        names = [item.tag for item in self.ignored if item.reason == NOT_SEMVER]
+        if names:
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            parts.append(f"ignored {len(names)} tag(s) that are {NOT_SEMVER}: {', '.join(names[:5])}{more}")
+        others = [item for item in self.ignored if item.reason != NOT_SEMVER]
+        parts += [f"{item.tag} {item.reason}, so it is ignored" for item in others[:5]]
+        if len(others) > 5:
+            parts.append(f"and {len(others) - 5} more tag(s) that do not name a commit")
+        return "; ".join(parts)
+
+
+def _not_a_commit(kind: str) -> str:
+    return f"points at a {kind}, not a commit ({COMMIT_RULE})"
 
 
 def scan_tags(repo_path: Path, components: Iterable[str]) -> TagScan:
@@ -109,7 +129,7 @@ def scan_tags(repo_path: Path, components: Iterable[str]) -> TagScan:
         version_text = rest[1:] if rest.startswith("v") else ""
         key = version_key(version_text)
         if key is None:
-            ignored.append(IgnoredTag(tag, "not <component>/v<semver>"))
+            ignored.append(IgnoredTag(tag, NOT_SEMVER))
             continue
         annotated = objtype == "tag"
         target_type, commit = (peeled_type, peeled_name) if annotated else (objtype, objname)
@@ -117,14 +137,20 @@ def scan_tags(repo_path: Path, components: Iterable[str]) -> TagScan:
             nested.append((tag, component, version_text, date, key))
             continue
         if target_type != "commit":
-            ignored.append(IgnoredTag(tag, f"points at a {target_type}, not a commit"))
+            ignored.append(IgnoredTag(tag, _not_a_commit(target_type)))
             continue
         found[component].append(ReleaseTag(component, version_text, tag, commit, annotated, key[3] != _RELEASE,
                                            date, key))
     if nested:
-        commits = run_git(repo, "rev-parse", *(f"refs/tags/{item[0]}^{{commit}}" for item in nested)).split()
-        for (tag, component, version_text, date, key), commit in zip(nested, commits, strict=True):
-            found[component].append(ReleaseTag(component, version_text, tag, commit, True, key[3] != _RELEASE,
+        # Peeled to the end (^{} stops at the first object that is not a tag, where ^{commit} would fail the
+        # whole scan for one tag chain that ends at a tree), then typed through git's object database.
+        peeled = run_git(repo, "rev-parse", *(f"refs/tags/{item[0]}^{{}}" for item in nested)).split()
+        for (tag, component, version_text, date, key), target in zip(nested, peeled, strict=True):
+            kind = repo.odb.info(bytes.fromhex(target)).type.decode()
+            if kind != "commit":
+                ignored.append(IgnoredTag(tag, _not_a_commit(kind)))
+                continue
+            found[component].append(ReleaseTag(component, version_text, tag, target, True, key[3] != _RELEASE,
                                                date, key))
     for tags in found.values():
         tags.sort(key=lambda item: item.key, reverse=True)

@@ -260,7 +260,8 @@ async def plan_roll_flow(
     workspace = app.workspace
     specs = await asyncio.to_thread(_specs, app, ids)
     plan = await asyncio.to_thread(lambda: plan_roll(workspace, component, version, specs, allow_latest=rollback))
-    lines = roll_lines(((c.id, c.component, c.before, c.after) for c in plan.changes), plan.unchanged, plan.version)
+    lines = roll_lines(((c.id, c.component, c.before_text, c.after_text) for c in plan.changes), plan.unchanged,
+                       plan.version)
     model = plan_model(await plan_after_roll(workspace, plan))  # what the sweep after the pins would do
 
     def answered(answer: bool | str | None) -> None:

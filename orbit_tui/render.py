@@ -436,7 +436,8 @@ def plan_totals(count: int, creates: int, updates: int, refused: int) -> str:
 
 def roll_lines(changes: Iterable[tuple[str, str, str, str]], unchanged: Iterable[str], version: str) -> list[str]:
     """A roll's pin changes (id, component, before, after), aligned in columns, and the solutions already on
-    ``version``."""
+    ``version``. Before and after are the texts the engine gives (``PinChange.before_text``/``after_text``), so a
+    pin that starts or stops floating says so here exactly as on the CLI."""
     rows = list(changes)
     id_width = max((len(row[0]) for row in rows), default=0)
     before_width = max((len(row[2]) for row in rows), default=0)

@@ -27,7 +27,8 @@ class ComponentsScreen(OrbitScreen):
     ROW_ACTIONS = frozenset({"build"})
     LEGEND = (
         "on latest: solutions on the newest release / all. integrity: ⚠ a release record no longer tells the "
-        "truth (its tag moved or vanished, its image is gone or changed); the problems are listed under the table."
+        "truth (its tag moved or vanished, its image is gone or changed, a rebuild recorded another image); the "
+        "problems are listed under the table."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "build", "Build latest", tooltip="Build the component's newest stable tag (asks first)"),

@@ -386,6 +386,37 @@ async def test_verify_flags_a_moved_and_a_vanished_image_and_passes_an_intact_on
         assert token not in json.dumps(problems)
 
 
+async def test_verify_on_azure_reports_a_rebuild_that_recorded_another_image(acr_setup: AcrSetup) -> None:
+    import dataclasses
+
+    from orbit_ops.releases import append_record
+
+    setup = on_the_emulated_registry(acr_setup)
+    ws = setup.workspace
+    for force in (False, True):
+        assert finished(await collect(start_build(ws, plan_build(ws, "agent", "1.0.0", force=force),
+                                                  setup.builder()))).state == "succeeded"
+    ws.refresh()
+    first, again = load_records(ws.config.releases_dir, "agent")
+    assert first.digest == again.digest  # the rebuild reproduced the image: not a problem
+    assert await asyncio.to_thread(verify_records, ws) == []
+
+    # A rebuild that was not reproducible: the registry's :1.0.0 now holds another image, and so says the record.
+    other = "sha256:" + "e" * 64
+    setup.acr.manifests[other] = setup.acr.manifests[first.digest]
+    setup.acr.registry["agent"]["1.0.0"] = other
+    append_record(ws.config.releases_dir, dataclasses.replace(again, digest=other, run_id="cb99",
+                                                              built_at="2030-01-01T00:00:00Z"))
+    ws.refresh()
+    [problem] = await asyncio.to_thread(verify_records, ws)
+    assert problem.record.digest == other and problem.problem == (
+        f"2 different digests in 3 records: {first.digest[:19]} (built {again.built_at}), "
+        f"{other[:19]} (built 2030-01-01T00:00:00Z, current: the newest record); the registry holds the current one")
+    del setup.acr.registry["agent"]["1.0.0"]
+    problems = [p.problem for p in await asyncio.to_thread(verify_records, ws)]
+    assert problems[1].endswith("; the registry holds none of them (no image under :1.0.0)")
+
+
 async def test_verify_on_azure_names_the_repository_gone_and_a_refused_sign_in(acr_setup: AcrSetup) -> None:
     setup = on_the_emulated_registry(acr_setup)
     ws = setup.workspace

@@ -79,6 +79,21 @@ def test_ops_lists_builds_with_spec_keys(root: Path, run_cli: Run) -> None:
     assert code == 0 and "tagged oci:.orbit/registry/mc:1.3.0" in out
 
 
+def test_verify_reports_a_forced_rebuild_that_made_another_image(root: Path, run_cli: Run) -> None:
+    code, out, err = run_cli("-w", str(root), "releases", "agent", "--verify")
+    assert code == 0, err
+    code, _, err = run_cli("-w", str(root), "build", "agent@2.1.0", "--force")
+    assert code == 0, err
+    code, out, _ = run_cli("-w", str(root), "releases", "agent", "--json")
+    first, second = [record for record in json.loads(out) if record["version"] == "2.1.0"]
+    assert first["digest"] != second["digest"]  # the local builder stamps the build time into the image
+    code, _, err = run_cli("-w", str(root), "releases", "agent", "--verify")
+    assert code == 1
+    assert f"agent/v2.1.0: 2 different digests in 2 records: {first['digest'][:19]} (built {first['built_at']}), " \
+           f"{second['digest'][:19]} (built {second['built_at']}, current: the newest record); " \
+           "the registry holds the current one" in err
+
+
 def _orbit(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "orbit_cli.main", "-w", str(root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())

@@ -104,3 +104,25 @@ def test_missing_workspace_exits_2(tmp_path: Path, run_cli: Run, monkeypatch: py
     code, _, err = run_cli("components")
     assert code == 2
     assert "no orbit.yaml" in err
+
+
+def test_a_tag_on_a_tree_is_named_as_such_by_tags_components_and_build(
+    demo_workspace: Path, tmp_path: Path, run_cli: Run
+) -> None:
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(demo_workspace, root, symlinks=True)
+    tree = git(root, "rev-parse", "agent/v2.1.0^{tree}")
+    git(root, "tag", "agent/v9.9.9", tree)
+    git(root, "tag", "-a", "agent/v9.9.8", "-m", "on a tree", tree)
+    said = "agent/v9.9.9 points at a tree, not a commit (tags must name commits)"
+    for args in (["tags", "agent"], ["components"]):
+        code, out, err = run_cli("-w", str(root), *args)
+        assert code == 0, err
+        assert said in err and "agent/v9.9.8 points at a tree" in err
+        assert "9.9.9" not in out
+    code, out, err = run_cli("-w", str(root), "build", "agent@9.9.9")
+    assert code == 2
+    assert err.startswith(f"error: {said}")
+    assert not (root / ".orbit" / "worktrees").exists() or not any((root / ".orbit" / "worktrees").iterdir())

@@ -140,6 +140,24 @@ def test_roll_keeps_comments_provisions_and_rolls_back(root: Path, run_cli: Run)
     assert code == 2 and "nothing to roll back to" in err
 
 
+def test_rolling_a_floating_pin_says_so_and_leaves_no_false_comment(root: Path, run_cli: Run) -> None:
+    path = root / "solutions" / "bluth-company.yaml"
+    original = path.read_text()
+    assert '  agent_tag: "latest"  # floating: follows every release\n' in original
+    code, out, err = run_cli("-w", str(root), "roll", "agent", "2.0.0", "bluth-company", "--yes", "--no-provision")
+    assert code == 0, err
+    assert "bluth-company: agent latest (=2.1.0) → 2.0.0 (was floating; it will stay on 2.0.0)" in out
+    rolled = path.read_text()
+    assert rolled == original.replace('  agent_tag: "latest"  # floating: follows every release\n',
+                                      '  agent_tag: "2.0.0"  # was latest (floating) until orbit pinned 2.0.0\n')
+
+    code, out, err = run_cli("-w", str(root), "rollback", "bluth-company", "agent", "--yes", "--no-provision")
+    assert code == 0, err
+    assert "bluth-company: agent 2.0.0 → latest (=2.1.0; it will float on each newer release)" in out
+    assert path.read_text() == original.replace(
+        "# floating: follows every release", "# floats on the newest release (was 2.0.0 until orbit set latest)")
+
+
 def test_roll_no_provision_only_edits_pins(root: Path, run_cli: Run) -> None:
     code, out, err = run_cli("-w", str(root), "roll", "mc", "1.2.0", "acme-corp", "--yes", "--no-provision", "--json")
     assert code == 0, err

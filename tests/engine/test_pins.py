@@ -49,6 +49,34 @@ EDIT_CASES: list[tuple[str, str, dict[str, str], str]] = [
         ACME.replace('agent_tag: "2.0.0"  # canary', 'agent_tag: "2.1.0"  # canary'),
     ),
     (
+        "a latest pin's own comment is replaced when it is pinned; the other comments stay",
+        "# agent floats\nid: acme-corp\nimages:\n  agent_tag: latest   # floats on the newest release\n"
+        '  mc_tag: "1.0.0"  # held\n',
+        {"agent": "2.1.0"},
+        "# agent floats\nid: acme-corp\nimages:\n"
+        "  agent_tag: 2.1.0   # was latest (floating) until orbit pinned 2.1.0\n"
+        '  mc_tag: "1.0.0"  # held\n',
+    ),
+    (
+        "a pin's own comment is replaced when it goes back to latest",
+        'id: acme-corp\nimages:\n  agent_tag: "2.1.0"  # held back: OPS-77\n',
+        {"agent": "latest"},
+        'id: acme-corp\nimages:\n'
+        '  agent_tag: "latest"  # floats on the newest release (was 2.1.0 until orbit set latest)\n',
+    ),
+    (
+        "a comment on a flow mapping's line is the mapping's, not the pin's: kept",
+        "id: acme-corp\nimages: {agent_tag: latest}  # mc_tag from defaults\n",
+        {"agent": "2.1.0"},
+        "id: acme-corp\nimages: {agent_tag: 2.1.0}  # mc_tag from defaults\n",
+    ),
+    (
+        "a latest pin without a comment gets none",
+        "id: acme-corp\nimages:\n  agent_tag: latest\n",
+        {"agent": "2.1.0"},
+        "id: acme-corp\nimages:\n  agent_tag: 2.1.0\n",
+    ),
+    (
         "single-quoted pin stays single-quoted",
         "id: acme-corp\nimages:\n  mc_tag: '1.0.0'   # pinned by hand\n",
         {"mc": "1.1.0"},
@@ -525,10 +553,17 @@ def test_edit_changes_exactly_the_pins(
         **{f"{component}_tag": version for component, version in changes.items()},
     }
     assert yaml.safe_load(edited) == expected
+    # A block pin that starts or stops floating has its own comment replaced (decision 0034); every other
+    # comment is kept.
+    toggled = {f"{c}_tag": v for c, v in changes.items() if (start[c] == "latest") != (v == "latest")}
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             assert line in edited.splitlines()
-        if "#" in line:
+        pin = line.strip().partition(":")[0]
+        if "#" in line and pin in toggled and line.startswith("  "):
+            note = "# floats on the newest release" if toggled[pin] == "latest" else "# was latest (floating)"
+            assert note in edited
+        elif "#" in line:
             assert line[line.index("#") :] in edited
     if newline == "\r\n":
         assert "\n" not in edited.replace("\r\n", "")

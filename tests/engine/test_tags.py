@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support import git
 
-from orbit_ops.errors import NotFoundError
+from orbit_ops.errors import InputError, NotFoundError
 from orbit_ops.tags import scan_tags
 
 
@@ -91,3 +91,31 @@ def test_latest_skips_prereleases_and_missing_versions_list_nearest(repo: Path) 
         scan.resolve("agent", "1.5.0")
     with pytest.raises(NotFoundError, match="not a version"):
         scan.resolve("agent", "v2")
+
+
+def test_a_tag_on_a_tree_or_a_blob_is_named_as_such(repo: Path) -> None:
+    tree = git(repo, "rev-parse", "HEAD^{tree}")
+    blob = git(repo, "rev-parse", "HEAD:VERSION")
+    git(repo, "tag", "agent/v9.9.9", tree)  # lightweight, on a tree
+    git(repo, "tag", "-a", "agent/v9.9.8", "-m", "annotated, on a tree", tree)
+    git(repo, "tag", "mc/v9.9.7", blob)
+    git(repo, "tag", "-a", "agent/v9.9.6", "-m", "a tag of a tag on a tree", "agent/v9.9.8")
+    scan = scan_tags(repo, ["agent", "mc"])
+    reasons = {item.tag: item.reason for item in scan.ignored}
+    rule = "not a commit (tags must name commits)"
+    assert reasons == {
+        "agent/v2.1": "not <component>/v<semver>",
+        "agent/vnext": "not <component>/v<semver>",
+        "agent/v9.9.9": f"points at a tree, {rule}",
+        "agent/v9.9.8": f"points at a tree, {rule}",
+        "agent/v9.9.6": f"points at a tree, {rule}",
+        "mc/v9.9.7": f"points at a blob, {rule}",
+    }
+    assert [tag.version for tag in scan.of("agent")][:2] == ["3.0.0", "2.0.0"]  # the release tags are all there
+    message = scan.ignored_message()
+    assert message is not None
+    assert "ignored 2 tag(s) that are not <component>/v<semver>: agent/v2.1, agent/vnext" in message
+    assert f"agent/v9.9.9 points at a tree, {rule}" in message
+    assert f"mc/v9.9.7 points at a blob, {rule}" in message
+    with pytest.raises(InputError, match=r"^agent/v9\.9\.9 points at a tree, not a commit \(tags must name commits\)"):
+        scan.resolve("agent", "9.9.9")

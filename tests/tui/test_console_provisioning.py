@@ -220,6 +220,18 @@ async def test_t_offers_only_released_versions_and_cancel_changes_no_file(fixed_
     assert len(app.workspace.operations().list()) == operations
 
 
+async def test_rolling_a_floating_pin_says_it_will_stop_floating(fixed_copy: Path, make_app: MakeApp) -> None:
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_solutions(pilot)
+        await pilot.press("down", "down", "down", "t")  # initech pins orbit to latest
+        await settle(pilot)
+        await pilot.press("enter")  # orbit 1.2.0, the newest release
+        await settle(pilot)
+        assert isinstance(app.screen, PlanScreen)
+        assert "initech  orbit  latest (=1.2.0) → 1.2.0 (was floating; it will stay on 1.2.0)" in _text(app)
+
+
 async def test_t_confirmed_rolls_the_pin_provisions_and_opens_the_log(fixed_copy: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:

@@ -174,6 +174,38 @@ async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_soluti
         assert text.startswith("agent 2.0.0: the tag moved: record ")
 
 
+async def test_a_rebuild_with_another_digest_is_marked_like_any_record_problem(
+    fixed_copy: Path, make_app: MakeApp
+) -> None:
+    """`build --force` recorded a second image of agent 2.0.0: one version, two images. Components counts it,
+    Tags marks the version, and the solutions pinning it carry the mark (an app may run either image)."""
+    import dataclasses
+
+    from orbit_ops.releases import append_record, latest_record, load_records
+
+    releases_dir = fixed_copy / "releases"
+    first = latest_record(load_records(releases_dir, "agent"), "2.0.0")
+    assert first is not None
+    append_record(releases_dir, dataclasses.replace(first, digest="sha256:" + "c" * 64, run_id="rebuild",
+                                                    built_at="2026-11-30T12:00:00Z"))
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = {row[0]: row for row in table_rows(app, "#components")}
+        assert rows["agent"][5] == "⚠ 1 record problem" and rows["orbit"][5] == rows["mc"][5] == "ok"
+        problems = str(app.screen.query_one("#components-problems").render())
+        assert problems.startswith(f"⚠ agent 2.0.0: 2 different digests in 2 records: {first.digest[:19]} (built ")
+        assert "sha256:cccccccccccc (built 2026-11-30T12:00:00Z, current: the newest record)" in problems
+        await pilot.press("enter")  # agent's tags
+        await settle(pilot)
+        releases = {row[0]: row[4] for row in table_rows(app, "#tags")}
+        assert releases["2.0.0"].endswith(" ⚠") and not releases["1.0.0"].endswith("⚠")
+        assert "2.0.0: 2 different digests in 2 records" in str(app.screen.query_one("#tags-problems").render())
+        await open_solutions(pilot)
+        agent = {row[1]: row[4] for row in table_rows(app, "#solutions")}
+        assert agent["acme-corp"] == "2.0.0 ⚠"
+
+
 async def test_without_problems_there_is_no_integrity_section(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
