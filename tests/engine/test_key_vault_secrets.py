@@ -18,8 +18,10 @@ import pytest
 
 from orbit_ops.backends.local_platform import LocalPlatform
 from orbit_ops.config import KeyVaultSecret, SolutionSpec
+from orbit_ops.drift import LiveSnapshot
 from orbit_ops.errors import BackendError
 from orbit_ops.names import azure_names
+from orbit_ops.provision import plan_solution
 from orbit_ops.resources import App, AppSecret, PlatformTarget, desired_state, differences
 
 Run = Callable[..., tuple[int, str, str]]
@@ -175,3 +177,11 @@ def test_secret_references_provision_drift_and_converge_on_the_local_platform(ru
     assert stored["properties"]["configuration"]["secrets"] == [
         {"name": "db-password", "keyVaultUrl": f"{VAULT}/db-password/0123456789abcdef0123456789abcdef",
          "identity": "local"}]
+
+
+def test_a_plan_to_create_names_the_secrets_by_reference() -> None:
+    desired = desired_state(TWO_SECRETS, TARGET, VERSIONS)
+    plan = plan_solution(TWO_SECRETS, desired, LiveSnapshot(apps={}, storages={}, shares={}))
+    agent = next(a for a in plan.actions if a.name == desired.app("agent").name)
+    assert agent.action == "create"
+    assert agent.changes == ("image agent:2.1.0", "secret api-token by reference", "secret db-password by reference")
