@@ -6,9 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import MINIMAL_CONFIG
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import MINIMAL_CONFIG, git
 
-from orbit_ops.config import KeyVaultSecret, load_config, load_solutions
+from orbit_ops.config import KeyVaultSecret, WorkspaceConfig, load_config, load_solution, load_solutions
+from orbit_ops.config_secrets import SECRET_REF_RULE, VALUE_RULE
 from orbit_ops.errors import ConfigError
 
 VAULT = "https://orbit-kv.vault.azure.net/secrets"
@@ -155,3 +158,35 @@ def test_a_value_secret_in_the_defaults_is_refused_in_orbit_yaml(make_workspace:
         load_config(root)
     assert caught.value.path == root / "orbit.yaml" and caught.value.line == 10
     assert "hunter2" not in str(caught.value)
+
+
+SECRET_FRAGMENTS = st.lists(st.sampled_from([
+    "secrets:\n", "  agent:\n", "  orbit: ", "    db-password: ", "    DB: ", "{keyVaultUrl: ", f'"{VAULT}/x"', "}",
+    "{value: SEKRIT-VALUE-42}", "SEKRIT-VALUE-42", ", identity: ", "system", f'"{OTHER_IDENTITY}"', "\n",
+    "env:\n", "    DB_PASSWORD: ", "{secretRef: db-password}", "{secretRef: ", "null", "[1, 2]", "{}", "\t", ": ",
+    "https://x/secrets/", "%zz", "@", "?", "#", "\x00", "😀",
+]), max_size=20).map(lambda parts: "id: acme-corp\n" + "".join(parts))
+
+
+@pytest.fixture(scope="module")
+def hostile_config(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceConfig:
+    root = tmp_path_factory.mktemp("secrets-hostile")
+    git(root, "init", "-q")
+    (root / "orbit.yaml").write_text(MINIMAL_CONFIG)
+    (root / "solutions").mkdir()
+    return load_config(root)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=SECRET_FRAGMENTS)
+def test_random_secret_declarations_give_config_errors_that_never_quote_a_value(
+    hostile_config: WorkspaceConfig, text: str
+) -> None:
+    path = hostile_config.solutions_dir / "acme-corp.yaml"
+    path.write_text(text)
+    try:
+        load_solution(hostile_config, path)
+    except ConfigError as exc:
+        assert exc.exit_code == 2 and str(exc).startswith(str(path))
+        if exc.rule in (VALUE_RULE, SECRET_REF_RULE):  # what a value would be quoted in
+            assert "SEKRIT-VALUE-42" not in str(exc)
