@@ -101,7 +101,10 @@ class App:
         """Every user-assigned identity the app needs: the pull identity, then those its secrets are read with."""
         wanted = [self.identity] if self.identity else []
         wanted += [secret.identity for secret in self.secrets.values() if secret.identity]
-        return tuple(dict.fromkeys(wanted))
+        unique: dict[str, str] = {}
+        for resource_id in wanted:  # ARM resource ids are case-insensitive: one identity, however written
+            unique.setdefault(resource_id.lower(), resource_id)
+        return tuple(unique.values())
 
     @property
     def image_tag(self) -> str | None:

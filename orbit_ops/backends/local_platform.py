@@ -759,7 +759,7 @@ def _check_secrets(app: App) -> None:
         if not secret.key_vault_url or not secret.identity:
             raise BackendError(f"secret {name} of app {app.name} needs a keyVaultUrl and an identity (the local "
                                "platform keeps no secret values)")
-        if secret.identity not in app.identities:
+        if secret.identity.lower() not in {resource_id.lower() for resource_id in app.identities}:
             raise BackendError(f"secret {name} of app {app.name} is read with identity {secret.identity}, which is "
                                "not assigned to the app")
     for variable, secret_name in app.secret_env.items():

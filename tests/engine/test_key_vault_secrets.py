@@ -185,3 +185,8 @@ def test_a_plan_to_create_names_the_secrets_by_reference() -> None:
     agent = next(a for a in plan.actions if a.name == desired.app("agent").name)
     assert agent.action == "create"
     assert agent.changes == ("image agent:2.1.0", "secret api-token by reference", "secret db-password by reference")
+
+
+def test_an_identity_written_in_another_case_is_assigned_once() -> None:
+    agent = agent_of(make_spec(db_password=KeyVaultSecret(f"{VAULT}/db", PULL.lower())))
+    assert agent.identities == (PULL,)
