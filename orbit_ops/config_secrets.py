@@ -47,10 +47,10 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # the env name rule of orbi
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _VAULT_SECRET = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault's own rule for a secret's name
 _VAULT_VERSION = re.compile(r"^[0-9A-Za-z]{1,64}$")
-_IDENTITY = re.compile(
-    r"^/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.ManagedIdentity/"
-    r"userAssignedIdentities/[^/\s]+$",
-    re.IGNORECASE,
+_IDENTITY = re.compile(  # ARM's characters for subscription ids, resource group and identity names
+    r"^/subscriptions/[0-9A-Za-z-]+/resourceGroups/[-\w.()]+/providers/Microsoft\.ManagedIdentity/"
+    r"userAssignedIdentities/[-\w]+$",
+    re.IGNORECASE | re.ASCII,
 )
 
 

@@ -99,6 +99,9 @@ SECRET_CASES = [
      "user-assigned", None),
     ("identity not a resource id",
      _solution(f"    db-password: {{keyVaultUrl: \"{VAULT}/x\", identity: orbit-pull}}\n"), 4, "user-assigned", None),
+    ("terminal escape in the identity", _solution(
+        f"    db-password: {{keyVaultUrl: \"{VAULT}/x\", identity: \"{OTHER_IDENTITY}\\e]0;PWNED\\a\"}}\n"), 4,
+     "user-assigned", None),
     ("secrets of an unknown component", "id: acme-corp\nsecrets:\n  web: {}\n", 3, "secrets keys are", None),
     ("secretRef to an undeclared secret", _solution(env="    DB_PASSWORD: {secretRef: db-password}\n"), 4,
      "naming a secret declared", None),
