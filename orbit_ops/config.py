@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.bulk import bulk_built
+from orbit_ops.config_secrets import KeyVaultSecret, merge_secrets, read_secrets, split_secret_env
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
@@ -39,8 +40,8 @@ PIN_RULE = f"a pin is a released version or 'latest'; {VERSION_RULE}"
 
 _TOP_KEYS = ("platform_repo", "releases_dir", "solutions_dir", "backend", "components", "defaults", "azure")
 _COMPONENT_KEYS = ("context", "dockerfile")
-_DEFAULT_KEYS = ("images", "share_quota_gib", "env")
-_SOLUTION_KEYS = ("id", "display_name", "images", "env", "share_quota_gib")
+_DEFAULT_KEYS = ("images", "share_quota_gib", "env", "secrets")
+_SOLUTION_KEYS = ("id", "display_name", "images", "env", "share_quota_gib", "secrets")
 _AZURE_REQUIRED = (
     "subscription_id",
     "resource_group",
@@ -88,6 +89,8 @@ class Defaults:
     images: dict[str, str] = field(default_factory=dict)
     share_quota_gib: int = MIN_SHARE_QUOTA_GIB
     env: dict[str, dict[str, str]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, KeyVaultSecret]] = field(default_factory=dict)
+    secret_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class SolutionSpec:
     env: dict[str, dict[str, str]]  # component -> name -> value
     share_quota_gib: int
     path: Path
+    secrets: dict[str, dict[str, KeyVaultSecret]] = field(default_factory=dict)  # component -> name -> reference
+    secret_env: dict[str, dict[str, str]] = field(default_factory=dict)  # component -> variable -> secret name
 
     def pin(self, component: str) -> str:
         return self.images[f"{component}_tag"]
@@ -341,9 +346,12 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
     if missing:
         raise doc.error(f"no pin for {', '.join(missing)} here or in orbit.yaml defaults.images", "images",
                         rule="every solution pins orbit_tag, agent_tag and mc_tag (or inherits them)")
+    plain_env, written_refs = split_secret_env(doc, data.get("env", {}), ("env",))
     env = {component: dict(values) for component, values in config.defaults.env.items()}
-    for component, values in _env(doc, data.get("env", {}), ("env",)).items():
+    written_env = _env(doc, plain_env, ("env",))
+    for component, values in written_env.items():
         env.setdefault(component, {}).update(values)
+    secrets, secret_env = merge_secrets(doc, config.defaults, data.get("secrets", {}), written_refs, written_env, env)
     quota = _quota(doc, data.get("share_quota_gib", config.defaults.share_quota_gib), ("share_quota_gib",))
     return SolutionSpec(
         id=solution_id,
@@ -352,6 +360,8 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
         env={component: env.get(component, {}) for component in APP_COMPONENTS},
         share_quota_gib=quota,
         path=path,
+        secrets=secrets,
+        secret_env=secret_env,
     )
 
 
@@ -636,12 +646,15 @@ def _quota(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> int:
 
 
 def _defaults(doc: YamlDoc, value: Any, components: Mapping[str, ComponentSpec]) -> Defaults:
-    data = _mapping(doc, value, ("defaults",), "defaults holds images, share_quota_gib and env")
+    data = _mapping(doc, value, ("defaults",), "defaults holds images, share_quota_gib, env and secrets")
     _check_keys(doc, data, ("defaults",), _DEFAULT_KEYS)
+    plain_env, secret_env = split_secret_env(doc, data.get("env", {}), ("defaults", "env"))
     return Defaults(
         images=_pins(doc, data.get("images", {}), ("defaults", "images")),
         share_quota_gib=_quota(doc, data.get("share_quota_gib", MIN_SHARE_QUOTA_GIB), ("defaults", "share_quota_gib")),
-        env=_env(doc, data.get("env", {}), ("defaults", "env")),
+        env=_env(doc, plain_env, ("defaults", "env")),
+        secrets=read_secrets(doc, data.get("secrets", {}), ("defaults", "secrets")),
+        secret_env=secret_env,
     )
 
 

@@ -84,7 +84,7 @@ def _describe(resource: Resource) -> tuple[str, ...]:
         return (f"quota {resource.quota_gib} GiB", f"role {resource.metadata.get('role', '?')}")
     if isinstance(resource, Storage):
         return (f"{resource.share_name} {resource.access_mode}",)
-    return (f"image {resource.image.rsplit('/', 1)[-1]}",)
+    return (f"image {resource.image.rsplit('/', 1)[-1]}", *(f"secret {name} by reference" for name in resource.secrets))
 
 
 @dataclass

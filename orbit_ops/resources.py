@@ -62,8 +62,27 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class AppSecret:
+    """A Container Apps secret by reference: the Key Vault secret's URL and the identity that reads it.
+
+    There is no value, on either side: the service fetches it from Key Vault (decision 0032).
+    """
+
+    key_vault_url: str
+    identity: str
+
+
+def _frozen_secrets(values: dict[str, AppSecret] | None = None) -> MappingProxyType[str, AppSecret]:
+    return MappingProxyType(dict(sorted((values or {}).items())))
+
+
+@dataclass(frozen=True)
 class App:
-    """A container app: one container, its image, env, mounts, tags and registry pull identity."""
+    """A container app: one container, its image, env, mounts, tags and registry pull identity.
+
+    ``secrets`` are the app's Key Vault reference secrets by name; ``secret_env`` maps the env variables
+    that take their value from one of them to its name (``secretRef``).
+    """
 
     name: str
     image: str
@@ -72,8 +91,20 @@ class App:
     tags: MappingProxyType[str, str] = field(default_factory=_frozen)
     registry_server: str = ""
     identity: str = ""
+    secrets: MappingProxyType[str, AppSecret] = field(default_factory=_frozen_secrets)
+    secret_env: MappingProxyType[str, str] = field(default_factory=_frozen)
 
     kind: ResourceKind = field(default="app", init=False)
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """Every user-assigned identity the app needs: the pull identity, then those its secrets are read with."""
+        wanted = [self.identity] if self.identity else []
+        wanted += [secret.identity for secret in self.secrets.values() if secret.identity]
+        unique: dict[str, str] = {}
+        for resource_id in wanted:  # ARM resource ids are case-insensitive: one identity, however written
+            unique.setdefault(resource_id.lower(), resource_id)
+        return tuple(unique.values())
 
     @property
     def image_tag(self) -> str | None:
@@ -138,8 +169,13 @@ def desired_state(spec: SolutionSpec, target: PlatformTarget, versions: dict[str
     apps = []
     for component in APP_COMPONENTS:
         env = dict(spec.env.get(component, {}))
-        if component == "agent":
+        secret_env = spec.secret_env.get(component, {})
+        if component == "agent" and "METHODOLOGY_PATH" not in secret_env:
             env.setdefault("METHODOLOGY_PATH", METHODOLOGY_PATH)
+        secrets = {
+            name: AppSecret(ref.key_vault_url, ref.identity or target.pull_identity)
+            for name, ref in spec.secrets.get(component, {}).items()
+        }
         apps.append(
             App(
                 name=names.apps[component],
@@ -149,6 +185,8 @@ def desired_state(spec: SolutionSpec, target: PlatformTarget, versions: dict[str
                 tags=tags,
                 registry_server=target.registry,
                 identity=target.pull_identity,
+                secrets=_frozen_secrets(secrets),
+                secret_env=_frozen(dict(secret_env)),
             )
         )
     return DesiredSolution(id=spec.id, h=names.h, shares=shares, storages=storages, apps=tuple(apps))
@@ -188,6 +226,8 @@ def differences(desired: Resource, live: Resource) -> list[str]:
             changes.append(f"registry {live.registry_server or '-'} → {desired.registry_server}")
         if desired.identity != live.identity:
             changes.append("pull identity changed")
+        changes += _secret_changes(desired.secrets, live.secrets)
+        changes += _secret_env_changes(desired.secret_env, live.secret_env)
     else:
         raise TypeError(f"cannot compare {type(desired).__name__} with {type(live).__name__}")
     return changes
@@ -203,6 +243,35 @@ def _map_changes(label: str, desired: MappingProxyType[str, str], live: MappingP
             changes.append(f"{label} {key} removed")
         elif desired[key] != live[key]:
             changes.append(f"{label} {key} {live[key]} → {desired[key]}" if show_values else f"{label} {key} changed")
+    return changes
+
+
+def _secret_changes(desired: MappingProxyType[str, AppSecret], live: MappingProxyType[str, AppSecret]) -> list[str]:
+    """What differs in the app's Key Vault references (references only: there are no values to show)."""
+    changes = []
+    for name in sorted(set(desired) | set(live)):
+        if name not in live:
+            changes.append(f"secret {name} added")
+        elif name not in desired:
+            changes.append(f"secret {name} removed")
+        else:
+            if desired[name].key_vault_url != live[name].key_vault_url:
+                changes.append(f"secret {name} keyVaultUrl changed")
+            if desired[name].identity.lower() != live[name].identity.lower():  # ARM ids are case-insensitive
+                changes.append(f"secret {name} identity changed")
+    return changes
+
+
+def _secret_env_changes(desired: MappingProxyType[str, str], live: MappingProxyType[str, str]) -> list[str]:
+    """What differs in the env variables that take their value from a secret (``secretRef``)."""
+    changes = []
+    for key in sorted(set(desired) | set(live)):
+        if key not in live:
+            changes.append(f"env {key} secretRef {desired[key]} added")
+        elif key not in desired:
+            changes.append(f"env {key} secretRef {live[key]} removed")
+        elif desired[key] != live[key]:
+            changes.append(f"env {key} secretRef {live[key]} → {desired[key]}")
     return changes
 
 

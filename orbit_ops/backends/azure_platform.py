@@ -5,16 +5,19 @@ delegated to :class:`~orbit_ops.backends.azure_files.AzureFileShares`), built ov
 azure-mgmt-appcontainers 5.x, whose models nest their fields under ``properties``. It mirrors the
 local reference backend: reads map ARM documents back to managed fields only, so what the service
 fills in (provisioning state, revisions, resource defaults, scale, principal ids) or keeps secret
-(secret values, the storage account key, ``secretRef`` env vars) never shows up as drift.
+(secret values, the storage account key) never shows up as drift. An app's Key Vault reference secrets
+(name, ``keyVaultUrl``, identity) and the env vars taking them (``secretRef``) are managed; secrets with
+a value, and env vars taking those, are someone else's (decision 0032).
 
 Writes (decision 0013):
 - create = GET, then PUT and wait for the long-running operation. ARM's PUT is an upsert, so the
   GET is what makes a create raise :class:`~orbit_ops.errors.ResourceExistsError`, which provisioning
   reconciles.
 - update of an app = PATCH (JSON merge patch): tags, the pull identity, registries and the template's
-  first container and volumes, built from a fresh GET so that what Orbit does not manage (secrets,
-  ``secretRef`` env vars, CPU/memory, probes, ingress, scale, sidecars) is kept. A PUT would need
-  the secret values, which GET never returns.
+  first container and volumes, built from a fresh GET so that what Orbit does not manage (secrets with
+  values and the env vars taking them, CPU/memory, probes, ingress, scale, sidecars) is kept. A PUT would
+  need the secret values, which GET never returns; the patch carries ``configuration.secrets`` (Key Vault
+  references only) just when those differ.
 - update of an environment storage = PUT (it has no PATCH); the account key is sent on every write,
   never read back, never compared, never logged.
 
@@ -40,7 +43,7 @@ from orbit_ops.backends.azure_files import AzureFileShares
 from orbit_ops.config import AzureSettings
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.redact import redact
-from orbit_ops.resources import MANAGED_BY_TAG, AccessMode, App, Mount, Share, Storage
+from orbit_ops.resources import MANAGED_BY_TAG, AccessMode, App, AppSecret, Mount, Share, Storage
 
 T = TypeVar("T")
 
@@ -333,11 +336,11 @@ class AzurePlatform:
         return ContainerApp(
             location=self.settings.location,
             tags=dict(app.tags),
-            identity=_identity(app.identity, keep_system=False) if app.identity else None,
+            identity=_identity(app.identities, keep_system=False) if app.identities else None,
             properties=ContainerAppProperties(
                 managed_environment_id=self.environment_id,
-                configuration=Configuration(registries=_registries(app, [])),
-                template=Template(containers=[_container(app, None)], volumes=_volumes(app)),
+                configuration=Configuration(registries=_registries(app, []), secrets=_secrets(app) or None),
+                template=Template(containers=[_container(app, None, set())], volumes=_volumes(app)),
             ),
         )
 
@@ -368,14 +371,26 @@ class AzurePlatform:
             type(v)(v.as_dict()) for v in (template.volumes if template is not None else None) or []
             if v.name in mounted and v.name not in wanted
         ]
+        by_reference, with_value = _live_secrets(configuration)
+        converged = Configuration(
+            registries=_registries(app, (configuration.registries if configuration is not None else None) or []))
+        if not _same_secrets(app.secrets, by_reference):
+            # The secrets array is replaced whole, and a secret with a value can only be sent back with its
+            # value, which Orbit never reads (listSecrets): such a secret it does not replace blocks the change.
+            kept = sorted(with_value - set(app.secrets))
+            if kept:
+                raise BackendError(
+                    f"update container app {app.name}: cannot change its Key Vault secrets while it also holds secrets "
+                    f"with values ({', '.join(kept)}): Orbit never reads secret values, and changing the secrets would "
+                    "need them sent back; move them to Key Vault references in the solution file, or remove them "
+                    "from the app")
+            converged.secrets = _secrets(app)
         patch = ContainerApp(
             location=live.location or self.settings.location,  # unchanged; the model requires it
             properties=ContainerAppProperties(
-                configuration=Configuration(
-                    registries=_registries(app, (configuration.registries if configuration is not None else None) or [])
-                ),
+                configuration=converged,
                 template=Template(
-                    containers=[_container(app, containers[0] if containers else None),
+                    containers=[_container(app, containers[0] if containers else None, with_value),
                                 *(type(c)(c.as_dict()) for c in others)],
                     volumes=volumes,
                 ),
@@ -384,9 +399,10 @@ class AzurePlatform:
         tags: dict[str, str | None] = {key: None for key in (live.tags or {}) if key not in app.tags}
         tags.update(app.tags)
         patch["tags"] = tags
-        if app.identity and not _has_identity(live.identity, app.identity):
+        if any(not _has_identity(live.identity, resource_id) for resource_id in app.identities):
+            # A merge patch adds to userAssignedIdentities: identities assigned by others stay.
             kinds = _text(live.identity.type if live.identity is not None else "").replace(" ", "").split(",")
-            patch.identity = _identity(app.identity, keep_system="SystemAssigned" in kinds)
+            patch.identity = _identity(app.identities, keep_system="SystemAssigned" in kinds)
         return patch
 
 
@@ -471,14 +487,17 @@ def _component(app: App) -> str:
     return app.name.rsplit("-", 1)[0] if "-" in app.name else app.name
 
 
-def _container(app: App, live: Any) -> Any:
-    """Container 0 of ``app``; from ``live`` it keeps every field Orbit does not manage."""
+def _container(app: App, live: Any, with_value: set[str]) -> Any:
+    """Container 0 of ``app``; from ``live`` it keeps every field Orbit does not manage, among them the
+    env vars that take a secret with a value (``with_value``: someone else's, decision 0032)."""
     from azure.mgmt.appcontainers.models import Container, EnvironmentVar, VolumeMount
 
     container = Container(live.as_dict()) if live is not None else Container(name=_component(app))
-    kept = [EnvironmentVar(v.as_dict()) for v in (container.env or []) if v.secret_ref and v.name not in app.env]
+    kept = [EnvironmentVar(v.as_dict()) for v in (container.env or [])
+            if v.secret_ref in with_value and v.name not in app.env and v.name not in app.secret_env]
     container.image = app.image
-    container.env = [EnvironmentVar(name=name, value=value) for name, value in app.env.items()] + kept
+    container.env = [EnvironmentVar(name=name, value=value) for name, value in app.env.items()] + [
+        EnvironmentVar(name=name, secret_ref=secret) for name, secret in app.secret_env.items()] + kept
     container.volume_mounts = [VolumeMount(volume_name=m.storage_name, mount_path=m.mount_path) for m in app.mounts]
     return container
 
@@ -501,12 +520,44 @@ def _registries(app: App, live: list[Any]) -> list[Any]:
     return [ours, *others]
 
 
-def _identity(resource_id: str, *, keep_system: bool) -> Any:
+def _identity(resource_ids: tuple[str, ...], *, keep_system: bool) -> Any:
     from azure.mgmt.appcontainers.models import ManagedServiceIdentity, UserAssignedIdentity
 
     return ManagedServiceIdentity(
         type="SystemAssigned,UserAssigned" if keep_system else "UserAssigned",
-        user_assigned_identities={resource_id: UserAssignedIdentity()},
+        user_assigned_identities={resource_id: UserAssignedIdentity() for resource_id in resource_ids},
+    )
+
+
+def _secrets(app: App) -> list[Any]:
+    """The app's secrets as the service takes Key Vault references: name, URL and identity, no value."""
+    from azure.mgmt.appcontainers.models import Secret
+
+    return [Secret(name=name, key_vault_url=secret.key_vault_url, identity=secret.identity)
+            for name, secret in app.secrets.items()]
+
+
+def _live_secrets(configuration: Any) -> tuple[dict[str, AppSecret], set[str]]:
+    """The live app's secrets: its Key Vault references by name, and the names of those with a value (which
+    GET never returns: only their names are known)."""
+    by_reference: dict[str, AppSecret] = {}
+    with_value: set[str] = set()
+    for secret in (configuration.secrets if configuration is not None else None) or []:
+        if not secret.name:
+            continue
+        if secret.key_vault_url:
+            by_reference[secret.name] = AppSecret(secret.key_vault_url, secret.identity or "")
+        else:
+            with_value.add(secret.name)
+    return by_reference, with_value
+
+
+def _same_secrets(desired: Mapping[str, AppSecret], live: Mapping[str, AppSecret]) -> bool:
+    """Equal as drift compares them: the same names and URLs, identities compared without case (ARM ids)."""
+    return set(desired) == set(live) and all(
+        desired[name].key_vault_url == live[name].key_vault_url
+        and desired[name].identity.lower() == live[name].identity.lower()
+        for name in desired
     )
 
 
@@ -532,7 +583,12 @@ def _app_from_model(model: Any) -> App:
     registries = (configuration.registries if configuration is not None else None) or []
     assigned = list((model.identity.user_assigned_identities if model.identity is not None else None) or {})
     identity = (registries[0].identity if registries else None) or (assigned[0] if assigned else "")
-    env = {v.name: v.value or "" for v in (container.env if container is not None else None) or [] if not v.secret_ref}
+    variables = (container.env if container is not None else None) or []
+    env = {v.name: v.value or "" for v in variables if not v.secret_ref}
+    by_reference, with_value = _live_secrets(configuration)
+    # An env var taking a secret with a value is someone else's (decision 0032); one taking a Key Vault
+    # reference is Orbit's, compared with the solution file.
+    secret_env = {v.name: v.secret_ref for v in variables if v.secret_ref and v.secret_ref not in with_value}
     mounts = tuple(
         Mount(storage_of.get(m.volume_name, m.volume_name), m.mount_path)
         for m in (container.volume_mounts if container is not None else None) or []
@@ -545,6 +601,8 @@ def _app_from_model(model: Any) -> App:
         tags=_frozen(dict(model.tags or {})),
         registry_server=(registries[0].server if registries else None) or "",
         identity=identity,
+        secrets=MappingProxyType(dict(sorted(by_reference.items()))),
+        secret_env=_frozen(secret_env),
     )
 
 

@@ -37,7 +37,7 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fsutil import atomic_write_text
-from orbit_ops.resources import AccessMode, App, Mount, Resource, ResourceKind, Share, Storage
+from orbit_ops.resources import AccessMode, App, AppSecret, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.sqlitestore import SqliteStore
 
 DATABASE_FILE = "platform.sqlite"
@@ -55,6 +55,8 @@ DEFAULT_DOMAIN = "orbit.localhost"  # the environment's default domain: revision
 MAX_SHARE_QUOTA_GIB = 102400  # premium FileStorage: 100 GiB to 100 TiB
 
 ACCESS_MODES: tuple[AccessMode, ...] = ("ReadWrite", "ReadOnly")
+_SECRET_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,251}[a-z0-9])?$")
+_SECRET_NAME_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 253"
 WRITE_PREFIXES = ("create_", "update_")
 
 Document = dict[str, Any]
@@ -500,16 +502,21 @@ def _new_app_document(name: str) -> Document:
 
 
 def _apply_app(document: Document, app: App) -> None:
-    """Set the managed fields of ``app`` in ``document``, leaving every other field as it was."""
+    """Set the managed fields of ``app`` in ``document``, leaving every other field as it was.
+
+    Raises:
+        BackendError: a secret or a ``secretRef`` breaks a rule of the service (nothing is changed).
+    """
+    _check_secrets(app)
     properties = document["properties"]
     document["tags"] = dict(app.tags)
-    if app.identity:
+    if app.identities:
         # principalId/clientId are the identity's own; derived from its id so they stay stable and say nothing.
-        identity_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, app.identity))
-        document["identity"] = {
-            "type": "UserAssigned",
-            "userAssignedIdentities": {app.identity: {"principalId": identity_uuid, "clientId": identity_uuid}},
-        }
+        assigned = {}
+        for resource_id in app.identities:
+            identity_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id))
+            assigned[resource_id] = {"principalId": identity_uuid, "clientId": identity_uuid}
+        document["identity"] = {"type": "UserAssigned", "userAssignedIdentities": assigned}
     else:
         document["identity"] = {"type": "None"}
     registries: list[Document] = []
@@ -519,10 +526,17 @@ def _apply_app(document: Document, app: App) -> None:
             registry["identity"] = app.identity
         registries.append(registry)
     properties["configuration"]["registries"] = registries
+    # Key Vault references only, as the service keeps them: a name, the secret's URL and who reads it.
+    properties["configuration"]["secrets"] = [
+        {"name": name, "keyVaultUrl": secret.key_vault_url, "identity": secret.identity}
+        for name, secret in app.secrets.items()
+    ]
     template = properties["template"]
     container = template["containers"][0]
     container["image"] = app.image
-    container["env"] = [{"name": key, "value": value} for key, value in app.env.items()]
+    container["env"] = [{"name": key, "value": value} for key, value in app.env.items()] + [
+        {"name": key, "secretRef": secret} for key, secret in app.secret_env.items()
+    ]
     container["volumeMounts"] = [{"volumeName": m.storage_name, "mountPath": m.mount_path} for m in app.mounts]
     volumes = dict.fromkeys(m.storage_name for m in app.mounts)
     template["volumes"] = [{"name": s, "storageType": "AzureFile", "storageName": s} for s in volumes]
@@ -597,25 +611,32 @@ def _app_from_document(document: Document) -> App:
         properties["configuration"].get("registries"),
         (document.get("identity") or {}).get("userAssignedIdentities"),
         document.get("tags"),
+        properties["configuration"].get("secrets"),
     )
 
 
 def _app_from_parts(name: str, image: str, env: Any, volume_mounts: Any, volumes: Any, registries: Any,
-                    assigned_identities: Any, tags: Any) -> App:
+                    assigned_identities: Any, tags: Any, secrets: Any = None) -> App:
     storage_of = {v["name"]: v.get("storageName", v["name"]) for v in volumes or []}
     registries = registries or []
     assigned = list(assigned_identities or {})
     identity = (registries[0].get("identity") if registries else None) or (assigned[0] if assigned else "")
+    env = env or []
     return App(
         name=name,
         image=image,
-        env=_frozen({item["name"]: item["value"] for item in env or []}),
+        env=_frozen({item["name"]: item["value"] for item in env if "secretRef" not in item}),
         mounts=tuple(
             Mount(storage_of.get(m["volumeName"], m["volumeName"]), m["mountPath"]) for m in volume_mounts or []
         ),
         tags=_frozen(tags or {}),
         registry_server=registries[0]["server"] if registries else "",
         identity=identity,
+        secrets=MappingProxyType({
+            item["name"]: AppSecret(item["keyVaultUrl"], item.get("identity") or "")
+            for item in sorted(secrets or [], key=lambda item: str(item["name"]))
+        }),
+        secret_env=_frozen({item["name"]: item["secretRef"] for item in env if "secretRef" in item}),
     )
 
 
@@ -660,7 +681,7 @@ _LISTINGS: dict[ResourceKind, str] = {
         ("$.properties.configuration", "$.identity"),
         ("$.name", f"{_CONTAINER}.image", f"{_CONTAINER}.env", f"{_CONTAINER}.volumeMounts",
          "$.properties.template.volumes", "$.properties.configuration.registries",
-         "$.identity.userAssignedIdentities", "$.tags"),
+         "$.identity.userAssignedIdentities", "$.tags", "$.properties.configuration.secrets"),
     ),
     "storage": _select((), ("$.name", "$.properties.azureFile")),
     "share": _select(("$.properties",), ("$.name", "$.properties.shareQuota", "$.properties.metadata")),
@@ -727,6 +748,26 @@ def _check_name(kind: ResourceKind, name: str) -> None:
     pattern, rule = _NAME_RULES[kind]
     if not pattern.fullmatch(name):
         raise BackendError(f"invalid {kind} name {name!r}: {rule}")
+
+
+def _check_secrets(app: App) -> None:
+    """The service's rules for an app's secrets: a valid name, a Key Vault URL read with an identity the app
+    has, and every ``secretRef`` naming one of them. Locally a secret is a reference and nothing else."""
+    for name, secret in app.secrets.items():
+        if not _SECRET_NAME.fullmatch(name):
+            raise BackendError(f"invalid secret name {name!r} for app {app.name}: {_SECRET_NAME_RULE}")
+        if not secret.key_vault_url or not secret.identity:
+            raise BackendError(f"secret {name} of app {app.name} needs a keyVaultUrl and an identity (the local "
+                               "platform keeps no secret values)")
+        if secret.identity.lower() not in {resource_id.lower() for resource_id in app.identities}:
+            raise BackendError(f"secret {name} of app {app.name} is read with identity {secret.identity}, which is "
+                               "not assigned to the app")
+    for variable, secret_name in app.secret_env.items():
+        if secret_name not in app.secrets:
+            raise BackendError(f"env {variable} of app {app.name} refers to secret {secret_name!r}, which the app "
+                               "does not have")
+        if variable in app.env:
+            raise BackendError(f"env {variable} of app {app.name} has both a value and a secretRef")
 
 
 def _check_access_mode(storage: Storage) -> None:

@@ -77,6 +77,9 @@ class SolutionScreen(OrbitScreen):
                 yield Label(self.sync_note(), classes="note", id="solution-sync", markup=False)
                 yield Label("Env", classes="section-title", markup=False)
                 yield Static(self.env_text(), id="solution-env", classes="note", markup=False)
+                if any(spec.secrets.values()) or any(spec.secret_env.values()):
+                    yield Label("Secrets (Key Vault references)", classes="section-title", markup=False)
+                    yield Static(self.secrets_text(), id="solution-secrets", classes="note", markup=False)
         if self.view.problems:
             yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
             yield Static("\n".join(self.view.problems), classes="problems", id="solution-problems", markup=False)
@@ -115,6 +118,25 @@ class SolutionScreen(OrbitScreen):
             for name, value in sorted(values.items())
         ]
         return "\n".join(lines) or "none"
+
+    def secrets_text(self) -> str:
+        """Each app's env vars that take a secret, and its secrets: where in Key Vault, read by which identity.
+
+        There is no value to show: the app reads it from Key Vault (decision 0032).
+        """
+        spec = self.view.spec
+        lines = [
+            f"{component:<6} {name} ← secret {secret}"
+            for component, refs in sorted(spec.secret_env.items())
+            for name, secret in sorted(refs.items())
+        ]
+        lines += [
+            f"{component:<6} secret {name}: {ref.key_vault_url}"
+            f" (read by {ref.identity.rsplit('/', 1)[-1] if ref.identity else 'the pull identity'})"
+            for component, secrets in sorted(spec.secrets.items())
+            for name, ref in sorted(secrets.items())
+        ]
+        return "\n".join(lines)
 
     def sync_note(self) -> str:
         note = f"sync  {self.view.sync or NOT_KNOWN}"

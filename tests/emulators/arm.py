@@ -13,7 +13,10 @@ What the Azure backend relies on, with the service's semantics rather than a key
 - The service fills in what it owns: ids, ``systemData``, provisioning and running state, revision
   names and FQDNs (a new revision when the template changes), outbound IPs, container resources and
   scale defaults, identity principal ids. Secret values (``configuration.secrets[].value`` and an
-  environment storage's ``accountKey``) are accepted on write and never returned.
+  environment storage's ``accountKey``) are accepted on write and never returned; a Key Vault reference
+  secret (``keyVaultUrl`` + ``identity``) comes back as written. Secrets are checked as the service
+  checks them (:func:`_check_secrets`): name rule, a value or a Key Vault URL with an identity assigned
+  to the app, and every ``secretRef`` naming a secret of the app (400 otherwise).
 - ``managedEnvironments/{env}/storages`` get/list/PUT (upsert, synchronous), ``accountKey`` required
   on write.
 
@@ -38,6 +41,7 @@ import functools
 import hashlib
 import itertools
 import json
+import re
 import sys
 import threading
 import types
@@ -213,6 +217,9 @@ class ArmEmulator:
         problem = _check_app(body, existing=name in self.apps) or self._check_volumes(body)
         if problem:
             return error(400, "ContainerAppInvalidRequest", problem)
+        refused = _check_secrets(body)
+        if refused:
+            return error(400, *refused)
         existing = self.apps.get(name)
         self._store_app(name, body, existing=existing)
         operation = self._start(name)
@@ -233,6 +240,9 @@ class ArmEmulator:
         problem = _check_app(merged, existing=True) or self._check_volumes(merged)
         if problem:
             return error(400, "ContainerAppInvalidRequest", problem)
+        refused = _check_secrets(merged)
+        if refused:
+            return error(400, *refused)
         self._store_app(name, merged, existing=self.apps[name])
         operation = self._start(name)
         result_url = (f"{self.emulator.base_url}/subscriptions/{self.subscription}/providers/Microsoft.App/locations/"
@@ -588,6 +598,60 @@ def _check_app(body: Any, *, existing: bool) -> str | None:
     for registry in (properties.get("configuration") or {}).get("registries") or []:
         if registry.get("identity") and registry["identity"] not in assigned and registry["identity"] != "system":
             return f"registry identity '{registry['identity']}' is not assigned to the app"
+    return None
+
+
+_SECRET_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,251}[a-z0-9])?$")
+_KEY_VAULT_SECRET_URL = re.compile(r"^https://[A-Za-z0-9.-]+(?::[0-9]+)?/secrets/[0-9A-Za-z-]{1,127}(?:/[0-9A-Za-z]+)?$")
+_TEMPLATE_INVALID = "InvalidParameterValueInContainerTemplate"
+
+
+def _check_secrets(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The service's checks of an app's secrets, on the app as it would be stored: (code, message) or None.
+
+    As Container Apps documents and answers them: a secret's name is lowercase alphanumerics and '-' (at most
+    253); a secret has a value, or a Key Vault secret URL and the identity that reads it; that identity is
+    assigned to the app (``system`` needs the system-assigned one); every ``secretRef`` of a container names
+    a secret of the app. A Key Vault secret's value is never fetched here: the emulator has no vault.
+    """
+    properties = body.get("properties") or {}
+    secrets = (properties.get("configuration") or {}).get("secrets") or []
+    identity = body.get("identity") or {}
+    assigned = {key.lower() for key in identity.get("userAssignedIdentities") or {}}
+    system = "systemassigned" in str(identity.get("type") or "").lower().replace(" ", "").split(",")
+    names = set()
+    for secret in secrets:
+        name = str(secret.get("name") or "")
+        if not _SECRET_NAME.fullmatch(name):
+            return ("ContainerAppInvalidSecretName",
+                    f"Secret name has an invalid value '{name}'. A value must consist of lower case alphanumeric "
+                    "characters, '-', and must start and end with an alphanumeric character. The length must not be "
+                    "more than 253 characters.")
+        names.add(name)
+        url, reader = secret.get("keyVaultUrl"), secret.get("identity")
+        if not secret.get("value") and not (url and reader):
+            return ("ContainerAppSecretInvalid", f"Invalid Request: Container app secret(s) with name(s) '{name}' are "
+                                                 "invalid: value or keyVaultUrl and identity should be provided.")
+        if secret.get("value"):
+            continue
+        if not _KEY_VAULT_SECRET_URL.fullmatch(str(url)):
+            return ("ContainerAppSecretKeyVaultUrlInvalid",
+                    f"Invalid Request: Container app secret(s) with name(s) '{name}' are invalid: keyVaultUrl "
+                    f"'{url}' is not a Key Vault secret URL.")
+        if not (system if str(reader).lower() == "system" else str(reader).lower() in assigned):
+            return (_TEMPLATE_INVALID,
+                    "The following field(s) are either invalid or missing. Field 'configuration.secrets' is invalid "
+                    f"with details: 'Invalid value: \"{name}\": Unable to get value using Managed identity {reader} "
+                    f"for secret {name}. Error: unable to fetch secret '{name}' using Managed identity '{reader}'';.")
+    template = properties.get("template") or {}
+    for container in [*(template.get("containers") or []), *(template.get("initContainers") or [])]:
+        for variable in container.get("env") or []:
+            ref = variable.get("secretRef")
+            if ref is not None and ref not in names:
+                return (_TEMPLATE_INVALID,
+                        "The following field(s) are either invalid or missing. Field 'template.containers."
+                        f"{container.get('name')}.env' is invalid with details: 'SecretRef '{ref}' defined for "
+                        f"container '{container.get('name')}' not found.';.")
     return None
 
 
