@@ -824,13 +824,21 @@ def _write_line(fd: int, event: Event) -> None:
 
 
 def _write_lines(fd: int, events: builtins.list[Event]) -> None:
-    """Append ``events`` to a log, one JSON line each, in as few ``write`` calls as the OS allows."""
+    """Append ``events`` to a log, one JSON line each, in as few ``write`` calls as the OS allows.
+
+    A write cut short (a full disk) is taken back, so the log never keeps half a line that the next
+    append would run into.
+    """
     data = "".join(_LINE_ENCODER.encode(to_json(event)) + "\n" for event in events).encode()
+    view = memoryview(data)
     try:
-        view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     except OSError as exc:
+        written = len(data) - len(view)
+        if written:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
         raise BackendError(f"cannot write the log of operation {events[0].op_id}: {exc}") from exc
 
 
