@@ -17,6 +17,8 @@ the database) and an older workspace's modes are tightened when it is opened for
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -30,6 +32,7 @@ from orbit_ops.statedir import (
     PRIVATE_FILE_MODE,
     create_private_file,
     is_unwritable,
+    on_full_disk,
     tighten_file,
     tighten_state_dir,
     unwritable_reason,
@@ -58,6 +61,8 @@ class SqliteStore:
         self.path = path
         self._lock = threading.RLock()
         self.read_only = None
+        if folder_error is None and on_full_disk(path.parent):
+            folder_error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path.parent))
         if folder_error is not None:
             self._open_read_only(path, unwritable_reason(path.parent), folder_error)
             return

@@ -109,6 +109,19 @@ def is_unwritable(exc: BaseException) -> bool:
     return False
 
 
+def on_full_disk(folder: Path) -> bool:
+    """Whether ``folder`` lies on a file system with no block (or no inode) left for an unprivileged write.
+
+    SQLite can still open a store there when its shared-memory file was made earlier, and only the
+    first write would fail; knowing it up front lets readers say so and writers refuse cleanly.
+    """
+    try:
+        status = os.statvfs(folder)
+    except OSError:
+        return False
+    return status.f_bavail == 0 or (status.f_files > 0 and status.f_favail == 0)
+
+
 def unwritable_reason(folder: Path) -> str:
     """Why ``folder`` (or its nearest existing parent) cannot be written: ``"<folder> is read-only"``...
 
@@ -124,7 +137,7 @@ def unwritable_reason(folder: Path) -> str:
         return f"{folder} cannot be written"
     if status.f_flag & os.ST_RDONLY:
         return f"{folder} is read-only"
-    if status.f_bavail == 0 or (status.f_favail == 0 and status.f_files):
+    if on_full_disk(probe):
         return f"{folder} is on a full disk"
     if not os.access(probe, os.W_OK):
         return f"{folder} cannot be written (permission denied)"
