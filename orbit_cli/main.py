@@ -754,7 +754,11 @@ def _run_tui(settings: Settings) -> None:
     from orbit_tui.app import run
 
     workspace = settings.open()
-    run(workspace, read_only=settings.read_only)
+    # A .orbit/ that cannot be written makes the console read-only: it hides what it could not record.
+    # Said once here, on stderr, before the screen is taken over (the stores open lazily after).
+    unwritable = workspace.state_unwritable()
+    workspace.on_read_only_state = None
+    run(workspace, read_only=settings.read_only or unwritable is not None)
 
 
 def _report_ignored(workspace: Workspace) -> None:

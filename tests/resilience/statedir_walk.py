@@ -35,8 +35,11 @@ def main() -> None:
     before = digests(state)
     results = []
     for args in commands:
-        done = subprocess.run([sys.executable, "-m", "orbit_cli.main", "-w", workspace, *args],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        # ["-c", CODE, ...] runs CODE (python -c) with the workspace and the rest as its arguments.
+        argv = ["-c", args[1], workspace, *args[2:]] if args[0] == "-c" else ["-m", "orbit_cli.main", "-w",
+                                                                            workspace, *args]
+        done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=120)
         results.append({"args": args, "rc": done.returncode, "out": done.stdout, "err": done.stderr})
     Path(results_file).write_text(json.dumps({"results": results, "before": before, "after": digests(state)}))
 
