@@ -49,7 +49,8 @@ def make_private_dir(path: Path) -> Path:
             os.mkdir(folder, PRIVATE_DIR_MODE)
         except FileExistsError:
             if not folder.is_dir():
-                raise
+                what = "a link to a missing folder" if folder.is_symlink() else "not a folder"
+                raise NotADirectoryError(errno.ENOTDIR, f"it exists but is {what}", str(folder)) from None
             continue
         with contextlib.suppress(OSError):
             os.chmod(folder, PRIVATE_DIR_MODE)  # the umask may have taken bits the owner needs

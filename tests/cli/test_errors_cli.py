@@ -128,3 +128,18 @@ def test_an_unexpected_file_error_names_the_file(ws: Path, run_cli: Run, monkeyp
     code, _, err = run_cli("-w", str(ws), "components")
     assert code == 1
     assert err.strip() == f"error: {ws / 'releases' / 'containers' / 'agent.yaml'}: Permission denied"
+
+
+@pytest.mark.parametrize(("make", "what"), [
+    (lambda state: state.write_text("not a folder\n"), "it exists but is not a folder"),
+    (lambda state: state.symlink_to("/nonexistent/orbit-state"), "it exists but is a link to a missing folder"),
+])
+def test_a_state_folder_that_is_not_a_folder_is_named(ws: Path, run_cli: Run, make: Callable[[Path], object],
+                                                       what: str) -> None:
+    state = ws / ".orbit"
+    shutil.rmtree(state)
+    make(state)
+    for args in (["ops"], ["status"], ["provision", "acme-corp", "--yes"]):
+        code, _, err = run_cli("-w", str(ws), *args)
+        assert code == 1, (args, err)
+        assert what in err and str(state) in err and "Traceback" not in err, err
