@@ -202,3 +202,38 @@ def test_state_folder_missing_on_a_read_only_disk_reads_as_empty(demo_workspace:
     assert plan["rc"] == 0 and json.loads(plan["out"])["solutions"][0]["state"] == "planned"
     assert provision["rc"] == 1 and f"{root / '.orbit'} is read-only" in provision["err"]
     assert not (root / ".orbit").exists()
+
+
+# Every log under .orbit/ holds whole JSON lines only.
+WHOLE_LINES = """
+import json, sys
+from pathlib import Path
+for log in (Path(sys.argv[1]) / ".orbit" / "logs").glob("*.jsonl"):
+    data = log.read_bytes()
+    assert not data or data.endswith(b"\\n"), log
+    for line in data.splitlines():
+        json.loads(line)
+print("whole lines")
+"""
+
+
+def test_a_disk_that_fills_up_during_a_sweep_fails_it_cleanly(demo_workspace: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    shutil.copytree(demo_workspace, root, symlinks=True)
+    # Leave a little room: the stores open for writing, and the sweep runs out of space on the way.
+    nearly_full = FULL_DISK_MOUNT + ' && truncate -s -48K "$STATE/fill"'
+    (tmp_path / "out").mkdir()
+    walked = walk(root, nearly_full, [["--json", "provision", "--all", "--yes"], ["--json", "ops", "-n", "1"],
+                                      ["-c", WHOLE_LINES]], tmp_path / "out")
+    sweep, ops, lines = walked["results"]
+    state = root / ".orbit"
+    assert sweep["rc"] == 1, sweep
+    assert "Traceback" not in sweep["err"] and "database or disk is full" in sweep["err"], sweep["err"]
+    assert str(state) in sweep["err"]
+    assert ops["rc"] == 0 and "Traceback" not in ops["err"], ops
+    [record] = json.loads(ops["out"])
+    assert record["kind"] == "sweep" and record["state"] in ("failed", "interrupted")
+    assert lines["rc"] == 0 and lines["out"] == "whole lines\n", lines  # the sweep's own log included
+    # What was stored before the disk filled is intact.
+    assert {name: walked["after"].get(name) for name in walked["before"] if name.startswith("logs/")} == {
+        name: digest for name, digest in walked["before"].items() if name.startswith("logs/")}
