@@ -138,6 +138,8 @@ class SqliteStore:
                 self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 self._create_schema(self._conn)
             return
+        if not os.access(path, os.R_OK):
+            raise BackendError(f"cannot read the {self.LABEL} {path}: permission denied")
         raise BackendError(_unreadable(self.LABEL, path, error))
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
