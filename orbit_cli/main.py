@@ -8,6 +8,7 @@ as click itself. Every ``OrbitError`` becomes one ``error:`` line and its exit c
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,11 +30,23 @@ class Settings:
     workspace: str | None
     json: bool
     read_only: bool
+    writing: str | None = None  # the mutating command running, set by _refuse_read_only
 
     def open(self) -> Workspace:
+        """The workspace; one warning if ``.orbit/`` can only be read, and a refusal if this command writes.
+
+        Raises:
+            StateUnwritableError: a mutating command on a ``.orbit/`` that cannot be written.
+        """
         from orbit_ops.workspace import Workspace
 
-        return Workspace.open(self.workspace)
+        workspace = Workspace.open(self.workspace)
+        workspace.on_read_only_state = lambda reason: warn(
+            f"{reason}: showing what it holds; nothing can be recorded")
+        if self.writing is not None:
+            workspace.on_read_only_state = None  # the refusal below says it
+            workspace.require_writable_state(self.writing)
+        return workspace
 
 
 def json_option(func: F) -> F:
@@ -307,7 +320,8 @@ def _run_operation(runner: Any, *, quiet: bool) -> Any:
 
 @cli.command()
 @click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Newest N operations.")
-@click.option("--kind", help="Only operations of this kind (build, provision, sweep, roll).")
+@click.option("--kind", type=click.Choice(("build", "provision", "sweep", "roll")),
+              help="Only operations of this kind.")
 @json_option
 @pass_settings
 def ops(settings: Settings, limit: int, kind: str | None) -> None:
@@ -406,6 +420,7 @@ def _refuse_read_only(settings: Settings, what: str) -> None:
 
     if settings.read_only:
         raise RefusedError(f"--read-only: '{what}' changes things and is refused")
+    settings.writing = what
 
 
 # --- status, provisioning, rolls ----------------------------------------------------------------
@@ -766,7 +781,11 @@ def _run_tui(settings: Settings) -> None:
     from orbit_tui.app import run
 
     workspace = settings.open()
-    run(workspace, read_only=settings.read_only)
+    # A .orbit/ that cannot be written makes the console read-only: it hides what it could not record.
+    # Said once here, on stderr, before the screen is taken over (the stores open lazily after).
+    unwritable = workspace.state_unwritable()
+    workspace.on_read_only_state = None
+    run(workspace, read_only=settings.read_only or unwritable is not None)
 
 
 def _report_invalid(invalid: Sequence[Any]) -> None:
@@ -803,6 +822,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:
+        # A file the engine did not expect to fail (the engine maps those it expects to OrbitError).
+        click.echo(f"error: {_os_error_text(exc)}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # the last resort: an operator never sees a traceback
+        if os.environ.get("ORBIT_TRACEBACK"):
+            raise
+        from orbit_ops.redact import redact
+
+        detail = redact(" ".join(str(exc).split()))[:300]
+        click.echo(f"error: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a bug "
+                   "in Orbit: please report it with the command that caused it (ORBIT_TRACEBACK=1 shows where)",
+                   err=True)
+        sys.exit(1)
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``<path>: <reason>`` for a file error, naming both paths of a rename or a link."""
+    from orbit_ops.redact import redact
+
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return redact(f"{' → '.join(paths)}: {reason}" if paths else reason)
 
 
 if __name__ == "__main__":

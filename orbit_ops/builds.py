@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from orbit_ops.gitrepo import object_type, open_repo
 from orbit_ops.locks import held, lock_path
 from orbit_ops.operations import OperationRunner
 from orbit_ops.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
+from orbit_ops.statedir import make_private_dir
 from orbit_ops.tags import ReleaseTag
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.workspace import Workspace
@@ -39,6 +41,9 @@ NO_ALL = (
     "'orbit build --platform X' (reads releases/platform/vX.yaml)"
 )
 BUILD_STEPS = 5  # worktree, pack, build and push, record, clean up
+TMP_DIR = "tmp"  # <state_dir>/tmp/<op>.tar.gz: a build's packed context, removed when it ends
+# A packed context, or the temp file it is written through (see orbit_ops.fsutil.atomic_writer).
+_ARCHIVE_NAME = re.compile(r"^\.?(\d{8}-\d{6}-[0-9a-f]{4})\.tar\.gz(?:\.[^/]*\.tmp)?$")
 
 
 class BuildContext(Protocol):
@@ -184,8 +189,13 @@ async def build_body(
         stale = await asyncio.to_thread(prune_stale, repo, worktrees, is_live)
         if stale:
             ctx.log(f"removed {len(stale)} stale worktree(s) left by interrupted builds: {', '.join(stale)}")
+        tmp = config.state_dir / TMP_DIR
+        leftovers = await asyncio.to_thread(prune_stale_archives, tmp, is_live)
+        if leftovers:
+            ctx.log(f"removed {len(leftovers)} build context archive(s) left by interrupted builds: "
+                    f"{', '.join(leftovers)}")
         folder = worktrees / ctx.op_id
-        archive = config.state_dir / "tmp" / f"{ctx.op_id}.tar.gz"
+        archive = tmp / f"{ctx.op_id}.tar.gz"
         try:
             ctx.log(f"{tag.tag} → commit {tag.commit} ({'annotated' if tag.annotated else 'lightweight'} tag)")
             await _thread(add_worktree, repo, folder, tag.commit)
@@ -199,7 +209,7 @@ async def build_body(
             if not dockerfile.is_file():
                 raise InputError(f"Dockerfile '{plan.component.dockerfile}' does not exist at {tag.tag} "
                                  f"(components.{name} in {config.config_path.name})")
-            archive.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(archive.parent)
             packed = await _thread(pack_context, context_dir, dockerfile, archive)
             ctx.log("preflight: " + packed.preflight_line(folder))
             ctx.progress(2, BUILD_STEPS)
@@ -242,6 +252,29 @@ async def build_body(
 def _clean(repo: Any, folder: Path, archive: Path) -> None:
     remove_worktree(repo, folder)
     archive.unlink(missing_ok=True)
+
+
+def prune_stale_archives(tmp: Path, is_live: Callable[[str], bool]) -> list[str]:
+    """Remove the packed contexts under ``tmp`` whose build is no longer running; returns their names.
+
+    A build removes its archive on every exit it lives to see; one killed outright (SIGKILL, power
+    loss) leaves ``<op>.tar.gz``, or the ``.<op>.tar.gz.*.tmp`` it was still writing, for the next
+    build to find. Only files named after an operation are touched, and never a live one's.
+    """
+    removed: list[str] = []
+    try:
+        entries = sorted(tmp.iterdir())
+    except OSError:
+        return removed  # no folder yet (or unreadable: the build's own writes will say so)
+    for entry in entries:
+        match = _ARCHIVE_NAME.match(entry.name)
+        if match is None or is_live(match.group(1)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file() or entry.is_symlink():
+                entry.unlink()
+                removed.append(entry.name)
+    return removed
 
 
 async def _thread(func: Callable[..., T], *args: Any) -> T:

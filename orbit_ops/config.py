@@ -140,7 +140,16 @@ class SolutionSpec:
     secret_env: dict[str, dict[str, str]] = field(default_factory=dict)  # component -> variable -> secret name
 
     def pin(self, component: str) -> str:
-        return self.images[f"{component}_tag"]
+        """The version (or ``latest``) this solution pins for app component ``component``.
+
+        Raises:
+            NotFoundError: ``component`` is not one of the app components solutions pin.
+        """
+        try:
+            return self.images[f"{component}_tag"]
+        except KeyError:
+            raise NotFoundError(f"'{component}' is not an app component{_did_you_mean(component, APP_COMPONENTS)}; "
+                                f"solutions pin {', '.join(APP_COMPONENTS)}") from None
 
 
 def find_workspace(explicit: str | Path | None = None, *, start: Path | None = None) -> Path:

@@ -9,7 +9,8 @@
     ├── BuildError                  a build step failed
     └── BackendError                a backend call failed (Azure, local store)
         ├── ResourceExistsError     a create met a resource that already exists (reconciled, never shown)
-        └── ThrottledError          the service asked us to slow down (carries retry_after seconds)
+        ├── ThrottledError          the service asked us to slow down (carries retry_after seconds)
+        └── StateUnwritableError    ``.orbit/`` is read-only or full: it can be read, nothing recorded
 
 Third-party exceptions are mapped to these at the module that calls the third party, so callers
 and front ends only ever handle ``OrbitError``.
@@ -87,3 +88,10 @@ class ThrottledError(BackendError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StateUnwritableError(BackendError):
+    """The state folder (``.orbit/``) cannot be written: read-only, full, or not ours to write.
+
+    Its stores still answer reads; every write is refused with this error, which names the folder.
+    """

@@ -14,8 +14,11 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Yield a file object whose content replaces ``path`` only if the block completes."""
+def atomic_writer(path: Path, mode: str = "w", *, permissions: int = 0o644) -> Iterator[IO[Any]]:
+    """Yield a file object whose content replaces ``path`` only if the block completes.
+
+    A new file gets ``permissions``; a replaced one keeps its own.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -27,7 +30,7 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
             # Keep the permissions of the file being replaced.
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         else:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, permissions)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -36,9 +39,9 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically."""
-    with atomic_writer(path, "w") as handle:
+def atomic_write_text(path: Path, text: str, *, permissions: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` atomically (a new file gets ``permissions``)."""
+    with atomic_writer(path, "w", permissions=permissions) as handle:
         handle.write(text)
 
 

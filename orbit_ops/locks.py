@@ -20,6 +20,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from orbit_ops.errors import RefusedError
+from orbit_ops.statedir import PRIVATE_FILE_MODE, make_private_dir
 
 try:
     import fcntl
@@ -33,7 +34,7 @@ _made: set[Path] = set()  # lock folders known to exist, so a sweep does not mkd
 def lock_path(state_dir: Path, name: str) -> Path:
     folder = state_dir / "locks"
     if folder not in _made:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(folder)
         _made.add(folder)
     return folder / f"{name}.lock"
 
@@ -48,9 +49,9 @@ class _Flock:
     def try_acquire(self) -> bool:
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
             except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)  # the folder was removed meanwhile
+                make_private_dir(self.path.parent)  # the folder was removed meanwhile
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,7 +80,7 @@ class _PortableLock:
     """``filelock`` where there is no ``flock``."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = FileLock(str(path))
+        self._lock = FileLock(str(path), mode=PRIVATE_FILE_MODE)
 
     def try_acquire(self) -> bool:
         try:

@@ -29,6 +29,7 @@ import asyncio
 import builtins
 import collections
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -59,8 +60,10 @@ from orbit_ops.events import (
 )
 from orbit_ops.redact import redact, redact_json
 from orbit_ops.sqlitestore import SqliteStore
+from orbit_ops.statedir import PRIVATE_FILE_MODE, is_unwritable, make_private_dir
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+KINDS = ("build", "provision", "sweep", "roll")  # what front ends start (``orbit ops --kind``)
 ACTIVE_STATES = ("queued", "running")
 CHILD_ACTIVE_STATES = ("queued", "pending", "running")
 CANCEL_POLL_SECONDS = 0.2
@@ -198,11 +201,14 @@ class OperationStore(SqliteStore):
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / "operations.sqlite"
         self.logs_dir = self.state_dir / "logs"
+        folder_error = None
         try:
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.logs_dir)
         except OSError as exc:
-            raise BackendError(f"cannot open the operation store {self.path}: {exc}") from exc
-        self._open(self.path)
+            if not is_unwritable(exc):
+                raise BackendError(f"cannot open the operation store {self.path}: {exc}") from exc
+            folder_error = exc  # read-only or full: the store is opened for reading only
+        self._open(self.path, folder_error)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         for statement in _SCHEMA.split(";"):
@@ -233,7 +239,7 @@ class OperationStore(SqliteStore):
         record = self._fetch(op_id)
         if not record.finished and self._reap([record]):
             record = self._fetch(op_id)
-        return record
+        return _as_seen(record)
 
     def list(self, limit: int | None = None, kind: str | None = None) -> builtins.list[OperationRecord]:
         """Operations newest first, optionally only the newest ``limit`` and only of ``kind``.
@@ -244,7 +250,7 @@ class OperationStore(SqliteStore):
         records = self._query(limit, kind)
         if self._reap([r for r in records if not r.finished]):
             records = self._query(limit, kind)
-        return records
+        return [_as_seen(record) for record in records]
 
     def read_events(self, ref: str) -> builtins.list[Event]:
         """Every complete event in the operation's log, in order (``orbit logs`` without follow).
@@ -363,12 +369,21 @@ class OperationStore(SqliteStore):
     # -- liveness -----------------------------------------------------------------------------
 
     def _reap(self, records: builtins.list[OperationRecord]) -> bool:
-        """Record ``interrupted`` for active operations whose owner is gone; True if any was."""
+        """Record ``interrupted`` for active operations whose owner is gone; True if any was.
+
+        A store that cannot be written (read-only, or a full disk) records nothing: readers then see
+        such operations as interrupted all the same (``_as_seen``), and whoever can write records it.
+        """
         reaped = False
+        if self.read_only is not None:
+            return reaped
         for record in records:
             verdict = _owner_gone(record.id, record.host, record.pid, record.pid_started)
-            if verdict is not None and self._mark_interrupted(record, verdict):
-                reaped = True
+            try:
+                if verdict is not None and self._mark_interrupted(record, verdict):
+                    reaped = True
+            except BackendError as exc:
+                _log.warning("cannot record operation %s as interrupted: %s", record.id, exc)
         return reaped
 
     def _mark_interrupted(self, record: OperationRecord, reason: str) -> bool:
@@ -799,7 +814,7 @@ class _LogReader:
 def _open_append(path: Path, *, readable: bool = False) -> int:
     mode = (os.O_RDWR if readable else os.O_WRONLY) | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     try:
-        return os.open(path, mode, 0o644)
+        return os.open(path, mode, PRIVATE_FILE_MODE)
     except OSError as exc:
         raise BackendError(f"cannot write the operation log {path}: {exc}") from exc
 
@@ -809,13 +824,21 @@ def _write_line(fd: int, event: Event) -> None:
 
 
 def _write_lines(fd: int, events: builtins.list[Event]) -> None:
-    """Append ``events`` to a log, one JSON line each, in as few ``write`` calls as the OS allows."""
+    """Append ``events`` to a log, one JSON line each, in as few ``write`` calls as the OS allows.
+
+    A write cut short (a full disk) is taken back, so the log never keeps half a line that the next
+    append would run into.
+    """
     data = "".join(_LINE_ENCODER.encode(to_json(event)) + "\n" for event in events).encode()
+    view = memoryview(data)
     try:
-        view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     except OSError as exc:
+        written = len(data) - len(view)
+        if written:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
         raise BackendError(f"cannot write the log of operation {events[0].op_id}: {exc}") from exc
 
 
@@ -908,6 +931,24 @@ def _record(row: tuple[Any, ...], children: Mapping[str, dict[str, ChildState]])
         cancel_requested=bool(cancel_requested),
         children=children.get(op_id, {}),
     )
+
+
+def _as_seen(record: OperationRecord) -> OperationRecord:
+    """``record`` as a reader should see it: an active operation whose owner is gone is ``interrupted``.
+
+    Only needed where recording it failed (a store that cannot be written); otherwise a no-op.
+    """
+    if record.finished:
+        return record
+    verdict = _owner_gone(record.id, record.host, record.pid, record.pid_started)
+    if verdict is None:
+        return record
+    children = {
+        name: ChildState("interrupted", child.message) if child.state in CHILD_ACTIVE_STATES else child
+        for name, child in record.children.items()
+    }
+    return dataclasses.replace(record, state="interrupted", finished_at=record.finished_at or utc_now(),
+                               error=verdict, children=children)
 
 
 def _group_children(rows: builtins.list[tuple[Any, ...]]) -> dict[str, dict[str, ChildState]]:

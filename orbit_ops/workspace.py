@@ -6,6 +6,7 @@ until :meth:`Workspace.refresh`, so a screen that shows tags, records and pins r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from orbit_ops.config import (
     load_config,
     load_solution_set,
 )
-from orbit_ops.errors import BackendError, NotFoundError
+from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations import OperationStore
 from orbit_ops.releases import ReleaseRecord, latest_record, load_all_records, newest_release
@@ -44,6 +45,9 @@ class Workspace:
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
         self._platform: LocalPlatform | AzurePlatform | None = None
+        # Told once, with the reason, when a store under .orbit/ had to be opened read-only.
+        self.on_read_only_state: Callable[[str], None] | None = None
+        self._told_read_only = False
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:
@@ -59,7 +63,32 @@ class Workspace:
         """The operation store under ``.orbit/`` (opened on first use)."""
         if self._operations is None:
             self._operations = OperationStore(self.config.state_dir)
+            self._tell_read_only(self._operations.read_only)
         return self._operations
+
+    def state_unwritable(self) -> str | None:
+        """Why ``.orbit/`` cannot be written (``"<folder> is read-only"``...), or None when it can.
+
+        Raises:
+            BackendError: the operation store cannot be opened at all.
+        """
+        return self.operations().read_only
+
+    def require_writable_state(self, what: str) -> None:
+        """Refuse ``what`` (a mutating command) before it starts when ``.orbit/`` cannot be written.
+
+        Raises:
+            StateUnwritableError: the folder is read-only, full or not writable (exit 1).
+            BackendError: the operation store cannot be opened at all.
+        """
+        reason = self.state_unwritable()
+        if reason is not None:
+            raise StateUnwritableError(f"cannot {what}: {reason}, so nothing could be recorded; nothing was done")
+
+    def _tell_read_only(self, reason: str | None) -> None:
+        if reason is not None and not self._told_read_only and self.on_read_only_state is not None:
+            self._told_read_only = True
+            self.on_read_only_state(reason)
 
     def operation_is_live(self, op_id: str) -> bool:
         """Whether operation ``op_id`` is queued or running in some live process."""
@@ -87,6 +116,7 @@ class Workspace:
                 from orbit_ops.backends.local_platform import LocalPlatform
 
                 self._platform = LocalPlatform(self.config.state_dir)
+                self._tell_read_only(self._platform.read_only)
             return self._platform
         if self.config.backend == "azure" and self.config.azure is not None:
             if self._platform is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from orbit_ops.errors import GitError
 from orbit_ops.gitrepo import run_git
+from orbit_ops.statedir import make_private_dir
 
 WORKTREES_DIR = "worktrees"
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
@@ -29,7 +30,7 @@ def add_worktree(repo: Any, folder: Path, commit: str) -> Path:
     Raises:
         GitError: git refused (unknown commit, folder in use).
     """
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder.parent)
     run_git(repo, *_NO_HOOKS, "worktree", "add", "--detach", "--quiet", str(folder), commit)
     return folder
 

@@ -17,6 +17,7 @@ from orbit_ops.backends.base import BuildRequest, BuiltImage
 from orbit_ops.dockerfile import parse_dockerfile
 from orbit_ops.errors import BuildError
 from orbit_ops.oci import LayerInput, write_image
+from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
 
 REGISTRY_DIR = "registry"
@@ -47,6 +48,10 @@ class LocalBuilder:
             text = request.dockerfile.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildError(f"cannot read {request.dockerfile.name}: {exc}") from None
+        try:
+            make_private_dir(self.root)
+        except OSError as exc:
+            raise BuildError(f"cannot write the local registry {self.root}: {exc.strerror or exc}") from None
         dockerfile = parse_dockerfile(text, request.context.dockerfile_in_archive)
         created = datetime.now(UTC).replace(microsecond=0)
         packed = request.context

@@ -39,6 +39,7 @@ from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.resources import AccessMode, App, AppSecret, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.sqlitestore import SqliteStore
+from orbit_ops.statedir import PRIVATE_FILE_MODE, is_unwritable, make_private_dir
 
 DATABASE_FILE = "platform.sqlite"
 SHARES_DIR = "shares"
@@ -119,11 +120,14 @@ class LocalPlatform(SqliteStore):
         self.calls: list[tuple[str, str]] = []
         # The last listing of each kind and the database version it was read at (see _list).
         self._listings: dict[ResourceKind, tuple[tuple[int, int], dict[str, Any]]] = {}
+        folder_error = None
         try:
-            self.shares_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.shares_dir)
         except OSError as exc:
-            raise BackendError(f"cannot open the local platform store {self.path}: {exc}") from exc
-        self._open(self.path)
+            if not is_unwritable(exc):
+                raise BackendError(f"cannot open the local platform store {self.path}: {exc}") from exc
+            folder_error = exc  # read-only or full: the store is opened for reading only
+        self._open(self.path, folder_error)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute(_SCHEMA)
@@ -305,8 +309,9 @@ class LocalPlatform(SqliteStore):
         """Make the share's folder and rewrite its sidecar; runs inside the write transaction."""
         name = str(document["name"])
         try:
-            self.share_folder(name).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.sidecar_path(name), json.dumps(document, indent=2, sort_keys=True) + "\n")
+            make_private_dir(self.share_folder(name))
+            atomic_write_text(self.sidecar_path(name), json.dumps(document, indent=2, sort_keys=True) + "\n",
+                              permissions=PRIVATE_FILE_MODE)
         except OSError as exc:
             raise BackendError(
                 f"cannot write the folder or sidecar of share {name} under {self.shares_dir}: {exc}"

@@ -190,6 +190,7 @@ def test_cancelled_build_cleans_up_and_records_nothing(ws: Workspace) -> None:
         task = asyncio.create_task(consume())
         await asyncio.wait_for(builder.entered.wait(), 10)
         assert len(worktrees(ws.config.root)) == 2  # the build's worktree exists while it runs
+        assert [p.name for p in (ws.config.state_dir / "tmp").iterdir()] == [f"{runner.op_id}.tar.gz"]
         task.cancel()  # what Ctrl+C does to the CLI's main task
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -198,7 +199,70 @@ def test_cancelled_build_cleans_up_and_records_nothing(ws: Workspace) -> None:
     record: Any = asyncio.run(scenario())
     assert record.state == "cancelled"
     assert len(worktrees(ws.config.root)) == 1
+    assert not any((ws.config.state_dir / "tmp").iterdir())
     assert [r.version for r in load_records(ws.config.releases_dir, "mc")][-1] == "1.2.0"
+
+
+_KILLED_BUILD = """
+import asyncio, sys
+from pathlib import Path
+from support import BlockingBuilder
+from orbit_ops.builds import plan_build, start_build
+from orbit_ops.workspace import Workspace
+
+async def main() -> None:
+    ws = Workspace.open(sys.argv[1])
+    builder = BlockingBuilder(ws.config.state_dir)
+    runner = start_build(ws, plan_build(ws, "mc", "1.3.0"), builder)
+    async for event in runner.events():
+        if builder.entered.is_set():
+            print(runner.op_id, flush=True)  # packed, inside the builder: the test kills us here
+            await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_archive_of_a_killed_build_is_removed_by_the_next_build(ws: Workspace) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    tmp = ws.config.state_dir / "tmp"
+    here = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_BUILD, str(ws.config.root)], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        killed_op = child.stdout.readline().strip()
+        assert killed_op, "the build process ended before its builder started"
+        assert (tmp / f"{killed_op}.tar.gz").is_file()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    # What a kill inside the packing leaves: the temp file the archive is written through.
+    half_written = tmp / ".20200101-000000-dead.tar.gz.k3j4h5.tmp"
+    half_written.write_bytes(b"\x1f\x8b half")
+    unrelated = tmp / "notes.txt"
+    unrelated.write_text("not ours")
+    # A build that is still running keeps its archive.
+    from orbit_ops.operations import OperationRunner
+
+    async def idle(ctx: Any) -> None:
+        return None
+
+    live = OperationRunner(ws.operations(), "build", "mc@9.9.9", idle)
+    live_archive = tmp / f"{live.op_id}.tar.gz"
+    live_archive.write_bytes(b"\x1f\x8b live")
+
+    events = run(start_build(ws, plan_build(ws, "mc", "1.3.0")))
+    assert isinstance(events[-1], OperationFinished) and events[-1].state == "succeeded", events[-1].error
+    assert any(isinstance(e, LogLine) and "build context archive(s) left by interrupted builds" in e.text
+               for e in events)
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live_archive.name, unrelated.name])
+    assert ws.operations().get(killed_op).state == "interrupted"
 
 
 def test_stale_worktree_of_a_dead_operation_is_pruned(ws: Workspace) -> None:
