@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label, Static
 from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
 from orbit_ops.redact import redact
+from orbit_ops.text import visible
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
@@ -55,7 +56,7 @@ class SolutionScreen(OrbitScreen):
     def compose_body(self) -> ComposeResult:
         spec = self.view.spec
         names = azure_names(spec.id)
-        yield Label(f"{spec.id}  ·  {spec.display_name}", classes="screen-title", markup=False)
+        yield Label(visible(f"{spec.id}  ·  {spec.display_name}"), classes="screen-title", markup=False)
         with Horizontal(id="solution-top"):
             with Vertical(id="solution-names"):
                 yield Label("Names", classes="section-title", markup=False)
@@ -65,7 +66,7 @@ class SolutionScreen(OrbitScreen):
                         + [f"app       {name}" for name in names.apps.values()]
                         + [f"share     {name}" for name in names.shares.values()]
                         + [f"storage   {name}" for name in names.storages.values()]
-                        + [f"file      {spec.path.name}", f"quota     {spec.share_quota_gib} GiB"]
+                        + [f"file      {visible(spec.path.name)}", f"quota     {spec.share_quota_gib} GiB"]
                     ),
                     markup=False,
                 )
@@ -77,7 +78,8 @@ class SolutionScreen(OrbitScreen):
                 yield Static(self.env_text(), id="solution-env", classes="note", markup=False)
         if self.view.problems:
             yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
-            yield Static("\n".join(self.view.problems), classes="problems", id="solution-problems", markup=False)
+            yield Static("\n".join(visible(problem) for problem in self.view.problems), classes="problems",
+                         id="solution-problems", markup=False)
         yield Label("Resources (desired vs live)", classes="section-title", markup=False)
         yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
