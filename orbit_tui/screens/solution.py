@@ -1,4 +1,4 @@
-"""One solution: its Azure names, its pins judged against the releases, its env values (secrets redacted),
+"""One solution: its Azure names, its pins judged against the releases, its env values (secrets masked),
 integrity problems of its pins, desired vs live per resource (kind, name, sync and the field-level diff, from
 the Solutions screen's last platform read), and the operations that named it. ``u`` rolls one app back to the
 pin it had before its last roll (``orbit rollback``), asked with the same question as any roll.
@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Label, Static
 
 from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
-from orbit_ops.redact import redact
+from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible
 from orbit_tui.render import (
     NOT_KNOWN,
@@ -108,9 +108,10 @@ class SolutionScreen(OrbitScreen):
         self.load_history()
 
     def env_text(self) -> str:
-        """Each app's env values as provisioning sets them (secret-looking values redacted)."""
+        """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped
+        parts of the others masked, control characters shown as escapes."""
         lines = [
-            f"{component:<6} {name}={redact(value)}"
+            visible(f"{component:<6} {name}={shown_env_value(name, value)}")
             for component, values in sorted(self.view.spec.env.items())
             for name, value in sorted(values.items())
         ]
