@@ -57,9 +57,9 @@ def is_visible(text: str, *, multiline: bool = False) -> bool:
 def json_text(value: Any, **kwargs: Any) -> str:
     """``json.dumps(value, **kwargs)`` with DEL, C1 and bidi controls escaped too (``\\u009b``).
 
-    ``json.dumps`` escapes U+0000–U+001F itself, and with ``ensure_ascii`` (its default) everything past
-    ASCII, but never DEL, and with ``ensure_ascii=False`` neither C1 controls nor bidi overrides. These only
-    occur inside JSON strings, so escaping them keeps the document valid and equal when parsed.
+    ``json.dumps`` escapes U+0000–U+001F itself, and with ``ensure_ascii`` (its default) everything from
+    DEL on, but with ``ensure_ascii=False`` neither DEL, C1 controls nor bidi overrides. These only occur
+    inside JSON strings, so escaping them keeps the document valid and equal when parsed.
     """
     text = json.dumps(value, **kwargs)
     if _UNSAFE.search(text) is None:
