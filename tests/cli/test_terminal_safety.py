@@ -105,7 +105,7 @@ def test_logs_replay_and_json_show_controls_visibly(hostile_copy: Path, run_cli:
 
     op_id = asyncio.run(run())
     for args in ((), ("--json",)):
-        code, out, err = run_cli("-w", str(hostile_copy), "logs", op_id, *args)
+        _code, out, err = run_cli("-w", str(hostile_copy), "logs", op_id, *args)
         assert raw_controls(out + err) == [], args
         assert ("PWNED\\x07" if not args else "PWNED\\u0007") in out
 

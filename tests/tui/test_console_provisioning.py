@@ -105,7 +105,8 @@ async def test_p_shows_the_plan_of_the_selection_with_refusals_and_writes_nothin
         assert isinstance(app.screen, PlanScreen)
         text = _text(app)
         assert "acme-corp  8 to create" in text
-        assert "globex  1 to update" in text and "env PUBLIC_BASE_URL https://globex.example.com → https://globex.example.org" in text
+        assert "globex  1 to update" in text
+        assert "env PUBLIC_BASE_URL https://globex.example.com → https://globex.example.org" in text
         assert "umbrella-health  refused\n    orbit 1.3.0 has no release record" in text
         assert "plan: 3 solution(s)" in text and "1 refused" in text
         assert not app.screen.query("#confirm")
