@@ -86,9 +86,9 @@ class OrbitApp(App[None]):
         self.workspace_changed: Signal[None] = Signal(self, "workspace-changed")
         self.mode_history: list[str] = []
         config = workspace.config
-        self.sub_title = f"{display_path(config.root)} · {describe_target(config)}" + (
+        self.sub_title = visible(f"{display_path(config.root)} · {describe_target(config)}") + (
             " · read-only" if read_only else ""
-        )
+        )  # the folder and orbit.yaml's azure names are text from files, shown with their controls visible
         self.add_mode("components", ComponentsScreen)
         self.add_mode("solutions", SolutionsScreen)
         self.add_mode("operations", OperationsScreen)
