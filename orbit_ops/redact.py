@@ -82,6 +82,7 @@ _SECRET_WORDS = frozenset({
 _SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY", "ACCESSKEY",
                  "ACCOUNTKEY", "PRIVATEKEY", "SECRETKEY", "MASTERKEY", "SIGNINGKEY")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_ORDINARY_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "enabled", "disabled"})
 # Above this many registered forms, one alternation of all of them costs milliseconds a line: a trie-shaped
 # pattern (one branch per next character) keeps a 10,000-solution fleet's secrets at microseconds.
 _TRIE_ABOVE = 256
@@ -176,8 +177,19 @@ def _is_secret_name(name: str, patterns: tuple[str, ...]) -> bool:
 
 
 def register_env_secrets(env: Mapping[str, Mapping[str, str]]) -> None:
-    """Register the value of every secret-named variable of ``env`` (component → name → value)."""
-    register_secrets(value for values in env.values() for name, value in values.items() if is_secret_name(name))
+    """Register the value of every secret-named variable of ``env`` (component → name → value).
+
+    A flag or a short number under a secret-ish name (``TOKEN_AUTH_ENABLED: "true"``, ``TOKEN_TTL: "3600"``) is
+    not registered: masking every ``true`` or ``3600`` in every log would hide more than it protects. Such a
+    value is still ``***`` wherever the variable itself is shown (``shown_env_value``, plans).
+    """
+    register_secrets(value for values in env.values() for name, value in values.items()
+                     if is_secret_name(name) and not _ordinary_value(value))
+
+
+def _ordinary_value(value: str) -> bool:
+    text = value.strip()
+    return text.lower() in _ORDINARY_WORDS or (text.isdigit() and len(text) < 8)
 
 
 def shown_env_value(name: str, value: str) -> str:

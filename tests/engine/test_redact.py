@@ -274,6 +274,12 @@ def test_values_of_secret_named_variables_are_masked_wherever_they_appear() -> N
         "DB_PASSWORD": MASK, "LOG_LEVEL": "abc", "key": "abc"}  # upper-case env names only: 'key' is a field
 
 
+def test_flags_and_short_numbers_under_secret_names_are_not_masked_in_every_log() -> None:
+    register_env_secrets({"agent": {"TOKEN_AUTH_ENABLED": "true", "TOKEN_TTL": "3600", "DB_PIN_PASSWORD": "12345678"}})
+    assert redact("enabled: true, ttl 3600, pin 12345678") == "enabled: true, ttl 3600, pin ***"
+    assert shown_env_value("TOKEN_TTL", "3600") == MASK  # still hidden where the variable is shown
+
+
 def test_a_shown_env_value_is_masked_by_name_whatever_its_length() -> None:
     assert shown_env_value("API_KEY", "abc") == MASK
     assert shown_env_value("API_KEY", "") == ""
