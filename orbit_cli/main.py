@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from orbit_cli.output import print_json, print_table, warn
+from orbit_cli.output import echo, print_json, print_table, warn
 
 if TYPE_CHECKING:
     from orbit_ops.workspace import Workspace
@@ -236,14 +236,14 @@ def names(settings: Settings, solution_id: str) -> None:
     if settings.json:
         print_json(result.to_json())
         return
-    click.echo(f"id        {result.id}")
-    click.echo(f"h         {result.h}")
+    echo(f"id        {result.id}")
+    echo(f"h         {result.h}")
     for component, name in result.apps.items():
-        click.echo(f"app       {name}  ({component})")
+        echo(f"app       {name}  ({component})")
     for role, name in result.shares.items():
-        click.echo(f"share     {name}  ({role})")
+        echo(f"share     {name}  ({role})")
     for link, name in result.storages.items():
-        click.echo(f"storage   {name}  ({link.replace('_', ' ')})")
+        echo(f"storage   {name}  ({link.replace('_', ' ')})")
 
 
 # --- builds and operations ----------------------------------------------------------------------
@@ -284,7 +284,7 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
             # Nothing to build is not an operation: say so, and return the record that exists.
             results.append(result_json(plan, None))
             if not settings.json and plan.existing is not None:
-                click.echo(f"{plan.tag.tag} is already released from commit {plan.tag.commit[:12]} "
+                echo(f"{plan.tag.tag} is already released from commit {plan.tag.commit[:12]} "
                            f"({plan.existing.digest}, built {plan.existing.built_at}); nothing to do "
                            "(--force rebuilds)")
             continue
@@ -357,11 +357,11 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     """Replay the log of operation ID (a unique prefix will do), or follow it live."""
     import asyncio
     import contextlib
-    import json
 
     from orbit_ops.events import LogLine, OperationFinished
     from orbit_ops.events import to_json as event_json
     from orbit_ops.operations import follow as follow_events
+    from orbit_ops.text import json_text
 
     workspace = settings.open()
     store = workspace.operations()
@@ -374,13 +374,13 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
         for event in events:
             if isinstance(event, LogLine):
                 prefix = f"[{event.child}] " if event.child else ""
-                click.echo(f"{event.at[11:19]} {prefix}{event.text}")
+                echo(f"{event.at[11:19]} {prefix}{event.text}")
         record = store.get(record.id)
         if record.finished:
             error = f": {record.error}" if record.error else ""
-            click.echo(f"{record.kind} {record.target} {record.state}{error}")
+            echo(f"{record.kind} {record.target} {record.state}{error}")
         else:
-            click.echo(f"{record.kind} {record.target} is {record.state} (use --follow to stream it)")
+            echo(f"{record.kind} {record.target} is {record.state} (use --follow to stream it)")
         return
 
     async def stream() -> OperationFinished | None:
@@ -391,7 +391,7 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
             async with contextlib.aclosing(follow_events(store, record.id)) as events:
                 async for event in events:
                     if settings.json:
-                        click.echo(json.dumps(event_json(event)))
+                        echo(json_text(event_json(event)))
                     printer.handle(event)
             return printer.finished
 
@@ -412,7 +412,7 @@ def cancel(settings: Settings, op_id: str) -> None:
     if settings.json:
         print_json(record.to_json())
     else:
-        click.echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")
+        echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")
 
 
 def _refuse_read_only(settings: Settings, what: str) -> None:
@@ -548,21 +548,21 @@ def _plan_json(planned: list[Any], invalid: Sequence[Any] = ()) -> dict[str, Any
 
 def _print_plan(planned: list[Any], invalid: Sequence[Any] = ()) -> None:
     for entry in invalid:
-        click.echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+        echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     for spec, solution_plan, reason in planned:
         if solution_plan is None:
-            click.echo(f"{spec.id}: refused: {reason}")
+            echo(f"{spec.id}: refused: {reason}")
             continue
-        click.echo(f"{spec.id}: {solution_plan.summary()}")
+        echo(f"{spec.id}: {solution_plan.summary()}")
         for note in solution_plan.notes:
-            click.echo(f"    note: {note}")
+            echo(f"    note: {note}")
         for action in solution_plan.actions:
             if action.action != "none":
-                click.echo(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
+                echo(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
     creates = sum(p.creates for _, p, _ in planned if p)
     updates = sum(p.updates for _, p, _ in planned if p)
     refused = sum(1 for _, p, _ in planned if p is None)
-    click.echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
+    echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
                + (f", {refused} refused" if refused else "") + (f", {len(invalid)} invalid" if invalid else ""))
 
 
@@ -603,7 +603,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
         record = workspace.operations().get(failed_from)
         retry = tuple(name for name, child in record.children.items() if child.state == "failed")
         if not retry:
-            click.echo(f"operation {record.id} has no failed solutions; nothing to retry", err=True)
+            echo(f"operation {record.id} has no failed solutions; nothing to retry", err=True)
             return
         ids, all_ = retry, False
     workspace, specs, invalid = _select(settings, ids, all_, only, exclude)
@@ -633,10 +633,10 @@ def _finish_sweep(settings: Settings, finished: Any) -> None:
     else:
         for solution in result.get("solutions", []):
             if solution["state"] != "succeeded":
-                click.echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
+                echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
         if result:
             failed = sum(1 for s in result.get("solutions", []) if s["state"] in ("failed", "skipped", "invalid"))
-            click.echo(f"{len(result.get('solutions', [])) - failed} converged, {failed} not; "
+            echo(f"{len(result.get('solutions', [])) - failed} converged, {failed} not; "
                        f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
     if finished.state != "succeeded" or result.get("invalid") or any(
         s["state"] in ("failed", "skipped", "invalid") for s in result.get("solutions", [])
@@ -674,11 +674,11 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
 
     if not settings.json:
         for change in roll_plan.changes:
-            click.echo(f"{change.id}: {change.describe()}")
+            echo(f"{change.id}: {change.describe()}")
         if roll_plan.unchanged:
-            click.echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
+            echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
         for entry in invalid:
-            click.echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+            echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     if roll_plan.changes:
         _confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
                                 f"solution(s){'' if no_provision else ' and provision them'}?")
@@ -692,7 +692,7 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
                               quiet=settings.json)
     if (finished.result or {}).get("refused"):
         for refused in finished.result["refused"]:
-            click.echo(f"error: {refused['id']}: {refused['error']}", err=True)
+            echo(f"error: {refused['id']}: {refused['error']}", err=True)
         if settings.json:
             print_json(finished.result)
         sys.exit(2)
@@ -738,12 +738,12 @@ def demo(settings: Settings, directory: Path | None, no_tui: bool, solution_coun
         return
     target = (directory or Path("orbit-demo")).resolve()
     if (target / "orbit.yaml").is_file():
-        click.echo(f"{target} already holds a workspace; opening it as it is", err=True)
+        echo(f"{target} already holds a workspace; opening it as it is", err=True)
     else:
         for line in create_demo(target, solutions=solution_count):
-            click.echo(line, err=True)
+            echo(line, err=True)
     if no_tui:
-        click.echo(str(target))
+        echo(str(target))
         return
     settings.workspace = str(target)
     _run_tui(settings)
@@ -762,9 +762,9 @@ def _azure_emulated_demo(settings: Settings, directory: Path, no_tui: bool, solu
     sys.path.insert(0, str(tests))
     launcher = importlib.import_module("emulators.demo")
     with launcher.azure_emulated_demo(directory, solutions=solution_count,
-                                      progress=lambda line: click.echo(line, err=True)) as running:
+                                      progress=lambda line: echo(line, err=True)) as running:
         if no_tui:  # a smoke run: the emulated cloud, and with it the workspace's endpoints, ends here
-            click.echo(str(running.root))
+            echo(str(running.root))
             return
         settings.workspace = str(running.root)
         _run_tui(settings)
@@ -807,7 +807,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False, prog_name="orbit")
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -815,16 +815,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except OrbitError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:
         # A file the engine did not expect to fail (the engine maps those it expects to OrbitError).
-        click.echo(f"error: {_os_error_text(exc)}", err=True)
+        echo(f"error: {_os_error_text(exc)}", err=True)
         sys.exit(1)
     except Exception as exc:  # the last resort: an operator never sees a traceback
         if os.environ.get("ORBIT_TRACEBACK"):
@@ -832,7 +832,7 @@ def main(argv: list[str] | None = None) -> None:
         from orbit_ops.redact import redact
 
         detail = redact(" ".join(str(exc).split()))[:300]
-        click.echo(f"error: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a bug "
+        echo(f"error: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a bug "
                    "in Orbit: please report it with the command that caused it (ORBIT_TRACEBACK=1 shows where)",
                    err=True)
         sys.exit(1)

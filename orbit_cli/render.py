@@ -1,4 +1,8 @@
-"""Printing an operation's event stream: live lines and a progress line on a terminal, plain when piped."""
+"""Printing an operation's event stream: live lines and a progress line on a terminal, plain when piped.
+
+Log lines carry what builds and services said (an ACR run's output, error bodies): each is shown through
+``orbit_ops.text.visible``, so a control sequence in it is displayed, never acted on by the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import click
 
 from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
+from orbit_ops.text import visible
 
 
 class EventPrinter:
@@ -58,6 +63,7 @@ class EventPrinter:
             self._line(f"{self._label or event.op_id} {event.state}{error}", style=_STATE_STYLE.get(event.state))
 
     def _line(self, text: str, style: str | None = None) -> None:
+        text = visible(text, multiline=True)
         if self._console is not None:
             self._console.print(text, style=style, markup=False)
         else:
@@ -66,7 +72,9 @@ class EventPrinter:
     def _progress(self, done: int, total: int) -> None:
         if self._console is None:
             return
-        text = f"{self._label}: step {done}/{total}" if total else f"{self._label}: {done} done"
+        from rich.text import Text
+
+        text = Text(visible(f"{self._label}: step {done}/{total}" if total else f"{self._label}: {done} done"))
         if self._status is None:
             self._status = self._console.status(text)
             self._status.start()

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from orbit_ops.backends.base import BuildRequest, ImageBuilder
 from orbit_ops.config import ComponentSpec
 from orbit_ops.context import pack_context
-from orbit_ops.errors import InputError, RefusedError
+from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.gitrepo import object_type, open_repo
 from orbit_ops.locks import held, lock_path
 from orbit_ops.operations import OperationRunner
@@ -315,6 +315,10 @@ def start_build(workspace: Workspace, plan: BuildPlan, builder: ImageBuilder | N
     """
     store = workspace.operations()
     chosen = builder or workspace.builder()
+    # A build reads no solution, but its log may quote a value one of them keeps in a secret-named variable
+    # (the same password in a build script): loading them registers those values, so the log masks them too.
+    with contextlib.suppress(OrbitError):
+        workspace.solutions()
 
     async def body(ctx: Any) -> dict[str, Any]:
         return await build_body(workspace, plan, chosen, ctx, is_live=workspace.operation_is_live)

@@ -23,6 +23,7 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config_secrets import KeyVaultSecret, merge_secrets, read_secrets, split_secret_env
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
+from orbit_ops.redact import register_env_secrets, register_secret_names
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.yamlfile import MAX_YAML_BYTES, YamlDoc, load_yaml
 
@@ -38,7 +39,11 @@ COMPONENT_RULE = "a component name is lowercase letters, digits, '-' or '_', sta
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PIN_RULE = f"a pin is a released version or 'latest'; {VERSION_RULE}"
 
-_TOP_KEYS = ("platform_repo", "releases_dir", "solutions_dir", "backend", "components", "defaults", "azure")
+_TOP_KEYS = ("platform_repo", "releases_dir", "solutions_dir", "backend", "components", "defaults", "azure",
+             "secret_env_names")
+_SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!-]+$")
+SECRET_NAMES_RULE = ("secret_env_names lists env variable names or glob patterns (letters, digits, '_', '*', '?', "
+                     "'[...]') whose values are masked like PASSWORD, TOKEN or KEY ones")
 _COMPONENT_KEYS = ("context", "dockerfile")
 _DEFAULT_KEYS = ("images", "share_quota_gib", "env", "secrets")
 _SOLUTION_KEYS = ("id", "display_name", "images", "env", "share_quota_gib", "secrets")
@@ -106,6 +111,7 @@ class WorkspaceConfig:
     components: dict[str, ComponentSpec]
     defaults: Defaults
     azure: AzureSettings | None
+    secret_env_names: tuple[str, ...] = ()  # beyond the built-in words of ``redact.is_secret_name``
 
     @property
     def state_dir(self) -> Path:
@@ -204,6 +210,9 @@ def load_config(root: Path) -> WorkspaceConfig:
     components = _components(doc, data.get("components"))
     defaults = _defaults(doc, data.get("defaults", {}), components)
     azure = _azure(doc, data.get("azure"), required=backend == "azure")
+    secret_names = _secret_names(doc, data.get("secret_env_names"))
+    register_secret_names(secret_names)
+    register_env_secrets(defaults.env)
     return WorkspaceConfig(
         root=root,
         config_path=path,
@@ -214,6 +223,7 @@ def load_config(root: Path) -> WorkspaceConfig:
         components=components,
         defaults=defaults,
         azure=azure,
+        secret_env_names=secret_names,
     )
 
 
@@ -362,6 +372,7 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
         env.setdefault(component, {}).update(values)
     secrets, secret_env = merge_secrets(doc, config.defaults, data.get("secrets", {}), written_refs, written_env, env)
     quota = _quota(doc, data.get("share_quota_gib", config.defaults.share_quota_gib), ("share_quota_gib",))
+    register_env_secrets(env)  # masked in every log, record and error from now on (SPEC §2 Secrets)
     return SolutionSpec(
         id=solution_id,
         display_name=display_name,
@@ -665,6 +676,22 @@ def _defaults(doc: YamlDoc, value: Any, components: Mapping[str, ComponentSpec])
         secrets=read_secrets(doc, data.get("secrets", {}), ("defaults", "secrets")),
         secret_env=secret_env,
     )
+
+
+def _secret_names(doc: YamlDoc, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise doc.error(f"secret_env_names must be a list, found {_kind(value)}", "secret_env_names",
+                        rule=SECRET_NAMES_RULE)
+    names: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not _SECRET_NAME_PATTERN.fullmatch(item):
+            shown = f"'{item}'" if isinstance(item, str) else _kind(item)
+            raise doc.error(f"secret_env_names entry {shown} is not a name or glob pattern", "secret_env_names",
+                            index, rule=SECRET_NAMES_RULE)
+        names.append(item)
+    return tuple(names)
 
 
 def _azure(doc: YamlDoc, value: Any, *, required: bool) -> AzureSettings | None:

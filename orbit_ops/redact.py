@@ -4,7 +4,9 @@ Every log line, error message and result of an operation passes through ``redact
 written to ``.orbit/`` or yielded to a front end (SPEC §3.5). Two kinds of masking combine:
 
 - values the process knows are secret (registered with ``register_secret``, plus the credential
-  environment variables in ``SECRET_ENV_VARS``) are masked wherever they occur, also URL-encoded;
+  environment variables in ``SECRET_ENV_VARS``, plus the value of every solution env variable whose
+  *name* marks a secret, registered when solutions load: see ``is_secret_name``) are masked wherever
+  they occur, also URL-encoded;
 - shapes that carry secrets are masked without knowing the value: URL query strings (SAS tokens
   live there), ``sig=``/``AccountKey=``/``SharedAccessSignature=``/``password=`` style pairs,
   ``Authorization``/``x-ms-*`` credential headers, ``Bearer`` tokens, JWTs, storage account keys
@@ -16,12 +18,13 @@ leaked key must be rotated. ``redact`` is idempotent, so text may pass through i
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -67,8 +70,27 @@ _SENSITIVE_KEY = re.compile(r"(?i)^" + _KEY + r"$")
 _PLAIN = re.compile(r"[a-z0-9_.-]*")
 _CACHED_LENGTH = 256  # shorter texts are remembered: a sweep logs the same lines for every solution
 
+# Words of an environment variable's name that mark its value as a secret (decision 0031). A name is split
+# into words at '_' and at camelCase humps; ``KEY`` counts only as a whole word (``API_KEY``, ``apiKey``,
+# not ``MONKEY`` or ``KEYCLOAK_URL``) and not in ``KEY_VAULT`` (the vault's address); the words of
+# _SECRET_PARTS also count inside a word (``DBPASSWORD``, ``CLIENTSECRET``, ``AUTHTOKEN``).
+_SECRET_WORDS = frozenset({
+    "PASSWORD", "PASSWORDS", "PASSWD", "PASSPHRASE", "PWD", "SECRET", "SECRETS", "TOKEN", "KEY", "APIKEY",
+    "CREDENTIAL", "CREDENTIALS", "CREDS", "PRIVATE", "SAS", "SIG", "SIGNATURE", "AUTHORIZATION", "CONNSTR",
+    "CONNECTIONSTRING", "PAT",
+})
+_SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY", "ACCESSKEY",
+                 "ACCOUNTKEY", "PRIVATEKEY", "SECRETKEY", "MASTERKEY", "SIGNINGKEY")
+_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_ORDINARY_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "enabled", "disabled"})
+# Above this many registered forms, one alternation of all of them costs milliseconds a line: a trie-shaped
+# pattern (one branch per next character) keeps a 10,000-solution fleet's secrets at microseconds.
+_TRIE_ABOVE = 256
+
 _lock = threading.Lock()
-_registered: frozenset[str] = frozenset()
+_known: set[str] = set()
+_snapshot: frozenset[str] | None = frozenset()  # _known frozen for the pattern caches; None once it grew
+_name_patterns: tuple[str, ...] = ()
 
 
 def register_secret(value: str | None) -> None:
@@ -78,25 +100,111 @@ def register_secret(value: str | None) -> None:
     words, and such a value protects nothing. ``None`` and blank values are ignored too, so an
     unset environment variable can be passed straight in.
     """
-    global _registered
-    if value is None or len(value.strip()) < MIN_SECRET_LENGTH:
+    register_secrets((value,))
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """``register_secret`` for many values at once (a fleet's env secrets: one snapshot, not one a value)."""
+    global _snapshot
+    forms: set[str] = set()
+    for value in values:
+        if value is not None and len(value.strip()) >= MIN_SECRET_LENGTH:
+            forms |= _variants(value)
+    if not forms or forms <= _known:
         return
     with _lock:
-        _registered = _registered | _variants(value)
+        _known.update(forms)
+        _snapshot = None  # frozen again when next needed: loading 10,000 solutions freezes once, not 10,000 times
+
+
+def _registered() -> frozenset[str]:
+    global _snapshot
+    snapshot = _snapshot
+    if snapshot is None:
+        with _lock:
+            snapshot = _snapshot = frozenset(_known)
+    return snapshot
+
+
+def register_secret_names(patterns: Iterable[str]) -> None:
+    """Treat env variables matching ``patterns`` (names or ``fnmatch`` globs, any case) as secret-named too.
+
+    For a workspace's ``secret_env_names`` in ``orbit.yaml``; the built-in words always apply.
+    """
+    global _name_patterns
+    added = tuple(pattern.upper() for pattern in patterns if pattern.upper() not in _name_patterns)
+    if added:
+        with _lock:
+            _name_patterns = (*_name_patterns, *added)
+            _is_secret_name.cache_clear()
 
 
 def clear_registered_secrets() -> None:
-    """Forget every registered secret (for tests, and processes that rotate credentials)."""
-    global _registered
+    """Forget every registered secret and name pattern (for tests, and processes that rotate credentials)."""
+    global _snapshot, _name_patterns
     with _lock:
-        _registered = frozenset()
+        _known.clear()
+        _snapshot = frozenset()
+        _name_patterns = ()
+        _is_secret_name.cache_clear()
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable called ``name`` holds a secret, by its name alone.
+
+    ``DB_PASSWORD``, ``API_TOKEN``, ``API_KEY``, ``clientSecret``, ``STORAGE_CONNECTION_STRING``, ``BLOB_SAS``
+    do; ``MONKEY``, ``KEYCLOAK_URL``, ``KEY_VAULT_URL``, ``AUTH_MODE`` and ``LOG_LEVEL`` do not; nor does any
+    name matched by a pattern registered with ``register_secret_names``, unless a built-in word marks it.
+    """
+    return _is_secret_name(name, _name_patterns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(name: str, patterns: tuple[str, ...]) -> bool:
+    upper = name.upper()
+    if any(fnmatch.fnmatchcase(upper, pattern) for pattern in patterns):
+        return True
+    words = [word.upper() for word in _NAME_WORD.findall(name)]
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "KEY" and following == "VAULT":
+            continue
+        if word in _SECRET_WORDS or (word == "CONNECTION" and following in ("STRING", "STR")):
+            return True
+        if any(part in word for part in _SECRET_PARTS):
+            return True
+    return False
+
+
+def register_env_secrets(env: Mapping[str, Mapping[str, str]]) -> None:
+    """Register the value of every secret-named variable of ``env`` (component → name → value).
+
+    A flag or a short number under a secret-ish name (``TOKEN_AUTH_ENABLED: "true"``, ``TOKEN_TTL: "3600"``) is
+    not registered: masking every ``true`` or ``3600`` in every log would hide more than it protects. Such a
+    value is still ``***`` wherever the variable itself is shown (``shown_env_value``, plans).
+    """
+    register_secrets(value for values in env.values() for name, value in values.items()
+                     if is_secret_name(name) and not _ordinary_value(value))
+
+
+def _ordinary_value(value: str) -> bool:
+    text = value.strip()
+    return text.lower() in _ORDINARY_WORDS or (text.isdigit() and len(text) < 8)
+
+
+def shown_env_value(name: str, value: str) -> str:
+    """An env value as a screen or an output may show it: ``***`` for a secret-named variable (whatever its
+    length), otherwise the value with secret-shaped parts masked."""
+    if is_secret_name(name):
+        return MASK if value else value
+    return redact(value)
 
 
 def redact(text: str) -> str:
     """``text`` with every known secret and secret-shaped value masked."""
     if not text:
         return text
-    secrets = _registered | _env_secrets()
+    secrets = _all_secrets(_registered(), _env_secrets())
     if len(text) <= _CACHED_LENGTH:
         return _redact_short(text, secrets)
     return _redact(text, secrets)
@@ -126,11 +234,12 @@ def _redact(text: str, secrets: frozenset[str]) -> str:
 def redact_json(value: Any) -> Any:
     """A copy of a JSON-like value with every string redacted.
 
-    A string under a credential-named key (``password``, ``accountKey``, ``sas_token``…) is
-    masked whole, whatever it looks like. The secrets are looked up once per call and each distinct
-    string is redacted once (a sweep's result repeats the same words thousands of times).
+    A string under a credential-named key (``password``, ``accountKey``, ``sas_token``…, or an env
+    variable's upper-case name that ``is_secret_name``) is masked whole, whatever it looks like. The
+    secrets are looked up once per call and each distinct string is redacted once (a sweep's result
+    repeats the same words thousands of times).
     """
-    secrets = _registered | _env_secrets()
+    secrets = _all_secrets(_registered(), _env_secrets())
     seen: dict[str, str] = {}
     sensitive: dict[str, bool] = {}
 
@@ -150,7 +259,8 @@ def redact_json(value: Any) -> Any:
                 if isinstance(inner, str):
                     masked = sensitive.get(name)
                     if masked is None:
-                        masked = sensitive[name] = _SENSITIVE_KEY.match(name) is not None
+                        masked = sensitive[name] = _SENSITIVE_KEY.match(name) is not None or (
+                            name.isupper() and is_secret_name(name))  # an env variable's name: DB_PASSWORD
                     copy[text(name)] = MASK if masked and inner else text(inner)
                 else:
                     copy[text(name)] = walk(inner)
@@ -201,10 +311,50 @@ def _env_variants(values: tuple[str | None, ...]) -> frozenset[str]:
     return frozenset(found)
 
 
+@functools.lru_cache(maxsize=4)
+def _all_secrets(registered: frozenset[str], env: frozenset[str]) -> frozenset[str]:
+    # One union per change, not one per redacted line (a fleet registers thousands of values).
+    return registered | env if env else registered
+
+
 @functools.lru_cache(maxsize=16)
 def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
     # Longest first, so a secret that contains another is masked whole.
+    if len(secrets) > _TRIE_ABOVE:
+        with_trie = _trie_pattern(secrets)
+        if with_trie is not None:
+            return with_trie
     return re.compile("|".join(re.escape(secret) for secret in _longest_first(secrets)))
+
+
+def _trie_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern matching the longest of ``secrets`` at each place, shaped as their prefix tree (None when
+    the tree nests too deeply for ``re``: then the plain alternation is used)."""
+    root: dict[str, dict[str, Any]] = {}
+    for secret in secrets:
+        node = root
+        for char in secret:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def source(node: dict[str, Any]) -> str:
+        parts: list[str] = []
+        while True:  # a chain of single children is one literal run, however long the secret
+            if len(node) == 1 and "" not in node:
+                (char, node), = node.items()
+                parts.append(re.escape(char))
+                continue
+            break
+        branches = [re.escape(char) + source(child) for char, child in sorted(node.items()) if char]
+        if branches:
+            group = "(?:" + "|".join(branches) + ")"
+            parts.append(group + "?" if "" in node else group)  # greedy: the longer secret first
+        return "".join(parts)
+
+    try:
+        return re.compile(source(root))
+    except (RecursionError, re.error, OverflowError):
+        return None
 
 
 def _longest_first(values: Iterable[str]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from orbit_ops.config import MIN_SHARE_QUOTA_GIB, SolutionSpec
 from orbit_ops.names import APP_COMPONENTS, azure_names
+from orbit_ops.redact import MASK, is_secret_name, redact
 from orbit_ops.versions import image_tag
 
 AccessMode = Literal["ReadWrite", "ReadOnly"]
@@ -195,8 +196,10 @@ def desired_state(spec: SolutionSpec, target: PlatformTarget, versions: dict[str
 def differences(desired: Resource, live: Resource) -> list[str]:
     """Human-readable differences between two resources of the same kind, on managed fields only.
 
-    Each entry reads like ``image 1.2.0 → 1.10.0`` or ``env PUBLIC_BASE_URL changed``; values of env
-    variables are never shown (they may be secrets).
+    Each entry reads like ``image 1.2.0 → 1.10.0``, ``env N 10 → 012`` or ``env LOG_LEVEL added (debug)``:
+    an env value is shown exactly as it is (secret-shaped parts masked), except that the value of a
+    secret-named variable (``DB_PASSWORD``, ``API_TOKEN``: ``redact.is_secret_name``) never is:
+    ``env DB_PASSWORD *** → ***``.
     """
     if desired == live:  # the common case, answered by the dataclasses' generated __eq__
         return []
@@ -218,7 +221,7 @@ def differences(desired: Resource, live: Resource) -> list[str]:
             after = desired.image_tag or desired.image
             same_repo = live.image.rsplit(":", 1)[0] == desired.image.rsplit(":", 1)[0]
             changes.append(f"image {before} → {after}" if same_repo else f"image {live.image} → {desired.image}")
-        changes += _map_changes("env", desired.env, live.env, show_values=False)
+        changes += _env_changes(desired.env, live.env)
         if desired.mounts != live.mounts:
             changes.append(f"mounts {_mounts(live.mounts)} → {_mounts(desired.mounts)}")
         changes += _map_changes("tag", desired.tags, live.tags, show_values=True)
@@ -273,6 +276,23 @@ def _secret_env_changes(desired: MappingProxyType[str, str], live: MappingProxyT
         elif desired[key] != live[key]:
             changes.append(f"env {key} secretRef {live[key]} → {desired[key]}")
     return changes
+
+def _env_changes(desired: MappingProxyType[str, str], live: MappingProxyType[str, str]) -> list[str]:
+    changes = []
+    for name in sorted(set(desired) | set(live)):
+        if name not in live:
+            changes.append(f"env {name} added ({_env_value(name, desired[name])})")
+        elif name not in desired:
+            changes.append(f"env {name} removed")
+        elif desired[name] != live[name]:
+            changes.append(f"env {name} {_env_value(name, live[name])} → {_env_value(name, desired[name])}")
+    return changes
+
+
+def _env_value(name: str, value: str) -> str:
+    if is_secret_name(name):
+        return MASK
+    return redact(value) if value else '""'
 
 
 def _mounts(mounts: tuple[Mount, ...]) -> str:

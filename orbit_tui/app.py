@@ -14,6 +14,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
@@ -21,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from orbit_ops.builds import BuildPlan
 from orbit_ops.errors import InputError, OrbitError
 from orbit_ops.operations import OperationRunner
+from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
 from orbit_tui.commands import OrbitCommands, screen_actions
 from orbit_tui.flows import (
@@ -84,9 +86,9 @@ class OrbitApp(App[None]):
         self.workspace_changed: Signal[None] = Signal(self, "workspace-changed")
         self.mode_history: list[str] = []
         config = workspace.config
-        self.sub_title = f"{display_path(config.root)} · {describe_target(config)}" + (
+        self.sub_title = visible(f"{display_path(config.root)} · {describe_target(config)}") + (
             " · read-only" if read_only else ""
-        )
+        )  # the folder and orbit.yaml's azure names are text from files, shown with their controls visible
         self.add_mode("components", ComponentsScreen)
         self.add_mode("solutions", SolutionsScreen)
         self.add_mode("operations", OperationsScreen)
@@ -205,6 +207,13 @@ class OrbitApp(App[None]):
             timeout=15 if severity == "error" else 6,
             markup=False,
         )
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast of the console (screens' and widgets' ``notify`` come here): messages quote errors and
+        targets, so their control characters are shown as escapes, never sent to the terminal."""
+        super().notify(visible(message, multiline=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=markup)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors surface: the engine's message, never a traceback."""

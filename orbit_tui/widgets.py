@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
@@ -27,6 +26,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable, Label, Static
 
 from orbit_ops.bulk import bulk_built
+from orbit_ops.text import visible
 from orbit_tui.render import STYLED_CLASSES, Cell, PlanModel, entry_changes
 
 MODES = (("1", "components", "Components"), ("2", "solutions", "Solutions"), ("3", "operations", "Operations"))
@@ -156,7 +156,7 @@ class StateTable(DataTable[Text]):
             if changed:
                 style += self.get_component_rich_style("-changed", partial=True, default=Style.null())
             self._styles[cell.state, changed] = style
-        return Text(cell.text, style=style)
+        return Text(visible(cell.text), style=style)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -230,7 +230,8 @@ class OperationLog(ScrollView, can_focus=True):
     Lines are given as text, or as stored log lines (bytes) with ``decode`` to turn one into its text: those
     are decoded when first shown, searched or saved, so a replay of 100,000 lines decodes the screenful it
     shows. A line's width is known once it is decoded, so the horizontal scroll range grows as lines are
-    seen. Rendering follows Textual's ``Log`` (one ``Strip`` a line, control characters replaced, tabs expanded).
+    seen. Rendering follows Textual's ``Log`` (one ``Strip`` a line, tabs expanded), control characters shown as their
+    escapes (``orbit_ops.text.visible``).
     """
 
     ALLOW_SELECT = True
@@ -388,12 +389,9 @@ class OperationLog(ScrollView, can_focus=True):
         self.refresh()
 
 
-_CONTROL = re.compile("[\u0000-\u0014]")
-
-
 def _printable(line: str) -> str:
-    """``line`` as one screen row: tabs expanded, control characters shown as U+FFFD (as Textual's Log does)."""
-    return _CONTROL.sub("\ufffd", line.expandtabs())
+    """``line`` as one screen row: tabs expanded, control characters shown as their escapes (``\\x1b``)."""
+    return visible(line)
 
 
 class PlanView(Static):
@@ -427,13 +425,13 @@ class PlanView(Static):
         parts: list[RenderableType] = []
         width = self.model.name_width
         for block in self.model.blocks:
-            header = Text(block.solution, style=self._style("plan--solution"))
+            header = Text(visible(block.solution), style=self._style("plan--solution"))
             header.append("  ")
-            header.append(block.summary, style=self._style(block.state))
+            header.append(visible(block.summary), style=self._style(block.state))
             parts.append(header)
             for note in block.notes:
                 style = self._style("plan--refused") if block.state == "plan--refused" else Style.null()
-                parts.append(Padding(Text(note, style=style), (0, 0, 0, 4)))
+                parts.append(Padding(Text(visible(note, multiline=True), style=style), (0, 0, 0, 4)))
             if not block.entries:
                 continue
             grid = Table.grid(padding=(0, 2), pad_edge=False)
@@ -445,8 +443,8 @@ class PlanView(Static):
                 grid.add_row(
                     Text(entry.action, style=self._style(f"plan--{entry.action}")),
                     entry.kind,
-                    entry.name,
-                    Text("\n".join(entry_changes(entry))),
+                    Text(visible(entry.name)),
+                    Text("\n".join(visible(change) for change in entry_changes(entry))),
                 )
             parts.append(Padding(grid, (0, 0, 0, 4)))
         return Group(*parts)

@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
 from orbit_ops.console_queries import record_problems
+from orbit_ops.text import visible
 from orbit_ops.workspace import ComponentSummary, summarize_components
 from orbit_tui.render import COMPONENT_COLUMNS, PROBLEM_MARK, component_row
 from orbit_tui.screens.base import OrbitScreen
@@ -75,13 +76,13 @@ class ComponentsScreen(OrbitScreen):
             return sum(len(found) for (name, _), found in problems.items() if name == component)
 
         self.query_one(StateTable).show_rows((row.name, component_row(row, count(row.name))) for row in self.summaries)
-        self.query_one("#components-note", Label).update(self.ignored or "")
+        self.query_one("#components-note", Label).update(visible(self.ignored or "", multiline=True))
         lines = [
             f"{PROBLEM_MARK} {component} {version}: {problem}"
             for (component, version), found in sorted((problems or {}).items())
             for problem in found
         ]
-        self.query_one("#components-problems", Label).update("\n".join(lines))
+        self.query_one("#components-problems", Label).update("\n".join(visible(line) for line in lines))
         self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

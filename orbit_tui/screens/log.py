@@ -17,6 +17,7 @@ from orbit_ops.console_queries import SWEEPING_KINDS, follow_batches
 from orbit_ops.errors import BackendError
 from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
 from orbit_ops.operations import ACTIVE_STATES
+from orbit_ops.text import visible
 from orbit_tui.render import (
     CHILD_COLUMNS,
     child_counts,
@@ -162,7 +163,8 @@ class LogScreen(OrbitScreen):
         return [*self.query_one(OperationLog).lines, *pending]
 
     def _show_header(self) -> None:
-        self.query_one("#log-title", Label).update(f"{self.kind or 'operation'} {self.target}  ·  {self.op_id}")
+        title = f"{self.kind or 'operation'} {self.target}  ·  {self.op_id}"
+        self.query_one("#log-title", Label).update(visible(title))
         state = self.query_one("#log-state", Label)
         for name in {
             state_class(value) for value in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from orbit_ops.text import visible
 from orbit_tui.commands import ActionEntry
 from orbit_tui.render import PlanModel
 from orbit_tui.widgets import PlanView
@@ -44,11 +45,16 @@ class ConfirmScreen(ModalScreen[bool]):
     ) -> None:
         """``lines`` are sentences, or (label, value) pairs shown as an aligned two-column list."""
         super().__init__(id=id, classes="dialog-screen")
-        self.title_text = title
-        self.lines = list(lines)
+        # Lines quote solution names, targets and errors: shown with their control characters visible.
+        self.title_text = visible(title)
+        self.lines = [
+            (visible(line[0]), visible(line[1], multiline=True)) if isinstance(line, tuple)
+            else visible(line, multiline=True)
+            for line in lines
+        ]
         self.confirm_label = confirm
         self.dismiss_label = dismiss
-        self.warning = warning
+        self.warning = visible(warning, multiline=True) if warning else warning
         self.focus_confirm = focus_confirm
 
     def compose(self) -> ComposeResult:
@@ -103,10 +109,10 @@ class PlanScreen(ModalScreen[bool | str]):
         ``intro``: lines shown above a plan (a roll's pin changes); ``alternative``: (id, label) of a third answer
         beside confirm and dismiss."""
         super().__init__(id=id, classes="dialog-screen")
-        self.title_text = title
-        self.body = body
-        self.intro = list(intro)
-        self.summary = summary
+        self.title_text = visible(title)
+        self.body = body if isinstance(body, PlanModel) else [visible(line, multiline=True) for line in body]
+        self.intro = [visible(line, multiline=True) for line in intro]
+        self.summary = visible(summary, multiline=True)
         self.confirm_label = confirm
         self.dismiss_label = dismiss if confirm else "Close"
         self.alternative = alternative if confirm else None
@@ -164,9 +170,9 @@ class ChoiceScreen(ModalScreen[str | None]):
     ) -> None:
         """``disabled``: ids shown (their label says why) but not pickable."""
         super().__init__(id=id, classes="dialog-screen")
-        self.title_text = title
-        self.choices = list(choices)
-        self.note = note
+        self.title_text = visible(title)
+        self.choices = [(key, visible(label)) for key, label in choices]
+        self.note = visible(note, multiline=True)
         self.unavailable = frozenset(disabled)
 
     def compose(self) -> ComposeResult:
@@ -201,7 +207,7 @@ class QuitScreen(ModalScreen[str]):
 
     def __init__(self, running: Sequence[str]) -> None:
         super().__init__(classes="dialog-screen")
-        self.running = list(running)
+        self.running = [visible(line) for line in running]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -236,9 +242,9 @@ class PathScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, default: str, note: str = "") -> None:
         super().__init__(classes="dialog-screen")
-        self.title_text = title
+        self.title_text = visible(title)
         self.default = default
-        self.note = note
+        self.note = visible(note, multiline=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

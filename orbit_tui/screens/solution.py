@@ -1,4 +1,4 @@
-"""One solution: its Azure names, its pins judged against the releases, its env values (secrets redacted),
+"""One solution: its Azure names, its pins judged against the releases, its env values (secrets masked),
 integrity problems of its pins, desired vs live per resource (kind, name, sync and the field-level diff, from
 the Solutions screen's last platform read), and the operations that named it. ``u`` rolls one app back to the
 pin it had before its last roll (``orbit rollback``), asked with the same question as any roll.
@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Label, Static
 from orbit_ops.config import InvalidSolution
 from orbit_ops.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
-from orbit_ops.redact import redact
+from orbit_ops.redact import shown_env_value
+from orbit_ops.text import visible
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
@@ -57,7 +58,7 @@ class SolutionScreen(OrbitScreen):
     def compose_body(self) -> ComposeResult:
         spec = self.view.spec
         names = azure_names(spec.id)
-        yield Label(f"{spec.id}  ·  {spec.display_name}", classes="screen-title", markup=False)
+        yield Label(visible(f"{spec.id}  ·  {spec.display_name}"), classes="screen-title", markup=False)
         with Horizontal(id="solution-top"):
             with Vertical(id="solution-names"):
                 yield Label("Names", classes="section-title", markup=False)
@@ -67,7 +68,7 @@ class SolutionScreen(OrbitScreen):
                         + [f"app       {name}" for name in names.apps.values()]
                         + [f"share     {name}" for name in names.shares.values()]
                         + [f"storage   {name}" for name in names.storages.values()]
-                        + [f"file      {spec.path.name}", f"quota     {spec.share_quota_gib} GiB"]
+                        + [f"file      {visible(spec.path.name)}", f"quota     {spec.share_quota_gib} GiB"]
                     ),
                     markup=False,
                 )
@@ -82,7 +83,8 @@ class SolutionScreen(OrbitScreen):
                     yield Static(self.secrets_text(), id="solution-secrets", classes="note", markup=False)
         if self.view.problems:
             yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
-            yield Static("\n".join(self.view.problems), classes="problems", id="solution-problems", markup=False)
+            yield Static("\n".join(visible(problem) for problem in self.view.problems), classes="problems",
+                         id="solution-problems", markup=False)
         yield Label("Resources (desired vs live)", classes="section-title", markup=False)
         yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
@@ -111,9 +113,10 @@ class SolutionScreen(OrbitScreen):
         self.load_history()
 
     def env_text(self) -> str:
-        """Each app's env values as provisioning sets them (secret-looking values redacted)."""
+        """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped
+        parts of the others masked, control characters shown as escapes."""
         lines = [
-            f"{component:<6} {name}={redact(value)}"
+            visible(f"{component:<6} {name}={shown_env_value(name, value)}")
             for component, values in sorted(self.view.spec.env.items())
             for name, value in sorted(values.items())
         ]
@@ -185,7 +188,7 @@ class InvalidSolutionScreen(OrbitScreen):
         ]
         if error.rule:
             lines.append(f"rule      {error.rule}")
-        yield Static("\n".join(lines), id="invalid-error", classes="problems", markup=False)
+        yield Static("\n".join(visible(line) for line in lines), id="invalid-error", classes="problems", markup=False)
         yield Static(
             "This file is left out of every plan, provision and roll until it is fixed; the other solutions are "
             "not affected. The console reads it again as soon as it changes.",

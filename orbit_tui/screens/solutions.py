@@ -33,6 +33,7 @@ from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.drift import SolutionStatus
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet import LastOperation, fleet_status, last_operations
+from orbit_ops.text import visible
 from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
 from orbit_tui.render import (
     INVALID_KEY_PREFIX,
@@ -263,7 +264,7 @@ class SolutionsScreen(OrbitScreen):
             notes.append(f"the platform could not be read: {self.live_error}")
         elif self.wanted.sync and not any(view.sync for view in self.views):
             notes.append("sync is not known yet: the platform is being read")
-        self.query_one("#solutions-note", Label).update("  ".join(notes))
+        self.query_one("#solutions-note", Label).update(visible("  ".join(notes), multiline=True))
         every = f"refreshes every {self.orbit.refresh_seconds:g}s"
         as_of = f"sync as of {self.synced_at} UTC · {every}" if self.synced_at else f"reading the platform… · {every}"
         self.query_one("#solutions-as-of", Label).update(as_of)

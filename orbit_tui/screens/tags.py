@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Label
 
 from orbit_ops.console_queries import record_problems
+from orbit_ops.text import visible
 from orbit_ops.workspace import pin_counts
 from orbit_tui.render import PROBLEM_MARK, TAG_COLUMNS, Cell, tag_row
 from orbit_tui.screens.base import OrbitScreen
@@ -62,7 +63,7 @@ class TagsScreen(OrbitScreen):
             self.verify()
             return
         lines = [f"{PROBLEM_MARK} {version}: {problem}" for version, found in problems.items() for problem in found]
-        self.query_one("#tags-problems", Label).update("\n".join(lines))
+        self.query_one("#tags-problems", Label).update("\n".join(visible(line) for line in lines))
 
     @work(exclusive=True, group="integrity", exit_on_error=False)
     async def verify(self) -> None:

@@ -135,3 +135,40 @@ def test_unknown_solution_suggests_the_close_one(make_workspace: Callable[..., P
         find_solution(config, "acme-crop")
     with pytest.raises(InputError, match="3-54 characters"):
         find_solution(config, "ACME")
+
+
+@pytest.mark.parametrize(
+    ("entries", "line", "problem"),
+    [
+        ("secret_env_names: STRIPE_*\n", 8, "must be a list, found str"),
+        ("secret_env_names:\n  - STRIPE_*\n  - 'has space'\n", 10, "entry 'has space' is not a name"),
+        ("secret_env_names:\n  - 12\n", 9, "entry int 12 is not a name"),
+        ("secret_env_names:\n  - {a: b}\n", 9, "entry a mapping is not a name"),
+    ],
+)
+def test_bad_secret_env_names_give_file_line_and_rule(make_workspace: Callable[..., Path], entries: str, line: int,
+                                                      problem: str) -> None:
+    root = make_workspace(config=MINIMAL_CONFIG + entries)
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    assert str(caught.value).startswith(f"{root / 'orbit.yaml'}:{line}: ")
+    assert problem in str(caught.value) and "glob patterns" in str(caught.value.rule)
+
+
+def test_secret_env_names_extend_the_masked_names_and_values_register_on_load(
+        make_workspace: Callable[..., Path]) -> None:
+    from orbit_ops.redact import clear_registered_secrets, is_secret_name, redact
+
+    clear_registered_secrets()
+    solution = GOOD_SOLUTION + "  agent: {DB_PASSWORD: hunter3-rotated, STRIPE_LIVE: sk-live-42x, PIN: '004217'}\n"
+    root = make_workspace(config=MINIMAL_CONFIG + "secret_env_names: ['stripe_*', PIN]\n",
+                          solutions={"acme-corp.yaml": solution})
+    try:
+        config = load_config(root)
+        assert config.secret_env_names == ("stripe_*", "PIN")
+        assert is_secret_name("STRIPE_LIVE") and is_secret_name("PIN")
+        load_solutions(config)
+        assert redact("refused: hunter3-rotated, sk-live-42x") == "refused: ***, ***"
+        assert redact("pid 004217") == "pid 004217"  # a short number is not masked in every log (decision 0031)
+    finally:
+        clear_registered_secrets()

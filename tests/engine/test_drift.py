@@ -72,8 +72,18 @@ def test_desired_state_follows_spec_2_2() -> None:
     [
         (App("a", "r/agent:1.10.0"), App("a", "r/agent:1.2.0"), ["image 1.2.0 → 1.10.0"]),
         (App("a", "r/x:1", env=_frozen({"URL": "new"})), App("a", "r/x:1", env=_frozen({"URL": "old"})),
-         ["env URL changed"]),
-        (App("a", "r/x:1", env=_frozen({"A": "1"})), App("a", "r/x:1"), ["env A added"]),
+         ["env URL old → new"]),
+        (App("a", "r/x:1", env=_frozen({"N": "012"})), App("a", "r/x:1", env=_frozen({"N": "10"})),
+         ["env N 10 → 012"]),  # the exact value change, as the issue asks of plans
+        (App("a", "r/x:1", env=_frozen({"A": "1"})), App("a", "r/x:1"), ["env A added (1)"]),
+        (App("a", "r/x:1", env=_frozen({"E": ""})), App("a", "r/x:1"), ['env E added ("")']),
+        # A secret-named variable's value is never shown, whatever it looks like; a secret-shaped one is masked.
+        (App("a", "r/x:1", env=_frozen({"DB_PASSWORD": "hunter3-rotated"})),
+         App("a", "r/x:1", env=_frozen({"DB_PASSWORD": "hunter2"})), ["env DB_PASSWORD *** → ***"]),
+        (App("a", "r/x:1", env=_frozen({"API_TOKEN": "tok-SEKRIT-777"})), App("a", "r/x:1"),
+         ["env API_TOKEN added (***)"]),
+        (App("a", "r/x:1", env=_frozen({"BLOB": "https://h.example/c?sig=abc"})), App("a", "r/x:1"),
+         ["env BLOB added (https://h.example/c?<redacted>)"]),
         (App("a", "r/x:1"), App("a", "r/x:1", env=_frozen({"B": "1"})), ["env B removed"]),
         (Storage("s", "sh", "ReadWrite", "acct"), Storage("s", "sh", "ReadOnly", "acct"),
          ["link mode ReadOnly → ReadWrite"]),

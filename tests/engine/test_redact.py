@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.redact import MASK, clear_registered_secrets, redact, redact_json, register_secret
+import orbit_ops.redact as redact_module
+from orbit_ops.redact import (
+    MASK,
+    clear_registered_secrets,
+    is_secret_name,
+    redact,
+    redact_json,
+    register_env_secrets,
+    register_secret,
+    register_secret_names,
+    register_secrets,
+    shown_env_value,
+)
 
 ACCOUNT_KEY = "Zm9vYmFyYmF6cXV4" * 5 + "Zm9v+/" + "=="  # 88 characters, like a storage account key
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQifQ.c2lnbmF0dXJlLXBhcnQ"
@@ -217,3 +231,82 @@ def test_a_repeated_line_is_masked_every_time_also_after_a_secret_is_registered(
     assert redact(line) == f"mount with key {MASK} refused"
     clear_registered_secrets()
     assert redact(line) == line
+
+
+# --- secrets by name (decision 0031) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["DB_PASSWORD", "PASSWORD", "MYSQL_PASSWD", "DBPASSWORD", "API_TOKEN", "GITHUB_TOKEN", "AUTHTOKEN", "API_KEY",
+     "ACCOUNT_KEY", "STORAGE_ACCOUNT_KEY", "apiKey", "APIKEY", "ACCESSKEY", "SSH_PRIVATE_KEY", "CLIENT_SECRET",
+     "clientSecret", "AZURE_CLIENT_SECRET", "SECRET", "SERVICE_CREDENTIALS", "GCP_CREDENTIAL", "DB_PWD",
+     "STORAGE_CONNECTION_STRING", "ConnectionString", "BLOB_SAS", "SAS_URL", "UPSTREAM_AUTHORIZATION",
+     "PASSPHRASE", "KEY", "DB_PASSWORD_2", "WEBHOOK_SIG", "GITHUB_PAT"],
+)
+def test_names_that_mark_a_secret(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LOG_LEVEL", "PUBLIC_BASE_URL", "MONKEY", "KEYCLOAK_URL", "KEY_VAULT_URL", "KEYBOARD_LAYOUT", "TURNKEY_MODE",
+     "AUTH_MODE", "OAUTH_ISSUER_URL", "PATH", "METHODOLOGY_PATH", "N", "SASQUATCH", "PRIVATELY", "HOST"],
+)
+def test_names_that_do_not(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_the_workspace_extends_the_names_with_patterns_in_any_case() -> None:
+    assert not is_secret_name("STRIPE_LIVE")
+    register_secret_names(["stripe_*", "PIN"])
+    assert is_secret_name("STRIPE_LIVE") and is_secret_name("pin") and not is_secret_name("PINNED")
+    clear_registered_secrets()
+    assert not is_secret_name("STRIPE_LIVE")
+
+
+def test_values_of_secret_named_variables_are_masked_wherever_they_appear() -> None:
+    register_env_secrets({"orbit": {"DB_PASSWORD": "hunter3-rotated", "LOG_LEVEL": "debug-verbose"},
+                          "agent": {"API_TOKEN": "tok-SEKRIT-777"}})
+    line = "template refused: DB=hunter3-rotated t=tok-SEKRIT-777 level debug-verbose (tok-SEKRIT-777%21)"
+    assert redact(line) == "template refused: DB=*** t=*** level debug-verbose (***%21)"
+    assert redact_json({"DB_PASSWORD": "abc", "LOG_LEVEL": "abc", "key": "abc"}) == {
+        "DB_PASSWORD": MASK, "LOG_LEVEL": "abc", "key": "abc"}  # upper-case env names only: 'key' is a field
+
+
+def test_flags_and_short_numbers_under_secret_names_are_not_masked_in_every_log() -> None:
+    register_env_secrets({"agent": {"TOKEN_AUTH_ENABLED": "true", "TOKEN_TTL": "3600", "DB_PIN_PASSWORD": "12345678"}})
+    assert redact("enabled: true, ttl 3600, pin 12345678") == "enabled: true, ttl 3600, pin ***"
+    assert shown_env_value("TOKEN_TTL", "3600") == MASK  # still hidden where the variable is shown
+
+
+def test_a_shown_env_value_is_masked_by_name_whatever_its_length() -> None:
+    assert shown_env_value("API_KEY", "abc") == MASK
+    assert shown_env_value("API_KEY", "") == ""
+    assert shown_env_value("LOG_LEVEL", "debug") == "debug"
+    assert shown_env_value("BLOB_URL", "https://a.example/c?sig=x") == "https://a.example/c?<redacted>"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_BASE64, min_size=300, max_size=400, unique=True), st.text(max_size=80), st.integers(0, 299))
+def test_many_registered_secrets_mask_as_one_alternation_does(secrets: list[str], noise: str, pick: int) -> None:
+    # Past a few hundred forms the pattern is a prefix tree: it must mask exactly what the plain alternation does.
+    clear_registered_secrets()
+    register_secrets(secrets)
+    text = f"{noise}{secrets[pick]}{noise}{secrets[pick][:-1]}"
+    plain = re.compile("|".join(re.escape(s) for s in sorted(redact_module._registered(), key=lambda s: (-len(s), s))))
+    assert redact_module._secret_pattern(redact_module._registered()).pattern != plain.pattern
+    assert redact(text) == redact_module._redact(plain.sub(MASK, text), frozenset())
+    assert secrets[pick] not in redact(text)
+
+
+def test_a_fleet_of_registered_secrets_redacts_a_line_in_well_under_a_millisecond() -> None:
+    import secrets as random
+
+    register_secrets(random.token_urlsafe(12) for _ in range(10_000))
+    redact("warm up: compiles the pattern once")
+    line = "12:00:00 [customer-0001] update app agent-abcdef123456: image 1.2.0 → 1.3.0; env LOG_LEVEL a → b"
+    started = time.perf_counter()
+    for index in range(200):
+        redact(f"{line} {index}")
+    assert (time.perf_counter() - started) / 200 < 0.002  # one alternation of 40,000 forms: ~20 ms a line

@@ -5,6 +5,8 @@ Secrets go in through every input path:
 - the environment: ``ORBIT_AZURE_ACCESS_TOKEN`` (a bearer token) and ``ORBIT_STORAGE_ACCOUNT_KEY``;
 - the config: ``defaults.env`` in ``orbit.yaml`` holds a SAS URL, a connection string with the account
   key and a ``Bearer`` header value (they go into the apps' environment, which is what they are for);
+  every solution's env holds secrets known only by their variable's *name*: ``DB_PASSWORD``,
+  ``API_TOKEN`` and ``STRIPE_LIVE`` (named in ``secret_env_names``), with values of no secret shape;
 - the services' answers: the ACR run's log (a SAS URL, an ``Authorization`` header, an ``AccountKey=``
   pair), the run's error message, an ARM error body, an Azure Files XML error body and a registry
   sign-in refusal, each quoting SAS query strings, account keys and bearer tokens (known ones, and
@@ -48,7 +50,7 @@ from orbit_ops.errors import OrbitError
 from orbit_ops.integrity import verify_records
 from orbit_ops.names import solution_hash
 from orbit_ops.operations import OperationStore
-from orbit_ops.redact import clear_registered_secrets
+from orbit_ops.redact import MASK, clear_registered_secrets
 from orbit_ops.workspace import Workspace
 
 pytestmark = pytest.mark.resilience
@@ -73,9 +75,13 @@ SAS = _sas()
 OTHER_BEARER = "svc-bearer-" + secrets.token_urlsafe(24)
 OTHER_KEY = _b64(64)
 OTHER_SAS = _sas()
+# Values with no secret shape: only the variable's name says they are secrets (one set per solution).
+NAMED = [(f"hunter3-rotated-{index}", f"tok-SEKRIT-777-{index}", f"plain-stripe-{index}x")
+         for index in range(SOLUTIONS)]
 LEAKY = (f"see https://orbitfiles.blob.core.windows.net/ctx/src.tar.gz?{OTHER_SAS} with AccountKey={OTHER_KEY}; "
          f"Authorization: Bearer {OTHER_BEARER}; caller token Bearer {BEARER}; key {ACCOUNT_KEY}; "
-         f"sas https://orbitfiles.file.core.windows.net/share?{SAS}")
+         f"sas https://orbitfiles.file.core.windows.net/share?{SAS}; template env DB_PASSWORD={NAMED[1][0]} "
+         f"API_TOKEN={NAMED[1][1]} STRIPE_LIVE={NAMED[1][2]} (echoed as {NAMED[0][0]}, {NAMED[0][1]})")
 
 
 def forms(secret: str) -> set[str]:
@@ -151,7 +157,11 @@ def workspace(make_azure_workspace: Callable[..., Path], emulators: Any, tmp_pat
             f"      BLOB_URL: 'https://orbitfiles.blob.core.windows.net/data?{SAS}'\n"
             f"      STORAGE: 'DefaultEndpointsProtocol=https;AccountName=orbitfiles;AccountKey={ACCOUNT_KEY}'\n"
             f"      UPSTREAM_AUTH: 'Bearer {BEARER}'\n"))
-        (root / "orbit.yaml").write_text(config + f"  login_server: '{address}'\n")
+        (root / "orbit.yaml").write_text(config + f"  login_server: '{address}'\nsecret_env_names: ['stripe_*']\n")
+        for index, (password, token, stripe) in enumerate(NAMED):
+            path = root / "solutions" / f"customer-{index:02d}.yaml"
+            path.write_text(path.read_text() + f"  agent: {{DB_PASSWORD: {password}, API_TOKEN: {token}, "
+                                               f"STRIPE_LIVE: {stripe}, LOG_LEVEL: debug}}\n")
         context = root / "apps" / "agent"
         (context / "agent").mkdir(parents=True)
         (context / "agent" / "__main__.py").write_text("print('agent')\n")
@@ -240,6 +250,7 @@ def test_no_secret_reaches_any_output(workspace: tuple[Path, AcrEmulator], emula
                 outputs[str(path.relative_to(root))] = path.read_bytes().decode("utf-8", errors="replace")
 
     secret_forms = forms(BEARER) | forms(ACCOUNT_KEY) | forms(OTHER_BEARER) | forms(OTHER_KEY)
+    secret_forms |= {form for named in NAMED for value in named for form in forms(value)}
     secret_forms |= sas_parts(SAS) | sas_parts(OTHER_SAS)
     for issued in acr.issued_sas:
         secret_forms |= sas_parts(issued)
@@ -256,15 +267,22 @@ def test_no_secret_reaches_any_output(workspace: tuple[Path, AcrEmulator], emula
     assert any(name.endswith(".jsonl") for name in outputs)
     assert any(name.endswith("operations.sqlite") for name in outputs)
 
+    # The solution files hold the name-matched values: that is where an operator wrote them.
+    named_forms = {form for named in NAMED for value in named for form in forms(value)}
     found = {where: problems for where, text in outputs.items()
-             if (problems := leaks(text, secret_forms, urls=not where.startswith("rows joined")))}
+             if (problems := leaks(text, secret_forms - named_forms if where.startswith("solutions/") else secret_forms,
+                                   urls=not where.startswith("rows joined")))}
+    # And the scan looks where those were: the console showed each solution's env (masked), ARM echoed them.
+    assert all(f"DB_PASSWORD={MASK}" in outputs[f"screen solution {index} (SolutionScreen)"]
+               for index in range(SOLUTIONS))
+    assert any("template env DB_PASSWORD=" in text for text in outputs.values())
     kinds = {"command outputs": "orbit ", "screens": "screen ", "files under .orbit": ".orbit/",
              "records": "releases/", "solution files": "solutions/", "log records": "log record ",
              "exceptions": "exception: "}
     report("secrets scan", secret_forms=len(secret_forms), issued_sas=len(acr.issued_sas),
            issued_tokens=len(acr.issued_tokens), leaks=len(found),
            **{kind: sum(1 for name in outputs if name.startswith(prefix)) for kind, prefix in kinds.items()})
-    assert found == {}, json.dumps(found, indent=1)
+    assert found == {}, json.dumps(found, indent=1) + "\n" + "\n".join(sorted(found))
 
 
 

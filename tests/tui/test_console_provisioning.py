@@ -71,7 +71,8 @@ async def test_sync_column_comes_from_the_platform_and_the_sync_filter_works(
         assert isinstance(app.screen, SolutionScreen)
         resources = table_rows(app, "#resources")
         drifted = [row for row in resources if row[2] == "drifted"]
-        assert [(row[0], row[3]) for row in drifted] == [("app", "env PUBLIC_BASE_URL changed")]
+        assert [(row[0], row[3]) for row in drifted] == [
+            ("app", "env PUBLIC_BASE_URL https://acme-corp.example.com → https://acme-corp.example.org")]
         assert all(row[2] in ("synced", "drifted") for row in resources)
 
 
@@ -104,7 +105,8 @@ async def test_p_shows_the_plan_of_the_selection_with_refusals_and_writes_nothin
         assert isinstance(app.screen, PlanScreen)
         text = _text(app)
         assert "acme-corp  8 to create" in text
-        assert "globex  1 to update" in text and "env PUBLIC_BASE_URL changed" in text
+        assert "globex  1 to update" in text
+        assert "env PUBLIC_BASE_URL https://globex.example.com → https://globex.example.org" in text
         assert "umbrella-health  refused\n    orbit 1.3.0 has no release record" in text
         assert "plan: 3 solution(s)" in text and "1 refused" in text
         assert not app.screen.query("#confirm")
