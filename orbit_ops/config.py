@@ -23,7 +23,7 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config_secrets import KeyVaultSecret, merge_secrets, read_secrets, split_secret_env
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
-from orbit_ops.redact import register_env_secrets, register_secret_names
+from orbit_ops.redact import is_secret_name, register_env_secrets, register_secret_names
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.yamlfile import MAX_YAML_BYTES, YamlDoc, load_yaml
 
@@ -526,7 +526,13 @@ _TEXT_RULE = "values are text, taken exactly as written: quote what YAML would r
 
 
 def _not_text(doc: YamlDoc, at: tuple[str, ...], name: str, value: Any, written: str) -> ConfigError:
-    """A scalar YAML read as a number, boolean or null where text is meant: refused, never converted."""
+    """A scalar YAML read as a number, boolean or null where text is meant: refused, never converted.
+
+    The message quotes the value to show how to write it, except for a variable whose name marks a secret."""
+    if len(at) > 1 and at[-2] in APP_COMPONENTS and is_secret_name(name):
+        return doc.error(f"'{'.'.join(at)}' is unquoted, so YAML reads it as {_kind_name(value)} (its value is not "
+                         f"shown: the name marks a secret); quote it to keep it as written: {name}: \"…\"",
+                         *at, rule=_TEXT_RULE)
     shown = excerpt(written)
     as_yaml = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
     return doc.error(

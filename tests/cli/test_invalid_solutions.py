@@ -146,6 +146,16 @@ def test_a_quoted_value_is_deployed_exactly_as_written(fleet: Path, run_cli: Run
     assert {name: app.env[name] for name in ("N", "B", "F")} == {"N": "012", "B": "yes", "F": "1.50"}
 
 
+def test_a_secret_named_value_yaml_would_convert_is_refused_without_showing_it(fleet: Path, run_cli: Run) -> None:
+    path = fleet / "solutions" / "typed.yaml"
+    path.write_text('id: typed\nimages: {agent_tag: "2.0.0"}\nenv: {agent: {DB_PASSWORD: 8675309}}\n')
+    for command, expected in ((["plan", "typed"], 2), (["status", "--json"], 0)):
+        code, out, err = run_cli("-w", str(fleet), *command)
+        assert code == expected
+        assert "'env.agent.DB_PASSWORD' is unquoted, so YAML reads it as the integer" in out + err
+        assert "8675309" not in out + err
+
+
 def test_display_name_as_a_number_is_refused_not_converted(fleet: Path, run_cli: Run) -> None:
     path = fleet / "solutions" / "typed.yaml"
     path.write_text('id: typed\ndisplay_name: 0012\nimages: {agent_tag: "2.0.0"}\n')
