@@ -313,3 +313,15 @@ def test_outcome(row: Row, root: Path, run_cli: Run, monkeypatch: pytest.MonkeyP
     if row.state == "cancelled":
         assert all(child["state"] == "cancelled" for child in record["children"].values())  # type: ignore[union-attr]
         assert run_cli("-w", str(root), "plan", "acme-corp")[1] == plan_before  # nothing was written
+
+
+@pytest.mark.parametrize("command", ["provision", "roll", "rollback", "build"])
+def test_every_command_that_takes_locks_has_lock_timeout_with_the_engines_default(run_cli: Run, command: str) -> None:
+    from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT
+
+    code, out, _ = run_cli(command, "--help")
+    assert code == 0
+    assert "--lock-timeout SECONDS" in out
+    assert f"default {DEFAULT_LOCK_TIMEOUT:g};" in " ".join(out.split())
+    code, _, err = run_cli(command, "--lock-timeout", "-1")
+    assert code == 2 and "--lock-timeout" in err
