@@ -8,10 +8,12 @@ bookkeeping cost ten times that. Elsewhere ``filelock`` is used as it is. Waitin
 yields to the event loop, so a waiting operation stays cancellable and the console stays live. See
 ``docs/decisions/0014-fleet-speed.md``.
 
-Whoever takes a lock writes who it is into the lock file (operation id and kind, pid, host, since: one
-JSON line) and empties the file before letting go, so a waiter can say what it waits for. Only waiters
-read it, and only while the lock is held; an empty, partial or stale record (a holder killed before
-it emptied the file, or a holder that is not Orbit) reads as an unknown holder. A wait ends when the
+Whoever takes a lock writes who it is at the start of the lock file (operation id and kind, pid, host,
+since: one JSON line), so a waiter can say what it waits for. Only waiters read it, and only while the
+lock is held, so the record is not cleared on release (a sweep takes thousands of locks: one ``pwrite``
+each is all it costs); a waiter reads the first line only, as a shorter record leaves the end of a longer
+one behind it. An empty, partial or malformed record, or one naming a process of this host that is gone,
+reads as an unknown holder. A wait ends when the
 lock is free, when ``timeout`` seconds have passed (``LockTimeoutError``), or when it is cancelled.
 See ``docs/decisions/0026-bounded-lock-waits.md``.
 """
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,8 +75,19 @@ class LockHolder:
         return f"operation {self.op_id} ({self.kind + ', ' if self.kind else ''}{detail})"
 
     def encode(self) -> bytes:
-        body = {"op_id": self.op_id, "kind": self.kind, "pid": self.pid, "host": self.host, "since": self.since}
-        return (json.dumps(body, ensure_ascii=True) + "\n").encode()
+        """The record as the lock file holds it: one JSON line."""
+        return _prefix(self.op_id, self.kind, self.pid, self.host) + self.since.encode() + b'"}\n'
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix(op_id: str | None, kind: str | None, pid: int, host: str) -> bytes:
+    """All of a record but its time (a record is made each time a lock is taken; this part rarely changes)."""
+    body = json.dumps({"op_id": op_id, "kind": kind, "pid": pid, "host": host}, ensure_ascii=True)
+    return (body[:-1] + ', "since": "').encode()
+
+
+def _record(op_id: str | None, kind: str | None) -> bytes:
+    return _prefix(op_id, kind, os.getpid(), _HOST) + _utc_now().encode() + b'"}\n'
 
 
 def read_holder(path: Path) -> LockHolder | None:
@@ -83,7 +98,7 @@ def read_holder(path: Path) -> LockHolder | None:
     """
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read(MAX_HOLDER_BYTES))
+            data = json.loads(handle.read(MAX_HOLDER_BYTES).split(b"\n", 1)[0])
         holder = LockHolder(pid=int(data["pid"]), host=str(data["host"]), since=str(data["since"]),
                             op_id=None if data.get("op_id") is None else str(data["op_id"]),
                             kind=None if data.get("kind") is None else str(data["kind"]))
@@ -139,22 +154,15 @@ class _Flock:
                 continue
             self._fd = fd
             if record is not None:
-                self._write(record)
+                # Best effort: a lock whose holder cannot be told is still a lock (e.g. on a full disk).
+                with contextlib.suppress(OSError):
+                    os.pwrite(fd, record, 0)
             return True
-
-    def _write(self, record: bytes) -> None:
-        # Best effort: a lock whose holder cannot be told is still a lock (e.g. a full disk).
-        assert self._fd is not None
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, record, 0)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, 0)  # a free lock names no holder
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
@@ -196,7 +204,7 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
     told: LockHolder | bool | None = False  # the holder last reported to on_wait (False: none yet)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while not lock.try_acquire(LockHolder(os.getpid(), _HOST, _utc_now(), op_id, kind).encode()):
+    while not lock.try_acquire(_record(op_id, kind)):
         holder = read_holder(path)
         if not wait:
             raise RefusedError(f"{what} is busy: {_describe(holder)} (retry, or drop --no-wait)") from None
@@ -218,8 +226,16 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
         lock.release()
 
 
+_clock: tuple[int, str] = (0, "")
+
+
 def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """The current UTC second as ISO 8601, made once a second (a sweep takes a lock per solution)."""
+    global _clock
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock = (second, datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z"))
+    return _clock[1]
 
 
 def _seconds(value: float) -> str:

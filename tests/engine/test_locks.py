@@ -19,7 +19,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from orbit_ops.errors import LockTimeoutError, RefusedError
-from orbit_ops.locks import held, lock_path, read_holder
+from orbit_ops.locks import LockHolder, held, lock_path, read_holder
 
 ROOT = Path(__file__).parents[2]
 
@@ -138,7 +138,7 @@ def stop(holder: subprocess.Popen[str]) -> None:
     holder.wait(10)
 
 
-def test_the_holder_is_recorded_in_the_lock_file_while_it_holds_it_and_only_then(tmp_path: Path) -> None:
+def test_the_holder_is_recorded_in_the_lock_file_and_a_later_shorter_record_replaces_it(tmp_path: Path) -> None:
     path = lock_path(tmp_path / ".orbit", "solution-acme-corp")
     holder = start_holder(tmp_path, path)
     try:
@@ -152,8 +152,13 @@ def test_the_holder_is_recorded_in_the_lock_file_while_it_holds_it_and_only_then
         holder.wait(10)
     finally:
         stop(holder)
-    assert path.read_bytes() == b""  # a free lock names nobody
-    assert read_holder(path) is None
+
+    async def hold_briefly() -> LockHolder | None:
+        async with held(path, what="solution acme-corp", op_id="op-2", kind="b"):
+            return read_holder(path)
+
+    again = asyncio.run(hold_briefly())
+    assert again is not None and (again.op_id, again.kind, again.pid) == ("op-2", "b", os.getpid())
 
 
 def test_a_wait_gives_up_after_its_timeout_naming_the_holder(tmp_path: Path) -> None:
