@@ -687,9 +687,9 @@ class OperationRunner:
         result_text = None
         if task.cancelled() or not task.done():
             state, error, result = "cancelled", self._cancel_reason, None
-            for child, child_state in list(self._children.items()):
-                if child_state in CHILD_ACTIVE_STATES:
-                    self.emit(ChildChanged(self.op_id, child, "cancelled"))
+            # Members it stopped are cancelled too (stored with the batch below, whose errors are handled there).
+            self._pending.extend(ChildChanged(self.op_id, child, "cancelled")
+                                 for child, child_state in self._children.items() if child_state in CHILD_ACTIVE_STATES)
         elif (exc := task.exception()) is not None:
             state, error, result = "failed", _error_message(exc), None
         else:
