@@ -65,6 +65,21 @@ def json_option(func: F) -> F:
 
 pass_settings = click.make_pass_decorator(Settings)
 
+LOCK_TIMEOUT_HELP = ("Give up (exit 1) when another operation holds a lock for longer than this (default 600; "
+                     "0: do not wait).")
+
+
+def lock_timeout_option(func: F) -> F:
+    """``--lock-timeout SECONDS`` (see ``orbit_ops.locks.DEFAULT_LOCK_TIMEOUT``)."""
+    return click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                        help=LOCK_TIMEOUT_HELP)(func)
+
+
+def _lock_timeout(value: float | None) -> float:
+    from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT
+
+    return DEFAULT_LOCK_TIMEOUT if value is None else value
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--workspace", "-w", metavar="DIR", help="Workspace folder (default: $ORBIT_WORKSPACE or upward).")
@@ -253,9 +268,11 @@ def names(settings: Settings, solution_id: str) -> None:
 @click.option("--platform", "platform_version", metavar="X", help="Build every version in releases/platform/vX.yaml "
               "that has no release record yet.")
 @click.option("--force", is_flag=True, help="Rebuild even if a release record for this commit exists.")
+@lock_timeout_option
 @json_option
 @pass_settings
-def build(settings: Settings, target: str | None, platform_version: str | None, force: bool) -> None:
+def build(settings: Settings, target: str | None, platform_version: str | None, force: bool,
+          lock_timeout: float | None) -> None:
     """Build a release from its immutable git tag <component>/v<version> and record it.
 
     Without a version, the highest stable tag is built; pre-releases only when named.
@@ -276,7 +293,7 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
         plans = plan_platform(workspace, platform_version)
     _report_ignored(workspace)
     results = []
-    failed = False
+    failed = ""  # the state of the build that did not succeed
     for plan in plans:
         from orbit_ops.builds import result_json, start_build
 
@@ -288,9 +305,10 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
                            f"({plan.existing.digest}, built {plan.existing.built_at}); nothing to do "
                            "(--force rebuilds)")
             continue
-        finished = _run_operation(start_build(workspace, plan), quiet=settings.json)
+        finished = _run_operation(start_build(workspace, plan, lock_timeout=_lock_timeout(lock_timeout)),
+                                  quiet=settings.json)
         if finished.state != "succeeded" or finished.result is None:
-            failed = True
+            failed = finished.state
             results.append({"component": plan.component.name, "version": plan.tag.version, "tag": plan.tag.tag,
                             "status": finished.state, "error": finished.error, "operation": finished.op_id})
             break
@@ -298,24 +316,46 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
     if settings.json:
         print_json(results[0] if target is not None else results)
     if failed:
-        sys.exit(1)
+        sys.exit(_exit_code(failed))
 
 
 def _run_operation(runner: Any, *, quiet: bool) -> Any:
-    """Run an operation's event stream to its end, printing it; returns the OperationFinished event."""
+    """Run an operation's event stream to its end, printing it; returns the OperationFinished event.
+
+    Ctrl-C cancels the operation: its cleanup runs, it is recorded ``cancelled`` (error ``interrupted
+    (Ctrl-C)``) and the stream ends with that line; a second Ctrl-C stops without waiting for the cleanup.
+    """
     import asyncio
     import contextlib
+    import signal
 
     from orbit_cli.render import EventPrinter
 
     async def consume() -> Any:
-        with EventPrinter(quiet=quiet) as printer:
-            async with contextlib.aclosing(runner.events()) as events:
-                async for event in events:
-                    printer.handle(event)
-            return printer.finished
+        loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C is Python's KeyboardInterrupt again
+            runner.cancel("interrupted (Ctrl-C)")
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            with EventPrinter(quiet=quiet) as printer:
+                async with contextlib.aclosing(runner.events()) as events:
+                    async for event in events:
+                        printer.handle(event)
+                return printer.finished
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
 
     return asyncio.run(consume())
+
+
+def _exit_code(state: str) -> int:
+    """The exit code of a command whose operation ended in ``state`` (see docs/reliability.md, Outcomes)."""
+    return {"succeeded": 0, "cancelled": 130}.get(state, 1)
 
 
 @cli.command()
@@ -585,11 +625,13 @@ def _confirm(settings: Settings, yes: bool, question: str) -> None:
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out ids matching this glob (repeatable).")
 @click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
 @click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
+@lock_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency: int, only: tuple[str, ...],
-              exclude: tuple[str, ...], failed_from: str | None, no_wait: bool, yes: bool) -> None:
+              exclude: tuple[str, ...], failed_from: str | None, no_wait: bool, lock_timeout: float | None,
+              yes: bool) -> None:
     """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
     import asyncio
 
@@ -619,7 +661,8 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     target = "all solutions" if all_ else (specs[0].id if len(specs) == 1 else f"{len(specs)} solutions")
 
     async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait, invalid=invalid)
+        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait,
+                                lock_timeout=_lock_timeout(lock_timeout), invalid=invalid)
 
     finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)),
                               quiet=settings.json)
@@ -627,7 +670,14 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
 
 
 def _finish_sweep(settings: Settings, finished: Any) -> None:
+    """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
+
+    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations``), so the state
+    alone decides: 0 succeeded, 130 cancelled, 1 otherwise. A roll whose refused pins make it exit 2
+    never gets here (see ``_roll``).
+    """
     result = finished.result or {}
+    refused = result.get("refused", [])
     if settings.json:
         print_json(result if result else {"solutions": [], "writes": 0, "error": finished.error})
     else:
@@ -635,13 +685,13 @@ def _finish_sweep(settings: Settings, finished: Any) -> None:
             if solution["state"] != "succeeded":
                 echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
         if result:
-            failed = sum(1 for s in result.get("solutions", []) if s["state"] in ("failed", "skipped", "invalid"))
-            echo(f"{len(result.get('solutions', [])) - failed} converged, {failed} not; "
+            solutions = result.get("solutions", [])
+            failed = sum(1 for s in solutions if s["state"] != "succeeded") + len(refused)
+            pins = f" ({len(refused)} pin(s) refused)" if refused else ""
+            echo(f"{len(solutions) + len(refused) - failed} converged, {failed} not{pins}; "
                        f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
-    if finished.state != "succeeded" or result.get("invalid") or any(
-        s["state"] in ("failed", "skipped", "invalid") for s in result.get("solutions", [])
-    ):
-        sys.exit(1)
+    if finished.state != "succeeded":
+        sys.exit(_exit_code(finished.state))
 
 
 @cli.command()
@@ -651,11 +701,12 @@ def _finish_sweep(settings: Settings, finished: Any) -> None:
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
 @click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@lock_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
-         concurrency: int, yes: bool) -> None:
+         concurrency: int, lock_timeout: float | None, yes: bool) -> None:
     """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
     from orbit_ops.roll import plan_roll
     from orbit_ops.sweeps import check_concurrency
@@ -664,11 +715,11 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
     check_concurrency(concurrency)
     workspace, specs, invalid = _select(settings, ids, all_)
     _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes,
-          invalid)
+          _lock_timeout(lock_timeout), invalid)
 
 
 def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
-          yes: bool, invalid: Sequence[Any] = ()) -> None:
+          yes: bool, lock_timeout: float, invalid: Sequence[Any] = ()) -> None:
     from orbit_ops.operations import OperationRunner
     from orbit_ops.roll import roll_body
 
@@ -685,16 +736,21 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
 
     async def body(ctx: Any) -> dict[str, Any]:
         return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency,
-                               invalid=invalid)
+                               lock_timeout=lock_timeout, invalid=invalid)
 
     finished = _run_operation(OperationRunner(workspace.operations(), "roll", roll_plan.target, body,
                                               total=len(roll_plan.changes) + len(roll_plan.unchanged)),
                               quiet=settings.json)
-    if (finished.result or {}).get("refused"):
-        for refused in finished.result["refused"]:
-            echo(f"error: {refused['id']}: {refused['error']}", err=True)
+    result = finished.result or {}
+    refused = result.get("refused", [])
+    for item in refused:
+        echo(f"error: {item['id']}: pin not changed: {item['error']}", err=True)
+    # Exit 2 (invalid input) only when the roll wrote nothing at all and only the input is to blame:
+    # a roll that wrote a pin or provisioned anything exits 1 with the refused solutions named.
+    wrote = bool(result.get("pins")) or bool(result.get("writes"))
+    if refused and not wrote and all(item.get("input", True) for item in refused) and finished.state != "cancelled":
         if settings.json:
-            print_json(finished.result)
+            print_json(result)
         sys.exit(2)
     _finish_sweep(settings, finished)
 
@@ -703,10 +759,12 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
 @click.argument("solution_id", metavar="ID")
 @click.argument("component")
 @click.option("--no-provision", is_flag=True, help="Only edit the pin; do not provision.")
+@lock_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
-def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, yes: bool) -> None:
+def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, lock_timeout: float | None,
+             yes: bool) -> None:
     """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
     from orbit_ops.roll import plan_roll, previous_pin
 
@@ -714,7 +772,7 @@ def rollback(settings: Settings, solution_id: str, component: str, no_provision:
     workspace, specs, _ = _select(settings, (solution_id,), False)
     before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
     _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
-          yes)
+          yes, _lock_timeout(lock_timeout))
 
 
 # --- demo and console ---------------------------------------------------------------------------

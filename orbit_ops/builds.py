@@ -23,7 +23,7 @@ from orbit_ops.config import ComponentSpec
 from orbit_ops.context import pack_context
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.gitrepo import object_type, open_repo
-from orbit_ops.locks import held, lock_path
+from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.operations import OperationRunner
 from orbit_ops.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
 from orbit_ops.statedir import make_private_dir
@@ -51,6 +51,9 @@ class BuildContext(Protocol):
 
     @property
     def op_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
 
     def log(self, text: str, child: str | None = None) -> None: ...
 
@@ -160,12 +163,14 @@ async def build_body(
     ctx: BuildContext,
     *,
     is_live: Callable[[str], bool],
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
 ) -> dict[str, Any]:
     """Carry out ``plan`` as the body of an operation; returns the result JSON.
 
     Raises:
         InputError: the context folder or Dockerfile does not exist at that tag.
         RefusedError: the tag moved while the build waited for the component's lock.
+        LockTimeoutError: another build of the component held its lock for over ``lock_timeout`` seconds.
         BuildError / BackendError / GitError: a step failed; nothing was recorded.
     """
     config = workspace.config
@@ -176,7 +181,8 @@ async def build_body(
                 f"({plan.existing.digest}); nothing to do (use --force to rebuild)")
         return result_json(plan, None)
 
-    async with held(lock_path(config.state_dir, f"build-{name}"), what=f"the build of {name}", on_wait=ctx.log):
+    async with held(lock_path(config.state_dir, f"build-{name}"), what=f"the build of {name}", on_wait=ctx.log,
+                    timeout=lock_timeout, op_id=ctx.op_id, kind=ctx.kind):
         # The other build may have released this very version while we waited.
         current = latest_record(load_records(config.releases_dir, name), tag.version)
         if current is not None and plan.existing is None:
@@ -307,8 +313,11 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def start_build(workspace: Workspace, plan: BuildPlan, builder: ImageBuilder | None = None) -> OperationRunner:
+def start_build(workspace: Workspace, plan: BuildPlan, builder: ImageBuilder | None = None, *,
+                lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> OperationRunner:
     """Record a build operation for ``plan``; iterate ``.events()`` of the result to run it.
+
+    ``lock_timeout`` bounds the wait for another build of the same component (seconds; None: no bound).
 
     Raises:
         BackendError: the operation store cannot be written.
@@ -321,6 +330,7 @@ def start_build(workspace: Workspace, plan: BuildPlan, builder: ImageBuilder | N
         workspace.solutions()
 
     async def body(ctx: Any) -> dict[str, Any]:
-        return await build_body(workspace, plan, chosen, ctx, is_live=workspace.operation_is_live)
+        return await build_body(workspace, plan, chosen, ctx, is_live=workspace.operation_is_live,
+                                lock_timeout=lock_timeout)
 
     return OperationRunner(store, "build", plan.target, body, total=BUILD_STEPS)

@@ -7,6 +7,7 @@
     │   └── RefusedError            valid input the policy refuses (``build all``, a moved tag)
     ├── GitError                    git failed on the platform repo
     ├── BuildError                  a build step failed
+    ├── LockTimeoutError            another operation held a lock for longer than --lock-timeout
     └── BackendError                a backend call failed (Azure, local store)
         ├── ResourceExistsError     a create met a resource that already exists (reconciled, never shown)
         ├── ThrottledError          the service asked us to slow down (carries retry_after seconds)
@@ -72,6 +73,10 @@ class GitError(OrbitError):
 
 class BuildError(OrbitError):
     """A build step failed."""
+
+
+class LockTimeoutError(OrbitError):
+    """A lock stayed held by another operation for longer than the wait allowed (exit code 1)."""
 
 
 class BackendError(OrbitError):

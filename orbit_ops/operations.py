@@ -484,6 +484,10 @@ class OperationContext:
     def op_id(self) -> str:
         return self._runner.op_id
 
+    @property
+    def kind(self) -> str:
+        return self._runner.kind
+
     def log(self, text: str, child: str | None = None) -> None:
         """Append ``text`` (one or more lines) to the log, optionally tagged with a sweep member."""
         if self._runner.hop(self.log, text, child):
@@ -521,6 +525,11 @@ class OperationRunner:
     anything runs; ``events()`` runs it. Leaving the ``async for`` early (``aclose()``, best with
     ``contextlib.aclosing``) or cancelling the consuming task cancels the body and records
     ``cancelled``; the body's ``finally`` blocks run first.
+
+    An operation with members (``OperationContext.child``: the solutions of a sweep or a roll) has
+    succeeded only when every member has: a body that returns while any member failed, was skipped
+    or did not finish ends ``failed``, its result kept, its error counting the members that did not
+    succeed. A cancelled operation records its unfinished members ``cancelled`` too.
     """
 
     def __init__(self, store: OperationStore, kind: str, target: str, body: Body, *, total: int = 0) -> None:
@@ -545,6 +554,8 @@ class OperationRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[dict[str, Any] | None] | None = None
         self._cancel_wanted = False
+        self._cancel_reason: str | None = None
+        self._children: dict[str, str] = {}  # each member's last state, in the order they appeared
         self._iterated = False
         self._closed = False
         self._fd: int | None = None
@@ -552,8 +563,13 @@ class OperationRunner:
         self._next_poll = 0.0
         self._thread = threading.get_ident()
 
-    def cancel(self) -> None:
-        """Cancel the body (call from the event loop's thread; other processes use ``request_cancel``)."""
+    def cancel(self, reason: str | None = None) -> None:
+        """Cancel the body (call from the event loop's thread; other processes use ``request_cancel``).
+
+        ``reason`` (e.g. ``interrupted (Ctrl-C)``) becomes the cancelled operation's error, as it is shown.
+        """
+        if not self._cancel_wanted:
+            self._cancel_reason = reason
         self._cancel_wanted = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -623,6 +639,8 @@ class OperationRunner:
         once it is ``FLUSH_SECONDS`` old or ``FLUSH_EVENTS`` long, and when the operation ends."""
         if self._closed or self._fd is None:
             return
+        if isinstance(event, ChildChanged):
+            self._children[event.child] = event.state
         now = time.monotonic()
         if not self._pending:
             self._pending_since = now
@@ -683,11 +701,17 @@ class OperationRunner:
     def _close(self, task: asyncio.Task[dict[str, Any] | None]) -> OperationFinished:
         result_text = None
         if task.cancelled() or not task.done():
-            state, error, result = "cancelled", None, None
+            state, error, result = "cancelled", self._cancel_reason, None
+            # Members it stopped are cancelled too (stored with the batch below, whose errors are handled there).
+            self._pending.extend(ChildChanged(self.op_id, child, "cancelled")
+                                 for child, child_state in self._children.items() if child_state in CHILD_ACTIVE_STATES)
         elif (exc := task.exception()) is not None:
             state, error, result = "failed", _error_message(exc), None
         else:
             state, error, result, result_text = _outcome(task.result())
+            shortfall = _members_shortfall(self._children)
+            if state == "succeeded" and shortfall is not None:
+                state, error = "failed", shortfall
         finished = OperationFinished(self.op_id, state, utc_now(), error, result)
         try:
             self._flush()  # what the body reported last, cleanup included, precedes the end
@@ -881,6 +905,33 @@ def _outcome(value: object) -> tuple[str, str | None, dict[str, Any] | None, str
     text = json.dumps(redacted, default=as_text, ensure_ascii=False)
     result: dict[str, Any] = json.loads(text) if converted else redacted
     return "succeeded", None, result, text
+
+
+def _members_shortfall(children: Mapping[str, str]) -> str | None:
+    """Why an operation whose body returned did not succeed: its members that did not; None if all did.
+
+    Members are solutions (sweeps, provisions and rolls are the operations that have them):
+    ``1 of 8 solutions failed: globex``, or with several states ``2 of 40 solutions did not
+    succeed: 1 failed: globex; 1 skipped: cyberdyne``.
+    """
+    short: dict[str, builtins.list[str]] = {}
+    for child, state in children.items():
+        if state != "succeeded":
+            short.setdefault(state, []).append(child)
+    if not short:
+        return None
+    count = sum(len(members) for members in short.values())
+    total = f"{len(children)} solution{'s' if len(children) != 1 else ''}"
+    if len(short) == 1:
+        ((state, members),) = short.items()
+        return f"{count} of {total} {state}: {_first_names(members)}"
+    parts = "; ".join(f"{len(members)} {state}: {_first_names(members)}" for state, members in short.items())
+    return f"{count} of {total} did not succeed: {parts}"
+
+
+def _first_names(names: builtins.list[str], shown: int = 5) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _error_message(exc: BaseException) -> str:

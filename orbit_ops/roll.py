@@ -17,7 +17,7 @@ from typing import Any
 
 from orbit_ops.config import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
-from orbit_ops.locks import held, lock_path
+from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
@@ -110,26 +110,33 @@ def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequenc
 
 async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, provision: bool = True,
                     concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
+                    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
                     invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
     """Write the new pins, then provision the rolled solutions as one sweep; returns the result JSON.
 
     A solution whose file changed since the plan read it is refused (its file is left as the other
-    writer made it) and not provisioned; the others go on. The ``invalid`` solution files of the selection
-    are listed (``invalid`` in the result, members in state ``invalid``) and left untouched.
+    writer made it) and not provisioned; the others go on. So is one whose lock another operation
+    holds for longer than ``lock_timeout`` seconds. Each refusal in ``refused`` says whether it was the
+    input's fault (``input``: the file changed or the edit is invalid) or the wait's. The ``invalid``
+    solution files of the selection are listed (``invalid`` in the result, members in state ``invalid``)
+    and left untouched.
     """
     written: list[PinChange] = []
-    refused: list[dict[str, str]] = []
+    refused: list[dict[str, Any]] = []
+    total = len(plan.changes) + len(plan.unchanged)
     for change in plan.changes:
         spec = plan.specs[change.id]
         try:
             async with held(lock_path(workspace.config.state_dir, f"solution-{change.id}"),
-                            what=f"solution {change.id}", wait=wait):
+                            what=f"solution {change.id}", wait=wait, timeout=lock_timeout,
+                            on_wait=functools.partial(ctx.log, child=change.id), op_id=ctx.op_id, kind=ctx.kind):
                 write_pins(plan.files[change.id], {plan.component: plan.version},
                            validate=functools.partial(_validate, workspace.config, spec.path))
         except OrbitError as exc:
-            refused.append({"id": change.id, "error": str(exc)})
+            refused.append({"id": change.id, "error": str(exc), "input": isinstance(exc, InputError)})
             ctx.child(change.id, "failed", str(exc))
             ctx.log(f"pin not changed: {exc}", child=change.id)
+            ctx.progress(len(refused), total)  # a refused solution is done: it will not be provisioned
             continue
         written.append(change)
         ctx.log(f"pinned {change.describe()} in {spec.path.name}", child=change.id)
@@ -146,17 +153,46 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
             ctx.child(entry.id, "invalid", str(entry.error))
             ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
         ctx.log("pins written; not provisioning (--no-provision)")
+        ctx.progress(total, total)
         return result | {"solutions": [], "writes": 0}
     workspace.refresh()
     rolled_ids = [change.id for change in written] + list(plan.unchanged)
     specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]
     if specs:
-        swept = await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=wait, invalid=invalid)
+        swept = await sweep_body(workspace, specs, _Shifted(ctx, len(refused), total), concurrency=concurrency,
+                                 wait=wait, lock_timeout=lock_timeout, invalid=invalid)
     else:
         for entry in invalid:
             ctx.child(entry.id, "invalid", str(entry.error))
         swept = result_json(invalid_outcomes(invalid), 0)
     return result | swept
+
+
+class _Shifted:
+    """The roll's context as its sweep sees it: the sweep's progress counts on from the refused solutions,
+    so the roll's progress is over every solution it was asked to roll."""
+
+    def __init__(self, ctx: SweepContext, done: int, total: int) -> None:
+        self._ctx = ctx
+        self._done = done
+        self._total = total
+
+    @property
+    def op_id(self) -> str:
+        return self._ctx.op_id
+
+    @property
+    def kind(self) -> str:
+        return self._ctx.kind
+
+    def log(self, text: str, child: str | None = None) -> None:
+        self._ctx.log(text, child)
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        self._ctx.progress(self._done + done, self._total)
+
+    def child(self, child_id: str, state: str, message: str = "") -> None:
+        self._ctx.child(child_id, state, message)
 
 
 def _validate(config: WorkspaceConfig, path: Path, text: str) -> SolutionSpec:

@@ -18,7 +18,7 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config import InvalidSolution, SolutionSpec
 from orbit_ops.drift import ReleaseIndex, desired_for, solution_status
 from orbit_ops.errors import InputError, OrbitError, RefusedError
-from orbit_ops.locks import held, lock_path
+from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.provision import (
     ResourceAction,
     SolutionPlan,
@@ -37,6 +37,9 @@ State = Literal["planned", "succeeded", "failed", "skipped", "invalid"]
 class SweepContext(Protocol):
     @property
     def op_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
 
     def log(self, text: str, child: str | None = None) -> None: ...
 
@@ -143,12 +146,15 @@ async def sweep_body(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     wait: bool = True,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     invalid: Sequence[InvalidSolution] = (),
 ) -> dict[str, Any]:
     """Converge ``specs`` as the body of an operation; returns the provision result JSON.
 
-    Per-solution failures are recorded in the result (state ``failed``), never raised. Each of ``invalid`` (a
-    solution file that breaks a rule) is a member in state ``invalid`` with its error, and is left untouched.
+    Per-solution failures are recorded in the result (state ``failed``), never raised; a solution
+    whose lock another operation holds longer than ``lock_timeout`` seconds is one of them. Each of
+    ``invalid`` (a solution file that breaks a rule) is a member in state ``invalid`` with its error, and is
+    left untouched.
 
     Raises:
         BackendError: the platform could not be listed at all.
@@ -169,7 +175,8 @@ async def sweep_body(
     async def one(spec: SolutionSpec) -> None:
         nonlocal finished
         async with semaphore:
-            outcome = await _converge(workspace, spec, ctx, releases, target, snapshot, counter, wait)
+            outcome = await _converge(workspace, spec, ctx, releases, target, snapshot, counter, wait,
+                                      lock_timeout)
         outcomes[spec.id] = outcome
         finished += 1
         ctx.progress(finished, total)
@@ -189,7 +196,8 @@ async def sweep_body(
 
 
 async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext, releases: ReleaseIndex,
-                    target: Any, snapshot: Any, counter: WriteCounter, wait: bool) -> SolutionOutcome:
+                    target: Any, snapshot: Any, counter: WriteCounter, wait: bool,
+                    lock_timeout: float | None) -> SolutionOutcome:
     reason = unreleased_reason(workspace, spec, releases)
     desired = desired_for(spec, target, releases)
     if reason is not None or desired is None:
@@ -202,7 +210,7 @@ async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext,
     try:
         log = _child_log(ctx, spec.id)
         async with held(lock_path(workspace.config.state_dir, f"solution-{spec.id}"), what=f"solution {spec.id}",
-                        wait=wait, on_wait=log) as waited:
+                        wait=wait, on_wait=log, timeout=lock_timeout, op_id=ctx.op_id, kind=ctx.kind) as waited:
             # After waiting, someone else converged it meanwhile: read it afresh, one resource at a time.
             live = await read_solution(platform, platform, desired) if waited else snapshot
             plan = plan_solution(spec, desired, live)

@@ -825,3 +825,76 @@ def test_timestamps_are_utc_with_z() -> None:
 
     parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - parsed).total_seconds()) < 5
+
+
+# -- outcomes of operations with members --------------------------------------------------------
+
+
+def members_body(outcomes: dict[str, str]) -> Any:
+    async def body(ctx: OperationContext) -> dict[str, Any]:
+        for member in outcomes:
+            ctx.child(member, "queued")
+        for done, (member, state) in enumerate(outcomes.items(), start=1):
+            ctx.child(member, "running")
+            ctx.child(member, state, "why" if state != "succeeded" else "")
+            ctx.progress(done, len(outcomes))
+        return {"solutions": [{"id": m, "state": s} for m, s in outcomes.items()], "writes": 3}
+
+    return body
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("outcomes", "state", "error"),
+    [
+        ({"acme-corp": "succeeded", "globex": "succeeded"}, "succeeded", None),
+        ({"acme-corp": "failed"}, "failed", "1 of 1 solution failed: acme-corp"),
+        ({"acme-corp": "succeeded", "globex": "failed", "initech": "succeeded"}, "failed",
+         "1 of 3 solutions failed: globex"),
+        ({"a-1": "failed", "a-2": "skipped", "a-3": "succeeded", "a-4": "skipped"}, "failed",
+         "3 of 4 solutions did not succeed: 1 failed: a-1; 2 skipped: a-2, a-4"),
+        ({f"s-{i}": "failed" for i in range(8)}, "failed",
+         "8 of 8 solutions failed: s-0, s-1, s-2, s-3, s-4 and 3 more"),
+    ],
+    ids=["all-succeeded", "only-member-failed", "one-of-three-failed", "failed-and-skipped", "many-failed"],
+)
+async def test_an_operation_succeeds_only_when_every_member_does(
+    store: OperationStore, outcomes: dict[str, str], state: str, error: str | None
+) -> None:
+    events = await collect(OperationRunner(store, "sweep", "t", members_body(outcomes)).events())
+    finished = events[-1]
+    assert isinstance(finished, OperationFinished)
+    assert (finished.state, finished.error) == (state, error)
+    assert finished.result is not None and finished.result["writes"] == 3  # the result is kept either way
+    record = store.get(finished.op_id)
+    assert (record.state, record.error, record.done, record.total) == (state, error, len(outcomes), len(outcomes))
+    assert record.result == finished.result
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_operation_records_its_reason_and_its_unfinished_members_cancelled(
+    store: OperationStore,
+) -> None:
+    started = asyncio.Event()
+
+    async def body(ctx: OperationContext) -> None:
+        ctx.child("acme-corp", "succeeded")
+        ctx.child("globex", "running")
+        ctx.child("initech", "queued")
+        started.set()
+        await asyncio.sleep(3600)
+
+    runner = OperationRunner(store, "sweep", "3 solutions", body)
+    consumer = asyncio.create_task(collect(runner.events()))
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    runner.cancel("interrupted (Ctrl-C)")
+    events = await asyncio.wait_for(consumer, TIMEOUT)
+    finished = events[-1]
+    assert isinstance(finished, OperationFinished)
+    assert (finished.state, finished.error) == ("cancelled", "interrupted (Ctrl-C)")
+    record = store.get(runner.op_id)
+    assert (record.state, record.error) == ("cancelled", "interrupted (Ctrl-C)")
+    assert {name: child.state for name, child in record.children.items()} == {
+        "acme-corp": "succeeded", "globex": "cancelled", "initech": "cancelled"}
+    closing = [e for e in events if isinstance(e, ChildChanged) and e.state == "cancelled"]
+    assert [e.child for e in closing] == ["globex", "initech"]  # streamed before the end, as every event is

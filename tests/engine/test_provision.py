@@ -156,6 +156,7 @@ def test_locked_solution_waits_or_fails_fast(ws: Workspace) -> None:
 
             class Ctx:
                 op_id = "test"
+                kind = "sweep"
 
                 def log(self, text: str, child: str | None = None) -> None:
                     logs.append(text)
@@ -176,7 +177,7 @@ def test_locked_solution_waits_or_fails_fast(ws: Workspace) -> None:
     fast, logs = asyncio.run(scenario())
     assert fast["solutions"][0]["state"] == "failed"
     assert "busy" in fast["solutions"][0]["error"]
-    assert any("waiting: another operation holds solution globex" in line for line in logs)
+    assert any(line.startswith("waiting for solution globex: held by process ") for line in logs)
 
 
 def test_fleet_status_and_last_operation_per_solution(ws: Workspace) -> None:

@@ -66,7 +66,7 @@ def test_two_processes_provisioning_overlapping_sets_create_each_resource_once(f
     for event in events:
         if isinstance(event, LogLine) and event.child in overlap:
             said.setdefault(event.child, []).append(event.text)
-    reasons = ("waiting: another operation holds solution", "in sync: nothing to do", "already exists")
+    reasons = ("waiting for solution", "in sync: nothing to do", "already exists")
     for solution in overlap:
         assert any(text.startswith(reasons) or "already exists" in text for text in said[solution]), said[solution]
 

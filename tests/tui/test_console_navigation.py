@@ -90,7 +90,7 @@ async def test_solutions_enter_opens_the_solution(fixed_root: Path, make_app: Ma
         await settle(pilot)
         assert isinstance(app.screen, SolutionScreen) and app.screen.view.spec.id == "globex"
         history = table_rows(app, "#history")
-        # the sweep succeeded overall; globex's own state in it is what its history shows
+        # globex's own state in the sweep is what its history shows (the sweep failed because globex did)
         assert [row[1:4] for row in history] == [["sweep", "3 solutions", "failed"]]
 
 

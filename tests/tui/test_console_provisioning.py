@@ -14,12 +14,14 @@ from console_helpers import open_solutions, provision_with_engine, record_notifi
 from textual.widgets import Static
 
 from orbit_ops.fleet import fleet_status
+from orbit_ops.locks import held, lock_path
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import ChoiceScreen, PlanScreen
 from orbit_tui.screens.solution import SolutionScreen
 from orbit_tui.screens.solutions import SolutionsScreen
+from orbit_tui.widgets import OperationLog
 
 MakeApp = Callable[..., OrbitApp]
 
@@ -158,6 +160,60 @@ async def test_r_confirmed_provisions_the_selection_and_opens_its_log(fixed_copy
     sync = await _sync(fixed_copy)
     assert sync["globex"] == sync["initech"] == "synced" and sync["acme-corp"] == "missing"
     assert any("sweep 2 solutions succeeded" in message for message, _ in notes)
+
+
+async def test_a_sweep_with_a_failed_member_shows_failed_not_succeeded(fixed_copy: Path, make_app: MakeApp) -> None:
+    # A file where globex's share folder goes: the local platform cannot create that share.
+    (fixed_copy / ".orbit" / "shares").mkdir(parents=True, exist_ok=True)
+    (fixed_copy / ".orbit" / "shares" / "globex-customer").write_text("not a folder\n")
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = record_notifications(app)
+        screen = await open_solutions(pilot)
+        await pilot.press("down", "space", "down", "down", "space")  # globex, initech
+        assert screen.selected_ids() == ["globex", "initech"]
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert isinstance(app.screen, LogScreen)
+        assert app.screen.state == "failed"
+        assert list(app.screen.query_one(OperationLog).lines)[-1].endswith(
+            "sweep 2 solutions failed: 1 of 2 solutions failed: globex")
+        op_id = app.screen.op_id
+        await pilot.press("3")
+        await settle(pilot)
+        rows = {row[0]: row for row in table_rows(app, "#operations")}
+        assert rows[op_id][3:5] == ["failed", "2/2"]
+    record = app.workspace.operations().get(op_id)
+    assert record.state == "failed" and record.children["initech"].state == "succeeded"
+    ended = [(message, kwargs) for message, kwargs in notes if "sweep 2 solutions" in message]
+    assert ended and "failed: 1 of 2 solutions failed: globex" in ended[-1][0]
+    assert ended[-1][1].get("severity") == "error"
+
+
+async def test_the_console_log_says_who_holds_the_lock_a_member_waits_for(fixed_copy: Path,
+                                                                          make_app: MakeApp) -> None:
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_solutions(pilot)
+        await pilot.press("down", "r")  # globex
+        await settle(pilot)
+        assert isinstance(app.screen, PlanScreen)
+        async with held(lock_path(fixed_copy / ".orbit", "solution-globex"), what="solution globex",
+                        op_id="20261201-213005-ab12", kind="roll"):
+            await pilot.click("#confirm")
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, LogScreen) and any(
+                        "waiting for solution globex: held by operation 20261201-213005-ab12 (roll, pid "
+                        in line for line in app.screen.query_one(OperationLog).lines):
+                    break
+            else:
+                raise AssertionError("the log never said who holds the lock")
+            assert app.screen.state == "running"
+        await settle(pilot)
+        assert app.screen.state == "succeeded"
 
 
 async def test_r_on_a_solution_pinning_an_unreleased_version_is_refused(fixed_copy: Path, make_app: MakeApp) -> None:
