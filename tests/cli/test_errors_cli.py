@@ -97,9 +97,9 @@ def test_a_log_cut_mid_line_replays_what_it_holds(ws: Path, run_cli: Run) -> Non
     log.write_bytes(data[: len(data) // 2] + b'{"type":"log","op_id":' + b"\xff\xfe garbage\n" + data[:40])
     code, out, err = run_cli("-w", str(ws), "logs", op_id)
     assert code == 0 and "Traceback" not in err
-    assert "sweep 37 solutions succeeded" in out  # the end comes from the index
+    assert "sweep 37 solutions failed: 1 of 37 solutions skipped: cyberdyne" in out  # the end, from the index
     code, out, err = run_cli("-w", str(ws), "logs", "--follow", op_id)
-    assert code == 0 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err  # following a failed operation ends like it: exit 1
 
 
 def test_an_unexpected_error_is_one_line_never_a_traceback(ws: Path, run_cli: Run,
