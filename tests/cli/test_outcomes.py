@@ -247,6 +247,11 @@ def _broken_tag(case: Case) -> None:
     broken_tag(case.root)
 
 
+def _invalid_file(case: Case) -> None:
+    """A solution file that breaks a rule beside the valid ones (issue 12: one bad file never blinds the fleet)."""
+    (case.root / "solutions" / "broken.yaml").write_text('id: broken\nimages: {agent_tag: "2.0.0"\n')
+
+
 SETUPS: dict[str, Callable[[Case], None]] = {
     "all members succeeded": _nothing,
     "nothing to do (run twice)": _provisioned_once,
@@ -267,6 +272,9 @@ SETUPS: dict[str, Callable[[Case], None]] = {
     "build: already released": _nothing,
     "invalid input": _nothing,
     "a named solution pins an unreleased version": _nothing,
+    "an invalid solution file in `--all`": _invalid_file,
+    "an invalid solution file in a roll of `--all`": _invalid_file,
+    "an invalid solution file named": _invalid_file,
 }
 
 
