@@ -664,7 +664,8 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
         return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait,
                                 lock_timeout=_lock_timeout(lock_timeout), invalid=invalid)
 
-    finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)),
+    finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body,
+                                              total=len(specs) + len(invalid)),
                               quiet=settings.json)
     _finish_sweep(settings, finished)
 
@@ -739,7 +740,8 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
                                lock_timeout=lock_timeout, invalid=invalid)
 
     finished = _run_operation(OperationRunner(workspace.operations(), "roll", roll_plan.target, body,
-                                              total=len(roll_plan.changes) + len(roll_plan.unchanged)),
+                                              total=len(roll_plan.changes) + len(roll_plan.unchanged)
+                                              + len(invalid)),
                               quiet=settings.json)
     result = finished.result or {}
     refused = result.get("refused", [])

@@ -123,7 +123,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     """
     written: list[PinChange] = []
     refused: list[dict[str, Any]] = []
-    total = len(plan.changes) + len(plan.unchanged)
+    total = len(plan.changes) + len(plan.unchanged) + len(invalid)
     for change in plan.changes:
         spec = plan.specs[change.id]
         try:
@@ -164,6 +164,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     else:
         for entry in invalid:
             ctx.child(entry.id, "invalid", str(entry.error))
+        ctx.progress(total, total)
         swept = result_json(invalid_outcomes(invalid), 0)
     return result | swept
 

@@ -163,14 +163,14 @@ async def sweep_body(
     platform = workspace.platform()
     releases = workspace.release_index()
     target = workspace.target()
-    total = len(specs)
+    total = len(specs) + len(invalid)  # an invalid file is a member too: done at once, left untouched
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
-    ctx.progress(0, total)
+    ctx.progress(len(invalid), total)
     counter = WriteCounter()
     outcomes: dict[str, SolutionOutcome] = {}
     semaphore = asyncio.Semaphore(concurrency)
-    finished = 0
+    finished = len(invalid)
 
     async def one(spec: SolutionSpec) -> None:
         nonlocal finished
@@ -190,7 +190,7 @@ async def sweep_body(
     ordered = [outcomes[spec.id] for spec in specs]
     failed = [o.id for o in ordered if o.state == "failed"]
     skipped = [o.id for o in ordered if o.state == "skipped"]
-    ctx.log(f"{total - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
+    ctx.log(f"{len(specs) - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
             + (f", {len(invalid)} invalid" if invalid else "") + f"; {counter.writes} write call(s)")
     return result_json(by_id([*ordered, *invalid_outcomes(invalid)]) if invalid else ordered, counter.writes)
 

@@ -165,7 +165,8 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
         async def body(ctx: Any) -> dict[str, Any]:
             return await sweep_body(workspace, specs, ctx, invalid=invalid)
 
-        app.run_operation(OperationRunner(workspace.operations(), kind, target, body, total=len(specs)))
+        app.run_operation(OperationRunner(workspace.operations(), kind, target, body,
+                                          total=len(specs) + len(invalid)))
 
     app.push_screen(
         PlanScreen(
