@@ -77,6 +77,9 @@ def workspace(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copytree(demo_workspace, root, symlinks=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
+    # A sweep that succeeded (the demo's own sweep fails: it skips a solution pinning an unreleased version).
+    subprocess.run([sys.executable, "-m", "orbit_cli.main", "-w", str(root), "provision", "acme-corp", "globex",
+                    "--yes"], check=True, capture_output=True)
     with OperationStore(root / ".orbit") as store:
         finished = store.list(limit=1, kind="sweep")[0].id
         record = store._create("provision", "acme-corp", 1)
