@@ -653,10 +653,11 @@ def _env(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dict[str, s
             if isinstance(raw, str):
                 env[component][name] = raw
                 continue
-            written = doc.converted.get((*where, name))
-            if written is not None and not isinstance(raw, (dict, list)):
+            if not isinstance(raw, (dict, list)):  # a scalar YAML did not read as text
+                written = doc.converted.get((*where, name), str(raw))  # an alias has no text of its own
                 raise _not_text(doc, (*where, name), name, raw, written)
-            raise doc.error(f"env {component}.{name} must be a single text value, found {_kind(raw)}", *where, name,
+            found = "a mapping" if isinstance(raw, dict) else "a list"  # its content is never quoted: maybe a secret
+            raise doc.error(f"env {component}.{name} must be a single text value, found {found}", *where, name,
                             rule="environment values are text")
     return env
 

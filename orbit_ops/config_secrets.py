@@ -87,7 +87,11 @@ def split_secret_env(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> tuple[Any
                 continue
             where = (*at, component, name)
             if set(raw) != {"secretRef"}:
-                keys = ", ".join(_short(str(key), 30) for key in list(raw)[:3])
+                # Only keys a secret reference could have are quoted: an unquoted value starting with '{' is a
+                # mapping to YAML, and its "keys" may be the secret itself.
+                known = ("secretRef", "value", "keyVaultUrl", "identity")
+                keys = ", ".join(str(key) for key in list(raw)[:3] if key in known) or (
+                    f"{len(raw)} other key(s)" if raw else "")
                 hint = " (a secret's value belongs in Key Vault: declare the secret under secrets.<component>)" \
                     if "value" in raw else ""
                 raise doc.error(f"env {component}.{name} must be text or {{secretRef: <secret name>}}, found a mapping "

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 PRIVATE_DIR_MODE = 0o700
@@ -75,7 +76,10 @@ def create_private_file(path: Path) -> None:
 def tighten_file(path: Path) -> None:
     """Drop group and other bits from ``path`` if it exists (best effort)."""
     with contextlib.suppress(OSError):
-        mode = os.stat(path, follow_symlinks=False).st_mode & 0o7777
+        info = os.stat(path, follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
+            return  # chmod would follow it: a link's target (maybe outside .orbit/) is not ours to change
+        mode = info.st_mode & 0o7777
         if mode & _OTHERS:
             os.chmod(path, mode & ~_OTHERS)
 

@@ -242,7 +242,7 @@ def test_a_repeated_line_is_masked_every_time_also_after_a_secret_is_registered(
      "ACCOUNT_KEY", "STORAGE_ACCOUNT_KEY", "apiKey", "APIKEY", "ACCESSKEY", "SSH_PRIVATE_KEY", "CLIENT_SECRET",
      "clientSecret", "AZURE_CLIENT_SECRET", "SECRET", "SERVICE_CREDENTIALS", "GCP_CREDENTIAL", "DB_PWD",
      "STORAGE_CONNECTION_STRING", "ConnectionString", "BLOB_SAS", "SAS_URL", "UPSTREAM_AUTHORIZATION",
-     "PASSPHRASE", "KEY", "DB_PASSWORD_2", "WEBHOOK_SIG", "GITHUB_PAT"],
+     "PASSPHRASE", "KEY", "DB_PASSWORD_2", "WEBHOOK_SIG", "GITHUB_PAT", "DB_PASS", "SMTP_PASS", "ADMIN_PW"],
 )
 def test_names_that_mark_a_secret(name: str) -> None:
     assert is_secret_name(name)
@@ -251,7 +251,8 @@ def test_names_that_mark_a_secret(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     ["LOG_LEVEL", "PUBLIC_BASE_URL", "MONKEY", "KEYCLOAK_URL", "KEY_VAULT_URL", "KEYBOARD_LAYOUT", "TURNKEY_MODE",
-     "AUTH_MODE", "OAUTH_ISSUER_URL", "PATH", "METHODOLOGY_PATH", "N", "SASQUATCH", "PRIVATELY", "HOST"],
+     "AUTH_MODE", "OAUTH_ISSUER_URL", "PATH", "METHODOLOGY_PATH", "N", "SASQUATCH", "PRIVATELY", "HOST",
+     "PASSTHROUGH_MODE", "BYPASS_CACHE", "COMPASS_URL", "PWA_ENABLED"],
 )
 def test_names_that_do_not(name: str) -> None:
     assert not is_secret_name(name)
