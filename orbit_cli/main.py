@@ -8,6 +8,7 @@ as click itself. Every ``OrbitError`` becomes one ``error:`` line and its exit c
 from __future__ import annotations
 
 import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -223,7 +224,9 @@ def solutions(settings: Settings) -> None:
         )
         for spec in specs
     ]
-    entries += [(entry.id, entry.to_json(), [entry.id, "(invalid: see the warning)", "", "", ""]) for entry in invalid]
+    # The keys of a valid entry are there too (empty), so a script reading them meets no missing key.
+    entries += [(entry.id, {**entry.to_json(), "display_name": None, "images": {}},
+                 [entry.id, "(invalid: see the warning)", "", "", ""]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
         print_json([body for _, body, _ in entries])
@@ -527,8 +530,8 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
         )
         for row in rows
     ]
-    entries += [(entry.id, entry.to_json(), [entry.id, "invalid", "", "", "", "", f"{entry.path.name}: see the "
-                 "warning"]) for entry in invalid]
+    entries += [(entry.id, {**entry.to_json(), "freshness": None, "apps": {}, "resources": []},
+                 [entry.id, "invalid", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
         print_json([body for _, body, _ in entries])
@@ -670,7 +673,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     _finish_sweep(settings, finished)
 
 
-def _finish_sweep(settings: Settings, finished: Any) -> None:
+def _finish_sweep(settings: Settings, finished: Any, *, pins_only: bool = False) -> None:
     """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
 
     The operation is ``succeeded`` only when every solution is (``orbit_ops.operations``), so the state
@@ -685,12 +688,17 @@ def _finish_sweep(settings: Settings, finished: Any) -> None:
         for solution in result.get("solutions", []):
             if solution["state"] != "succeeded":
                 echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
-        if result:
+        if result and pins_only:
+            written, unchanged = len(result.get("pins", [])), len(result.get("unchanged", []))
+            invalid = len(result.get("invalid", []))
+            echo(f"{written} pin(s) written, {unchanged} already on {result.get('version')}, {len(refused)} refused"
+                 + (f", {invalid} invalid" if invalid else "") + f"; not provisioned; operation {finished.op_id}")
+        elif result:
             solutions = result.get("solutions", [])
             failed = sum(1 for s in solutions if s["state"] != "succeeded") + len(refused)
             pins = f" ({len(refused)} pin(s) refused)" if refused else ""
             echo(f"{len(solutions) + len(refused) - failed} converged, {failed} not{pins}; "
-                       f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
+                 f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
     if finished.state != "succeeded":
         sys.exit(_exit_code(finished.state))
 
@@ -739,7 +747,8 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
         return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency,
                                lock_timeout=lock_timeout, invalid=invalid)
 
-    finished = _run_operation(OperationRunner(workspace.operations(), "roll", roll_plan.target, body,
+    target = roll_plan.target + (f" + {len(invalid)} invalid file{'s' if len(invalid) != 1 else ''}" if invalid else "")
+    finished = _run_operation(OperationRunner(workspace.operations(), "roll", target, body,
                                               total=len(roll_plan.changes) + len(roll_plan.unchanged)
                                               + len(invalid)),
                               quiet=settings.json)
@@ -754,7 +763,7 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
         if settings.json:
             print_json(result)
         sys.exit(2)
-    _finish_sweep(settings, finished)
+    _finish_sweep(settings, finished, pins_only=no_provision)
 
 
 @cli.command()
@@ -870,7 +879,10 @@ def main(argv: list[str] | None = None) -> None:
         echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        # Click's usage errors quote what was typed (maybe pasted from a file): through echo, like every line.
+        shown = io.StringIO()
+        exc.show(file=shown)
+        echo(shown.getvalue().rstrip("\n"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -400,7 +400,8 @@ class InvalidFilesError(InputError):
 class InvalidSolution:
     """A solution file that breaks a rule: one invalid solution, never an invalid fleet (SPEC §2).
 
-    ``id`` is the file's stem (the id it should have); ``error`` names the file, the line and the rule.
+    ``id`` is the file's stem (the id it should have), or its whole name for a second file claiming an id that a
+    valid solution has; ``error`` names the file, the line and the rule.
     """
 
     id: str
@@ -451,7 +452,9 @@ def load_solution_set(config: WorkspaceConfig) -> SolutionSet:
             if spec.id in solutions:
                 error = ConfigError(path, f"duplicate solution id '{spec.id}' (also {solutions[spec.id].path.name})",
                                     line=1, rule="one file per solution id")
-                invalid.append(InvalidSolution(stem, path, error))
+                # Its id is its file name: the stem is the valid solution's id, and an entry is never mistaken
+                # for it (a sweep's member, a console row, a selection).
+                invalid.append(InvalidSolution(path.name, path, error))
                 continue
             solutions[spec.id] = spec
     return SolutionSet([solutions[key] for key in sorted(solutions)], invalid)

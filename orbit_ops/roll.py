@@ -149,12 +149,17 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
         "invalid": [entry.to_json() for entry in invalid],
     }
     if not provision:
+        # Pins only: a member succeeded when its pin is written (or was already there).
+        for change in written:
+            ctx.child(change.id, "succeeded", "pinned; not provisioned (--no-provision)")
+        for solution_id in plan.unchanged:
+            ctx.child(solution_id, "succeeded", f"already on {plan.version}")
         for entry in invalid:
             ctx.child(entry.id, "invalid", str(entry.error))
             ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
         ctx.log("pins written; not provisioning (--no-provision)")
         ctx.progress(total, total)
-        return result | {"solutions": [], "writes": 0}
+        return result | result_json(invalid_outcomes(invalid), 0)
     workspace.refresh()
     rolled_ids = [change.id for change in written] + list(plan.unchanged)
     specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]

@@ -186,7 +186,16 @@ async def sweep_body(
         ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
     for spec in specs:
         ctx.child(spec.id, "queued")
-    await asyncio.gather(*(one(spec) for spec in specs))
+    tasks = [asyncio.ensure_future(one(spec)) for spec in specs]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # One member raised (the store could not be written) or the sweep was cancelled: stop the others
+        # before the operation ends, so nothing is provisioned after it reads as finished.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     ordered = [outcomes[spec.id] for spec in specs]
     failed = [o.id for o in ordered if o.state == "failed"]
     skipped = [o.id for o in ordered if o.state == "skipped"]

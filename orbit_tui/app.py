@@ -282,6 +282,6 @@ def run(workspace: Workspace, *, read_only: bool = False) -> None:
     async def main() -> None:
         app = OrbitApp(workspace, read_only=read_only, refresh_seconds=refresh)
         await app.run_async()
-        await app.runs.drain(lambda line: print(line, file=sys.stderr, flush=True))
+        await app.runs.drain(lambda line: print(visible(line, multiline=True), file=sys.stderr, flush=True))
 
     asyncio.run(main())

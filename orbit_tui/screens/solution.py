@@ -145,7 +145,7 @@ class SolutionScreen(OrbitScreen):
         note = f"sync  {self.view.sync or NOT_KNOWN}"
         if self.status is None:
             return note + "   (the platform has not been read yet)"
-        return note + (f"   ({self.status.reason})" if self.status.reason else "")
+        return note + (f"   ({visible(self.status.reason)})" if self.status.reason else "")
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def load_history(self) -> None:
@@ -179,7 +179,7 @@ class InvalidSolutionScreen(OrbitScreen):
 
     def compose_body(self) -> ComposeResult:
         error = self.entry.error
-        yield Label(f"{self.entry.id}  ·  invalid solution file", classes="screen-title", markup=False)
+        yield Label(f"{visible(self.entry.id)}  ·  invalid solution file", classes="screen-title", markup=False)
         yield Label("Error", classes="section-title", markup=False)
         lines = [
             f"file      {display_path(error.path)}",

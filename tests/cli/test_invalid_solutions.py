@@ -66,7 +66,7 @@ def test_solutions_json_has_an_invalid_entry_per_file(fleet: Path, run_cli: Run)
     assert code == 0, err
     rows = json.loads(out)
     assert {row["id"] for row in rows if row.get("sync") == "invalid"} == {"broken", "typed"}
-    assert sum(1 for row in rows if "images" in row) == 40
+    assert sum(1 for row in rows if row.get("sync") != "invalid") == 40
 
 
 def test_plan_all_marks_invalid_files_and_exits_1(fleet: Path, run_cli: Run) -> None:
@@ -154,6 +154,51 @@ def test_a_secret_named_value_yaml_would_convert_is_refused_without_showing_it(f
         assert code == expected
         assert "'env.agent.DB_PASSWORD' is unquoted, so YAML reads it as the integer" in out + err
         assert "8675309" not in out + err
+
+
+@pytest.mark.parametrize("text", [
+    "env: {agent: &a {DB_PASSWORD: 987654321}, mc: *a}",  # an alias: the second path has no text of its own
+    "env: {agent: {DB_PASSWORD: {Xy7kq-Sekrit}}}",  # unquoted, a password starting with '{' is a mapping
+    "env: {agent: {DB_PASSWORD: [Xy7kq, Sekrit]}}",
+])
+def test_a_secret_written_wrongly_never_appears_in_the_error(fleet: Path, run_cli: Run, text: str) -> None:
+    path = fleet / "solutions" / "typed.yaml"
+    path.write_text(f'id: typed\nimages: {{agent_tag: "2.0.0"}}\n{text}\n')
+    code, out, err = run_cli("-w", str(fleet), "status", "--json")
+    assert code == 0
+    [entry] = [row for row in json.loads(out) if row["id"] == "typed"]
+    assert "DB_PASSWORD" in entry["error"]
+    for secret in ("987654321", "Xy7kq", "Sekrit"):
+        assert secret not in out + err
+
+
+def test_a_second_file_claiming_an_id_is_invalid_under_its_file_name(fleet: Path, run_cli: Run) -> None:
+    shutil.copy(fleet / "solutions" / "acme-corp.yaml", fleet / "solutions" / "acme-corp.yml")
+    code, out, err = run_cli("-w", str(fleet), "provision", "--all", "--only", "acme*", "--yes", "--json")
+    assert code == 1, err
+    states = {entry["id"]: entry["state"] for entry in json.loads(out)["solutions"]}
+    assert states == {"acme-corp": "succeeded", "acme-corp.yml": "invalid"}
+    [record] = _ops(run_cli, fleet)[:1]
+    assert record["state"] == "failed" and record["progress"] == {"done": 2, "total": 2}
+    code, _, err = run_cli("-w", str(fleet), "provision", "acme-corp", "--yes")
+    assert code == 0, err  # the valid one is still named and provisioned as itself
+
+
+def test_invalid_entries_carry_the_keys_of_valid_ones(fleet: Path, run_cli: Run) -> None:
+    for command, keys in ((["status", "--json"], {"freshness", "apps", "resources"}),
+                          (["solutions", "--json"], {"display_name", "images"})):
+        _, out, _ = run_cli("-w", str(fleet), *command)
+        [entry] = [row for row in json.loads(out) if row["id"] == "broken"]
+        assert keys <= set(entry)
+
+
+def test_a_pins_only_roll_with_an_invalid_file_says_what_it_wrote(fleet: Path, run_cli: Run) -> None:
+    code, out, err = run_cli("-w", str(fleet), "roll", "agent", "2.1.0", "--all", "--no-provision", "--yes")
+    assert code == 1, err
+    [record] = _ops(run_cli, fleet)[:1]
+    assert record["state"] == "failed" and record["error"] == "2 of 42 solutions invalid: broken, typed"
+    assert "pin(s) written" in out and "2 invalid; not provisioned" in out
+    assert record["progress"]["done"] == record["progress"]["total"] == len(record["children"])
 
 
 def test_display_name_as_a_number_is_refused_not_converted(fleet: Path, run_cli: Run) -> None:

@@ -106,6 +106,20 @@ def test_an_older_workspace_is_tightened_when_a_store_opens_it(demo_workspace: P
     assert mode(state / "platform.sqlite") == 0o600 and mode(state / "shares") == 0o700
 
 
+def test_tightening_never_follows_a_link_out_of_the_state_folder(demo_workspace: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    shutil.copytree(demo_workspace, root, symlinks=True)
+    state = root / ".orbit"
+    outside = tmp_path / "shared-notes.txt"
+    outside.write_text("not Orbit's\n")
+    os.chmod(outside, 0o644)
+    os.symlink(outside, state / "shares" / "notes")
+    os.chmod(state, 0o755)  # an older workspace: the walk runs
+    Workspace.open(root).operations().list(limit=1)
+    assert mode(state) == 0o700
+    assert mode(outside) == 0o644
+
+
 _CUT_SHORT = """
 import os, resource, signal, sys
 from pathlib import Path
