@@ -192,7 +192,7 @@ def test_sweep_under_faults_converges_or_says_why(rate: float, faulty: Any, make
         retry = json.loads(out)["solutions"]
         assert {s["id"] for s in retry} == set(failed)
         still_failed = sum(1 for s in retry if s["state"] != "succeeded")
-        assert code == 0, err
+        assert code == 0, (err, [s for s in retry if s["state"] != "succeeded"])
         code, out, err = run_cli("-w", str(root), "status", "--json")
         assert code == 0, err
         assert {row["sync"] for row in json.loads(out)} == {"synced"}
