@@ -8,6 +8,7 @@ Resources are converged in the order shares → storages (environment links) →
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -207,7 +208,7 @@ def differences(desired: Resource, live: Resource) -> list[str]:
     if isinstance(desired, Share) and isinstance(live, Share):
         if desired.quota_gib != live.quota_gib:
             changes.append(f"quota {live.quota_gib} → {desired.quota_gib} GiB")
-        changes += _map_changes("metadata", desired.metadata, live.metadata, show_values=True)
+        changes += _map_changes("metadata", desired.metadata, live.metadata)
     elif isinstance(desired, Storage) and isinstance(live, Storage):
         if desired.access_mode != live.access_mode:
             changes.append(f"link mode {live.access_mode} → {desired.access_mode}")
@@ -221,10 +222,10 @@ def differences(desired: Resource, live: Resource) -> list[str]:
             after = desired.image_tag or desired.image
             same_repo = live.image.rsplit(":", 1)[0] == desired.image.rsplit(":", 1)[0]
             changes.append(f"image {before} → {after}" if same_repo else f"image {live.image} → {desired.image}")
-        changes += _env_changes(desired.env, live.env)
+        changes += _map_changes("env", desired.env, live.env, shown=_env_value)
         if desired.mounts != live.mounts:
             changes.append(f"mounts {_mounts(live.mounts)} → {_mounts(desired.mounts)}")
-        changes += _map_changes("tag", desired.tags, live.tags, show_values=True)
+        changes += _map_changes("tag", desired.tags, live.tags)
         if desired.registry_server != live.registry_server:
             changes.append(f"registry {live.registry_server or '-'} → {desired.registry_server}")
         if desired.identity != live.identity:
@@ -237,15 +238,17 @@ def differences(desired: Resource, live: Resource) -> list[str]:
 
 
 def _map_changes(label: str, desired: MappingProxyType[str, str], live: MappingProxyType[str, str], *,
-                 show_values: bool) -> list[str]:
+                 shown: Callable[[str, str], str] = lambda _key, value: value) -> list[str]:
+    """``label key added (value)``, ``label key removed``, ``label key before → after``; ``shown`` is how a value
+    of ``key`` may be shown (an env variable whose name marks a secret: masked)."""
     changes = []
     for key in sorted(set(desired) | set(live)):
         if key not in live:
-            changes.append(f"{label} {key} added" + (f" ({desired[key]})" if show_values else ""))
+            changes.append(f"{label} {key} added ({shown(key, desired[key])})")
         elif key not in desired:
             changes.append(f"{label} {key} removed")
         elif desired[key] != live[key]:
-            changes.append(f"{label} {key} {live[key]} → {desired[key]}" if show_values else f"{label} {key} changed")
+            changes.append(f"{label} {key} {shown(key, live[key])} → {shown(key, desired[key])}")
     return changes
 
 
@@ -275,17 +278,6 @@ def _secret_env_changes(desired: MappingProxyType[str, str], live: MappingProxyT
             changes.append(f"env {key} secretRef {live[key]} removed")
         elif desired[key] != live[key]:
             changes.append(f"env {key} secretRef {live[key]} → {desired[key]}")
-    return changes
-
-def _env_changes(desired: MappingProxyType[str, str], live: MappingProxyType[str, str]) -> list[str]:
-    changes = []
-    for name in sorted(set(desired) | set(live)):
-        if name not in live:
-            changes.append(f"env {name} added ({_env_value(name, desired[name])})")
-        elif name not in desired:
-            changes.append(f"env {name} removed")
-        elif desired[name] != live[name]:
-            changes.append(f"env {name} {_env_value(name, live[name])} → {_env_value(name, desired[name])}")
     return changes
 
 
