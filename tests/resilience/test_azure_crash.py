@@ -29,7 +29,7 @@ from orbit_ops.operations import OperationStore
 
 pytestmark = pytest.mark.resilience
 
-KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "50"))
+KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "30"))
 SOLUTIONS = int(os.environ.get("ORBIT_CRASH_SOLUTIONS", "200"))
 READS, WRITES = (250.0, 500.0), (200.0, 400.0)  # as in test_azure_faults.py
 SHIM = (

@@ -27,7 +27,7 @@ from orbit_ops.config import load_config, load_solutions
 from orbit_ops.operations import OperationStore
 from orbit_ops.releases import load_records
 
-KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "50"))
+KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "30"))
 pytestmark = pytest.mark.resilience
 
 
