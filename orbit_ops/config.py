@@ -9,11 +9,9 @@ hand-written over the small, fixed schema of SPEC §2.0 so messages can say exac
 from __future__ import annotations
 
 import difflib
-import errno
 import functools
 import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +22,11 @@ from orbit_ops.config_secrets import KeyVaultSecret, merge_secrets, read_secrets
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.redact import is_secret_name, register_env_secrets, register_secret_names
+from orbit_ops.solution_files import list_files as solution_file_paths
+from orbit_ops.solution_files import read_solution_text
+from orbit_ops.solution_files import stamp as solution_file_stamp
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
-from orbit_ops.yamlfile import MAX_YAML_BYTES, YamlDoc, load_yaml
+from orbit_ops.yamlfile import YamlDoc, load_yaml
 
 CONFIG_FILE = "orbit.yaml"
 STATE_DIR = ".orbit"
@@ -228,116 +229,13 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 
 def solution_files(config: WorkspaceConfig) -> list[Path]:
-    """Every solution file, sorted by name (``.yaml`` and ``.yml``), whatever it holds or points at.
-
-    Everything with a solution file's name is listed, so that what cannot be a solution (a folder, a symbolic
-    link out of ``solutions_dir``, a FIFO) is reported by :func:`load_solution` instead of silently left out.
-    """
-    if not config.solutions_dir.is_dir():
-        return []
-    with os.scandir(config.solutions_dir) as entries:
-        found = [
-            (entry.name, entry.path)
-            for entry in entries
-            if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith(".")
-        ]
-    found.sort()  # by name: the order of the paths, without comparing 10,000 Path objects
-    return [Path(path) for _, path in found]
+    """Every solution file of the workspace, sorted by name (see :func:`orbit_ops.solution_files.list_files`)."""
+    return solution_file_paths(config.solutions_dir)
 
 
 def solution_files_stamp(config: WorkspaceConfig) -> tuple[tuple[str, int, int, int], ...]:
-    """What changes when any solution file is added, removed, replaced or written: (name, size, mtime, inode) of
-    each, links not followed. Cheap (one ``scandir``), so a console can ask on every refresh whether to re-read.
-    """
-    if not config.solutions_dir.is_dir():
-        return ()
-    stamp = []
-    try:
-        with os.scandir(config.solutions_dir) as entries:
-            for entry in entries:
-                if entry.name.endswith((".yaml", ".yml")) and not entry.name.startswith("."):
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    stamp.append((entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
-    except OSError:
-        return ()
-    stamp.sort()
-    return tuple(stamp)
-
-
-FILE_RULE = "a solution file is a regular file inside solutions_dir (a symbolic link may only point inside it)"
-
-
-def read_solution_text(config: WorkspaceConfig, path: Path) -> str:
-    """The text of solution file ``path``, read only if it is a regular file inside ``solutions_dir``.
-
-    A symbolic link is followed only to a file inside ``solutions_dir``: a link to ``/etc/passwd`` must not
-    put a system file's lines into an error message. The file is opened without following a link and
-    without blocking (a FIFO would hang the console), then checked with ``fstat``.
-
-    Raises:
-        ConfigError: the file is not a regular file inside ``solutions_dir``, cannot be read, is too large or
-            is not UTF-8.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))  # the common case: one open, no lstat
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
-        fd = _open_link(config, path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ConfigError(path, f"{kind}; not read", rule=FILE_RULE)
-        size_rule = f"at most {MAX_YAML_BYTES} bytes"
-        if info.st_size > MAX_YAML_BYTES:
-            raise ConfigError(path, f"file is {info.st_size} bytes", rule=size_rule)
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, max(info.st_size + 1, 4096)):  # one read for a file that did not grow
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > MAX_YAML_BYTES:
-                raise ConfigError(path, f"file is more than {MAX_YAML_BYTES} bytes", rule=size_rule)
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, f"not valid UTF-8 at byte {exc.start}", rule="files are UTF-8") from None
-
-
-def _open_link(config: WorkspaceConfig, path: Path, flags: int) -> int:
-    """Open the file a symbolic link in ``solutions_dir`` points at, if that is a file in the same folder.
-
-    Raises:
-        ConfigError: the link leads nowhere, loops, or leaves ``solutions_dir``.
-    """
-    try:
-        target = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ConfigError(path, "a symbolic link to nothing (or a loop)", rule=FILE_RULE) from None
-    if target.parent != _solutions_root(config):
-        raise ConfigError(path, "a symbolic link out of solutions_dir; not read", rule=FILE_RULE)
-    try:
-        return os.open(target, flags | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read file: {exc.strerror or exc}") from None
-
-
-@functools.lru_cache(maxsize=64)
-def _resolved(folder: Path) -> Path:
-    return folder.resolve()
-
-
-def _solutions_root(config: WorkspaceConfig) -> Path:
-    return _resolved(config.solutions_dir)
+    """The stamp of the workspace's solution files (see :func:`orbit_ops.solution_files.stamp`)."""
+    return solution_file_stamp(config.solutions_dir)
 
 
 def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = None) -> SolutionSpec:
@@ -346,7 +244,7 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
     Raises:
         ConfigError: the file breaks a rule.
     """
-    doc = load_yaml(path, text=read_solution_text(config, path) if text is None else text)
+    doc = load_yaml(path, text=read_solution_text(config.solutions_dir, path) if text is None else text)
     data = _mapping(doc, doc.data, (), "a solution file is a mapping with id, display_name, images, env")
     _check_keys(doc, data, (), _SOLUTION_KEYS)
     stem = path.name.rsplit(".", 1)[0]
