@@ -268,7 +268,9 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
     written_env = _env(doc, plain_env, ("env",))
     for component, values in written_env.items():
         env.setdefault(component, {}).update(values)
-    secrets, secret_env = merge_secrets(doc, config.defaults, data.get("secrets", {}), written_refs, written_env, env)
+    defaults = config.defaults
+    secrets, secret_env = merge_secrets(doc, defaults.secrets, defaults.secret_env, data.get("secrets", {}),
+                                        written_refs, written_env, env)
     quota = _quota(doc, data.get("share_quota_gib", config.defaults.share_quota_gib), ("share_quota_gib",))
     register_env_secrets(env)  # masked in every log, record and error from now on (SPEC §2 Secrets)
     return SolutionSpec(

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 from orbit_ops.names import APP_COMPONENTS
 
 if TYPE_CHECKING:
-    from orbit_ops.config import Defaults
     from orbit_ops.yamlfile import YamlDoc
 
 SECRET_NAME_RULE = ("a secret name is lowercase letters, digits and '-', starting and ending with a letter or digit, "
@@ -141,7 +140,8 @@ def read_secrets(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dic
 
 def merge_secrets(
     doc: YamlDoc,
-    defaults: Defaults,
+    default_secrets: Mapping[str, Mapping[str, KeyVaultSecret]],
+    default_secret_env: Mapping[str, Mapping[str, str]],
     value: Any,
     written_refs: Mapping[str, Mapping[str, str]],
     written_env: Mapping[str, Mapping[str, str]],
@@ -157,11 +157,11 @@ def merge_secrets(
         ConfigError: a secret breaks a rule, or a ``secretRef`` names no declared secret.
     """
     written = read_secrets(doc, value, ("secrets",))
-    secrets = {c: {**defaults.secrets.get(c, {}), **written.get(c, {})} for c in APP_COMPONENTS}
+    secrets = {c: {**default_secrets.get(c, {}), **written.get(c, {})} for c in APP_COMPONENTS}
     secret_env: dict[str, dict[str, str]] = {}
     for component in APP_COMPONENTS:
         mine = written_refs.get(component, {})
-        refs = {name: secret for name, secret in defaults.secret_env.get(component, {}).items()
+        refs = {name: secret for name, secret in default_secret_env.get(component, {}).items()
                 if name not in written_env.get(component, {})}
         refs.update(mine)
         for name in mine:
