@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conftest import SIZE
 from console_helpers import open_solutions, provision_with_engine, record_notifications, settle, table_rows
@@ -138,20 +139,25 @@ async def test_r_cancel_writes_nothing(fixed_copy: Path, make_app: MakeApp) -> N
     assert (await _sync(fixed_copy))["acme-corp"] == "missing"
 
 
+async def _provision_globex_and_initech(pilot: Any) -> None:
+    """Select globex and initech on Solutions, press ``r``, confirm the plan; ends on the sweep's log."""
+    screen = await open_solutions(pilot)
+    await pilot.press("down", "space", "down", "down", "space")
+    assert screen.selected_ids() == ["globex", "initech"]
+    await pilot.press("r")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, PlanScreen)
+    assert "Sweep 2 solutions?" in pilot.app.screen.title_text
+    await pilot.click("#confirm")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, LogScreen)
+
+
 async def test_r_confirmed_provisions_the_selection_and_opens_its_log(fixed_copy: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         notes = record_notifications(app)
-        screen = await open_solutions(pilot)
-        await pilot.press("down", "space", "down", "down", "space")  # globex, initech
-        assert screen.selected_ids() == ["globex", "initech"]
-        await pilot.press("r")
-        await settle(pilot)
-        assert isinstance(app.screen, PlanScreen)
-        assert "Sweep 2 solutions?" in app.screen.title_text
-        await pilot.click("#confirm")
-        await settle(pilot)
-        assert isinstance(app.screen, LogScreen)
+        await _provision_globex_and_initech(pilot)
         assert app.screen.state == "succeeded"
         op_id = app.screen.op_id
     record = app.workspace.operations().get(op_id)
@@ -169,14 +175,7 @@ async def test_a_sweep_with_a_failed_member_shows_failed_not_succeeded(fixed_cop
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         notes = record_notifications(app)
-        screen = await open_solutions(pilot)
-        await pilot.press("down", "space", "down", "down", "space")  # globex, initech
-        assert screen.selected_ids() == ["globex", "initech"]
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.click("#confirm")
-        await settle(pilot)
-        assert isinstance(app.screen, LogScreen)
+        await _provision_globex_and_initech(pilot)
         assert app.screen.state == "failed"
         assert list(app.screen.query_one(OperationLog).lines)[-1].endswith(
             "sweep 2 solutions failed: 1 of 2 solutions failed: globex")
