@@ -16,7 +16,7 @@ passes against the registry.
 A run left behind by a killed build goes on and pushes: that is decision 0020 (the re-run rebuilds,
 it never adopts the orphan), proven deterministically by the second test.
 
-Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 30 by default; a round (interpreter
+Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 50 by default (kept at 50: with 30 its "most kills land in a live build" check failed once on a busy machine); a round (interpreter
 start with the Azure SDKs, a build against the emulators, the kill) takes about 0.6 s, so the loop
 takes about 30 s on the 2-core CI machine.
 """
@@ -48,7 +48,7 @@ from orbit_ops.releases import load_records
 
 pytestmark = pytest.mark.resilience
 
-KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_KILLS", "30")))
+KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_KILLS", "50")))
 SHIM = (
     "import sys\n"
     "from orbit_ops.backends import azure_acr as a\n"
