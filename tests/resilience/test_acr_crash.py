@@ -16,7 +16,8 @@ passes against the registry.
 A run left behind by a killed build goes on and pushes: that is decision 0020 (the re-run rebuilds,
 it never adopts the orphan), proven deterministically by the second test.
 
-Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 50 by default (kept at 50: with 30 its "most kills land in a live build" check failed once on a busy machine); a round (interpreter
+Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 50 by default (kept at 50 when the other loops
+went to 30: with 30 the check that most kills land in a live build failed once on a busy machine); a round (interpreter
 start with the Azure SDKs, a build against the emulators, the kill) takes about 0.6 s, so the loop
 takes about 30 s on the 2-core CI machine.
 """
