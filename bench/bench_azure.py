@@ -59,7 +59,7 @@ WRITES = ("PUT", "PATCH", "POST", "DELETE")
 # The client: the real CLI, after setting the SDK client options (see the module docstring).
 CLIENT = """\
 import json, sys
-from orbit_ops.backends import azure_platform as p
+from orbit_ops.backends.azure import platform as p
 reads, writes = json.loads(sys.argv[1])
 p.DEFAULT_OPTIONS = p.ClientOptions(arm={"polling_interval": 0, "retry_backoff_factor": 0},
     files={"initial_backoff": 0, "increment_base": 0, "random_jitter_range": 0},
@@ -81,12 +81,12 @@ from concurrent.futures import ThreadPoolExecutor
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.appcontainers import ContainerAppsAPIClient, models
 from azure.storage.fileshare import ShareServiceClient
-from orbit_ops.backends.azure_common import credential
+from orbit_ops.backends.azure.common import credential
 arm, files, ca, subscription, group, environment, account, key = sys.argv[1:9]
 count, app, storages, kind = int(sys.argv[9]), json.loads(sys.argv[10]), json.loads(sys.argv[11]), sys.argv[12]
 if kind == "orbit":
-    from orbit_ops.backends.azure_common import AzureEndpoints
-    from orbit_ops.backends.azure_platform import _inline_polling
+    from orbit_ops.backends.azure.common import AzureEndpoints
+    from orbit_ops.backends.azure.platform import _inline_polling
     endpoints = AzureEndpoints(arm, files, ca)
     arm_options = endpoints.pooled_transport(arm, {"polling_interval": 0, "retry_backoff_factor": 0})
     files_options = endpoints.pooled_transport(files, {}, connection_timeout=20, read_timeout=60)
@@ -203,8 +203,8 @@ def workspace(folder: Path, count: int, azure: dict[str, str]) -> Path:
 def seed(cloud: Cloud, root: Path) -> None:
     """Store every solution's desired resources in the emulators directly (not measured, not logged),
     using the backend's own mapping of an app to its ARM document."""
-    from orbit_ops.backends.azure_platform import AzurePlatform
-    from orbit_ops.drift import desired_for
+    from orbit_ops.backends.azure.platform import AzurePlatform
+    from orbit_ops.fleet.drift import desired_for
     from orbit_ops.workspace import Workspace
 
     space = Workspace.open(root)
@@ -289,8 +289,8 @@ def status_rows(cloud: Cloud, folder: Path, runs: int) -> list[str]:
 def bare_sdk(cloud: Cloud, root: Path, kind: str) -> tuple[Timed, int]:
     """One run of ``BARE`` over ``SWEEP`` solutions with ``kind`` clients ("stock" or "orbit"; the storages
     its apps mount made first, not counted): timing of the process, and the calls the emulators saw."""
-    from orbit_ops.backends.azure_platform import AzurePlatform
-    from orbit_ops.drift import desired_for
+    from orbit_ops.backends.azure.platform import AzurePlatform
+    from orbit_ops.fleet.drift import desired_for
     from orbit_ops.workspace import Workspace
 
     space = Workspace.open(root)

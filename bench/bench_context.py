@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import GIT_ENV, side_by_side
 
-from orbit_ops.context import format_size, pack_context
+from orbit_ops.build.context import format_size, pack_context
 
 FILES = 2_000
 SIZES = {"20 MB": 20_000_000, "200 MB": 200_000_000}

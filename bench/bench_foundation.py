@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import GIT_ENV, machine, ms, side_by_side
 
-from orbit_ops.config import load_config, load_solutions
-from orbit_ops.tags import _FORMAT, scan_tags
+from orbit_ops.catalog.tags import _FORMAT, scan_tags
+from orbit_ops.config.load import load_config, load_solutions
 from orbit_ops.versions import version_key
 
 COMPONENTS = 50

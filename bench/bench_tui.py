@@ -221,7 +221,7 @@ def make_workspace(folder: Path) -> tuple[Path, str]:
     import os
 
     from orbit_ops.demo import _write_solutions, create_demo
-    from orbit_ops.operations import OperationRunner
+    from orbit_ops.operations.store import OperationRunner
     from orbit_ops.workspace import Workspace
 
     os.environ.update(GIT_ENV)
@@ -391,7 +391,7 @@ def table_rows(root: Path) -> tuple[list[tuple[str, ...]], list[str]]:
 
 
 def log_texts(root: Path, op_id: str) -> list[str]:
-    from orbit_ops.events import LogLine
+    from orbit_ops.operations.events import LogLine
     from orbit_ops.workspace import Workspace
     from orbit_tui.render import log_text
 

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import GIT_ENV, machine, ms, side_by_side
 
-from orbit_ops.gitrepo import open_repo
-from orbit_ops.worktrees import add_worktree, remove_worktree
+from orbit_ops.build.worktrees import add_worktree, remove_worktree
+from orbit_ops.catalog.gitrepo import open_repo
 
 
 def make_repo(root: Path, files: int = 2000, size: int = 10_000) -> str:

@@ -71,13 +71,13 @@ LOCK_TIMEOUT_HELP = ("Give up (exit 1) when another operation holds a lock for l
 
 
 def lock_timeout_option(func: F) -> F:
-    """``--lock-timeout SECONDS`` (see ``orbit_ops.locks.DEFAULT_LOCK_TIMEOUT``)."""
+    """``--lock-timeout SECONDS`` (see ``orbit_ops.operations.locks.DEFAULT_LOCK_TIMEOUT``)."""
     return click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
                         help=LOCK_TIMEOUT_HELP)(func)
 
 
 def _lock_timeout(value: float | None) -> float:
-    from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT
+    from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 
     return DEFAULT_LOCK_TIMEOUT if value is None else value
 
@@ -186,7 +186,7 @@ def tags(settings: Settings, component: str) -> None:
 @pass_settings
 def releases(settings: Settings, component: str | None, verify: bool) -> None:
     """Release records of COMPONENT (or of every component), oldest first."""
-    from orbit_ops.integrity import verify_records
+    from orbit_ops.fleet.integrity import verify_records
 
     workspace = settings.open()
     names = [workspace.config.component(component).name] if component else sorted(workspace.config.components)
@@ -280,7 +280,7 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
 
     Without a version, the highest stable tag is built; pre-releases only when named.
     """
-    from orbit_ops.builds import parse_target, plan_build, plan_platform
+    from orbit_ops.build.pipeline import parse_target, plan_build, plan_platform
     from orbit_ops.errors import InputError
 
     _refuse_read_only(settings, "build")
@@ -298,7 +298,7 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
     results = []
     failed = ""  # the state of the build that did not succeed
     for plan in plans:
-        from orbit_ops.builds import result_json, start_build
+        from orbit_ops.build.pipeline import result_json, start_build
 
         if plan.action == "already-released":
             # Nothing to build is not an operation: say so, and return the record that exists.
@@ -401,9 +401,9 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     import asyncio
     import contextlib
 
-    from orbit_ops.events import LogLine, OperationFinished
-    from orbit_ops.events import to_json as event_json
-    from orbit_ops.operations import follow as follow_events
+    from orbit_ops.operations.events import LogLine, OperationFinished
+    from orbit_ops.operations.events import to_json as event_json
+    from orbit_ops.operations.store import follow as follow_events
     from orbit_ops.text import json_text
 
     workspace = settings.open()
@@ -478,7 +478,7 @@ def _select(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[st
     """
     import fnmatch
 
-    from orbit_ops.config import find_solution
+    from orbit_ops.config.load import find_solution
     from orbit_ops.errors import InputError
 
     if bool(ids) == all_:
@@ -508,8 +508,8 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
     """Sync and freshness of every solution (or of IDS), per app and per resource."""
     import asyncio
 
-    from orbit_ops.provision import read_live
-    from orbit_ops.sweeps import statuses
+    from orbit_ops.fleet.provision import read_live
+    from orbit_ops.fleet.sweeps import statuses
 
     workspace, specs, invalid = _select(settings, ids, not ids)
     platform = workspace.platform()
@@ -560,7 +560,7 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
     """What provisioning IDS (or --all) would create and update; writes nothing."""
     import asyncio
 
-    from orbit_ops.sweeps import plan_many
+    from orbit_ops.fleet.sweeps import plan_many
 
     workspace, specs, invalid = _select(settings, ids, all_)
     planned = asyncio.run(plan_many(workspace, specs)) if specs else []
@@ -573,7 +573,7 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
 
 
 def _plan_json(planned: list[Any], invalid: Sequence[Any] = ()) -> dict[str, Any]:
-    from orbit_ops.sweeps import invalid_outcomes
+    from orbit_ops.fleet.sweeps import invalid_outcomes
 
     solutions = []
     for spec, solution_plan, reason in planned:
@@ -638,8 +638,8 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
     import asyncio
 
-    from orbit_ops.operations import OperationRunner
-    from orbit_ops.sweeps import check_concurrency, plan_many, refuse_unreleased, sweep_body
+    from orbit_ops.fleet.sweeps import check_concurrency, plan_many, refuse_unreleased, sweep_body
+    from orbit_ops.operations.store import OperationRunner
 
     _refuse_read_only(settings, "provision")
     check_concurrency(concurrency)
@@ -676,7 +676,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
 def _finish_sweep(settings: Settings, finished: Any, *, pins_only: bool = False) -> None:
     """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
 
-    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations``), so the state
+    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations.store``), so the state
     alone decides: 0 succeeded, 130 cancelled, 1 otherwise. A roll whose refused pins make it exit 2
     never gets here (see ``_roll``).
     """
@@ -717,8 +717,8 @@ def _finish_sweep(settings: Settings, finished: Any, *, pins_only: bool = False)
 def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
          concurrency: int, lock_timeout: float | None, yes: bool) -> None:
     """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
-    from orbit_ops.roll import plan_roll
-    from orbit_ops.sweeps import check_concurrency
+    from orbit_ops.fleet.roll import plan_roll
+    from orbit_ops.fleet.sweeps import check_concurrency
 
     _refuse_read_only(settings, "roll")
     check_concurrency(concurrency)
@@ -729,8 +729,8 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
 
 def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
           yes: bool, lock_timeout: float, invalid: Sequence[Any] = ()) -> None:
-    from orbit_ops.operations import OperationRunner
-    from orbit_ops.roll import roll_body
+    from orbit_ops.fleet.roll import roll_body
+    from orbit_ops.operations.store import OperationRunner
 
     if not settings.json:
         for change in roll_plan.changes:
@@ -777,7 +777,7 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
 def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, lock_timeout: float | None,
              yes: bool) -> None:
     """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
-    from orbit_ops.roll import plan_roll, previous_pin
+    from orbit_ops.fleet.roll import plan_roll, previous_pin
 
     _refuse_read_only(settings, "rollback")
     workspace, specs, _ = _select(settings, (solution_id,), False)

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
+from orbit_ops.operations.events import (
+    ChildChanged,
+    Event,
+    LogLine,
+    OperationFinished,
+    OperationStarted,
+    ProgressChanged,
+)
 from orbit_ops.text import visible
 
 

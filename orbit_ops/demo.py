@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orbit_ops.config import load_config
+from orbit_ops.catalog.gitrepo import open_repo, run_git
+from orbit_ops.config.load import load_config
 from orbit_ops.errors import BuildError, InputError
-from orbit_ops.events import OperationFinished
 from orbit_ops.fsutil import atomic_write_text
-from orbit_ops.gitrepo import open_repo, run_git
+from orbit_ops.operations.events import OperationFinished
 
 if TYPE_CHECKING:
     from orbit_ops.workspace import Workspace
@@ -366,7 +366,7 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
 # --- releases -----------------------------------------------------------------------------------
 
 def _release(target: Path, tags: list[DemoTag]) -> Iterator[str]:
-    from orbit_ops.releases import write_manifest
+    from orbit_ops.catalog.releases import write_manifest
 
     version, components = PLATFORM_MANIFEST
     write_manifest(target / "releases", version, components, notes="November platform release")
@@ -377,8 +377,8 @@ def _release(target: Path, tags: list[DemoTag]) -> Iterator[str]:
 
 def _build_releases(target: Path, tags: list[DemoTag]) -> Iterator[str]:
     """Build each released tag for real with the local builder, as ``orbit build`` does."""
-    from orbit_ops.builds import plan_build, start_build
-    from orbit_ops.events import OperationFinished
+    from orbit_ops.build.pipeline import plan_build, start_build
+    from orbit_ops.operations.events import OperationFinished
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace(load_config(target))
@@ -406,8 +406,8 @@ UNPROVISIONED = 3  # the newest customers have not been provisioned yet: their s
 
 def _provision(target: Path, rng: random.Random) -> Iterator[str]:
     """Provision most solutions as one real sweep, then change a few behind Orbit's back (drift)."""
-    from orbit_ops.operations import OperationContext, OperationRunner
-    from orbit_ops.sweeps import sweep_body
+    from orbit_ops.fleet.sweeps import sweep_body
+    from orbit_ops.operations.store import OperationContext, OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace(load_config(target))
@@ -436,8 +436,8 @@ def _drift(workspace: Workspace, ids: list[str], rng: random.Random) -> Iterator
     """Out-of-band changes, as someone editing in the portal would make them."""
     from dataclasses import replace
 
+    from orbit_ops.fleet.resources import _frozen
     from orbit_ops.names import azure_names
-    from orbit_ops.resources import _frozen
 
     platform = workspace.platform()
     picked = rng.sample(ids, k=min(4, len(ids)))

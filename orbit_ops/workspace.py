@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orbit_ops.backends.base import ImageBuilder
-from orbit_ops.config import (
+from orbit_ops.catalog.releases import ReleaseRecord, latest_record, load_all_records, newest_release
+from orbit_ops.catalog.tags import TagScan, scan_tags
+from orbit_ops.config.load import (
     InvalidSolution,
     SolutionSet,
     SolutionSpec,
@@ -22,17 +24,15 @@ from orbit_ops.config import (
     load_solution_set,
 )
 from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
+from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations import OperationStore
-from orbit_ops.releases import ReleaseRecord, latest_record, load_all_records, newest_release
-from orbit_ops.resources import PlatformTarget
-from orbit_ops.tags import TagScan, scan_tags
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.versions import LATEST
 
 if TYPE_CHECKING:
-    from orbit_ops.backends.azure_platform import AzurePlatform
-    from orbit_ops.backends.local_platform import LocalPlatform
-    from orbit_ops.drift import ReleaseIndex
+    from orbit_ops.backends.azure.platform import AzurePlatform
+    from orbit_ops.backends.local.platform import LocalPlatform
+    from orbit_ops.fleet.drift import ReleaseIndex
 
 
 class Workspace:
@@ -51,7 +51,7 @@ class Workspace:
 
     @classmethod
     def open(cls, explicit: str | Path | None = None) -> Workspace:
-        """Find and load the workspace (see :func:`orbit_ops.config.find_workspace`).
+        """Find and load the workspace (see :func:`orbit_ops.config.load.find_workspace`).
 
         Raises:
             InputError: no workspace found.
@@ -100,11 +100,11 @@ class Workspace:
     def builder(self) -> ImageBuilder:
         """The image builder of the configured backend."""
         if self.config.backend == "local":
-            from orbit_ops.backends.local import LocalBuilder
+            from orbit_ops.backends.local.builder import LocalBuilder
 
             return LocalBuilder(self.config.state_dir)
         if self.config.backend == "azure" and self.config.azure is not None:
-            from orbit_ops.backends.azure_acr import AcrBuilder
+            from orbit_ops.backends.azure.acr import AcrBuilder
 
             return AcrBuilder(self.config.azure)
         raise BackendError(f"the {self.config.backend} builder is not available in this version of Orbit")
@@ -113,14 +113,14 @@ class Workspace:
         """The app platform and share store of the configured backend (one object serves both)."""
         if self.config.backend == "local":
             if self._platform is None:
-                from orbit_ops.backends.local_platform import LocalPlatform
+                from orbit_ops.backends.local.platform import LocalPlatform
 
                 self._platform = LocalPlatform(self.config.state_dir)
                 self._tell_read_only(self._platform.read_only)
             return self._platform
         if self.config.backend == "azure" and self.config.azure is not None:
             if self._platform is None:
-                from orbit_ops.backends.azure_platform import AzurePlatform
+                from orbit_ops.backends.azure.platform import AzurePlatform
 
                 self._platform = AzurePlatform(self.config.azure)
             return self._platform
@@ -134,7 +134,7 @@ class Workspace:
         return PlatformTarget(self.builder().registry, "local", "local")
 
     def release_index(self) -> ReleaseIndex:
-        from orbit_ops.drift import ReleaseIndex
+        from orbit_ops.fleet.drift import ReleaseIndex
 
         return ReleaseIndex(self.records())
 

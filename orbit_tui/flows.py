@@ -11,14 +11,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orbit_ops.builds import BuildPlan, plan_build, start_build
-from orbit_ops.config import SolutionSpec
+from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
+from orbit_ops.config.load import SolutionSpec
 from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
+from orbit_ops.fleet.roll import plan_roll, roll_body
+from orbit_ops.fleet.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations import OperationRunner
-from orbit_ops.roll import plan_roll, roll_body
-from orbit_ops.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
+from orbit_ops.operations.store import OperationRunner
 from orbit_ops.versions import newest_first
 from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen

@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from orbit_ops.config import InvalidSolution, SolutionSpec, WorkspaceConfig
+from orbit_ops.catalog.releases import ReleaseRecord
+from orbit_ops.catalog.tags import ReleaseTag
+from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.console_queries import decode_log_line
-from orbit_ops.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
-from orbit_ops.events import LogLine
-from orbit_ops.fleet import LastOperation
+from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
+from orbit_ops.fleet.status import LastOperation
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations import OperationRecord
-from orbit_ops.releases import ReleaseRecord
-from orbit_ops.tags import ReleaseTag
+from orbit_ops.operations.events import LogLine
+from orbit_ops.operations.store import OperationRecord
 from orbit_ops.versions import LATEST, image_tag
 from orbit_ops.workspace import ComponentSummary
 
@@ -399,7 +399,7 @@ def entry_changes(entry: PlanEntry) -> list[str]:
 def plan_model(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> PlanModel:
     """What provisioning would do, per solution (refusals with their reason), and the totals line.
 
-    ``planned`` is ``orbit_ops.sweeps.plan_many``'s answer: (spec, SolutionPlan or None, reason or None).
+    ``planned`` is ``orbit_ops.fleet.sweeps.plan_many``'s answer: (spec, SolutionPlan or None, reason or None).
     """
     blocks: list[PlanBlock] = []
     creates = updates = refused = count = 0

@@ -14,8 +14,8 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 
-from orbit_ops.events import Event, OperationFinished
-from orbit_ops.operations import OperationRunner
+from orbit_ops.operations.events import Event, OperationFinished
+from orbit_ops.operations.store import OperationRunner
 
 
 class ConsoleRun:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.backends.local import LocalBuilder
+from orbit_ops.backends.local.builder import LocalBuilder
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from orbit_ops.context import PackedContext
-from orbit_ops.resources import App, Share, Storage
+from orbit_ops.build.context import PackedContext
+from orbit_ops.fleet.resources import App, Share, Storage
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ImageBuilder(Protocol):
 class AppPlatform(Protocol):
     """Container apps and environment storages of one environment (Azure: one resource group).
 
-    Listings return managed fields only (see ``orbit_ops.resources``), keyed by name, and read the
+    Listings return managed fields only (see ``orbit_ops.fleet.resources``), keyed by name, and read the
     whole environment in paged calls rather than one call per app. Every create raises
     :class:`~orbit_ops.errors.ResourceExistsError` when the resource exists; every write is one call.
     """

@@ -15,8 +15,15 @@ from textual.widgets import Input, Label, ProgressBar
 
 from orbit_ops.console_queries import SWEEPING_KINDS, follow_batches
 from orbit_ops.errors import BackendError
-from orbit_ops.events import ChildChanged, Event, LogLine, OperationFinished, OperationStarted, ProgressChanged
-from orbit_ops.operations import ACTIVE_STATES
+from orbit_ops.operations.events import (
+    ChildChanged,
+    Event,
+    LogLine,
+    OperationFinished,
+    OperationStarted,
+    ProgressChanged,
+)
+from orbit_ops.operations.store import ACTIVE_STATES
 from orbit_ops.text import visible
 from orbit_tui.render import (
     CHILD_COLUMNS,

@@ -16,8 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
-from orbit_ops.config import InvalidSolution
-from orbit_ops.drift import ResourceStatus, SolutionStatus
+from orbit_ops.config.load import InvalidSolution
+from orbit_ops.fleet.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
 from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible

@@ -1,7 +1,7 @@
 """Solutions: pins, freshness, sync and the last operation; plan, re-provision, sweep and roll.
 
 Freshness is computed from config and release records alone and shown at once. Sync needs the platform:
-``orbit_ops.fleet.fleet_status`` (one listing per resource type) runs in a worker of its own after every load and
+``orbit_ops.fleet.status.fleet_status`` (one listing per resource type) runs in a worker of its own after every load and
 on an interval while the screen is current, so the table never waits for it; until it answers, sync says "—".
 A read still running when the interval comes round is left to finish (never restarted, so a slow platform still
 answers). Rows whose content changed on a refresh are flagged (``-changed``) for a moment. Record integrity
@@ -28,11 +28,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Label
 from textual.worker import WorkerState
 
-from orbit_ops.config import InvalidSolution, SolutionSpec, solution_files_stamp
+from orbit_ops.config.load import InvalidSolution, SolutionSpec, solution_files_stamp
 from orbit_ops.console_queries import IntegrityReport, integrity_report
-from orbit_ops.drift import SolutionStatus
 from orbit_ops.errors import OrbitError
-from orbit_ops.fleet import LastOperation, fleet_status, last_operations
+from orbit_ops.fleet.drift import SolutionStatus
+from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.text import visible
 from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
 from orbit_tui.render import (

@@ -20,9 +20,9 @@ from emulators.files import FilesEmulator
 from emulators.server import Emulator, Running, make_certificate, serve
 from support import git
 
-from orbit_ops.backends import azure_platform
-from orbit_ops.backends.azure_platform import ClientOptions
-from orbit_ops.config import AzureSettings
+from orbit_ops.backends.azure import platform as azure_platform
+from orbit_ops.backends.azure.platform import ClientOptions
+from orbit_ops.config.load import AzureSettings
 
 TOKEN = "orbit-test-bearer-7c1e5a90d2f34b6e9a01"
 ACCOUNT_KEY = base64.b64encode(b"orbit-test-storage-account-key/" + bytes(range(33))).decode()

@@ -1,6 +1,6 @@
 """The ACR Tasks builder over real HTTPS (ACR emulator) and real blob storage (Azurite).
 
-Every build goes through ``orbit_ops.builds.start_build`` on a workspace with ``backend: azure``: the
+Every build goes through ``orbit_ops.build.pipeline.start_build`` on a workspace with ``backend: azure``: the
 real management SDK schedules and follows the run on the emulator, the real blob SDK uploads the
 context to and reads the run log from Azurite. The emulated run does real work on what was uploaded
 (see ``tests/emulators/acr.py``), so a digest or a log line here was computed, not canned.
@@ -25,15 +25,15 @@ from emulators.azurite import Azurite
 from emulators.server import Fault, make_certificate
 from support import git
 
-from orbit_ops.backends.azure_acr import AcrBuilder, LogCursor, LogPolling
+from orbit_ops.backends.azure.acr import AcrBuilder, LogCursor, LogPolling
 from orbit_ops.backends.base import BuildRequest
-from orbit_ops.builds import plan_build, start_build
-from orbit_ops.context import pack_context
+from orbit_ops.build.context import pack_context
+from orbit_ops.build.pipeline import plan_build, start_build
+from orbit_ops.catalog.releases import load_records
 from orbit_ops.errors import BackendError
-from orbit_ops.events import Event, LogLine, OperationFinished, to_json
-from orbit_ops.integrity import verify_records
-from orbit_ops.operations import OperationRunner
-from orbit_ops.releases import load_records
+from orbit_ops.fleet.integrity import verify_records
+from orbit_ops.operations.events import Event, LogLine, OperationFinished, to_json
+from orbit_ops.operations.store import OperationRunner
 
 NOTE = re.compile(r"^the log of run \S+ (shrank|was replaced|disappeared) on the service")
 
@@ -389,7 +389,7 @@ async def test_verify_flags_a_moved_and_a_vanished_image_and_passes_an_intact_on
 async def test_verify_on_azure_reports_a_rebuild_that_recorded_another_image(acr_setup: AcrSetup) -> None:
     import dataclasses
 
-    from orbit_ops.releases import append_record
+    from orbit_ops.catalog.releases import append_record
 
     setup = on_the_emulated_registry(acr_setup)
     ws = setup.workspace

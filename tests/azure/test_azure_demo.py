@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from emulators.demo import MARKER, PAGE_SIZE, azure_emulated_demo
 
-from orbit_ops.backends.azure_common import ACCOUNT_KEY_ENV, TOKEN_ENV
-from orbit_ops.builds import plan_build, start_build
-from orbit_ops.events import LogLine, OperationFinished
-from orbit_ops.fleet import fleet_status
+from orbit_ops.backends.azure.common import ACCOUNT_KEY_ENV, TOKEN_ENV
+from orbit_ops.build.pipeline import plan_build, start_build
+from orbit_ops.fleet.status import fleet_status
+from orbit_ops.operations.events import LogLine, OperationFinished
 from orbit_ops.workspace import Workspace
 
 Run = Callable[..., tuple[int, str, str]]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from orbit_ops.backends.azure_platform import AzurePlatform
+from orbit_ops.backends.azure.platform import AzurePlatform
 from orbit_ops.names import azure_names
 
 if TYPE_CHECKING:

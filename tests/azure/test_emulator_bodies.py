@@ -109,7 +109,7 @@ def test_malformed_model_sent_by_the_sdk_fails_with_the_services_message(emulato
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
     from azure.mgmt.appcontainers.models import ContainerApp
 
-    from orbit_ops.backends.azure_common import StaticTokenCredential
+    from orbit_ops.backends.azure.common import StaticTokenCredential
 
     client = ContainerAppsAPIClient(StaticTokenCredential(emulators.token), emulators.arm.subscription,
                                     base_url=emulators.arm_url, credential_scopes=[emulators.arm_url + "/.default"],

@@ -18,7 +18,7 @@ from acr_fixtures import azurite_or_fail
 from emulators.acr import AcrEmulator
 from support import git
 
-from orbit_ops.backends import azure_platform
+from orbit_ops.backends.azure import platform as azure_platform
 
 Run = Callable[..., tuple[int, str, str]]
 FLEET = 200

@@ -20,12 +20,12 @@ from urllib.parse import parse_qs, quote
 import pytest
 from emulators.server import Fault
 
-from orbit_ops.backends.azure_platform import AzurePlatform
-from orbit_ops.config import SolutionSpec
-from orbit_ops.drift import LiveSnapshot
+from orbit_ops.backends.azure.platform import AzurePlatform
+from orbit_ops.config.load import SolutionSpec
 from orbit_ops.errors import BackendError, ResourceExistsError
-from orbit_ops.provision import WriteCounter, apply_solution, plan_solution
-from orbit_ops.resources import App, DesiredSolution, Mount, PlatformTarget, desired_state, differences
+from orbit_ops.fleet.drift import LiveSnapshot
+from orbit_ops.fleet.provision import WriteCounter, apply_solution, plan_solution
+from orbit_ops.fleet.resources import App, DesiredSolution, Mount, PlatformTarget, desired_state, differences
 from orbit_ops.workspace import Workspace
 
 if TYPE_CHECKING:

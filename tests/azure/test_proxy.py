@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orbit_ops.backends.azure_common import proxies_for
-from orbit_ops.backends.azure_platform import AzurePlatform
+from orbit_ops.backends.azure.common import proxies_for
+from orbit_ops.backends.azure.platform import AzurePlatform
 
 if TYPE_CHECKING:
     from conftest import AzureEmulators  # tests/azure/conftest.py

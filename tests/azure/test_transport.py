@@ -16,7 +16,7 @@ import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError, ServiceResponseTimeoutError
 from azure.core.rest import HttpRequest
 
-from orbit_ops.backends.azure_transport import transport_class
+from orbit_ops.backends.azure.transport import transport_class
 
 PooledTransport = transport_class()
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from support import BlockingBuilder, git
 
-from orbit_ops.builds import plan_build, start_build
+from orbit_ops.build.pipeline import plan_build, start_build
 from orbit_ops.workspace import Workspace
 
 Run = Callable[..., tuple[int, str, str]]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.backends.local_platform import LocalPlatform
+from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.names import azure_names
 
 Run = Callable[..., tuple[int, str, str]]

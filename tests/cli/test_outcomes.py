@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from support import git
 
-from orbit_ops.locks import lock_path
+from orbit_ops.operations.locks import lock_path
 
 ROOT = Path(__file__).parents[2]
 REPORT = ROOT / "docs" / "reliability.md"
@@ -110,17 +110,17 @@ def block_share(root: Path) -> None:
 
 def edit_after_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     """globex's file changes between the roll's plan and its pin write (a second roll, or an operator)."""
-    import orbit_ops.roll
+    import orbit_ops.fleet.roll
 
-    planned = orbit_ops.roll.plan_roll
+    planned = orbit_ops.fleet.roll.plan_roll
 
-    def plan_then_edit(*args: object, **kwargs: object) -> orbit_ops.roll.RollPlan:
+    def plan_then_edit(*args: object, **kwargs: object) -> orbit_ops.fleet.roll.RollPlan:
         plan = planned(*args, **kwargs)  # type: ignore[arg-type]
         path = plan.specs["globex"].path
         path.write_text(path.read_text() + "# edited while the roll was being confirmed\n")
         return plan
 
-    monkeypatch.setattr(orbit_ops.roll, "plan_roll", plan_then_edit)
+    monkeypatch.setattr(orbit_ops.fleet.roll, "plan_roll", plan_then_edit)
 
 
 def broken_tag(root: Path) -> None:
@@ -325,7 +325,7 @@ def test_outcome(row: Row, root: Path, run_cli: Run, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("command", ["provision", "roll", "rollback", "build"])
 def test_every_command_that_takes_locks_has_lock_timeout_with_the_engines_default(run_cli: Run, command: str) -> None:
-    from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT
+    from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 
     code, out, _ = run_cli(command, "--help")
     assert code == 0

@@ -96,7 +96,7 @@ def test_provision_and_roll_bad_input_exit_2(root: Path, run_cli: Run, args: lis
 def test_failed_from_retries_only_failures(root: Path, run_cli: Run) -> None:
     from filelock import FileLock
 
-    from orbit_ops.locks import lock_path
+    from orbit_ops.operations.locks import lock_path
 
     # Another operation holds globex: with --no-wait it fails at once, the sweep goes on.
     with FileLock(str(lock_path(root / ".orbit", "solution-globex"))):
@@ -169,10 +169,10 @@ def test_roll_no_provision_only_edits_pins(root: Path, run_cli: Run) -> None:
 def test_roll_refuses_a_file_edited_since_it_was_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from orbit_ops.config import find_solution
-    from orbit_ops.events import OperationFinished
-    from orbit_ops.operations import OperationRunner
-    from orbit_ops.roll import plan_roll, roll_body
+    from orbit_ops.config.load import find_solution
+    from orbit_ops.fleet.roll import plan_roll, roll_body
+    from orbit_ops.operations.events import OperationFinished
+    from orbit_ops.operations.store import OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)

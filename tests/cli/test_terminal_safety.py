@@ -20,8 +20,8 @@ import pytest
 from support import git
 
 from orbit_cli.render import EventPrinter
-from orbit_ops.events import ChildChanged, LogLine, OperationFinished, OperationStarted
-from orbit_ops.operations import OperationRunner, OperationStore
+from orbit_ops.operations.events import ChildChanged, LogLine, OperationFinished, OperationStarted
+from orbit_ops.operations.store import OperationRunner, OperationStore
 
 Run = Callable[..., tuple[int, str, str]]
 

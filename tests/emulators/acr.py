@@ -8,7 +8,7 @@ Dockerfile is inside its tar.gz, images, push, platform, timeout), ``runs/{id}``
 
 A scheduled run is a background thread that goes Queued → Running → Succeeded/Failed/Canceled
 (or Timeout). It downloads the uploaded context from Azurite, opens the tar.gz, parses the Dockerfile
-with ``orbit_ops.dockerfile``, walks its steps (``COPY``/``ADD`` sources must exist in the context;
+with ``orbit_ops.backends.local.dockerfile``, walks its steps (``COPY``/``ADD`` sources must exist in the context;
 ``RUN exit N`` fails the step with code N) and writes its log line by line into an append blob in
 Azurite, as ACR does. It then computes the image: an OCI config over the context's diff_id and the
 steps, a manifest over the config and the context layer, and "pushes" the manifest's sha256 under
@@ -53,7 +53,7 @@ from urllib.parse import parse_qs, quote
 
 from emulators.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
 from emulators.server import Emulator, Request, Response, error
-from orbit_ops.dockerfile import Dockerfile, DockerfileError, Instruction, parse_dockerfile
+from orbit_ops.backends.local.dockerfile import Dockerfile, DockerfileError, Instruction, parse_dockerfile
 
 API_VERSION = "2025-03-01-preview"
 SOURCE_CONTAINER = "source"

@@ -145,7 +145,7 @@ def azure_emulated_demo(target: Path, *, solutions: int = 40,
         BackendError: the emulators could not start.
         BuildError: a release build of the demo failed.
     """
-    from orbit_ops.backends.azure_common import ACCOUNT_KEY_ENV, TOKEN_ENV
+    from orbit_ops.backends.azure.common import ACCOUNT_KEY_ENV, TOKEN_ENV
     from orbit_ops.demo import create_demo
     from orbit_ops.errors import BackendError, InputError
 

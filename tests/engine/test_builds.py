@@ -16,11 +16,11 @@ import pytest
 from support import BlockingBuilder, git
 
 from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.backends.local import LocalBuilder
-from orbit_ops.builds import parse_target, plan_build, plan_platform, start_build
+from orbit_ops.backends.local.builder import LocalBuilder
+from orbit_ops.build.pipeline import parse_target, plan_build, plan_platform, start_build
+from orbit_ops.catalog.releases import load_records
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
-from orbit_ops.events import Event, LogLine, OperationFinished
-from orbit_ops.releases import load_records
+from orbit_ops.operations.events import Event, LogLine, OperationFinished
 from orbit_ops.workspace import Workspace
 
 
@@ -207,7 +207,7 @@ _KILLED_BUILD = """
 import asyncio, sys
 from pathlib import Path
 from support import BlockingBuilder
-from orbit_ops.builds import plan_build, start_build
+from orbit_ops.build.pipeline import plan_build, start_build
 from orbit_ops.workspace import Workspace
 
 async def main() -> None:
@@ -248,7 +248,7 @@ def test_archive_of_a_killed_build_is_removed_by_the_next_build(ws: Workspace) -
     unrelated = tmp / "notes.txt"
     unrelated.write_text("not ours")
     # A build that is still running keeps its archive.
-    from orbit_ops.operations import OperationRunner
+    from orbit_ops.operations.store import OperationRunner
 
     async def idle(ctx: Any) -> None:
         return None
@@ -298,7 +298,7 @@ def test_worktree_left_by_a_kill_inside_git_worktree_add_is_pruned(ws: Workspace
 
 
 def test_follow_from_another_store_streams_a_running_build(ws: Workspace) -> None:
-    from orbit_ops.operations import OperationStore, follow
+    from orbit_ops.operations.store import OperationStore, follow
 
     plan = plan_build(ws, "mc", "1.3.0")
 

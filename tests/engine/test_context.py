@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.context import RESERVED_DOCKERFILE_NAME, PackedContext, format_size, pack_context
+from orbit_ops.build.context import RESERVED_DOCKERFILE_NAME, PackedContext, format_size, pack_context
 from orbit_ops.errors import BuildError, ConfigError, InputError
 
 Tree = dict[str, str | bytes | None]  # path -> content; None makes a folder

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.dockerfile import (
+from orbit_ops.backends.local.dockerfile import (
     DockerfileError,
     Heredoc,
     Instruction,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.dockerignore import (
+from orbit_ops.build.dockerignore import (
     DockerIgnore,
     IgnoreRule,
     MatchKind,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.config import SolutionSpec
-from orbit_ops.drift import LiveSnapshot, ReleaseIndex, freshness, solution_status
-from orbit_ops.provision import plan_solution
-from orbit_ops.releases import ReleaseRecord
-from orbit_ops.resources import App, Mount, PlatformTarget, Share, Storage, _frozen, desired_state, differences
+from orbit_ops.catalog.releases import ReleaseRecord
+from orbit_ops.config.load import SolutionSpec
+from orbit_ops.fleet.drift import LiveSnapshot, ReleaseIndex, freshness, solution_status
+from orbit_ops.fleet.provision import plan_solution
+from orbit_ops.fleet.resources import App, Mount, PlatformTarget, Share, Storage, _frozen, desired_state, differences
 
 TARGET = PlatformTarget("orbitacr.azurecr.io", "orbitfiles", "/subscriptions/x/identities/orbit-pull")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import git
 
-from orbit_ops.integrity import verify_records
+from orbit_ops.fleet.integrity import verify_records
 from orbit_ops.workspace import Workspace
 
 
@@ -56,7 +56,7 @@ def _force_rebuild(ws: Workspace, component: str, version: str) -> None:
     """``orbit build COMPONENT@VERSION --force`` through the engine: a real local build, a second record."""
     import asyncio
 
-    from orbit_ops.builds import plan_build, start_build
+    from orbit_ops.build.pipeline import plan_build, start_build
 
     async def drain() -> None:
         async for _event in start_build(ws, plan_build(ws, component, version, force=True)).events():
@@ -84,7 +84,7 @@ def test_a_rebuild_with_another_digest_is_reported_with_both_digests(ws: Workspa
 def test_a_rebuild_that_reproduced_the_image_is_not_a_problem(ws: Workspace) -> None:
     import dataclasses
 
-    from orbit_ops.releases import append_record
+    from orbit_ops.catalog.releases import append_record
 
     record = ws.release_of("mc", "1.1.0")
     assert record is not None
@@ -98,7 +98,7 @@ def test_a_rebuild_that_reproduced_the_image_is_not_a_problem(ws: Workspace) -> 
 def test_several_digests_say_which_one_the_registry_holds(ws: Workspace) -> None:
     import dataclasses
 
-    from orbit_ops.releases import append_record
+    from orbit_ops.catalog.releases import append_record
 
     record = ws.release_of("mc", "1.1.0")
     assert record is not None

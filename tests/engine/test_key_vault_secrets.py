@@ -16,13 +16,13 @@ from types import MappingProxyType
 
 import pytest
 
-from orbit_ops.backends.local_platform import LocalPlatform
-from orbit_ops.config import KeyVaultSecret, SolutionSpec
-from orbit_ops.drift import LiveSnapshot
+from orbit_ops.backends.local.platform import LocalPlatform
+from orbit_ops.config.load import KeyVaultSecret, SolutionSpec
 from orbit_ops.errors import BackendError
+from orbit_ops.fleet.drift import LiveSnapshot
+from orbit_ops.fleet.provision import plan_solution
+from orbit_ops.fleet.resources import App, AppSecret, PlatformTarget, desired_state, differences
 from orbit_ops.names import azure_names
-from orbit_ops.provision import plan_solution
-from orbit_ops.resources import App, AppSecret, PlatformTarget, desired_state, differences
 
 Run = Callable[..., tuple[int, str, str]]
 PULL = ("/subscriptions/0000/resourceGroups/orbit-prod/providers/Microsoft.ManagedIdentity/"

@@ -20,10 +20,19 @@ from typing import Any
 import pytest
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
-from orbit_ops.backends.local_platform import LocalPlatform
-from orbit_ops.config import SolutionSpec
+from orbit_ops.backends.local.platform import LocalPlatform
+from orbit_ops.config.load import SolutionSpec
 from orbit_ops.errors import BackendError, ResourceExistsError
-from orbit_ops.resources import App, DesiredSolution, Mount, PlatformTarget, Resource, Share, Storage, desired_state
+from orbit_ops.fleet.resources import (
+    App,
+    DesiredSolution,
+    Mount,
+    PlatformTarget,
+    Resource,
+    Share,
+    Storage,
+    desired_state,
+)
 
 TARGET = PlatformTarget(
     registry="orbitacr.azurecr.io",
@@ -277,9 +286,9 @@ def test_concurrent_creates_from_two_processes_have_exactly_one_winner(state_dir
         import asyncio, sys
         from pathlib import Path
         from types import MappingProxyType
-        from orbit_ops.backends.local_platform import LocalPlatform
+        from orbit_ops.backends.local.platform import LocalPlatform
         from orbit_ops.errors import ResourceExistsError
-        from orbit_ops.resources import Share
+        from orbit_ops.fleet.resources import Share
 
         share = Share("race-customer", 100, MappingProxyType({"role": "customer", "solution_id": "race"}))
         with LocalPlatform(Path(sys.argv[1])) as platform:

@@ -19,7 +19,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from orbit_ops.errors import LockTimeoutError, RefusedError
-from orbit_ops.locks import LockHolder, held, lock_path, read_holder
+from orbit_ops.operations.locks import LockHolder, held, lock_path, read_holder
 
 ROOT = Path(__file__).parents[2]
 
@@ -27,7 +27,7 @@ HOLDER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from orbit_ops.locks import held
+    from orbit_ops.operations.locks import held
 
     async def main():
         async with held(Path(sys.argv[1]), what="solution acme-corp", op_id="20261201-213005-ab12", kind="roll"):

@@ -20,9 +20,8 @@ import pytest
 
 import orbit_ops
 from orbit_ops import fsutil
-from orbit_ops.dockerfile import Dockerfile, parse_dockerfile
-from orbit_ops.errors import BackendError, BuildError, InputError, NotFoundError
-from orbit_ops.oci import (
+from orbit_ops.backends.local.dockerfile import Dockerfile, parse_dockerfile
+from orbit_ops.backends.local.oci import (
     ANNOTATION_BASE_NAME,
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
@@ -39,6 +38,7 @@ from orbit_ops.oci import (
     verify_image,
     write_image,
 )
+from orbit_ops.errors import BackendError, BuildError, InputError, NotFoundError
 
 CREATED = datetime(2026, 6, 27, 12, 0, 0, tzinfo=UTC)
 DOCKERFILE = """\
@@ -336,7 +336,7 @@ def test_concurrent_threads_keep_every_tag(tmp_path: Path, monkeypatch: pytest.M
             time.sleep(0.02)
         real_write(path, data)
 
-    monkeypatch.setattr("orbit_ops.oci.atomic_write_bytes", slow_index_write)
+    monkeypatch.setattr("orbit_ops.backends.local.oci.atomic_write_bytes", slow_index_write)
     layers = [make_layer(tmp_path / f"in{i}", {"v": str(i).encode()}) for i in range(8)]
     results: dict[str, str] = {}
     errors: list[BaseException] = []
@@ -363,8 +363,8 @@ PROCESS_SCRIPT = """
 import json, sys
 from datetime import datetime
 from pathlib import Path
-from orbit_ops.dockerfile import parse_dockerfile
-from orbit_ops.oci import LayerInput, write_image
+from orbit_ops.backends.local.dockerfile import parse_dockerfile
+from orbit_ops.backends.local.oci import LayerInput, write_image
 
 layout, path, digest, diff_id, size, tag, created = sys.argv[1:]
 result = write_image(

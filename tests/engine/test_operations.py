@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from orbit_ops.errors import BackendError, BuildError, NotFoundError, RefusedError
-from orbit_ops.events import (
+from orbit_ops.operations.events import (
     ChildChanged,
     Event,
     LogLine,
@@ -30,7 +30,7 @@ from orbit_ops.events import (
     from_json,
     to_json,
 )
-from orbit_ops.operations import (
+from orbit_ops.operations.store import (
     FLUSH_EVENTS,
     OperationContext,
     OperationRunner,
@@ -51,7 +51,7 @@ WORKER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from orbit_ops.operations import OperationStore, run_operation
+    from orbit_ops.operations.store import OperationStore, run_operation
 
     async def body(ctx):
         ctx.child("acme-corp", "running")
@@ -455,7 +455,7 @@ def test_concurrent_processes_create_operations_safely(tmp_path: Path, state_dir
             """
             import asyncio, sys
             from pathlib import Path
-            from orbit_ops.operations import OperationStore, run_operation
+            from orbit_ops.operations.store import OperationStore, run_operation
 
             async def body(ctx):
                 ctx.progress(1, 1)

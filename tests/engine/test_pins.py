@@ -14,9 +14,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.config import load_config, load_solution
+from orbit_ops.config.load import load_config, load_solution
+from orbit_ops.config.pins import PinFile, edit_pins, read_pin_file, write_pins
 from orbit_ops.errors import ConfigError, InputError, OrbitError, RefusedError
-from orbit_ops.pins import PinFile, edit_pins, read_pin_file, write_pins
 
 ACME = """\
 # Acme Corp: hand-edited, see OPS-1234.

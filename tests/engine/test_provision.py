@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from orbit_ops.backends.local_platform import LocalPlatform
+from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.errors import BackendError
-from orbit_ops.events import ChildChanged, Event, OperationFinished
-from orbit_ops.locks import held, lock_path
+from orbit_ops.fleet.provision import read_live
+from orbit_ops.fleet.resources import App
+from orbit_ops.fleet.sweeps import statuses, sweep_body
 from orbit_ops.names import azure_names
-from orbit_ops.operations import OperationRunner
-from orbit_ops.provision import read_live
-from orbit_ops.resources import App
-from orbit_ops.sweeps import statuses, sweep_body
+from orbit_ops.operations.events import ChildChanged, Event, OperationFinished
+from orbit_ops.operations.locks import held, lock_path
+from orbit_ops.operations.store import OperationRunner
 from orbit_ops.workspace import Workspace
 
 
@@ -181,7 +181,7 @@ def test_locked_solution_waits_or_fails_fast(ws: Workspace) -> None:
 
 
 def test_fleet_status_and_last_operation_per_solution(ws: Workspace) -> None:
-    from orbit_ops.fleet import fleet_status, last_operations
+    from orbit_ops.fleet.status import fleet_status, last_operations
 
     rows, snapshot = asyncio.run(fleet_status(ws))
     assert len(rows) == 40 and snapshot.error is None

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.errors import ConfigError, NotFoundError
-from orbit_ops.releases import (
+from orbit_ops.catalog.releases import (
     ReleaseRecord,
     append_record,
     latest_record,
@@ -18,6 +17,7 @@ from orbit_ops.releases import (
     records_path,
     write_manifest,
 )
+from orbit_ops.errors import ConfigError, NotFoundError
 
 
 def record(version: str, commit: str = "a" * 40) -> ReleaseRecord:

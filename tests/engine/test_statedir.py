@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from orbit_ops.backends.local_platform import LocalPlatform
-from orbit_ops.locks import held, lock_path
-from orbit_ops.operations import OperationStore, run_operation
+from orbit_ops.backends.local.platform import LocalPlatform
+from orbit_ops.operations.locks import held, lock_path
+from orbit_ops.operations.store import OperationStore, run_operation
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.workspace import Workspace
 
@@ -124,8 +124,8 @@ _CUT_SHORT = """
 import os, resource, signal, sys
 from pathlib import Path
 from orbit_ops.errors import BackendError
-from orbit_ops.events import LogLine
-from orbit_ops.operations import _open_append, _write_lines
+from orbit_ops.operations.events import LogLine
+from orbit_ops.operations.store import _open_append, _write_lines
 
 path = Path(sys.argv[1])
 fd = _open_append(path)

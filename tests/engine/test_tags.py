@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from support import git
 
+from orbit_ops.catalog.tags import scan_tags
 from orbit_ops.errors import InputError, NotFoundError
-from orbit_ops.tags import scan_tags
 
 
 @pytest.fixture

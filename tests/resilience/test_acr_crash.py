@@ -43,16 +43,16 @@ from emulators.azurite import Azurite
 from emulators.server import make_certificate
 from support import GIT_ENV, git, report
 
-from orbit_ops.events import LogLine
-from orbit_ops.operations import OperationStore
-from orbit_ops.releases import load_records
+from orbit_ops.catalog.releases import load_records
+from orbit_ops.operations.events import LogLine
+from orbit_ops.operations.store import OperationStore
 
 pytestmark = pytest.mark.resilience
 
 KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_KILLS", "50")))
 SHIM = (
     "import sys\n"
-    "from orbit_ops.backends import azure_acr as a\n"
+    "from orbit_ops.backends.azure import acr as a\n"
     "a.DEFAULT_POLLING = a.LogPolling(idle_min=0.02, idle_max=0.1, status_every=0.2, settle=2.0)\n"
     "a.DEFAULT_ARM_OPTIONS = {'retry_backoff_factor': 0, 'polling_interval': 0}\n"
     "a.DEFAULT_BLOB_OPTIONS = {'initial_backoff': 0, 'increment_base': 0, 'random_jitter_range': 0}\n"

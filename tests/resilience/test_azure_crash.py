@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from support import GIT_ENV, report
 
-from orbit_ops.operations import OperationStore
+from orbit_ops.operations.store import OperationStore
 
 pytestmark = pytest.mark.resilience
 
@@ -34,7 +34,7 @@ SOLUTIONS = int(os.environ.get("ORBIT_CRASH_SOLUTIONS", "200"))
 READS, WRITES = (250.0, 500.0), (200.0, 400.0)  # as in test_azure_faults.py
 SHIM = (
     "import sys\n"
-    "from orbit_ops.backends import azure_platform as p\n"
+    "from orbit_ops.backends.azure import platform as p\n"
     "p.DEFAULT_OPTIONS = p.ClientOptions(\n"
     "    arm={'polling_interval': 0, 'retry_backoff_factor': 0},\n"
     "    files={'initial_backoff': 0, 'increment_base': 0, 'random_jitter_range': 0},\n"

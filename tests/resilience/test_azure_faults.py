@@ -25,7 +25,7 @@ import pytest
 from emulators.server import Emulator, Fault, LoggedRequest
 from support import report
 
-from orbit_ops.backends import azure_platform
+from orbit_ops.backends.azure import platform as azure_platform
 
 pytestmark = pytest.mark.resilience
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from support import GIT_ENV
 
-from orbit_ops.events import LogLine
-from orbit_ops.operations import OperationStore
-from orbit_ops.releases import load_records
+from orbit_ops.catalog.releases import load_records
+from orbit_ops.operations.events import LogLine
+from orbit_ops.operations.store import OperationStore
 
 pytestmark = pytest.mark.resilience
 

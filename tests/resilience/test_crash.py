@@ -23,9 +23,9 @@ import pytest
 import yaml
 from support import GIT_ENV, git, report
 
-from orbit_ops.config import load_config, load_solutions
-from orbit_ops.operations import OperationStore
-from orbit_ops.releases import load_records
+from orbit_ops.catalog.releases import load_records
+from orbit_ops.config.load import load_config, load_solutions
+from orbit_ops.operations.store import OperationStore
 
 KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "30"))
 pytestmark = pytest.mark.resilience

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.builds import parse_target
-from orbit_ops.config import load_config, load_solution
+from orbit_ops.build.pipeline import parse_target
+from orbit_ops.config.load import load_config, load_solution
 from orbit_ops.errors import ConfigError, OrbitError
 from orbit_ops.names import is_valid_solution_id
 from orbit_ops.versions import parse_version, version_key

@@ -45,11 +45,11 @@ from emulators.acr import AcrEmulator
 from emulators.server import Request, Response, error
 from support import git, report, screen_text
 
-from orbit_ops.backends import azure_acr
+from orbit_ops.backends.azure import acr as azure_acr
 from orbit_ops.errors import OrbitError
-from orbit_ops.integrity import verify_records
+from orbit_ops.fleet.integrity import verify_records
 from orbit_ops.names import solution_hash
-from orbit_ops.operations import OperationStore
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.redact import MASK, clear_registered_secrets
 from orbit_ops.workspace import Workspace
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from orbit_ops.operations import OperationStore
+from orbit_ops.operations.store import OperationStore
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

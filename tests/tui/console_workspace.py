@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-import orbit_ops.operations
+import orbit_ops.operations.store
+from orbit_ops.catalog.releases import ReleaseRecord, append_record
 from orbit_ops.errors import BuildError
-from orbit_ops.operations import OperationRunner, OperationStore
-from orbit_ops.releases import ReleaseRecord, append_record
+from orbit_ops.operations.store import OperationRunner, OperationStore
 
 FIXED_NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 START = datetime(2026, 9, 1, 9, 0, 0, tzinfo=UTC)
@@ -161,8 +161,9 @@ def frozen_engine_clock(first: int = 1) -> Iterator[None]:
     inside."""
     counter = itertools.count(first)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(orbit_ops.operations, "datetime", _FrozenDatetime)
-        patch.setattr(orbit_ops.operations, "secrets", SimpleNamespace(token_hex=lambda _n: f"{next(counter):04d}"))
+        patch.setattr(orbit_ops.operations.store, "datetime", _FrozenDatetime)
+        tokens = SimpleNamespace(token_hex=lambda _n: f"{next(counter):04d}")
+        patch.setattr(orbit_ops.operations.store, "secrets", tokens)
         yield
 
 

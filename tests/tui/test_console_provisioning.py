@@ -14,8 +14,8 @@ from conftest import SIZE
 from console_helpers import open_solutions, provision_with_engine, record_notifications, settle, table_rows
 from textual.widgets import Static
 
-from orbit_ops.fleet import fleet_status
-from orbit_ops.locks import held, lock_path
+from orbit_ops.fleet.status import fleet_status
+from orbit_ops.operations.locks import held, lock_path
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen

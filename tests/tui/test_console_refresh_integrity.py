@@ -14,9 +14,9 @@ from console_helpers import open_solutions, provision_with_engine, settle, table
 from console_workspace import FIXED_NOW, _git
 
 from orbit_ops.console_queries import follow_batches, pin_problems, rolled_versions
-from orbit_ops.drift import ReleaseIndex
-from orbit_ops.events import LogLine, OperationFinished
-from orbit_ops.operations import OperationRunner
+from orbit_ops.fleet.drift import ReleaseIndex
+from orbit_ops.operations.events import LogLine, OperationFinished
+from orbit_ops.operations.store import OperationRunner
 from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
 from orbit_tui.screens.components import ComponentsScreen
@@ -181,7 +181,7 @@ async def test_a_rebuild_with_another_digest_is_marked_like_any_record_problem(
     Tags marks the version, and the solutions pinning it carry the mark (an app may run either image)."""
     import dataclasses
 
-    from orbit_ops.releases import append_record, latest_record, load_records
+    from orbit_ops.catalog.releases import append_record, latest_record, load_records
 
     releases_dir = fixed_copy / "releases"
     first = latest_record(load_records(releases_dir, "agent"), "2.0.0")
@@ -246,7 +246,7 @@ def test_rolled_versions_counts_only_rolls_that_wrote_a_pin() -> None:
 
 
 async def test_follow_batches_delivers_every_event_in_order_in_bounded_batches(tmp_path: Path) -> None:
-    from orbit_ops.operations import OperationStore
+    from orbit_ops.operations.store import OperationStore
 
     store = OperationStore(tmp_path)
     expected = [f"line {index:05d} " + "x" * 60 for index in range(3000)]
@@ -281,8 +281,8 @@ async def test_follow_batches_can_pass_log_lines_on_undecoded(tmp_path: Path) ->
     """With raw_log_lines the log lines arrive as the stored bytes, in their place among the other events,
     and decode_log_line gives back exactly the LogLine the operation logged."""
     from orbit_ops.console_queries import decode_log_line
-    from orbit_ops.events import ChildChanged, ProgressChanged
-    from orbit_ops.operations import LOG_LINE_PREFIX, OperationStore
+    from orbit_ops.operations.events import ChildChanged, ProgressChanged
+    from orbit_ops.operations.store import LOG_LINE_PREFIX, OperationStore
 
     store = OperationStore(tmp_path)
 

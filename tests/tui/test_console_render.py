@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.config import AzureSettings
-from orbit_ops.drift import FRESHNESS_ORDER, SYNC_ORDER
-from orbit_ops.operations import STATES
+from orbit_ops.config.load import AzureSettings
+from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
+from orbit_ops.operations.store import STATES
 from orbit_ops.workspace import Workspace
 from orbit_tui.filters import parse_filter
 from orbit_tui.render import (

@@ -14,9 +14,9 @@ from conftest import SIZE
 from console_helpers import open_solutions, record_notifications, settle, table_rows
 from textual.widgets import OptionList
 
-from orbit_ops.fleet import fleet_status
-from orbit_ops.operations import OperationRunner
-from orbit_ops.roll import plan_roll, roll_body
+from orbit_ops.fleet.roll import plan_roll, roll_body
+from orbit_ops.fleet.status import fleet_status
+from orbit_ops.operations.store import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.commands import screen_actions

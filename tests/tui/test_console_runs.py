@@ -7,8 +7,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from orbit_ops.events import LogLine, OperationFinished, OperationStarted
-from orbit_ops.operations import OperationRunner, OperationStore
+from orbit_ops.operations.events import LogLine, OperationFinished, OperationStarted
+from orbit_ops.operations.store import OperationRunner, OperationStore
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
 
 

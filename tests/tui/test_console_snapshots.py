@@ -77,9 +77,9 @@ def _engine(root: Path, first_id: int, kind: str, **what: Any) -> None:
 
     from console_workspace import frozen_engine_clock
 
-    from orbit_ops.operations import OperationRunner
-    from orbit_ops.roll import plan_roll, roll_body
-    from orbit_ops.sweeps import sweep_body
+    from orbit_ops.fleet.roll import plan_roll, roll_body
+    from orbit_ops.fleet.sweeps import sweep_body
+    from orbit_ops.operations.store import OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)

@@ -2,7 +2,7 @@
 
 Every build, provision, sweep and roll runs as an operation (SPEC §3.5). Its body is an async
 function that reports through an ``OperationContext``; ``OperationRunner.events()`` runs it and
-yields the resulting ``orbit_ops.events`` in order, so the CLI and the TUI consume the same stream.
+yields the resulting ``orbit_ops.operations.events`` in order, so the CLI and the TUI consume the same stream.
 Everything is written under ``<workspace>/.orbit/`` before it is yielded, for other processes:
 
 - ``operations.sqlite`` indexes the operations (state, progress, children, owner, cancel flag).
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.errors import BackendError, InputError, NotFoundError, OrbitError, RefusedError
-from orbit_ops.events import (
+from orbit_ops.operations.events import (
     ChildChanged,
     Event,
     LogLine,

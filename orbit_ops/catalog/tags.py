@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from orbit_ops.catalog.gitrepo import open_repo, run_git, stream_git
 from orbit_ops.errors import InputError, NotFoundError
-from orbit_ops.gitrepo import open_repo, run_git, stream_git
 from orbit_ops.versions import LATEST, VERSION_RULE, PrecedenceKey, nearest, parse_version, version_key
 
 _RELEASE = ((2, 0),)  # the pre-release part of a release's precedence key

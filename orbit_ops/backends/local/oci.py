@@ -30,7 +30,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from orbit_ops.dockerfile import SCRATCH, Dockerfile, ImageSettings, Instruction, image_settings
+from orbit_ops.backends.local.dockerfile import SCRATCH, Dockerfile, ImageSettings, Instruction, image_settings
 from orbit_ops.errors import BackendError, BuildError, InputError, NotFoundError
 from orbit_ops.fsutil import atomic_write_bytes
 

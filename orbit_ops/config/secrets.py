@@ -42,7 +42,7 @@ VALUE_RULE = ("secrets are Key Vault references {keyVaultUrl, identity}: store t
 
 SECRET_KEYS = ("keyVaultUrl", "identity")
 _SECRET_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,251}[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # the env name rule of orbit_ops.config
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # the env name rule of orbit_ops.config.load
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _VAULT_SECRET = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault's own rule for a secret's name
 _VAULT_VERSION = re.compile(r"^[0-9A-Za-z]{1,64}$")

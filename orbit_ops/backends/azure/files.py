@@ -3,7 +3,7 @@
 Shares are data-plane storage, not ARM: they are reached at the account's file endpoint with
 SharedKey (the key from ``ORBIT_STORAGE_ACCOUNT_KEY``), are not paced by ARM's token buckets, and
 the storage SDK never retries a 429 (its own retry only covers 5xx and connection errors), so every
-call goes through :func:`~orbit_ops.backends.azure_common.call`, which honours ``Retry-After``.
+call goes through :func:`~orbit_ops.backends.azure.common.call`, which honours ``Retry-After``.
 Quota and metadata are the managed fields; an update sets both (two calls).
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from orbit_ops.backends.azure_common import ACCOUNT_KEY_ENV, AzureEndpoints, account_key, call
+from orbit_ops.backends.azure.common import ACCOUNT_KEY_ENV, AzureEndpoints, account_key, call
 from orbit_ops.errors import BackendError
-from orbit_ops.resources import Share
+from orbit_ops.fleet.resources import Share
 
 T = TypeVar("T")
 

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from orbit_ops.backends.base import BuildRequest, ImageBuilder
-from orbit_ops.config import ComponentSpec
-from orbit_ops.context import pack_context
+from orbit_ops.build.context import pack_context
+from orbit_ops.build.worktrees import WORKTREES_DIR, add_worktree, prune_stale, remove_worktree
+from orbit_ops.catalog.gitrepo import object_type, open_repo
+from orbit_ops.catalog.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
+from orbit_ops.catalog.tags import ReleaseTag
+from orbit_ops.config.load import ComponentSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
-from orbit_ops.gitrepo import object_type, open_repo
-from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
-from orbit_ops.operations import OperationRunner
-from orbit_ops.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
+from orbit_ops.operations.store import OperationRunner
 from orbit_ops.statedir import make_private_dir
-from orbit_ops.tags import ReleaseTag
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.workspace import Workspace
-from orbit_ops.worktrees import WORKTREES_DIR, add_worktree, prune_stale, remove_worktree
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ _ARCHIVE_NAME = re.compile(r"^\.?(\d{8}-\d{6}-[0-9a-f]{4})\.tar\.gz(?:\.[^/]*\.t
 
 
 class BuildContext(Protocol):
-    """What a build needs from the operation running it (see ``orbit_ops.operations``)."""
+    """What a build needs from the operation running it (see ``orbit_ops.operations.store``)."""
 
     @property
     def op_id(self) -> str: ...

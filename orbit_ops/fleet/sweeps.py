@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config import InvalidSolution, SolutionSpec
-from orbit_ops.drift import ReleaseIndex, desired_for, solution_status
+from orbit_ops.config.load import InvalidSolution, SolutionSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
-from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
-from orbit_ops.provision import (
+from orbit_ops.fleet.drift import ReleaseIndex, desired_for, solution_status
+from orbit_ops.fleet.provision import (
     ResourceAction,
     SolutionPlan,
     WriteCounter,
@@ -28,6 +27,7 @@ from orbit_ops.provision import (
     read_live,
     read_solution,
 )
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
@@ -245,7 +245,7 @@ def _child_log(ctx: SweepContext, child: str) -> Any:
 
 
 def statuses(workspace: Workspace, specs: Sequence[SolutionSpec], snapshot: Any) -> list[Any]:
-    """Status of each solution against one snapshot (see ``orbit_ops.drift``)."""
+    """Status of each solution against one snapshot (see ``orbit_ops.fleet.drift``)."""
     releases = workspace.release_index()
     target = workspace.target()
     with bulk_built():

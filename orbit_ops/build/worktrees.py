@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orbit_ops.catalog.gitrepo import run_git
 from orbit_ops.errors import GitError
-from orbit_ops.gitrepo import run_git
 from orbit_ops.statedir import make_private_dir
 
 WORKTREES_DIR = "worktrees"

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config_secrets import KeyVaultSecret, merge_secrets, read_secrets, split_secret_env
+from orbit_ops.config.secrets import KeyVaultSecret, merge_secrets, read_secrets, split_secret_env
+from orbit_ops.config.solution_files import list_files as solution_file_paths
+from orbit_ops.config.solution_files import read_solution_text
+from orbit_ops.config.solution_files import stamp as solution_file_stamp
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.redact import is_secret_name, register_env_secrets, register_secret_names
-from orbit_ops.solution_files import list_files as solution_file_paths
-from orbit_ops.solution_files import read_solution_text
-from orbit_ops.solution_files import stamp as solution_file_stamp
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.yamlfile import YamlDoc, load_yaml
 
@@ -229,12 +229,12 @@ def load_config(root: Path) -> WorkspaceConfig:
 
 
 def solution_files(config: WorkspaceConfig) -> list[Path]:
-    """Every solution file of the workspace, sorted by name (see :func:`orbit_ops.solution_files.list_files`)."""
+    """Every solution file of the workspace, sorted by name (see :func:`orbit_ops.config.solution_files.list_files`)."""
     return solution_file_paths(config.solutions_dir)
 
 
 def solution_files_stamp(config: WorkspaceConfig) -> tuple[tuple[str, int, int, int], ...]:
-    """The stamp of the workspace's solution files (see :func:`orbit_ops.solution_files.stamp`)."""
+    """The stamp of the workspace's solution files (see :func:`orbit_ops.config.solution_files.stamp`)."""
     return solution_file_stamp(config.solutions_dir)
 
 

@@ -3,7 +3,7 @@
 A solution file is a regular file inside ``solutions_dir``. A symbolic link may point at a file in the same
 folder; a link out of it (``/etc/passwd``), a folder, a FIFO or a device with a solution file's name is reported
 as an invalid solution and never opened for reading, so no system file's lines reach an error message and no
-FIFO hangs the console. Validation of the content is ``orbit_ops.config``'s.
+FIFO hangs the console. Validation of the content is ``orbit_ops.config.load``'s.
 """
 
 from __future__ import annotations

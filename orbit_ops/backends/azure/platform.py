@@ -1,7 +1,7 @@
 """Container apps and environment storages on Azure Container Apps, plus the account's file shares.
 
 ``AzurePlatform`` is the Azure ``AppPlatform`` and ``ShareStore`` in one object (shares are
-delegated to :class:`~orbit_ops.backends.azure_files.AzureFileShares`), built over
+delegated to :class:`~orbit_ops.backends.azure.files.AzureFileShares`), built over
 azure-mgmt-appcontainers 5.x, whose models nest their fields under ``properties``. It mirrors the
 local reference backend: reads map ARM documents back to managed fields only, so what the service
 fills in (provisioning state, revisions, resource defaults, scale, principal ids) or keeps secret
@@ -24,7 +24,7 @@ Writes (decision 0013):
 Reads and writes to ARM are paced by two token buckets shared by the instance (reads 250 burst,
 25/s; writes 200 burst, 10/s), so a sweep of many solutions slows itself down instead of collecting
 429s. Listings are paged by the service; each page is one paced read and the SDK follows ``nextLink``.
-Every blocking SDK call runs through :func:`~orbit_ops.backends.azure_common.call`: a worker thread,
+Every blocking SDK call runs through :func:`~orbit_ops.backends.azure.common.call`: a worker thread,
 retries of throttling and transient failures, and SDK errors mapped to ``orbit_ops.errors``.
 """
 
@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
-from orbit_ops.backends.azure_common import AzureEndpoints, TokenBucket, account_key, call, credential
-from orbit_ops.backends.azure_files import AzureFileShares
-from orbit_ops.config import AzureSettings
+from orbit_ops.backends.azure.common import AzureEndpoints, TokenBucket, account_key, call, credential
+from orbit_ops.backends.azure.files import AzureFileShares
+from orbit_ops.config.load import AzureSettings
 from orbit_ops.errors import BackendError, ResourceExistsError
+from orbit_ops.fleet.resources import MANAGED_BY_TAG, AccessMode, App, AppSecret, Mount, Share, Storage
 from orbit_ops.redact import redact
-from orbit_ops.resources import MANAGED_BY_TAG, AccessMode, App, AppSecret, Mount, Share, Storage
 
 T = TypeVar("T")
 

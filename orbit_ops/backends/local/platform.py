@@ -5,7 +5,7 @@ tests provision for real, and it is the reference implementation of ``AppPlatfor
 Each resource is stored the way the service keeps it: a JSON document shaped like the ARM resource
 (``properties.template.containers``, ``configuration.registries``, ``identity``, ``systemData``...),
 including fields only the service fills in (provisioning state, revision names, timestamps, etags).
-Reads map a document back to :mod:`orbit_ops.resources` types with managed fields only, so those
+Reads map a document back to :mod:`orbit_ops.fleet.resources` types with managed fields only, so those
 service-filled fields can never show up as drift, exactly as on Azure.
 
 ``<state_dir>/platform.sqlite`` is shared by threads and processes (a sweep provisions 8 solutions at
@@ -34,10 +34,10 @@ from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config import MIN_SHARE_QUOTA_GIB
+from orbit_ops.config.load import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
+from orbit_ops.fleet.resources import AccessMode, App, AppSecret, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.fsutil import atomic_write_text
-from orbit_ops.resources import AccessMode, App, AppSecret, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.sqlitestore import SqliteStore
 from orbit_ops.statedir import PRIVATE_FILE_MODE, is_unwritable, make_private_dir
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from orbit_ops.catalog.releases import ReleaseRecord
 from orbit_ops.errors import BackendError, NotFoundError
-from orbit_ops.releases import ReleaseRecord
 from orbit_ops.versions import image_tag
 from orbit_ops.workspace import Workspace
 
@@ -118,8 +118,8 @@ def _acr_problems(
     settings = workspace.config.azure
     if workspace.config.backend != "azure" or settings is None or not records:
         return {}, {}
-    from orbit_ops.backends.azure_acr import AcrBuilder
-    from orbit_ops.backends.azure_common import ARM_ENDPOINT
+    from orbit_ops.backends.azure.acr import AcrBuilder
+    from orbit_ops.backends.azure.common import ARM_ENDPOINT
 
     builder = AcrBuilder(settings)
     if not settings.login_server and builder.endpoints.arm != ARM_ENDPOINT:
@@ -157,8 +157,8 @@ def _repository(record: ReleaseRecord, registry: str) -> str:
 def _local_image(workspace: Workspace, record: ReleaseRecord) -> tuple[str | None, str | None]:
     """What is wrong with the record's image in the local registry (None: nothing), and the digest the
     registry holds under its tag (None: no image there; ``UNKNOWN``: damaged, so not known)."""
-    from orbit_ops.backends.local import LocalBuilder
-    from orbit_ops.oci import verify_image
+    from orbit_ops.backends.local.builder import LocalBuilder
+    from orbit_ops.backends.local.oci import verify_image
 
     layout = LocalBuilder(workspace.config.state_dir).layout(record.component)
     try:

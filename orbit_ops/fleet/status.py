@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.drift import LiveSnapshot, SolutionStatus, solution_status
 from orbit_ops.errors import BackendError
-from orbit_ops.provision import read_live
+from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus, solution_status
+from orbit_ops.fleet.provision import read_live
 from orbit_ops.workspace import Workspace
 
 

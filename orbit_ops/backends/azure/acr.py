@@ -21,7 +21,7 @@ manifest HEAD per tag, whose ``Docker-Content-Digest`` is the digest.
 
 The SDK is azure-mgmt-containerregistry 14.x at api-version 2025-03-01-preview: 15.x dropped the
 Tasks operations. Its modules load lazily, blocking calls run in threads via
-:func:`orbit_ops.backends.azure_common.call`, and every SDK error leaves this module as an
+:func:`orbit_ops.backends.azure.common.call`, and every SDK error leaves this module as an
 ``orbit_ops`` error. SAS tokens are registered as secrets the moment they are received, and no URL
 with its query string is ever put into a message.
 """
@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from orbit_ops.backends.azure_common import AzureEndpoints, call, credential
+from orbit_ops.backends.azure.common import AzureEndpoints, call, credential
 from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.config import AzureSettings
-from orbit_ops.context import format_size
+from orbit_ops.build.context import format_size
+from orbit_ops.config.load import AzureSettings
 from orbit_ops.errors import BackendError, BuildError, OrbitError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 from orbit_ops.versions import image_tag

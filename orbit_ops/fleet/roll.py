@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orbit_ops.config import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
+from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
+from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
-from orbit_ops.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
+from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.pins import PinFile, read_pin_file, write_pins
-from orbit_ops.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
 from orbit_ops.workspace import Workspace
 

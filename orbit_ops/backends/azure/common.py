@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orbit_ops.config import AzureSettings
+from orbit_ops.config.load import AzureSettings
 from orbit_ops.errors import BackendError, NotFoundError, OrbitError, ResourceExistsError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 
@@ -73,7 +73,7 @@ class AzureEndpoints:
         CA bundle and proxy as :meth:`transport`, on urllib3 directly instead of requests (decision 0024),
         and the client's ``options``. Connection options among them (``connection_timeout``,
         ``read_timeout``, …) go to the transport, over ``defaults``; azure-core's own otherwise."""
-        from orbit_ops.backends.azure_transport import transport_class
+        from orbit_ops.backends.azure.transport import transport_class
 
         connection = {**defaults, **{k: v for k, v in options.items() if k in CONNECTION_OPTIONS}}
         rest = {k: v for k, v in options.items() if k not in CONNECTION_OPTIONS}

@@ -7,7 +7,7 @@ mtime 0 and no file name. Files are read in chunks and the walk keeps only the d
 so memory does not grow with the context. Both digests are computed on the way out: ``digest`` over the
 compressed bytes and ``diff_id`` over the tar stream, the two sha256 values an OCI layer needs.
 
-What is left out: whatever the ignore file excludes (see ``orbit_ops.dockerignore``), every ``.git`` and
+What is left out: whatever the ignore file excludes (see ``orbit_ops.build.dockerignore``), every ``.git`` and
 special files (fifos, sockets, devices). The Dockerfile and the ignore file are always sent, as Docker
 sends them. Symlinks are stored as links and never followed. An excluded directory is not even opened
 unless an exception could re-include something inside it (BuildKit's rule), and then an unreadable
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from orbit_ops.dockerignore import DEFAULT_IGNORE_NAME, DockerIgnore, MatchState, find_ignore_file
+from orbit_ops.build.dockerignore import DEFAULT_IGNORE_NAME, DockerIgnore, MatchState, find_ignore_file
 from orbit_ops.errors import BuildError, InputError
 from orbit_ops.fsutil import atomic_writer
 

@@ -1,0 +1,1 @@
+"""The Azure backend: ACR Tasks builds, Container Apps and Files through ARM, and their shared transport."""

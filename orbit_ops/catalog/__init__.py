@@ -1,0 +1,1 @@
+"""What has been released: the components' git tags and the release records."""

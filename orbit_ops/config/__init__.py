@@ -1,0 +1,1 @@
+"""The workspace's files: orbit.yaml, solution files, their secrets and the pins Orbit edits."""

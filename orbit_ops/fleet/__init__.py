@@ -1,0 +1,1 @@
+"""The fleet: desired state, live state, their difference, provisioning, sweeps and rolls."""

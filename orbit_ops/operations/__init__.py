@@ -1,0 +1,1 @@
+"""Operations: their index, runner, JSONL event log, the workspace lock."""
