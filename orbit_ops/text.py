@@ -14,8 +14,10 @@ unlike the real one, is harmless).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # C0 controls (tab and newline are handled apart), DEL, C1 controls, the bidi embeddings, overrides and
@@ -65,3 +67,9 @@ def json_text(value: Any, **kwargs: Any) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the option closest to ``word``, or nothing when none is close."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

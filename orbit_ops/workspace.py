@@ -14,15 +14,8 @@ from typing import TYPE_CHECKING
 from orbit_ops.backends.base import ImageBuilder
 from orbit_ops.catalog.releases import ReleaseRecord, latest_record, load_all_records, newest_release
 from orbit_ops.catalog.tags import TagScan, scan_tags
-from orbit_ops.config.load import (
-    InvalidSolution,
-    SolutionSet,
-    SolutionSpec,
-    WorkspaceConfig,
-    find_workspace,
-    load_config,
-    load_solution_set,
-)
+from orbit_ops.config.load import find_workspace, load_config, load_solution_set
+from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
 from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS

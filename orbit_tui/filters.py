@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from orbit_ops.config.load import InvalidSolution
+from orbit_ops.config.model import InvalidSolution
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.names import APP_COMPONENTS
 from orbit_tui.render import SolutionView

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
-from orbit_ops.config.load import SolutionSpec
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
 from orbit_ops.fleet.roll import plan_roll, roll_body

@@ -17,7 +17,7 @@ from typing import Literal
 
 from orbit_ops.catalog.releases import ReleaseRecord
 from orbit_ops.catalog.tags import ReleaseTag
-from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig
+from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.console_queries import decode_log_line
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.fleet.status import LastOperation

@@ -24,7 +24,7 @@ from orbit_ops.build.worktrees import WORKTREES_DIR, add_worktree, prune_stale, 
 from orbit_ops.catalog.gitrepo import object_type, open_repo
 from orbit_ops.catalog.releases import ReleaseRecord, append_record, latest_record, load_manifest, load_records
 from orbit_ops.catalog.tags import ReleaseTag
-from orbit_ops.config.load import ComponentSpec
+from orbit_ops.config.model import ComponentSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.operations.store import OperationRunner

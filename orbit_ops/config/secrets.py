@@ -17,7 +17,6 @@ file and line here rather than by a 400 in the middle of a sweep. See decision 0
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.text import did_you_mean
 
 if TYPE_CHECKING:
     from orbit_ops.yamlfile import YamlDoc
@@ -121,7 +121,7 @@ def read_secrets(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dic
         where = (*at, str(component))
         if component not in APP_COMPONENTS:
             raise doc.error(f"unknown component '{_short(str(component))}' in secrets"
-                            f"{_did_you_mean(str(component), APP_COMPONENTS)}", *where,
+                            f"{did_you_mean(str(component), APP_COMPONENTS)}", *where,
                             rule=f"secrets keys are {', '.join(APP_COMPONENTS)}")
         if declared is None:
             secrets[component] = {}
@@ -190,7 +190,7 @@ def _secret(doc: YamlDoc, spec: Any, at: tuple[str, ...], label: str) -> KeyVaul
     for key in spec:
         if key not in SECRET_KEYS:
             shown = _short(str(key), 40)
-            raise doc.error(f"unknown key '{shown}' in secret {label}{_did_you_mean(str(key), SECRET_KEYS)}", *at,
+            raise doc.error(f"unknown key '{shown}' in secret {label}{did_you_mean(str(key), SECRET_KEYS)}", *at,
                             str(key), rule=f"allowed keys here: {', '.join(SECRET_KEYS)}")
     url = spec.get("keyVaultUrl")
     if url is None:
@@ -233,11 +233,6 @@ def _is_key_vault_secret_url(url: str) -> bool:
     if not _VAULT_SECRET.fullmatch(segments[2]):
         return False
     return len(segments) == 3 or bool(_VAULT_VERSION.fullmatch(segments[3]))
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from orbit_ops.bulk import bulk_built
 from orbit_ops.catalog.releases import ReleaseRecord, newest_release
-from orbit_ops.config.load import SolutionSpec
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.fleet.resources import App, DesiredSolution, PlatformTarget, Resource, desired_state, differences
 from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.versions import LATEST, version_key

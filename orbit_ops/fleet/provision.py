@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
-from orbit_ops.config.load import MIN_SHARE_QUOTA_GIB, SolutionSpec
+from orbit_ops.config.model import MIN_SHARE_QUOTA_GIB, SolutionSpec
 from orbit_ops.errors import ResourceExistsError
 from orbit_ops.fleet.drift import LiveSnapshot
 from orbit_ops.fleet.resources import App, DesiredSolution, Resource, Share, Storage, differences

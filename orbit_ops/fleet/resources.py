@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from orbit_ops.config.load import MIN_SHARE_QUOTA_GIB, SolutionSpec
+from orbit_ops.config.model import MIN_SHARE_QUOTA_GIB, SolutionSpec
 from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.redact import MASK, is_secret_name, redact
 from orbit_ops.versions import image_tag

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
+from orbit_ops.config.load import load_solution
+from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config.load import InvalidSolution, SolutionSpec
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.fleet.drift import ReleaseIndex, desired_for, solution_status
 from orbit_ops.fleet.provision import (

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
-from orbit_ops.config.load import InvalidSolution
+from orbit_ops.config.model import InvalidSolution
 from orbit_ops.fleet.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
 from orbit_ops.redact import shown_env_value

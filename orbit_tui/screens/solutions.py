@@ -28,7 +28,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Label
 from textual.worker import WorkerState
 
-from orbit_ops.config.load import InvalidSolution, SolutionSpec, solution_files_stamp
+from orbit_ops.config.load import solution_files_stamp
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet.drift import SolutionStatus

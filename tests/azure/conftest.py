@@ -22,7 +22,7 @@ from support import git
 
 from orbit_ops.backends.azure import platform as azure_platform
 from orbit_ops.backends.azure.platform import ClientOptions
-from orbit_ops.config.load import AzureSettings
+from orbit_ops.config.model import AzureSettings
 
 TOKEN = "orbit-test-bearer-7c1e5a90d2f34b6e9a01"
 ACCOUNT_KEY = base64.b64encode(b"orbit-test-storage-account-key/" + bytes(range(33))).decode()

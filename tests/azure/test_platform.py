@@ -21,7 +21,7 @@ import pytest
 from emulators.server import Fault
 
 from orbit_ops.backends.azure.platform import AzurePlatform
-from orbit_ops.config.load import SolutionSpec
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fleet.drift import LiveSnapshot
 from orbit_ops.fleet.provision import WriteCounter, apply_solution, plan_solution

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from support import MINIMAL_CONFIG
 
-from orbit_ops.config.load import InvalidFilesError, find_solution, find_workspace, load_config, load_solutions
+from orbit_ops.config.load import find_solution, find_workspace, load_config, load_solutions
+from orbit_ops.config.model import InvalidFilesError
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 
 GOOD_SOLUTION = """\

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import MINIMAL_CONFIG, git
 
-from orbit_ops.config.load import KeyVaultSecret, WorkspaceConfig, load_config, load_solution, load_solutions
-from orbit_ops.config.secrets import SECRET_REF_RULE, VALUE_RULE
+from orbit_ops.config.load import load_config, load_solution, load_solutions
+from orbit_ops.config.model import WorkspaceConfig
+from orbit_ops.config.secrets import SECRET_REF_RULE, VALUE_RULE, KeyVaultSecret
 from orbit_ops.errors import ConfigError
 
 VAULT = "https://orbit-kv.vault.azure.net/secrets"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orbit_ops.catalog.releases import ReleaseRecord
-from orbit_ops.config.load import SolutionSpec
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.fleet.drift import LiveSnapshot, ReleaseIndex, freshness, solution_status
 from orbit_ops.fleet.provision import plan_solution
 from orbit_ops.fleet.resources import App, Mount, PlatformTarget, Share, Storage, _frozen, desired_state, differences

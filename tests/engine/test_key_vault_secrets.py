@@ -17,7 +17,8 @@ from types import MappingProxyType
 import pytest
 
 from orbit_ops.backends.local.platform import LocalPlatform
-from orbit_ops.config.load import KeyVaultSecret, SolutionSpec
+from orbit_ops.config.model import SolutionSpec
+from orbit_ops.config.secrets import KeyVaultSecret
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.drift import LiveSnapshot
 from orbit_ops.fleet.provision import plan_solution

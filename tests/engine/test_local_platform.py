@@ -21,7 +21,7 @@ import pytest
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.backends.local.platform import LocalPlatform
-from orbit_ops.config.load import SolutionSpec
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fleet.resources import (
     App,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orbit_ops.config.load import AzureSettings
+from orbit_ops.config.model import AzureSettings
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.operations.store import STATES
 from orbit_ops.workspace import Workspace

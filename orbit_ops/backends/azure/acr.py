@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from orbit_ops.backends.azure.common import AzureEndpoints, call, credential
 from orbit_ops.backends.base import BuildRequest, BuiltImage
 from orbit_ops.build.context import format_size
-from orbit_ops.config.load import AzureSettings
+from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, BuildError, OrbitError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 from orbit_ops.versions import image_tag

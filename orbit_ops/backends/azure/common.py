@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orbit_ops.config.load import AzureSettings
+from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, NotFoundError, OrbitError, ResourceExistsError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 

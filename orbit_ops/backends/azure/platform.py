@@ -40,7 +40,7 @@ from typing import Any, TypeVar, cast
 
 from orbit_ops.backends.azure.common import AzureEndpoints, TokenBucket, account_key, call, credential
 from orbit_ops.backends.azure.files import AzureFileShares
-from orbit_ops.config.load import AzureSettings
+from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fleet.resources import MANAGED_BY_TAG, AccessMode, App, AppSecret, Mount, Share, Storage
 from orbit_ops.redact import redact

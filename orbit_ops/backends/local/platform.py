@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config.load import MIN_SHARE_QUOTA_GIB
+from orbit_ops.config.model import MIN_SHARE_QUOTA_GIB
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fleet.resources import AccessMode, App, AppSecret, Mount, Resource, ResourceKind, Share, Storage
 from orbit_ops.fsutil import atomic_write_text
