@@ -3,18 +3,22 @@
     OrbitError                      exit 1 unless a subclass says otherwise
     ├── InputError                  exit 2: the operator asked for something invalid
     │   ├── ConfigError             a file is malformed or breaks a rule (names file, line, rule)
-    │   ├── NotFoundError           an id, component, tag or version that does not exist
-    │   └── RefusedError            valid input the policy refuses (``build all``, a moved tag)
+    │   ├── InvalidFilesError       several files break rules, all listed (config.model)
+    │   ├── NotFoundError           the operator named an id, component, tag, version or operation that does not exist
+    │   └── RefusedError            valid input the policy refuses (``build all``, a moved tag, a changed file)
     ├── GitError                    git failed on the platform repo
     ├── BuildError                  a build step failed
+    │   └── DockerfileError         the local builder cannot read or run a Dockerfile (backends.local)
     ├── LockTimeoutError            another operation held a lock for longer than --lock-timeout
     └── BackendError                a backend call failed (Azure, local store)
+        ├── MissingOnPlatformError  the platform lacks what should be there (an image the registry lost, a
+        │                           resource deleted behind Orbit's back): the platform's fault, not a typo
         ├── ResourceExistsError     a create met a resource that already exists (reconciled, never shown)
         ├── ThrottledError          the service asked us to slow down (carries retry_after seconds)
         └── StateUnwritableError    ``.orbit/`` is read-only or full: it can be read, nothing recorded
 
 Third-party exceptions are mapped to these at the module that calls the third party, so callers
-and front ends only ever handle ``OrbitError``.
+and front ends only ever handle ``OrbitError``. ``tests/engine/test_errors.py`` holds this tree to the code.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class ConfigError(InputError):
 
 
 class NotFoundError(InputError):
-    """Something named by the operator does not exist."""
+    """Something named by the operator does not exist (exit code 2): the input is wrong, not the platform."""
 
 
 class RefusedError(InputError):
@@ -81,6 +85,13 @@ class LockTimeoutError(OrbitError):
 
 class BackendError(OrbitError):
     """A backend call failed."""
+
+
+class MissingOnPlatformError(BackendError):
+    """The platform lacks something it should hold (exit code 1): an image the registry lost, a resource gone.
+
+    Unlike :class:`NotFoundError`, retyping the command does not help: the fault is the platform's.
+    """
 
 
 class ResourceExistsError(BackendError):
