@@ -64,5 +64,6 @@ def _missing() -> str:
         installed = f"azure-core {version('azure-core')}"
     except PackageNotFoundError:
         installed = "the installed azure-core"
-    return (f"{installed} has no {PRIVATE_MODULE}.{PRIVATE_NAME}, which Orbit's Azure transport builds its "
-            f"responses with (a private part of azure-core); install {AZURE_CORE_PIN}, the range Orbit pins")
+    return (f"{installed} has no {PRIVATE_MODULE}.{PRIVATE_NAME}, the private azure-core type Orbit's Azure "
+            f"transport builds its responses with; install a release of {AZURE_CORE_PIN}, the range Orbit pins "
+            "and is tested with")
