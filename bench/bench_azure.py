@@ -85,12 +85,12 @@ from orbit_ops.backends.azure.common import credential
 arm, files, ca, subscription, group, environment, account, key = sys.argv[1:9]
 count, app, storages, kind = int(sys.argv[9]), json.loads(sys.argv[10]), json.loads(sys.argv[11]), sys.argv[12]
 if kind == "orbit":
+    from orbit_ops.backends.azure.arm_calls import inline_polling
     from orbit_ops.backends.azure.common import AzureEndpoints
-    from orbit_ops.backends.azure.platform import _inline_polling
     endpoints = AzureEndpoints(arm, files, ca)
     arm_options = endpoints.pooled_transport(arm, {"polling_interval": 0, "retry_backoff_factor": 0})
     files_options = endpoints.pooled_transport(files, {}, connection_timeout=20, read_timeout=60)
-    polling = lambda: {"polling": _inline_polling()(0, path_format_arguments={"endpoint": arm})}
+    polling = lambda: {"polling": inline_polling()(0, path_format_arguments={"endpoint": arm})}
 else:
     arm_options = {"connection_verify": ca, "use_env_settings": False, "polling_interval": 0,
                    "retry_backoff_factor": 0}
@@ -203,6 +203,7 @@ def workspace(folder: Path, count: int, azure: dict[str, str]) -> Path:
 def seed(cloud: Cloud, root: Path) -> None:
     """Store every solution's desired resources in the emulators directly (not measured, not logged),
     using the backend's own mapping of an app to its ARM document."""
+    from orbit_ops.backends.azure.app_documents import new_app_model
     from orbit_ops.backends.azure.platform import AzurePlatform
     from orbit_ops.fleet.drift import desired_for
     from orbit_ops.workspace import Workspace
@@ -221,7 +222,8 @@ def seed(cloud: Cloud, root: Path) -> None:
                 "accountName": storage.account_name, "accountKey": ACCOUNT_KEY, "shareName": storage.share_name,
                 "accessMode": storage.access_mode}}})
         for app in desired.apps:
-            cloud.arm.put_app(app.name, platform._new_app_model(app).as_dict())
+            cloud.arm.put_app(app.name, new_app_model(app, location=platform.settings.location,
+                                                       environment_id=platform.environment_id).as_dict())
 
 
 class Timed:
@@ -289,6 +291,7 @@ def status_rows(cloud: Cloud, folder: Path, runs: int) -> list[str]:
 def bare_sdk(cloud: Cloud, root: Path, kind: str) -> tuple[Timed, int]:
     """One run of ``BARE`` over ``SWEEP`` solutions with ``kind`` clients ("stock" or "orbit"; the storages
     its apps mount made first, not counted): timing of the process, and the calls the emulators saw."""
+    from orbit_ops.backends.azure.app_documents import new_app_model
     from orbit_ops.backends.azure.platform import AzurePlatform
     from orbit_ops.fleet.drift import desired_for
     from orbit_ops.workspace import Workspace
@@ -298,7 +301,9 @@ def bare_sdk(cloud: Cloud, root: Path, kind: str) -> tuple[Timed, int]:
     spec = next(iter(space.solutions()))
     desired = desired_for(spec, space.target(), space.release_index())
     assert desired is not None
-    document = AzurePlatform(space.config.azure)._new_app_model(desired.apps[0]).as_dict()
+    platform = AzurePlatform(space.config.azure)
+    document = new_app_model(desired.apps[0], location=platform.settings.location,
+                             environment_id=platform.environment_id).as_dict()
     cloud.clear()
     for storage in desired.storages:  # every app of the reference mounts the first solution's storages
         cloud.arm.put_storage(storage.name, {"properties": {"azureFile": {

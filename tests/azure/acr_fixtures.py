@@ -19,7 +19,8 @@ from emulators.azurite import Azurite, AzuriteMissingError, start_azurite
 from emulators.server import Emulator, Running, serve
 from support import git
 
-from orbit_ops.backends.azure.acr import AcrBuilder, LogPolling
+from orbit_ops.backends.azure.acr import AcrBuilder
+from orbit_ops.backends.azure.acr_log import LogPolling
 from orbit_ops.redact import clear_registered_secrets
 from orbit_ops.workspace import Workspace
 

@@ -25,7 +25,8 @@ from emulators.azurite import Azurite
 from emulators.server import Fault, make_certificate
 from support import git
 
-from orbit_ops.backends.azure.acr import AcrBuilder, LogCursor, LogPolling
+from orbit_ops.backends.azure.acr import AcrBuilder
+from orbit_ops.backends.azure.acr_log import LogCursor, LogPolling
 from orbit_ops.backends.base import BuildRequest
 from orbit_ops.build.context import pack_context
 from orbit_ops.build.pipeline import plan_build, start_build

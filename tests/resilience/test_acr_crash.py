@@ -53,7 +53,8 @@ KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_
 SHIM = (
     "import sys\n"
     "from orbit_ops.backends.azure import acr as a\n"
-    "a.DEFAULT_POLLING = a.LogPolling(idle_min=0.02, idle_max=0.1, status_every=0.2, settle=2.0)\n"
+    "from orbit_ops.backends.azure.acr_log import LogPolling\n"
+    "a.DEFAULT_POLLING = LogPolling(idle_min=0.02, idle_max=0.1, status_every=0.2, settle=2.0)\n"
     "a.DEFAULT_ARM_OPTIONS = {'retry_backoff_factor': 0, 'polling_interval': 0}\n"
     "a.DEFAULT_BLOB_OPTIONS = {'initial_backoff': 0, 'increment_base': 0, 'random_jitter_range': 0}\n"
     "from orbit_cli.main import main\n"

@@ -46,6 +46,7 @@ from emulators.server import Request, Response, error
 from support import git, report, screen_text
 
 from orbit_ops.backends.azure import acr as azure_acr
+from orbit_ops.backends.azure.acr_log import LogPolling
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet.integrity import verify_records
 from orbit_ops.names import solution_hash
@@ -140,7 +141,7 @@ def workspace(make_azure_workspace: Callable[..., Path], emulators: Any, tmp_pat
     monkeypatch.setenv("ORBIT_STORAGE_ACCOUNT_KEY", ACCOUNT_KEY)
     emulators.arm.token = BEARER
     monkeypatch.setattr(azure_acr, "DEFAULT_POLLING",
-                        azure_acr.LogPolling(idle_min=0.02, idle_max=0.1, status_every=0.2, settle=2.0))
+                        LogPolling(idle_min=0.02, idle_max=0.1, status_every=0.2, settle=2.0))
     monkeypatch.setattr(azure_acr, "DEFAULT_ARM_OPTIONS", {"retry_backoff_factor": 0, "polling_interval": 0})
     monkeypatch.setattr(azure_acr, "DEFAULT_BLOB_OPTIONS",
                         {"initial_backoff": 0, "increment_base": 0, "random_jitter_range": 0})

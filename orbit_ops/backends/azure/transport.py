@@ -16,7 +16,8 @@ keeps what the SDK clients rely on and drops the rest:
   ``ServiceRequestError`` (safe to retry), failures after the request went out ``ServiceResponseError``.
 
 Bodies are read whole unless the call asks for a stream (``stream=True``), which is then read in the
-configured block size and the connection given back at its end.
+configured block size and the connection given back at its end. Responses are azure-core's own response
+type, a private part of azure-core that only :mod:`~orbit_ops.backends.azure.core_private` touches.
 """
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ def _classes() -> type[Any]:
         ServiceResponseTimeoutError,
     )
     from azure.core.pipeline.transport import HttpTransport
-
-    # The response type azure-core's own transports build for `azure.core.rest` requests. Private, hence the
-    # azure-core pin in pyproject.toml; tests/azure run every client call through it.
-    from azure.core.rest._http_response_impl import HttpResponseImpl
     from azure.core.utils import case_insensitive_dict
+
+    from orbit_ops.backends.azure.core_private import block_size, response_class
+
+    # The response type azure-core's own transports build for `azure.core.rest` requests (private: see
+    # core_private); first, so that an azure-core without it stops here, before any request.
+    response_type = response_class()
 
     class PooledTransport(HttpTransport[Any, Any]):
         """An azure-core ``HttpTransport`` on a urllib3 connection pool (see the module docstring)."""
@@ -114,9 +117,10 @@ def _classes() -> type[Any]:
                 raise _read_error(exc) from exc
             headers = case_insensitive_dict(raw.headers)  # a repeated header's values joined, as requests does
             content = None if stream else raw.data
-            return _Response(request=request, internal_response=raw, status_code=raw.status, headers=headers,
-                             reason=raw.reason or "", content_type=headers.get("content-type"),
-                             block_size=config.data_block_size, stream_download_generator=_stream, content=content)
+            return response_type(request=request, internal_response=raw, status_code=raw.status, headers=headers,
+                                 reason=raw.reason or "", content_type=headers.get("content-type"),
+                                 block_size=config.data_block_size, stream_download_generator=_stream,
+                                 content=content)
 
         def _opener(self, url: str, verify: bool | str) -> tuple[Any, str]:
             """What sends a request to ``url``, and what of the URL it takes. A direct connection goes to the
@@ -163,14 +167,6 @@ def _classes() -> type[Any]:
 
         return str(certifi.where())
 
-
-    class _Response(HttpResponseImpl):
-        """An ``azure.core.rest.HttpResponse`` whose body was read whole (or is still to stream)."""
-
-        def __init__(self, *, content: bytes | None, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self._content = content
-
     def _read_error(exc: Exception) -> Exception:
         """The azure-core error for a failure once the request went out (what requests' transport raises)."""
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
@@ -186,7 +182,7 @@ def _classes() -> type[Any]:
         """The body of a streamed response in blocks. Read to its end, the connection goes back to the pool;
         left early or failed, it is closed (a connection with body still unread cannot serve another call)."""
         raw: urllib3.BaseHTTPResponse = response.internal_response
-        block = response._block_size  # set by HttpResponseImpl from the connection settings
+        block = block_size(response)
         whole = False
         try:
             yield from raw.stream(block, decode_content=kwargs.get("decompress", True))
