@@ -30,15 +30,10 @@ from orbit_ops.operations.events import (
     from_json,
     to_json,
 )
-from orbit_ops.operations.store import (
-    FLUSH_EVENTS,
-    OperationContext,
-    OperationRunner,
-    OperationStore,
-    follow,
-    run_operation,
-    utc_now,
-)
+from orbit_ops.operations.log import follow
+from orbit_ops.operations.records import utc_now
+from orbit_ops.operations.runner import FLUSH_EVENTS, OperationContext, OperationRunner, run_operation
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.redact import clear_registered_secrets, register_secret
 
 ROOT = Path(__file__).parents[2]
@@ -51,7 +46,8 @@ WORKER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from orbit_ops.operations.store import OperationStore, run_operation
+    from orbit_ops.operations.runner import run_operation
+    from orbit_ops.operations.store import OperationStore
 
     async def body(ctx):
         ctx.child("acme-corp", "running")
@@ -455,7 +451,8 @@ def test_concurrent_processes_create_operations_safely(tmp_path: Path, state_dir
             """
             import asyncio, sys
             from pathlib import Path
-            from orbit_ops.operations.store import OperationStore, run_operation
+            from orbit_ops.operations.runner import run_operation
+            from orbit_ops.operations.store import OperationStore
 
             async def body(ctx):
                 ctx.progress(1, 1)
