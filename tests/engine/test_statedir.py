@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from orbit_ops.backends.local.platform import LocalPlatform
+from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.locks import held, lock_path
 from orbit_ops.operations.runner import run_operation
 from orbit_ops.operations.store import OperationStore
@@ -76,7 +77,7 @@ def test_a_new_state_folder_is_private_whatever_the_umask(tmp_path: Path, open_u
 def test_a_store_open_gives_wal_and_shm_the_private_mode(tmp_path: Path, open_umask: None) -> None:
     state = tmp_path / ".orbit"
     with OperationStore(state) as store, OperationStore(state) as other:  # both open: the WAL stays
-        store._create("build", "mc@1.0.0", 1)
+        store.create(OperationKind.BUILD, "mc@1.0.0", 1)
         assert other.list()[0].target == "mc@1.0.0"
         side = [Path(str(store.path) + suffix) for suffix in ("-wal", "-shm")]
         assert all(path.exists() for path in side)
