@@ -221,7 +221,7 @@ def make_workspace(folder: Path) -> tuple[Path, str]:
     import os
 
     from orbit_ops.demo import _write_solutions, create_demo
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
     from orbit_ops.workspace import Workspace
 
     os.environ.update(GIT_ENV)

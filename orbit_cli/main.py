@@ -403,7 +403,7 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
 
     from orbit_ops.operations.events import LogLine, OperationFinished
     from orbit_ops.operations.events import to_json as event_json
-    from orbit_ops.operations.store import follow as follow_events
+    from orbit_ops.operations.log import follow as follow_events
     from orbit_ops.text import json_text
 
     workspace = settings.open()
@@ -639,7 +639,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     import asyncio
 
     from orbit_ops.fleet.sweeps import check_concurrency, plan_many, refuse_unreleased, sweep_body
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
 
     _refuse_read_only(settings, "provision")
     check_concurrency(concurrency)
@@ -676,7 +676,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
 def _finish_sweep(settings: Settings, finished: Any, *, pins_only: bool = False) -> None:
     """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
 
-    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations.store``), so the state
+    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations.runner``), so the state
     alone decides: 0 succeeded, 130 cancelled, 1 otherwise. A roll whose refused pins make it exit 2
     never gets here (see ``_roll``).
     """
@@ -730,7 +730,7 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
 def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
           yes: bool, lock_timeout: float, invalid: Sequence[Any] = ()) -> None:
     from orbit_ops.fleet.roll import roll_body
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
 
     if not settings.json:
         for change in roll_plan.changes:

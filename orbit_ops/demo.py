@@ -22,6 +22,7 @@ from orbit_ops.config.load import load_config
 from orbit_ops.errors import BuildError, InputError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.operations.events import OperationFinished
+from orbit_ops.operations.kinds import OperationKind, OperationState
 
 if TYPE_CHECKING:
     from orbit_ops.workspace import Workspace
@@ -393,7 +394,7 @@ def _build_releases(target: Path, tags: list[DemoTag]) -> Iterator[str]:
 
     for tag in tags:
         finished = asyncio.run(run(tag))
-        if finished is None or finished.state != "succeeded" or finished.result is None:
+        if finished is None or finished.state != OperationState.SUCCEEDED or finished.result is None:
             error = finished.error if finished else "no result"
             raise BuildError(f"demo build of {tag.component}/v{tag.version} failed: {error}")
         yield f"built {tag.component}/v{tag.version} → {finished.result['digest'][:19]}"
@@ -407,7 +408,7 @@ UNPROVISIONED = 3  # the newest customers have not been provisioned yet: their s
 def _provision(target: Path, rng: random.Random) -> Iterator[str]:
     """Provision most solutions as one real sweep, then change a few behind Orbit's back (drift)."""
     from orbit_ops.fleet.sweeps import sweep_body
-    from orbit_ops.operations.store import OperationContext, OperationRunner
+    from orbit_ops.operations.runner import OperationContext, OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace(load_config(target))
@@ -419,8 +420,9 @@ def _provision(target: Path, rng: random.Random) -> Iterator[str]:
             return await sweep_body(workspace, chosen, ctx)
 
         result = None
-        async for event in OperationRunner(workspace.operations(), "sweep", f"{len(chosen)} solutions", body,
-                                           total=len(chosen)).events():
+        runner = OperationRunner(workspace.operations(), OperationKind.SWEEP, f"{len(chosen)} solutions", body,
+                                 total=len(chosen))
+        async for event in runner.events():
             if isinstance(event, OperationFinished):
                 result = event.result
         return result

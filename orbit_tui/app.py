@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from orbit_ops.build.pipeline import BuildPlan
 from orbit_ops.errors import InputError, OrbitError
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
 from orbit_tui.commands import OrbitCommands, screen_actions

@@ -18,7 +18,7 @@ from orbit_ops.errors import InputError, NotFoundError, RefusedError
 from orbit_ops.fleet.roll import plan_roll, roll_body
 from orbit_ops.fleet.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.versions import newest_first
 from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen

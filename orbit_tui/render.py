@@ -18,12 +18,12 @@ from typing import Literal
 from orbit_ops.catalog.releases import ReleaseRecord
 from orbit_ops.catalog.tags import ReleaseTag
 from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
-from orbit_ops.console_queries import decode_log_line
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.fleet.status import LastOperation
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.events import LogLine
-from orbit_ops.operations.store import OperationRecord
+from orbit_ops.operations.log import decode_log_line
+from orbit_ops.operations.records import OperationRecord
 from orbit_ops.versions import LATEST, image_tag
 from orbit_ops.workspace import ComponentSummary
 

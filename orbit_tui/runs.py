@@ -15,7 +15,7 @@ import functools
 from collections.abc import AsyncIterator, Callable
 
 from orbit_ops.operations.events import Event, OperationFinished
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 
 
 class ConsoleRun:

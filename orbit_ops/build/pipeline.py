@@ -26,8 +26,9 @@ from orbit_ops.catalog.releases import ReleaseRecord, append_record, latest_reco
 from orbit_ops.catalog.tags import ReleaseTag
 from orbit_ops.config.model import ComponentSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
+from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
 from orbit_ops.workspace import Workspace
@@ -47,7 +48,7 @@ _ARCHIVE_NAME = re.compile(r"^\.?(\d{8}-\d{6}-[0-9a-f]{4})\.tar\.gz(?:\.[^/]*\.t
 
 
 class BuildContext(Protocol):
-    """What a build needs from the operation running it (see ``orbit_ops.operations.store``)."""
+    """What a build needs from the operation running it (see ``orbit_ops.operations.runner``)."""
 
     @property
     def op_id(self) -> str: ...
@@ -333,4 +334,4 @@ def start_build(workspace: Workspace, plan: BuildPlan, builder: ImageBuilder | N
         return await build_body(workspace, plan, chosen, ctx, is_live=workspace.operation_is_live,
                                 lock_timeout=lock_timeout)
 
-    return OperationRunner(store, "build", plan.target, body, total=BUILD_STEPS)
+    return OperationRunner(store, OperationKind.BUILD, plan.target, body, total=BUILD_STEPS)

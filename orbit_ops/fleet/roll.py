@@ -21,6 +21,7 @@ from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.operations.kinds import MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
 from orbit_ops.workspace import Workspace
@@ -135,7 +136,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
                            validate=functools.partial(_validate, workspace.config, spec.path))
         except OrbitError as exc:
             refused.append({"id": change.id, "error": str(exc), "input": isinstance(exc, InputError)})
-            ctx.child(change.id, "failed", str(exc))
+            ctx.child(change.id, MemberState.FAILED, str(exc))
             ctx.log(f"pin not changed: {exc}", child=change.id)
             ctx.progress(len(refused), total)  # a refused solution is done: it will not be provisioned
             continue
@@ -152,11 +153,11 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     if not provision:
         # Pins only: a member succeeded when its pin is written (or was already there).
         for change in written:
-            ctx.child(change.id, "succeeded", "pinned; not provisioned (--no-provision)")
+            ctx.child(change.id, MemberState.SUCCEEDED, "pinned; not provisioned (--no-provision)")
         for solution_id in plan.unchanged:
-            ctx.child(solution_id, "succeeded", f"already on {plan.version}")
+            ctx.child(solution_id, MemberState.SUCCEEDED, f"already on {plan.version}")
         for entry in invalid:
-            ctx.child(entry.id, "invalid", str(entry.error))
+            ctx.child(entry.id, MemberState.INVALID, str(entry.error))
             ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
         ctx.log("pins written; not provisioning (--no-provision)")
         ctx.progress(total, total)
@@ -169,7 +170,7 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
                                  wait=wait, lock_timeout=lock_timeout, invalid=invalid)
     else:
         for entry in invalid:
-            ctx.child(entry.id, "invalid", str(entry.error))
+            ctx.child(entry.id, MemberState.INVALID, str(entry.error))
         ctx.progress(total, total)
         swept = result_json(invalid_outcomes(invalid), 0)
     return result | swept
@@ -198,7 +199,7 @@ class _Shifted:
     def progress(self, done: int, total: int | None = None) -> None:
         self._ctx.progress(self._done + done, self._total)
 
-    def child(self, child_id: str, state: str, message: str = "") -> None:
+    def child(self, child_id: str, state: MemberState, message: str = "") -> None:
         self._ctx.child(child_id, state, message)
 
 
@@ -213,7 +214,7 @@ def previous_pin(workspace: Workspace, solution_id: str, component: str, current
     Raises:
         NotFoundError: no roll in the operation history set this pin.
     """
-    for record in workspace.operations().list(kind="roll"):
+    for record in workspace.operations().list(kind=OperationKind.ROLL):
         for pin in (record.result or {}).get("pins", []):
             if pin.get("id") == solution_id and pin.get("component") == component and pin.get("to") == current:
                 return str(pin["from"])

@@ -27,6 +27,7 @@ from orbit_ops.fleet.provision import (
     read_live,
     read_solution,
 )
+from orbit_ops.operations.kinds import MemberState
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.workspace import Workspace
 
@@ -45,7 +46,7 @@ class SweepContext(Protocol):
 
     def progress(self, done: int, total: int | None = None) -> None: ...
 
-    def child(self, child_id: str, state: str, message: str = "") -> None: ...
+    def child(self, child_id: str, state: MemberState, message: str = "") -> None: ...
 
 
 @dataclass
@@ -182,10 +183,10 @@ async def sweep_body(
         ctx.progress(finished, total)
 
     for entry in invalid:
-        ctx.child(entry.id, "invalid", str(entry.error))
+        ctx.child(entry.id, MemberState.INVALID, str(entry.error))
         ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
     for spec in specs:
-        ctx.child(spec.id, "queued")
+        ctx.child(spec.id, MemberState.QUEUED)
     tasks = [asyncio.ensure_future(one(spec)) for spec in specs]
     try:
         await asyncio.gather(*tasks)
@@ -211,10 +212,10 @@ async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext,
     desired = desired_for(spec, target, releases)
     if reason is not None or desired is None:
         message = f"refused: {reason}"
-        ctx.child(spec.id, "skipped", message)
+        ctx.child(spec.id, MemberState.SKIPPED, message)
         ctx.log(message, child=spec.id)
         return SolutionOutcome(spec.id, "skipped", error=message)
-    ctx.child(spec.id, "running")
+    ctx.child(spec.id, MemberState.RUNNING)
     platform = workspace.platform()
     try:
         log = _child_log(ctx, spec.id)
@@ -229,11 +230,11 @@ async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext,
                 log("in sync: nothing to do")
             actions = await apply_solution(plan, platform, platform, log, counter)
     except OrbitError as exc:
-        ctx.child(spec.id, "failed", str(exc))
+        ctx.child(spec.id, MemberState.FAILED, str(exc))
         ctx.log(f"failed: {exc}", child=spec.id)
         return SolutionOutcome(spec.id, "failed", error=str(exc))
     written = sum(1 for a in actions if a.action != "none")
-    ctx.child(spec.id, "succeeded", f"{written} change(s)" if written else "in sync")
+    ctx.child(spec.id, MemberState.SUCCEEDED, f"{written} change(s)" if written else "in sync")
     return SolutionOutcome(spec.id, "succeeded", actions=actions, notes=plan.notes)
 
 

@@ -1,1 +1,1 @@
-"""Operations: their index, runner, JSONL event log, the workspace lock."""
+"""Operations: kinds and states, their index (store, records), runner, JSONL log, owner liveness, and locks."""

@@ -11,7 +11,12 @@ from __future__ import annotations
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from orbit_ops.operations.kinds import MemberState, OperationKind, OperationState
+
+_Enum = TypeVar("_Enum", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,7 @@ class OperationStarted:
     """The operation's body began to run."""
 
     op_id: str
-    kind: str
+    kind: OperationKind
     target: str
     at: str
 
@@ -49,7 +54,7 @@ class ChildChanged:
 
     op_id: str
     child: str
-    state: str
+    state: MemberState
     message: str = ""
 
 
@@ -58,7 +63,7 @@ class OperationFinished:
     """The operation ended: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``."""
 
     op_id: str
-    state: str
+    state: OperationState
     at: str
     error: str | None = None
     result: dict[str, Any] | None = None
@@ -99,7 +104,7 @@ def from_json(data: Mapping[str, Any]) -> Event:
         if kind == "started":
             return OperationStarted(
                 op_id=_str(data, "op_id"),
-                kind=_str(data, "kind"),
+                kind=_member(OperationKind, data, "kind"),
                 target=_str(data, "target"),
                 at=_str(data, "at"),
             )
@@ -118,7 +123,7 @@ def from_json(data: Mapping[str, Any]) -> Event:
             return ChildChanged(
                 op_id=_str(data, "op_id"),
                 child=_str(data, "child"),
-                state=_str(data, "state"),
+                state=_member(MemberState, data, "state"),
                 message=_opt_str(data, "message") or "",
             )
         if kind == "finished":
@@ -127,7 +132,7 @@ def from_json(data: Mapping[str, Any]) -> Event:
                 raise ValueError("'result' must be an object or null")
             return OperationFinished(
                 op_id=_str(data, "op_id"),
-                state=_str(data, "state"),
+                state=_member(OperationState, data, "state"),
                 at=_str(data, "at"),
                 error=_opt_str(data, "error"),
                 result=result,
@@ -142,6 +147,14 @@ def _str(data: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{key!r} must be a string, not {type(value).__name__}")
     return value
+
+
+def _member(enum: type[_Enum], data: Mapping[str, Any], key: str) -> _Enum:
+    value = _str(data, key)
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValueError(f"{key!r} must be one of {', '.join(enum)}, not {value!r}") from None
 
 
 def _opt_str(data: Mapping[str, Any], key: str) -> str | None:

@@ -25,7 +25,6 @@ import contextlib
 import functools
 import json
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from orbit_ops.errors import LockTimeoutError, RefusedError
+from orbit_ops.operations.liveness import HOST, pid_exists
 from orbit_ops.statedir import PRIVATE_FILE_MODE, make_private_dir
 
 try:
@@ -46,7 +46,6 @@ POLL_SECONDS = 0.2
 DEFAULT_LOCK_TIMEOUT = 600.0  # seconds a member waits for another operation's lock (--lock-timeout)
 UNKNOWN_GRACE_SECONDS = 1.0  # a holder that just took the lock may not have written its record yet
 MAX_HOLDER_BYTES = 4096
-_HOST = socket.gethostname()
 _made: set[Path] = set()  # lock folders known to exist, so a sweep does not mkdir once per solution
 
 
@@ -88,7 +87,7 @@ def _prefix(op_id: str | None, kind: str | None, pid: int, host: str) -> bytes:
 
 
 def _record(op_id: str | None, kind: str | None) -> bytes:
-    return _prefix(op_id, kind, os.getpid(), _HOST) + _utc_now().encode() + b'"}\n'
+    return _prefix(op_id, kind, os.getpid(), HOST) + _utc_now().encode() + b'"}\n'
 
 
 def read_holder(path: Path) -> LockHolder | None:
@@ -105,21 +104,9 @@ def read_holder(path: Path) -> LockHolder | None:
                             kind=None if data.get("kind") is None else str(data["kind"]))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    if holder.host == _HOST and not _alive(holder.pid):
+    if holder.host == HOST and not pid_exists(holder.pid):
         return None
     return holder
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def _describe(holder: LockHolder | None) -> str:

@@ -13,7 +13,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, ProgressBar
 
-from orbit_ops.console_queries import SWEEPING_KINDS, follow_batches
 from orbit_ops.errors import BackendError
 from orbit_ops.operations.events import (
     ChildChanged,
@@ -23,7 +22,8 @@ from orbit_ops.operations.events import (
     OperationStarted,
     ProgressChanged,
 )
-from orbit_ops.operations.store import ACTIVE_STATES
+from orbit_ops.operations.kinds import ACTIVE_STATES, SWEEPING_KINDS
+from orbit_ops.operations.log import follow_batches
 from orbit_ops.text import visible
 from orbit_tui.render import (
     CHILD_COLUMNS,
@@ -45,8 +45,8 @@ YIELDS_PER_BATCH = 4
 
 
 class LogScreen(OrbitScreen):
-    """Streams the operation's log from the store (``console_queries.follow_batches``, the batched form of
-    ``operations.follow``): the store is the one source, for this console's runs and others'."""
+    """Streams the operation's log from the store (``operations.log.follow_batches``, the batched form of
+    ``operations.log.follow``): the store is the one source, for this console's runs and others'."""
 
     MUTATING = frozenset({"cancel", "retry_failed"})
     AUTO_FOCUS = "#log"
@@ -103,7 +103,7 @@ class LogScreen(OrbitScreen):
 
     @work(exclusive=True, group="log", exit_on_error=False)
     async def stream(self) -> None:
-        """Follow the store's log a bounded batch at a time (``console_queries.follow_batches``): each batch is one
+        """Follow the store's log a bounded batch at a time (``operations.log.follow_batches``): each batch is one
         write to the log widget, and keys are handled between batches. Log lines stay as stored until the widget
         shows them (``raw_log_lines``); the header is redrawn once a batch, if an event changed it."""
         store = self.workspace.operations()

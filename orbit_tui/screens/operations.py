@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
 from orbit_ops.console_queries import failed_members
-from orbit_ops.operations.store import OperationRecord
+from orbit_ops.operations.records import OperationRecord
 from orbit_tui.render import OPERATION_COLUMNS, clock_time, operation_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label, Static
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.fleet.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
+from orbit_ops.operations.kinds import SWEEPING_KINDS
 from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible
 from orbit_tui.render import (
@@ -35,7 +36,6 @@ from orbit_tui.render import (
     state_cell,
 )
 from orbit_tui.screens.base import OrbitScreen
-from orbit_tui.screens.solutions import SOLUTION_KINDS
 from orbit_tui.widgets import StateTable
 
 PIN_COLUMNS = ("app", "pinned", "resolved", "latest release", "freshness")
@@ -152,7 +152,7 @@ class SolutionScreen(OrbitScreen):
         solution_id = self.view.spec.id
         records = await asyncio.to_thread(self.workspace.operations().list)
         mine = [
-            r for r in records if r.kind in SOLUTION_KINDS and (r.target == solution_id or solution_id in r.children)
+            r for r in records if r.kind in SWEEPING_KINDS and (r.target == solution_id or solution_id in r.children)
         ]
         self.query_one("#history", StateTable).show_rows(
             (record.id, operation_row(record, member=solution_id)) for record in mine

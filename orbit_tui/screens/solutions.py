@@ -50,7 +50,6 @@ from orbit_tui.render import (
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
-SOLUTION_KINDS = ("provision", "sweep", "roll")
 FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, sync:invalid, pin:agent=1.2.0 (Esc clears)"
 Stamp = tuple[tuple[str, int, int, int], ...]
 

@@ -34,7 +34,7 @@ from orbit_ops.catalog.releases import load_records
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.integrity import verify_records
 from orbit_ops.operations.events import Event, LogLine, OperationFinished, to_json
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 
 NOTE = re.compile(r"^the log of run \S+ (shrank|was replaced|disappeared) on the service")
 

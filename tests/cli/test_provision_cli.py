@@ -172,7 +172,7 @@ def test_roll_refuses_a_file_edited_since_it_was_read(root: Path, monkeypatch: p
     from orbit_ops.config.load import find_solution
     from orbit_ops.fleet.roll import plan_roll, roll_body
     from orbit_ops.operations.events import OperationFinished
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)

@@ -21,7 +21,8 @@ from support import git
 
 from orbit_cli.render import EventPrinter
 from orbit_ops.operations.events import ChildChanged, LogLine, OperationFinished, OperationStarted
-from orbit_ops.operations.store import OperationRunner, OperationStore
+from orbit_ops.operations.runner import OperationRunner
+from orbit_ops.operations.store import OperationStore
 
 Run = Callable[..., tuple[int, str, str]]
 

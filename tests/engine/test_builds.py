@@ -248,7 +248,7 @@ def test_archive_of_a_killed_build_is_removed_by_the_next_build(ws: Workspace) -
     unrelated = tmp / "notes.txt"
     unrelated.write_text("not ours")
     # A build that is still running keeps its archive.
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
 
     async def idle(ctx: Any) -> None:
         return None
@@ -298,7 +298,8 @@ def test_worktree_left_by_a_kill_inside_git_worktree_add_is_pruned(ws: Workspace
 
 
 def test_follow_from_another_store_streams_a_running_build(ws: Workspace) -> None:
-    from orbit_ops.operations.store import OperationStore, follow
+    from orbit_ops.operations.log import follow
+    from orbit_ops.operations.store import OperationStore
 
     plan = plan_build(ws, "mc", "1.3.0")
 

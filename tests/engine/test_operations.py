@@ -30,15 +30,10 @@ from orbit_ops.operations.events import (
     from_json,
     to_json,
 )
-from orbit_ops.operations.store import (
-    FLUSH_EVENTS,
-    OperationContext,
-    OperationRunner,
-    OperationStore,
-    follow,
-    run_operation,
-    utc_now,
-)
+from orbit_ops.operations.log import follow
+from orbit_ops.operations.records import utc_now
+from orbit_ops.operations.runner import FLUSH_EVENTS, OperationContext, OperationRunner, run_operation
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.redact import clear_registered_secrets, register_secret
 
 ROOT = Path(__file__).parents[2]
@@ -51,7 +46,8 @@ WORKER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from orbit_ops.operations.store import OperationStore, run_operation
+    from orbit_ops.operations.runner import run_operation
+    from orbit_ops.operations.store import OperationStore
 
     async def body(ctx):
         ctx.child("acme-corp", "running")
@@ -455,7 +451,8 @@ def test_concurrent_processes_create_operations_safely(tmp_path: Path, state_dir
             """
             import asyncio, sys
             from pathlib import Path
-            from orbit_ops.operations.store import OperationStore, run_operation
+            from orbit_ops.operations.runner import run_operation
+            from orbit_ops.operations.store import OperationStore
 
             async def body(ctx):
                 ctx.progress(1, 1)
@@ -804,7 +801,11 @@ def test_events_round_trip_through_json(event: Event) -> None:
         {"type": "nope"},
         {"type": "log", "op_id": "x"},
         {"type": "progress", "op_id": "x", "done": "1", "total": 2},
+        {"type": "started", "op_id": "x", "kind": "deploy", "target": "t", "at": "t"},
+        {"type": "child", "op_id": "x", "child": "acme-corp", "state": "exploded"},
+        {"type": "finished", "op_id": "x", "state": "done", "at": "t"},
     ],
+    ids=["unknown-type", "missing-field", "wrong-type", "unknown-kind", "unknown-member-state", "unknown-state"],
 )
 def test_malformed_event_json_is_rejected(data: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -898,3 +899,21 @@ async def test_a_cancelled_operation_records_its_reason_and_its_unfinished_membe
         "acme-corp": "succeeded", "globex": "cancelled", "initech": "cancelled"}
     closing = [e for e in events if isinstance(e, ChildChanged) and e.state == "cancelled"]
     assert [e.child for e in closing] == ["globex", "initech"]  # streamed before the end, as every event is
+
+
+@pytest.mark.asyncio
+async def test_typed_kinds_and_states_are_stored_as_the_plain_strings(store: OperationStore, state_dir: Path) -> None:
+    events = await collect(run_operation(store, "sweep", "1 solution", members_body({"acme-corp": "failed"})))
+    finished = events[-1]
+    assert isinstance(finished, OperationFinished)
+    with sqlite3.connect(state_dir / "operations.sqlite") as conn:
+        row = conn.execute("SELECT kind, typeof(kind), state, typeof(state) FROM operations").fetchone()
+        children = conn.execute("SELECT state, typeof(state) FROM operation_children").fetchall()
+    assert row == ("sweep", "text", "failed", "text")
+    assert children == [("failed", "text")]
+    lines = store.log_path(finished.op_id).read_bytes().splitlines()
+    assert lines[0].startswith(b'{"type":"started","op_id":') and b'"kind":"sweep"' in lines[0]
+    assert b'"state":"failed"' in lines[-1]
+    record = store.get(finished.op_id)
+    assert json.loads(json.dumps(record.to_json()))["state"] == "failed"
+    assert (record.kind, record.state, record.children["acme-corp"].state) == ("sweep", "failed", "failed")

@@ -17,7 +17,7 @@ from orbit_ops.fleet.sweeps import statuses, sweep_body
 from orbit_ops.names import azure_names
 from orbit_ops.operations.events import ChildChanged, Event, OperationFinished
 from orbit_ops.operations.locks import held, lock_path
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.workspace import Workspace
 
 

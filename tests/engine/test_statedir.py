@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from orbit_ops.backends.local.platform import LocalPlatform
+from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.locks import held, lock_path
-from orbit_ops.operations.store import OperationStore, run_operation
+from orbit_ops.operations.runner import run_operation
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.workspace import Workspace
 
@@ -75,7 +77,7 @@ def test_a_new_state_folder_is_private_whatever_the_umask(tmp_path: Path, open_u
 def test_a_store_open_gives_wal_and_shm_the_private_mode(tmp_path: Path, open_umask: None) -> None:
     state = tmp_path / ".orbit"
     with OperationStore(state) as store, OperationStore(state) as other:  # both open: the WAL stays
-        store._create("build", "mc@1.0.0", 1)
+        store.create(OperationKind.BUILD, "mc@1.0.0", 1)
         assert other.list()[0].target == "mc@1.0.0"
         side = [Path(str(store.path) + suffix) for suffix in ("-wal", "-shm")]
         assert all(path.exists() for path in side)
@@ -125,21 +127,21 @@ import os, resource, signal, sys
 from pathlib import Path
 from orbit_ops.errors import BackendError
 from orbit_ops.operations.events import LogLine
-from orbit_ops.operations.store import _open_append, _write_lines
+from orbit_ops.operations.log import open_append, write_lines
 
 path = Path(sys.argv[1])
-fd = _open_append(path)
-_write_lines(fd, [LogLine("op", "2026-01-01T00:00:00.000Z", "stored before the disk filled")])
+fd = open_append(path)
+write_lines(fd, [LogLine("op", "2026-01-01T00:00:00.000Z", "stored before the disk filled")])
 size = os.fstat(fd).st_size
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails like one on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (size + 150, resource.RLIM_INFINITY))
 batch = [LogLine("op", "2026-01-01T00:00:01.000Z", f"line {i} " + "x" * 60) for i in range(5)]
 try:
-    _write_lines(fd, batch)
+    write_lines(fd, batch)
 except BackendError as exc:
     print("refused:", exc)
 resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-_write_lines(fd, [LogLine("op", "2026-01-01T00:00:02.000Z", "written once there was room again")])
+write_lines(fd, [LogLine("op", "2026-01-01T00:00:02.000Z", "written once there was room again")])
 """
 
 

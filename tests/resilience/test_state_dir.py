@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.store import OperationStore
 
 HERE = Path(__file__).resolve().parent
@@ -82,8 +83,8 @@ def workspace(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) ->
                     "--yes"], check=True, capture_output=True)
     with OperationStore(root / ".orbit") as store:
         finished = store.list(limit=1, kind="sweep")[0].id
-        record = store._create("provision", "acme-corp", 1)
-        store._mark_running(record.id, record.created_at)
+        record = store.create(OperationKind.PROVISION, "acme-corp", 1)
+        store.mark_running(record.id, record.created_at)
         with store._write() as conn:
             conn.execute("UPDATE operations SET pid = ? WHERE id = ?", (dead.pid, record.id))
     return {"root": root, "finished": finished, "dead": record.id}

@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from orbit_ops.fleet.sweeps import sweep_body
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.solutions import SolutionsScreen

@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 
+import orbit_ops.operations.records
 import orbit_ops.operations.store
 from orbit_ops.catalog.releases import ReleaseRecord, append_record
 from orbit_ops.errors import BuildError
-from orbit_ops.operations.store import OperationRunner, OperationStore
+from orbit_ops.operations.runner import OperationRunner
+from orbit_ops.operations.store import OperationStore
 
 FIXED_NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 START = datetime(2026, 9, 1, 9, 0, 0, tzinfo=UTC)
@@ -157,11 +159,12 @@ class _FrozenDatetime(datetime):
 
 @contextlib.contextmanager
 def frozen_engine_clock(first: int = 1) -> Iterator[None]:
-    """The operation store's clock stands at FIXED_NOW and its ids count from ``first`` (0001, 0002, …) while
-    inside."""
+    """The operation store's clock (its ids, and every time it records) stands at FIXED_NOW and its ids count
+    from ``first`` (0001, 0002, …) while inside."""
     counter = itertools.count(first)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(orbit_ops.operations.store, "datetime", _FrozenDatetime)
+        patch.setattr(orbit_ops.operations.records, "datetime", _FrozenDatetime)
         tokens = SimpleNamespace(token_hex=lambda _n: f"{next(counter):04d}")
         patch.setattr(orbit_ops.operations.store, "secrets", tokens)
         yield

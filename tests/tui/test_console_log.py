@@ -12,7 +12,7 @@ from console_helpers import blocking_runner, settle, table_rows
 from console_workspace import BUILD_LINES
 from textual.widgets import Input, ProgressBar
 
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import ConfirmScreen, PathScreen

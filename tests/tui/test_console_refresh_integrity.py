@@ -13,10 +13,11 @@ from conftest import SIZE
 from console_helpers import open_solutions, provision_with_engine, settle, table_rows
 from console_workspace import FIXED_NOW, _git
 
-from orbit_ops.console_queries import follow_batches, pin_problems, rolled_versions
+from orbit_ops.console_queries import pin_problems, rolled_versions
 from orbit_ops.fleet.drift import ReleaseIndex
 from orbit_ops.operations.events import LogLine, OperationFinished
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.log import follow_batches
+from orbit_ops.operations.runner import OperationRunner
 from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
 from orbit_tui.screens.components import ComponentsScreen
@@ -280,9 +281,9 @@ async def test_follow_batches_delivers_every_event_in_order_in_bounded_batches(t
 async def test_follow_batches_can_pass_log_lines_on_undecoded(tmp_path: Path) -> None:
     """With raw_log_lines the log lines arrive as the stored bytes, in their place among the other events,
     and decode_log_line gives back exactly the LogLine the operation logged."""
-    from orbit_ops.console_queries import decode_log_line
     from orbit_ops.operations.events import ChildChanged, ProgressChanged
-    from orbit_ops.operations.store import LOG_LINE_PREFIX, OperationStore
+    from orbit_ops.operations.log import LOG_LINE_PREFIX, decode_log_line
+    from orbit_ops.operations.store import OperationStore
 
     store = OperationStore(tmp_path)
 

@@ -10,7 +10,7 @@ import pytest
 
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
-from orbit_ops.operations.store import STATES
+from orbit_ops.operations.kinds import OperationState
 from orbit_ops.workspace import Workspace
 from orbit_tui.filters import parse_filter
 from orbit_tui.render import (
@@ -30,12 +30,12 @@ from orbit_tui.render import (
 
 def test_every_engine_state_has_a_class_styled_in_the_stylesheet() -> None:
     stylesheet = (Path(__file__).parents[2] / "orbit_tui" / "orbit.tcss").read_text()
-    for state in (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *STATES):  # invalid: a solution file (SPEC §2)
+    for state in (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *OperationState):  # invalid: a solution file (SPEC §2)
         name = state_class(state)
         assert name == f"-{state}"
         assert f"StateTable > .{name}" in stylesheet and f".state.{name}" in stylesheet
     assert state_class("not-a-state") is None
-    known = (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *STATES, "prerelease")
+    known = (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *OperationState, "prerelease")
     assert set(STATE_CLASSES.values()) <= {f"-{s}" for s in known}
 
 

@@ -16,7 +16,7 @@ from textual.widgets import OptionList
 
 from orbit_ops.fleet.roll import plan_roll, roll_body
 from orbit_ops.fleet.status import fleet_status
-from orbit_ops.operations.store import OperationRunner
+from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.commands import screen_actions

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.operations.events import LogLine, OperationFinished, OperationStarted
-from orbit_ops.operations.store import OperationRunner, OperationStore
+from orbit_ops.operations.runner import OperationRunner
+from orbit_ops.operations.store import OperationStore
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
 
 

@@ -79,7 +79,7 @@ def _engine(root: Path, first_id: int, kind: str, **what: Any) -> None:
 
     from orbit_ops.fleet.roll import plan_roll, roll_body
     from orbit_ops.fleet.sweeps import sweep_body
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.operations.runner import OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)

@@ -16,7 +16,8 @@ from typing import Any
 from console_helpers import open_solutions, provision_with_engine, settle
 from support import screen_text
 
-from orbit_ops.operations.store import OperationRunner, OperationStore
+from orbit_ops.operations.runner import OperationRunner
+from orbit_ops.operations.store import OperationStore
 from orbit_ops.redact import clear_registered_secrets
 from orbit_tui.app import OrbitApp
 from orbit_tui.screens.log import LogScreen
