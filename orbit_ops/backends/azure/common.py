@@ -7,7 +7,7 @@ with a message an operator can act on and nothing secret in it (URLs are cut at 
 Errors:
     401 → BackendError "authentication failed …how to log in"
     403 → BackendError "forbidden …which role is missing"
-    404 → NotFoundError
+    404 → MissingOnPlatformError (the platform lacks it: a fault, not the operator's typo)
     409 → ResourceExistsError
     429 → ThrottledError(retry_after)
     connection errors → BackendError "cannot reach <endpoint>"
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from orbit_ops.config.model import AzureSettings
-from orbit_ops.errors import BackendError, NotFoundError, OrbitError, ResourceExistsError, ThrottledError
+from orbit_ops.errors import BackendError, MissingOnPlatformError, OrbitError, ResourceExistsError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def map_error(exc: BaseException, what: str) -> OrbitError:
     if isinstance(exc, SdkExists):
         return ResourceExistsError(f"{what}: already exists")
     if isinstance(exc, ResourceNotFoundError):
-        return NotFoundError(f"{what}: not found")
+        return MissingOnPlatformError(f"{what}: not found")
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 401):
         return BackendError(f"{what}: authentication failed ({_reason(exc)}); sign in with 'az login', "
                             f"or set {TOKEN_ENV} to a bearer token for https://management.azure.com")

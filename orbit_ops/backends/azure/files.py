@@ -91,7 +91,7 @@ class AzureFileShares:
         """Set the quota, then replace the metadata, of an existing share.
 
         Raises:
-            NotFoundError: the share does not exist.
+            MissingOnPlatformError: the share does not exist.
             BackendError: a call failed, or the account key is missing or refused.
         """
         client = self._service()
