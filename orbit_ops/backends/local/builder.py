@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.backends.local.dockerfile import parse_dockerfile
-from orbit_ops.backends.local.oci import LayerInput, write_image
+from orbit_ops.backends.local.blobs import LayerInput
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
+from orbit_ops.backends.local.image import write_image
 from orbit_ops.errors import BuildError
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
