@@ -1,9 +1,11 @@
-"""Helpers shared by the tests: git with an isolated config, a minimal orbit.yaml, a console screen's text."""
+"""Helpers shared by the tests: git with an isolated config, a minimal orbit.yaml, a console screen's text, a
+platform that records the calls made through it."""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import inspect
 import json
 import os
 import re
@@ -13,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orbit_ops.backends.base import BuildRequest, BuiltImage
+from orbit_ops.backends.base import AppPlatform, BuildRequest, BuiltImage, ShareStore
 from orbit_ops.backends.local.builder import LocalBuilder
+from orbit_ops.workspace import Workspace
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -71,3 +74,45 @@ def report(name: str, **figures: object) -> None:
 def screen_text(app: Any) -> str:
     """The text of a Textual app's screen as it would be painted now (its SVG screenshot, tags dropped)."""
     return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+PROTOCOL_METHODS = frozenset(
+    name for protocol in (AppPlatform, ShareStore) for name, member in vars(protocol).items()
+    if inspect.iscoroutinefunction(member)
+)
+WRITE_PREFIXES = ("create_", "update_")
+
+
+class RecordingPlatform:
+    """A platform that records every ``AppPlatform``/``ShareStore`` call made through it as ``(method, name)``
+    (``"*"`` for a listing), failed calls included, like the Azure emulator's request log; every other
+    attribute is the wrapped platform's."""
+
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.calls: list[tuple[str, str]] = []
+
+    @property
+    def writes(self) -> int:
+        """How many create/update calls were made through this wrapper (failed ones included)."""
+        return sum(1 for method, _ in self.calls if method.startswith(WRITE_PREFIXES))
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.platform, name)
+        if name not in PROTOCOL_METHODS:
+            return attribute
+
+        async def recorded(*args: Any) -> Any:
+            subject = "*" if not args else args[0] if isinstance(args[0], str) else args[0].name
+            self.calls.append((name, subject))
+            return await attribute(*args)
+
+        return recorded
+
+
+def record_platform_calls(workspace: Workspace) -> RecordingPlatform:
+    """Wrap the workspace's platform in a :class:`RecordingPlatform`: the engine's calls through the workspace are
+    recorded from now on."""
+    recorder = RecordingPlatform(workspace.platform())
+    workspace._platform = recorder
+    return recorder

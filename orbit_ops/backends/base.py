@@ -1,12 +1,13 @@
 """Capability Protocols every backend implements, one small interface per capability.
 
-The engine depends on these only; ``backend:`` in orbit.yaml picks the implementation
-(:func:`orbit_ops.backends.open_builder`). The local backend is the reference implementation.
+The engine depends on these only; ``backend:`` in orbit.yaml picks the implementation, and only the
+workspace (:meth:`orbit_ops.workspace.Workspace.builder` and ``platform``) names a concrete backend. The
+local backend is the reference implementation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,32 @@ class BuiltImage:
     run_id: str
 
 
+@dataclass(frozen=True)
+class RecordedImage:
+    """An image as a release record names it, for its builder to look up in the registry."""
+
+    component: str
+    image: str  # ``<registry>/<repository>:<tag>``
+    registry: str
+    tag: str  # the version's image tag
+
+    @property
+    def repository(self) -> str:
+        """The repository part of ``image``, else (an image not under ``registry``) the component's name."""
+        name = self.image.removeprefix(f"{self.registry}/")
+        repository, _, tag = name.rpartition(":")
+        return repository if repository and tag and "/" not in tag and name != self.image else self.component
+
+
+@dataclass(frozen=True)
+class HeldImage:
+    """What a registry holds under a recorded image's tag now."""
+
+    digest: str | None  # the manifest digest there; None when there is no image (or it was not read)
+    damaged: str | None = None  # the image is there but does not verify: why
+    unchecked: str | None = None  # the registry was not asked: why
+
+
 class ImageBuilder(Protocol):
     """Builds an image from a packed context and pushes ``:<version>`` and ``:latest``."""
 
@@ -51,6 +78,14 @@ class ImageBuilder(Protocol):
         Raises:
             BuildError: the build failed (its log says why).
             BackendError: the service could not be reached or refused the request.
+        """
+        ...
+
+    async def held_images(self, images: Sequence[RecordedImage]) -> dict[RecordedImage, HeldImage]:
+        """What this builder's registry holds under each image's tag now, every image of ``images`` answered.
+
+        Raises:
+            BackendError: the registry could not be reached or read.
         """
         ...
 

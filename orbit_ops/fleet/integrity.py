@@ -8,8 +8,9 @@ different digests: one version, several images, and apps deployed before the reb
 earlier one. That is reported too, with the digests, the current record and what the registry holds
 (decision 0034); a rebuild that reproduced the image (the same digest) is not a problem.
 
-The image check asks the backend's registry: the OCI layout under ``.orbit/registry`` for ``local``,
-the ACR data plane for ``azure`` (one sign-in and one manifest HEAD per record, decision 0021).
+The image check asks the workspace's builder what its registry holds (``ImageBuilder.held_images``) for
+the records that builder made: the OCI layout under ``.orbit/registry`` for ``local`` (every blob
+re-hashed), the ACR data plane for ``azure`` (one sign-in and one manifest HEAD per record, decision 0021).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from orbit_ops.backends.base import RecordedImage
 from orbit_ops.catalog.releases import ReleaseRecord
-from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.versions import image_tag
 from orbit_ops.workspace import Workspace
 
@@ -53,7 +54,7 @@ def verify_records(workspace: Workspace, components: list[str] | None = None) ->
         for record in workspace.records().get(name, []):
             newest[(name, record.version)] = record  # a forced rebuild supersedes the earlier record
             history.setdefault((name, record.version), []).append(record)
-    registry, held = _acr_problems(workspace, [r for r in newest.values() if r.builder == "acr"])
+    registry, held = _image_problems(workspace, list(newest.values()))
     for key, record in newest.items():
         tag = scan.find(record.component, record.version)
         if tag is None:
@@ -62,10 +63,6 @@ def verify_records(workspace: Workspace, components: list[str] | None = None) ->
         elif tag.commit != record.commit:
             problems.append(RecordProblem(record, f"the tag moved: record {record.commit[:12]}, "
                                                   f"tag now {tag.commit[:12]}"))
-        if record.builder == "local" and workspace.config.backend == "local":
-            problem, held[record] = _local_image(workspace, record)
-            if problem:
-                problems.append(RecordProblem(record, problem))
         if record in registry:
             problems.append(RecordProblem(record, registry[record]))
         several = several_digests(history[key], held.get(record, UNKNOWN))
@@ -106,68 +103,40 @@ def several_digests(records: list[ReleaseRecord], held: str | None = UNKNOWN) ->
     return f"{text}; the registry holds {held[:19]}, none of these"
 
 
-def _acr_problems(
+def _image_problems(
     workspace: Workspace, records: list[ReleaseRecord]
 ) -> tuple[dict[ReleaseRecord, str], dict[ReleaseRecord, str | None]]:
-    """What is wrong with each ACR-built record's image in the configured registry (records without a
-    problem are absent), and the digest the registry holds under each record's tag (None: no image; records
-    not read are absent). Records built in another registry than the configured one are reported, not read;
-    so are all of them when the registry's address is not known (a custom ``arm_endpoint`` without
-    ``login_server``).
+    """What is wrong with the image of each record the workspace's builder made (records without a problem
+    are absent), and the digest its registry holds under each record's tag (None: no image; ``UNKNOWN``:
+    damaged or not read). Records of another builder are not read.
+
+    Raises:
+        BackendError: the registry could not be read.
     """
-    settings = workspace.config.azure
-    if workspace.config.backend != "azure" or settings is None or not records:
+    if not records:
         return {}, {}
-    from orbit_ops.backends.azure.acr import AcrBuilder
-    from orbit_ops.backends.azure.common import ARM_ENDPOINT
-
-    builder = AcrBuilder(settings)
-    if not settings.login_server and builder.endpoints.arm != ARM_ENDPOINT:
-        # Another cloud (sovereign, Azure Stack, an emulator): <registry>.azurecr.io would be a guess, and
-        # the sign-in would hand that guessed host an Azure AD token of this cloud.
-        unchecked = (f"image not checked: with arm_endpoint {builder.endpoints.arm}, set azure.login_server "
-                     f"to the registry's address (it is not {builder.registry})")
-        return dict.fromkeys(records, unchecked), {}
+    builder = workspace.builder()
+    images = {
+        record: RecordedImage(record.component, record.image, record.registry, image_tag(record.version))
+        for record in records
+        if record.builder == builder.name
+    }
+    if not images:
+        return {}, {}
+    found = asyncio.run(builder.held_images(list(images.values())))
     problems: dict[ReleaseRecord, str] = {}
-    wanted: dict[ReleaseRecord, tuple[str, str]] = {}
-    for record in records:
-        if record.registry != builder.registry:
-            problems[record] = (f"built in registry {record.registry}, not the configured {builder.registry}; "
-                                "its image was not checked")
-        else:
-            wanted[record] = (_repository(record, builder.registry), image_tag(record.version))
-    found = asyncio.run(builder.registry_digests(wanted.values()))
     held: dict[ReleaseRecord, str | None] = {}
-    for record, (repository, tag) in wanted.items():
-        digest = held[record] = found.get((repository, tag))
-        if digest is None:
-            problems[record] = f"image {record.image} is not in the registry any more"
-        elif digest != record.digest:
-            problems[record] = f"registry has {digest[:19]} under :{tag}, record says {record.digest[:19]}"
+    for record, image in images.items():
+        answer = found[image]
+        if answer.unchecked is not None:
+            problems[record] = answer.unchecked
+        elif answer.damaged is not None:
+            problems[record], held[record] = f"image {record.image} is damaged: {answer.damaged}", UNKNOWN
+        elif answer.digest is None:
+            problems[record], held[record] = f"image {record.image} is not in the registry any more", None
+        else:
+            held[record] = answer.digest
+            if answer.digest != record.digest:
+                problems[record] = (f"registry has {answer.digest[:19]} under :{image.tag}, "
+                                    f"record says {record.digest[:19]}")
     return problems, held
-
-
-def _repository(record: ReleaseRecord, registry: str) -> str:
-    """The repository of the record's image (``<registry>/<repository>:<tag>``), else the component's name."""
-    name = record.image.removeprefix(f"{registry}/")
-    repository, _, tag = name.rpartition(":")
-    return repository if repository and tag and "/" not in tag and name != record.image else record.component
-
-
-def _local_image(workspace: Workspace, record: ReleaseRecord) -> tuple[str | None, str | None]:
-    """What is wrong with the record's image in the local registry (None: nothing), and the digest the
-    registry holds under its tag (None: no image there; ``UNKNOWN``: damaged, so not known)."""
-    from orbit_ops.backends.local.builder import LocalBuilder
-    from orbit_ops.backends.local.oci import verify_image
-
-    layout = LocalBuilder(workspace.config.state_dir).layout(record.component)
-    try:
-        verified = verify_image(layout, image_tag(record.version))
-    except NotFoundError:
-        return f"image {record.image} is not in the registry any more", None
-    except BackendError as exc:
-        return f"image {record.image} is damaged: {exc}", UNKNOWN
-    if verified.manifest_digest != record.digest:
-        return f"registry has {verified.manifest_digest[:19]} under :{image_tag(record.version)}, " \
-               f"record says {record.digest[:19]}", verified.manifest_digest
-    return None, verified.manifest_digest

@@ -53,7 +53,8 @@ from urllib.parse import parse_qs, quote
 
 from emulators.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
 from emulators.server import Emulator, Request, Response, error
-from orbit_ops.backends.local.dockerfile import Dockerfile, DockerfileError, Instruction, parse_dockerfile
+from orbit_ops.backends.local.dockerfile.model import Dockerfile, DockerfileError, Instruction
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 
 API_VERSION = "2025-03-01-preview"
 SOURCE_CONTAINER = "source"

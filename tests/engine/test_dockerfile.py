@@ -8,13 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit_ops.backends.local.dockerfile import (
-    DockerfileError,
-    Heredoc,
-    Instruction,
-    image_settings,
-    parse_dockerfile,
-)
+from orbit_ops.backends.local.dockerfile.evaluate import image_settings
+from orbit_ops.backends.local.dockerfile.model import DockerfileError, Heredoc, Instruction
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 from orbit_ops.errors import BuildError
 
 PATH = Path("apps/orbit/Dockerfile")

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from support import RecordingPlatform
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.backends.local.platform import LocalPlatform
@@ -424,33 +425,34 @@ async def test_get_of_a_missing_resource_is_none(platform: LocalPlatform) -> Non
 async def test_a_listing_is_one_call_whatever_the_fleet_size(platform: LocalPlatform) -> None:
     for solution_id in ("acme-corp", "globex", "initech", "umbrella"):
         await provision(platform, make_desired(solution_id))
-    platform.calls.clear()
+    recorded = RecordingPlatform(platform)
 
-    apps = await platform.list_apps()
-    storages = await platform.list_storages()
-    shares = await platform.list_shares()
+    apps = await recorded.list_apps()
+    storages = await recorded.list_storages()
+    shares = await recorded.list_shares()
 
     assert (len(apps), len(storages), len(shares)) == (12, 12, 8)
-    assert platform.calls == [("list_apps", "*"), ("list_storages", "*"), ("list_shares", "*")]
-    assert platform.writes == 0
+    assert recorded.calls == [("list_apps", "*"), ("list_storages", "*"), ("list_shares", "*")]
+    assert recorded.writes == 0
 
 
 @pytest.mark.asyncio
 async def test_calls_record_every_request_and_writes_count_creates_and_updates(platform: LocalPlatform) -> None:
+    recorded = RecordingPlatform(platform)
     share = DESIRED.shares[0]
-    await platform.create_share(share)
-    await platform.get_share(share.name)
-    await platform.update_share(dataclasses.replace(share, quota_gib=200))
+    await recorded.create_share(share)
+    await recorded.get_share(share.name)
+    await recorded.update_share(dataclasses.replace(share, quota_gib=200))
     with pytest.raises(ResourceExistsError):
-        await platform.create_share(share)
+        await recorded.create_share(share)
 
-    assert platform.calls == [
+    assert recorded.calls == [
         ("create_share", share.name),
         ("get_share", share.name),
         ("update_share", share.name),
         ("create_share", share.name),
     ]
-    assert platform.writes == 3
+    assert recorded.writes == 3
 
 
 @pytest.mark.asyncio
@@ -496,7 +498,6 @@ async def test_data_survives_a_new_instance(state_dir: Path) -> None:
         revision = (first.stored_document("app", DESIRED.app("mc").name) or {})["properties"]["latestRevisionName"]
 
     with LocalPlatform(state_dir) as second:
-        assert second.calls == []
         assert await second.list_shares() == {share.name: share for share in DESIRED.shares}
         assert await second.list_storages() == {storage.name: storage for storage in DESIRED.storages}
         apps = await second.list_apps()

@@ -20,7 +20,10 @@ import pytest
 
 import orbit_ops
 from orbit_ops import fsutil
-from orbit_ops.backends.local.dockerfile import Dockerfile, parse_dockerfile
+from orbit_ops.backends.local.blobs import LayerInput
+from orbit_ops.backends.local.dockerfile.model import Dockerfile
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
+from orbit_ops.backends.local.image import ImageResult, qualified_reference, write_image
 from orbit_ops.backends.local.oci import (
     ANNOTATION_BASE_NAME,
     ANNOTATION_CREATED,
@@ -29,14 +32,10 @@ from orbit_ops.backends.local.oci import (
     MEDIA_TYPE_INDEX,
     MEDIA_TYPE_LAYER,
     MEDIA_TYPE_MANIFEST,
-    ImageResult,
-    LayerInput,
-    qualified_reference,
     read_image_config,
     read_index,
     resolve_tag,
     verify_image,
-    write_image,
 )
 from orbit_ops.errors import BackendError, BuildError, InputError, NotFoundError
 
@@ -363,8 +362,9 @@ PROCESS_SCRIPT = """
 import json, sys
 from datetime import datetime
 from pathlib import Path
-from orbit_ops.backends.local.dockerfile import parse_dockerfile
-from orbit_ops.backends.local.oci import LayerInput, write_image
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
+from orbit_ops.backends.local.blobs import LayerInput
+from orbit_ops.backends.local.image import write_image
 
 layout, path, digest, diff_id, size, tag, created = sys.argv[1:]
 result = write_image(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import record_platform_calls
 
 from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.errors import BackendError
@@ -47,7 +48,7 @@ def sweep(ws: Workspace, ids: list[str] | None = None, **options: Any) -> tuple[
 def test_second_provision_writes_nothing(ws: Workspace) -> None:
     first, _ = sweep(ws)
     assert first["writes"] > 0  # the demo left drift and unprovisioned solutions
-    ws.platform().calls.clear()
+    record_platform_calls(ws)
     again, _ = sweep(ws)
     assert again["writes"] == 0
     assert ws.platform().writes == 0
@@ -72,8 +73,7 @@ def test_provision_creates_missing_and_fixes_drift_then_converges(ws: Workspace)
 
 
 def test_status_reads_the_fleet_with_listings_not_per_app(ws: Workspace) -> None:
-    platform = ws.platform()
-    platform.calls.clear()
+    platform = record_platform_calls(ws)
     statuses(ws, ws.solutions(), asyncio.run(read_live(platform, platform)))
     assert sorted(method for method, _ in platform.calls) == ["list_apps", "list_shares", "list_storages"]
 

@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from orbit_ops.backends.azure.acr_log import LogPolling, RunLog, run_status
 from orbit_ops.backends.azure.acr_registry import registry_digests
-from orbit_ops.backends.azure.common import AzureEndpoints, call, credential
-from orbit_ops.backends.base import BuildRequest, BuiltImage
+from orbit_ops.backends.azure.common import ARM_ENDPOINT, AzureEndpoints, call, credential
+from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, RecordedImage
 from orbit_ops.build.context import format_size
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, BuildError, OrbitError, ThrottledError
@@ -84,6 +84,29 @@ class AcrBuilder:
         self._credential = token_credential
         self._arm_options = dict(DEFAULT_ARM_OPTIONS if arm_options is None else arm_options)
         self._blob_options = dict(DEFAULT_BLOB_OPTIONS if blob_options is None else blob_options)
+
+    async def held_images(self, images: Iterable[RecordedImage]) -> dict[RecordedImage, HeldImage]:
+        """What the registry holds under each image's tag: one sign-in and one manifest HEAD each (decision 0021).
+
+        Images built in another registry than the configured one are not read; nor is any when the
+        registry's address is not known (a custom ``arm_endpoint`` without ``login_server``).
+
+        Raises:
+            BackendError: the registry could not be reached, refused the sign-in or the read.
+        """
+        images = list(images)
+        if not self.settings.login_server and self.endpoints.arm != ARM_ENDPOINT:
+            # Another cloud (sovereign, Azure Stack, an emulator): <registry>.azurecr.io would be a guess, and
+            # the sign-in would hand that guessed host an Azure AD token of this cloud.
+            unchecked = (f"image not checked: with arm_endpoint {self.endpoints.arm}, set azure.login_server "
+                         f"to the registry's address (it is not {self.registry})")
+            return dict.fromkeys(images, HeldImage(None, unchecked=unchecked))
+        held = {image: HeldImage(None, unchecked=f"built in registry {image.registry}, not the configured "
+                                                 f"{self.registry}; its image was not checked")
+                for image in images if image.registry != self.registry}
+        wanted = [image for image in images if image not in held]
+        found = await self.registry_digests((image.repository, image.tag) for image in wanted)
+        return {**held, **{image: HeldImage(found.get((image.repository, image.tag))) for image in wanted}}
 
     async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
         """Upload the context, schedule the run, stream its log and return what it pushed.

@@ -9,14 +9,16 @@ writes is a valid OCI layout that ``skopeo``/``oras`` can read, with real sha256
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orbit_ops.backends.base import BuildRequest, BuiltImage
-from orbit_ops.backends.local.dockerfile import parse_dockerfile
-from orbit_ops.backends.local.oci import LayerInput, write_image
-from orbit_ops.errors import BuildError
+from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, RecordedImage
+from orbit_ops.backends.local.blobs import LayerInput
+from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
+from orbit_ops.backends.local.image import write_image
+from orbit_ops.backends.local.oci import verify_image
+from orbit_ops.errors import BackendError, BuildError, NotFoundError
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
 
@@ -34,6 +36,22 @@ class LocalBuilder:
 
     def layout(self, component: str) -> Path:
         return self.root / component
+
+    async def held_images(self, images: Sequence[RecordedImage]) -> dict[RecordedImage, HeldImage]:
+        """What each image's layout holds under its tag, every blob of it re-hashed (a damaged image says why).
+
+        The layout is the component's, whatever the record's image reference says. Runs in a thread.
+        """
+        return await asyncio.to_thread(lambda: {image: self._held(image) for image in images})
+
+    def _held(self, image: RecordedImage) -> HeldImage:
+        try:
+            verified = verify_image(self.layout(image.component), image.tag)
+        except NotFoundError:
+            return HeldImage(None)
+        except BackendError as exc:
+            return HeldImage(None, damaged=str(exc))
+        return HeldImage(verified.manifest_digest)
 
     async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
         """Write the image and its tags; runs the file work in a thread so the caller stays live.

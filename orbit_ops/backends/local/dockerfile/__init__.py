@@ -1,0 +1,1 @@
+"""The local builder's Dockerfile reader: read (parse), evaluate (image settings), expand (words)."""
