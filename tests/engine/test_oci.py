@@ -37,7 +37,7 @@ from orbit_ops.backends.local.oci import (
     resolve_tag,
     verify_image,
 )
-from orbit_ops.errors import BackendError, BuildError, InputError, NotFoundError
+from orbit_ops.errors import BackendError, BuildError, InputError, MissingOnPlatformError
 
 CREATED = datetime(2026, 6, 27, 12, 0, 0, tzinfo=UTC)
 DOCKERFILE = """\
@@ -455,7 +455,7 @@ def test_verify_detects_a_damaged_or_missing_blob(tmp_path: Path) -> None:
     layer_blob.unlink()
     with pytest.raises(BackendError, match="missing"):
         verify_image(layout, "1.0.0")
-    with pytest.raises(NotFoundError, match=r"9\.9\.9"):
+    with pytest.raises(MissingOnPlatformError, match=r"9\.9\.9"):
         verify_image(layout, "9.9.9")
 
 
@@ -510,7 +510,7 @@ def test_a_malformed_index_is_reported_not_replaced(tmp_path: Path) -> None:
 def test_reading_a_layout_that_does_not_exist(tmp_path: Path) -> None:
     assert read_index(tmp_path / "nothing") == {}
     assert resolve_tag(tmp_path / "nothing", "latest") is None
-    with pytest.raises(NotFoundError):
+    with pytest.raises(MissingOnPlatformError):
         verify_image(tmp_path / "nothing", "latest")
 
 

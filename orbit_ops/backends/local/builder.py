@@ -18,7 +18,7 @@ from orbit_ops.backends.local.blobs import LayerInput
 from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 from orbit_ops.backends.local.image import write_image
 from orbit_ops.backends.local.oci import verify_image
-from orbit_ops.errors import BackendError, BuildError, NotFoundError
+from orbit_ops.errors import BackendError, BuildError, MissingOnPlatformError
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
 
@@ -47,7 +47,7 @@ class LocalBuilder:
     def _held(self, image: RecordedImage) -> HeldImage:
         try:
             verified = verify_image(self.layout(image.component), image.tag)
-        except NotFoundError:
+        except MissingOnPlatformError:
             return HeldImage(None)
         except BackendError as exc:
             return HeldImage(None, damaged=str(exc))

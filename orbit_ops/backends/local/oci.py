@@ -24,7 +24,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from orbit_ops.backends.local.blobs import DIGEST_RE, Descriptor, blob_path, read_json_blob, verify_blob
-from orbit_ops.errors import BackendError, BuildError, NotFoundError
+from orbit_ops.errors import BackendError, BuildError, MissingOnPlatformError
 from orbit_ops.fsutil import atomic_write_bytes
 
 MEDIA_TYPE_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -89,7 +89,7 @@ def read_image_config(layout_dir: Path, tag: str) -> dict[str, Any]:
     """The image config (the JSON document) of the image ``tag`` points at.
 
     Raises:
-        NotFoundError: the tag does not exist.
+        MissingOnPlatformError: the tag does not exist (the registry does not hold it).
         BackendError: a blob is missing or not JSON, or ``index.json`` is malformed.
     """
     descriptor = _tagged(layout_dir, tag)
@@ -102,7 +102,7 @@ def verify_image(layout_dir: Path, tag: str) -> VerifiedImage:
     """Re-hash every blob of the image ``tag`` points at: manifest, config, layers (and diff_ids).
 
     Raises:
-        NotFoundError: the tag does not exist.
+        MissingOnPlatformError: the tag does not exist (the registry does not hold it).
         BackendError: a blob is missing, has the wrong size or digest, a layer's uncompressed content
             does not match the config's diff_id, or a document is malformed.
     """
@@ -242,5 +242,5 @@ def _tagged(layout_dir: Path, tag: str) -> Descriptor:
     descriptor = read_index(layout_dir).get(tag)
     if descriptor is None:
         known = ", ".join(sorted(read_index(layout_dir))) or "none"
-        raise NotFoundError(f"{layout_dir.name}:{tag} does not exist in {layout_dir} (tags: {known})")
+        raise MissingOnPlatformError(f"{layout_dir.name}:{tag} does not exist in {layout_dir} (tags: {known})")
     return descriptor
