@@ -21,6 +21,10 @@ import click
 from orbit_cli.output import echo, print_json, print_table, warn
 
 if TYPE_CHECKING:
+    from orbit_ops.config.load import InvalidSolution
+    from orbit_ops.fleet.planned import PlannedSolution
+    from orbit_ops.fleet.roll import RollPlan
+    from orbit_ops.operations.events import OperationFinished
     from orbit_ops.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -401,7 +405,7 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     import asyncio
     import contextlib
 
-    from orbit_ops.operations.events import LogLine, OperationFinished
+    from orbit_ops.operations.events import LogLine
     from orbit_ops.operations.events import to_json as event_json
     from orbit_ops.operations.store import follow as follow_events
     from orbit_ops.text import json_text
@@ -572,13 +576,15 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
         sys.exit(1)  # not everything would converge: the invalid files are left as they are
 
 
-def _plan_json(planned: list[Any], invalid: Sequence[Any] = ()) -> dict[str, Any]:
+def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
     from orbit_ops.fleet.sweeps import invalid_outcomes
 
-    solutions = []
-    for spec, solution_plan, reason in planned:
+    solutions: list[dict[str, Any]] = []
+    for planned_solution in planned:
+        spec, solution_plan = planned_solution.spec, planned_solution.plan
         if solution_plan is None:
-            solutions.append({"id": spec.id, "state": "skipped", "actions": [], "error": f"refused: {reason}"})
+            solutions.append({"id": spec.id, "state": "skipped", "actions": [],
+                              "error": f"refused: {planned_solution.refused}"})
         else:
             body = {"id": spec.id, "state": "planned", "actions": [a.to_json() for a in solution_plan.actions]}
             if solution_plan.notes:
@@ -589,12 +595,13 @@ def _plan_json(planned: list[Any], invalid: Sequence[Any] = ()) -> dict[str, Any
     return {"solutions": solutions, "writes": 0}
 
 
-def _print_plan(planned: list[Any], invalid: Sequence[Any] = ()) -> None:
+def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> None:
     for entry in invalid:
         echo(f"{entry.id}: invalid, left untouched: {entry.error}")
-    for spec, solution_plan, reason in planned:
+    for planned_solution in planned:
+        spec, solution_plan = planned_solution.spec, planned_solution.plan
         if solution_plan is None:
-            echo(f"{spec.id}: refused: {reason}")
+            echo(f"{spec.id}: refused: {planned_solution.refused}")
             continue
         echo(f"{spec.id}: {solution_plan.summary()}")
         for note in solution_plan.notes:
@@ -602,9 +609,9 @@ def _print_plan(planned: list[Any], invalid: Sequence[Any] = ()) -> None:
         for action in solution_plan.actions:
             if action.action != "none":
                 echo(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
-    creates = sum(p.creates for _, p, _ in planned if p)
-    updates = sum(p.updates for _, p, _ in planned if p)
-    refused = sum(1 for _, p, _ in planned if p is None)
+    creates = sum(p.plan.creates for p in planned if p.plan)
+    updates = sum(p.plan.updates for p in planned if p.plan)
+    refused = sum(1 for p in planned if p.plan is None)
     echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
                + (f", {refused} refused" if refused else "") + (f", {len(invalid)} invalid" if invalid else ""))
 
@@ -638,67 +645,54 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
     import asyncio
 
-    from orbit_ops.fleet.sweeps import check_concurrency, plan_many, refuse_unreleased, sweep_body
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.fleet.entries import plan_sweep, retry_selection, start_sweep
+    from orbit_ops.fleet.sweeps import check_concurrency
 
     _refuse_read_only(settings, "provision")
     check_concurrency(concurrency)
     if failed_from:
-        workspace = settings.open()
-        record = workspace.operations().get(failed_from)
-        retry = tuple(name for name, child in record.children.items() if child.state == "failed")
-        if not retry:
-            echo(f"operation {record.id} has no failed solutions; nothing to retry", err=True)
+        retry = retry_selection(settings.open(), failed_from)
+        if not retry.ids:
+            echo(f"operation {retry.record.id} has no failed solutions; nothing to retry", err=True)
             return
-        ids, all_ = retry, False
+        ids, all_ = retry.ids, False
     workspace, specs, invalid = _select(settings, ids, all_, only, exclude)
-    if not all_:
-        refuse_unreleased(workspace, specs)
-    planned = asyncio.run(plan_many(workspace, specs)) if specs else []
+    confirmed = asyncio.run(plan_sweep(workspace, specs, invalid, everything=all_))
     if not settings.json:
-        _print_plan(planned, invalid)
-    writes = sum(p.writes for _, p, _ in planned if p)
+        _print_plan(confirmed.solutions, invalid)
+    writes = confirmed.writes
     if writes and not (ids and len(specs) == 1 and yes):
         _confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
-    kind = "sweep" if all_ or len(specs) > 1 else "provision"
-    target = "all solutions" if all_ else (specs[0].id if len(specs) == 1 else f"{len(specs)} solutions")
-
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx, concurrency=concurrency, wait=not no_wait,
-                                lock_timeout=_lock_timeout(lock_timeout), invalid=invalid)
-
-    finished = _run_operation(OperationRunner(workspace.operations(), kind, target, body,
-                                              total=len(specs) + len(invalid)),
-                              quiet=settings.json)
-    _finish_sweep(settings, finished)
+    runner = start_sweep(workspace, confirmed, concurrency=concurrency, wait=not no_wait,
+                         lock_timeout=_lock_timeout(lock_timeout))
+    _finish_sweep(settings, _run_operation(runner, quiet=settings.json))
 
 
-def _finish_sweep(settings: Settings, finished: Any, *, pins_only: bool = False) -> None:
+def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only: bool = False) -> None:
     """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
 
     The operation is ``succeeded`` only when every solution is (``orbit_ops.operations.store``), so the state
     alone decides: 0 succeeded, 130 cancelled, 1 otherwise. A roll whose refused pins make it exit 2
     never gets here (see ``_roll``).
     """
-    result = finished.result or {}
-    refused = result.get("refused", [])
+    from orbit_ops.fleet.entries import SweepOutcome
+
+    outcome = SweepOutcome(finished)
+    result, refused = outcome.result, outcome.refused
     if settings.json:
         print_json(result if result else {"solutions": [], "writes": 0, "error": finished.error})
     else:
-        for solution in result.get("solutions", []):
-            if solution["state"] != "succeeded":
-                echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
+        for solution in outcome.not_converged:
+            echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
         if result and pins_only:
             written, unchanged = len(result.get("pins", [])), len(result.get("unchanged", []))
             invalid = len(result.get("invalid", []))
             echo(f"{written} pin(s) written, {unchanged} already on {result.get('version')}, {len(refused)} refused"
                  + (f", {invalid} invalid" if invalid else "") + f"; not provisioned; operation {finished.op_id}")
         elif result:
-            solutions = result.get("solutions", [])
-            failed = sum(1 for s in solutions if s["state"] != "succeeded") + len(refused)
             pins = f" ({len(refused)} pin(s) refused)" if refused else ""
-            echo(f"{len(solutions) + len(refused) - failed} converged, {failed} not{pins}; "
-                 f"{result.get('writes', 0)} write(s); operation {finished.op_id}")
+            echo(f"{outcome.converged} converged, {len(outcome.not_converged) + len(refused)} not{pins}; "
+                 f"{outcome.writes} write(s); operation {finished.op_id}")
     if finished.state != "succeeded":
         sys.exit(_exit_code(finished.state))
 
@@ -727,10 +721,9 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
           _lock_timeout(lock_timeout), invalid)
 
 
-def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool, concurrency: int,
-          yes: bool, lock_timeout: float, invalid: Sequence[Any] = ()) -> None:
-    from orbit_ops.fleet.roll import roll_body
-    from orbit_ops.operations.store import OperationRunner
+def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_provision: bool, concurrency: int,
+          yes: bool, lock_timeout: float, invalid: Sequence[InvalidSolution] = ()) -> None:
+    from orbit_ops.fleet.entries import SweepOutcome, start_roll
 
     if not settings.json:
         for change in roll_plan.changes:
@@ -743,25 +736,17 @@ def _roll(settings: Settings, workspace: Any, roll_plan: Any, no_provision: bool
         _confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
                                 f"solution(s){'' if no_provision else ' and provision them'}?")
 
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await roll_body(workspace, roll_plan, ctx, provision=not no_provision, concurrency=concurrency,
-                               lock_timeout=lock_timeout, invalid=invalid)
-
-    target = roll_plan.target + (f" + {len(invalid)} invalid file{'s' if len(invalid) != 1 else ''}" if invalid else "")
-    finished = _run_operation(OperationRunner(workspace.operations(), "roll", target, body,
-                                              total=len(roll_plan.changes) + len(roll_plan.unchanged)
-                                              + len(invalid)),
-                              quiet=settings.json)
-    result = finished.result or {}
-    refused = result.get("refused", [])
-    for item in refused:
+    runner = start_roll(workspace, roll_plan, provision=not no_provision, concurrency=concurrency,
+                        lock_timeout=lock_timeout, invalid=invalid)
+    finished = _run_operation(runner, quiet=settings.json)
+    outcome = SweepOutcome(finished)
+    for item in outcome.refused:
         echo(f"error: {item['id']}: pin not changed: {item['error']}", err=True)
     # Exit 2 (invalid input) only when the roll wrote nothing at all and only the input is to blame:
     # a roll that wrote a pin or provisioned anything exits 1 with the refused solutions named.
-    wrote = bool(result.get("pins")) or bool(result.get("writes"))
-    if refused and not wrote and all(item.get("input", True) for item in refused) and finished.state != "cancelled":
+    if outcome.only_input_refused:
         if settings.json:
-            print_json(result)
+            print_json(outcome.result)
         sys.exit(2)
     _finish_sweep(settings, finished, pins_only=no_provision)
 
