@@ -190,8 +190,8 @@ async def sweep_body(
     platform = workspace.platform()
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
-    return await converge_planned(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
-                                  lock_timeout=lock_timeout, invalid=invalid)
+    return await _converge_all(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
+                               lock_timeout=lock_timeout, invalid=invalid)
 
 
 async def plan_and_sweep(
@@ -216,11 +216,11 @@ async def plan_and_sweep(
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
     planned = plan_against(workspace, specs, snapshot)
-    return await converge_planned(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
-                                  lock_timeout=lock_timeout, invalid=invalid)
+    return await _converge_all(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
+                               lock_timeout=lock_timeout, invalid=invalid)
 
 
-async def converge_planned(
+async def _converge_all(
     workspace: Workspace,
     confirmed: Sequence[PlannedSolution],
     snapshot: LiveSnapshot,
