@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from orbit_ops.errors import NotFoundError
 from orbit_ops.fleet.drift import ReleaseIndex, SolutionStatus
 from orbit_ops.fleet.integrity import verify_records
+from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, previous_pin
-from orbit_ops.fleet.sweeps import PlannedSolution, plan_many
+from orbit_ops.fleet.sweeps import plan_many
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.records import OperationRecord

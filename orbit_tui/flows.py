@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
 from orbit_ops.config.model import SolutionSpec
 from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
-from orbit_ops.fleet.roll import plan_roll, roll_body
-from orbit_ops.fleet.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
+from orbit_ops.fleet.entries import plan_sweep, start_roll, start_sweep
+from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.versions import newest_first
@@ -116,22 +116,13 @@ def _refuse_read_only(app: OrbitApp, what: str) -> None:
         raise RefusedError(f"the console is read-only: {what} is not offered")
 
 
-def _writes(planned: Sequence[PlannedSolution]) -> int:
-    return sum(plan.writes for _, plan, _ in planned if plan)
-
-
 async def show_plan_flow(app: OrbitApp, ids: Sequence[str]) -> None:
     """``p``: what provisioning ``ids`` would create and update, field by field; writes nothing."""
     workspace = app.workspace
     specs = await asyncio.to_thread(_specs, app, ids)
-    model = plan_model(await plan_many(workspace, specs))
-    app.push_screen(PlanScreen(f"Plan: {_target(specs, everything=False)}", model, summary=model.totals, id="plan"))
-
-
-def _target(specs: Sequence[SolutionSpec], *, everything: bool) -> str:
-    if everything:
-        return "all solutions"
-    return specs[0].id if len(specs) == 1 else f"{len(specs)} solutions"
+    planned = await plan_sweep(workspace, specs, skip_unreleased=True)
+    model = plan_model(planned.solutions)
+    app.push_screen(PlanScreen(f"Plan: {planned.target}", model, summary=model.totals, id="plan"))
 
 
 async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retrying: str | None = None) -> None:
@@ -147,26 +138,18 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
     everything = ids is None
     specs = await asyncio.to_thread(_specs, app, ids)
     invalid = workspace.invalid_solutions() if everything else []
-    if not everything:
-        await asyncio.to_thread(refuse_unreleased, workspace, specs)
-    model = plan_model(await plan_many(workspace, specs))
+    confirmed = await plan_sweep(workspace, specs, invalid, everything=everything)
+    model = plan_model(confirmed.solutions)
     writes = sum(len(block.entries) for block in model.blocks)
-    kind = "sweep" if everything or len(specs) > 1 else "provision"
-    target = _target(specs, everything=everything)
-    verb = "Sweep" if kind == "sweep" else "Provision"
+    target = confirmed.target
+    verb = "Sweep" if confirmed.kind == "sweep" else "Provision"
     untouched = f"; {len(invalid)} invalid file(s) left untouched" if invalid else ""
     if retrying:
         verb = f"Retry the failures of {retrying}: {verb.lower()}"
 
-    def answered(confirmed: bool | str | None) -> None:
-        if not confirmed:
-            return
-
-        async def body(ctx: Any) -> dict[str, Any]:
-            return await sweep_body(workspace, specs, ctx, invalid=invalid)
-
-        app.run_operation(OperationRunner(workspace.operations(), kind, target, body,
-                                          total=len(specs) + len(invalid)))
+    def answered(answer: bool | str | None) -> None:
+        if answer:
+            app.run_operation(start_sweep(workspace, confirmed))
 
     app.push_screen(
         PlanScreen(
@@ -266,15 +249,8 @@ async def plan_roll_flow(
     model = plan_model(await plan_after_roll(workspace, plan))  # what the sweep after the pins would do
 
     def answered(answer: bool | str | None) -> None:
-        if not answer:
-            return
-        provision = answer is True
-
-        async def body(ctx: Any) -> dict[str, Any]:
-            return await roll_body(workspace, plan, ctx, provision=provision)
-
-        total = len(plan.changes) + len(plan.unchanged)
-        app.run_operation(OperationRunner(workspace.operations(), "roll", plan.target, body, total=total))
+        if answer:
+            app.run_operation(start_roll(workspace, plan, provision=answer is True))
 
     count = len(plan.changes) + len(plan.unchanged)
     summary = (
