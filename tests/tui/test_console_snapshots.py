@@ -198,9 +198,8 @@ def test_rows_changed_by_a_refresh(snap_copy: Callable[..., bool], fixed_copy: P
         await keys("2")(pilot)
         # another terminal provisions globex (in a thread: this test's loop is the console's)
         await asyncio.to_thread(_engine, fixed_copy, 4, "provision", ids=["globex"])
-        screen = pilot.app.screen
-        assert isinstance(screen, SolutionsScreen)
-        screen.load_sync()
+        assert isinstance(pilot.app.screen, SolutionsScreen) and isinstance(pilot.app, OrbitApp)
+        pilot.app.model.fleet.sync()
         await settled_screen(pilot)
 
     assert snap_copy(run)
