@@ -7,10 +7,9 @@ Log lines carry what builds and services said (an ACR run's output, error bodies
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-import click
-
+from orbit_cli.output import echo
 from orbit_ops.operations.events import (
     ChildChanged,
     Event,
@@ -21,6 +20,10 @@ from orbit_ops.operations.events import (
 )
 from orbit_ops.text import visible
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
 
 class EventPrinter:
     """Prints events as they arrive; ``quiet`` (for ``--json``) prints nothing but keeps the outcome."""
@@ -29,8 +32,8 @@ class EventPrinter:
         self.quiet = quiet
         self.finished: OperationFinished | None = None
         self.tty = sys.stdout.isatty() and not quiet
-        self._console: Any = None
-        self._status: Any = None
+        self._console: Console | None = None
+        self._status: Status | None = None
         self._label = ""
 
     def __enter__(self) -> EventPrinter:
@@ -70,11 +73,10 @@ class EventPrinter:
             self._line(f"{self._label or event.op_id} {event.state}{error}", style=_STATE_STYLE.get(event.state))
 
     def _line(self, text: str, style: str | None = None) -> None:
-        text = visible(text, multiline=True)
         if self._console is not None:
-            self._console.print(text, style=style, markup=False)
+            self._console.print(visible(text, multiline=True), style=style, markup=False)
         else:
-            click.echo(text)
+            echo(text)
 
     def _progress(self, done: int, total: int) -> None:
         if self._console is None:

@@ -24,8 +24,9 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.fleet.drift import ReleaseIndex, SolutionStatus
 from orbit_ops.fleet.integrity import verify_records
+from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, previous_pin
-from orbit_ops.fleet.sweeps import PlannedSolution, plan_many
+from orbit_ops.fleet.sweeps import plan_many
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.events import Event, LogLine, OperationFinished, from_json
 from orbit_ops.operations.store import LOG_LINE_PREFIX, OperationRecord, OperationStore, utc_now

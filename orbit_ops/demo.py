@@ -15,7 +15,7 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orbit_ops.catalog.gitrepo import open_repo, run_git
 from orbit_ops.config.load import load_config
@@ -406,29 +406,25 @@ UNPROVISIONED = 3  # the newest customers have not been provisioned yet: their s
 
 def _provision(target: Path, rng: random.Random) -> Iterator[str]:
     """Provision most solutions as one real sweep, then change a few behind Orbit's back (drift)."""
-    from orbit_ops.fleet.sweeps import sweep_body
-    from orbit_ops.operations.store import OperationContext, OperationRunner
+    from orbit_ops.fleet.entries import SweepOutcome, plan_sweep, start_sweep
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace(load_config(target))
     specs = workspace.solutions()
     chosen = specs[: len(specs) - UNPROVISIONED] if len(specs) > UNPROVISIONED else specs
 
-    async def sweep() -> dict[str, Any] | None:
-        async def body(ctx: OperationContext) -> dict[str, Any]:
-            return await sweep_body(workspace, chosen, ctx)
-
-        result = None
-        async for event in OperationRunner(workspace.operations(), "sweep", f"{len(chosen)} solutions", body,
-                                           total=len(chosen)).events():
+    async def sweep() -> SweepOutcome | None:
+        # The demo asks nobody: its plan is confirmed as it is made; the solution pinning an unbuilt tag is skipped.
+        runner = start_sweep(workspace, await plan_sweep(workspace, chosen, skip_unreleased=True))
+        outcome = None
+        async for event in runner.events():
             if isinstance(event, OperationFinished):
-                result = event.result
-        return result
+                outcome = SweepOutcome(event)
+        return outcome
 
-    result = asyncio.run(sweep()) or {}
-    solutions = result.get("solutions", [])
-    converged = sum(1 for s in solutions if s.get("state") == "succeeded")
-    yield f"provisioned {converged} of {len(specs)} solutions ({result.get('writes', 0)} writes)"
+    outcome = asyncio.run(sweep())
+    converged, writes = (outcome.converged, outcome.writes) if outcome else (0, 0)
+    yield f"provisioned {converged} of {len(specs)} solutions ({writes} writes)"
     yield from _drift(workspace, [spec.id for spec in chosen], rng)
 
 

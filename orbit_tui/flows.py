@@ -19,8 +19,8 @@ from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
 from orbit_ops.config.load import SolutionSpec
 from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
-from orbit_ops.fleet.roll import plan_roll, roll_body
-from orbit_ops.fleet.sweeps import PlannedSolution, plan_many, refuse_unreleased, sweep_body
+from orbit_ops.fleet.entries import plan_sweep, start_roll, start_sweep
+from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.store import OperationRunner
 from orbit_ops.versions import newest_first
@@ -37,7 +37,7 @@ class FlowSteps:
 
     workspace: Workspace
     read_only: bool
-    ask: Callable[[ModalScreen[Any], Answered], object]  # show a question; the answer goes to the callback
+    ask: Callable[[ModalScreen[Any], Answered | None], object]  # show a question (or a plan) and take its answer
     run_build: Callable[[BuildPlan], object]  # start a confirmed build
     run_operation: Callable[[OperationRunner], object]  # start a confirmed provision, sweep or roll
     plan_roll: Callable[[list[str], str, str, bool], object]  # plan a picked roll (ids, component, version, rollback)
@@ -72,7 +72,7 @@ def build_confirmation(plan: BuildPlan, registry: str) -> ConfirmScreen:
 
 
 async def plan_build_flow(steps: FlowSteps, component: str, version: str | None) -> None:
-    """Plan the build of ``component`` ``version`` (None: newest stable) and ask; a yes starts :func:`build_flow`.
+    """Plan the build of ``component`` ``version`` (None: newest stable) and ask; a yes runs it (``run_build``).
 
     No worker waits on the operator: the question's answer arrives as a callback.
 
@@ -127,22 +127,13 @@ def _refuse_read_only(steps: FlowSteps, what: str) -> None:
         raise RefusedError(f"the console is read-only: {what} is not offered")
 
 
-def _writes(planned: Sequence[PlannedSolution]) -> int:
-    return sum(plan.writes for _, plan, _ in planned if plan)
-
-
 async def show_plan_flow(steps: FlowSteps, ids: Sequence[str]) -> None:
     """``p``: what provisioning ``ids`` would create and update, field by field; writes nothing."""
     workspace = steps.workspace
     specs = await asyncio.to_thread(_specs, steps, ids)
-    model = plan_model(await plan_many(workspace, specs))
-    steps.ask(PlanScreen(f"Plan: {_target(specs, everything=False)}", model, summary=model.totals, id="plan"))
-
-
-def _target(specs: Sequence[SolutionSpec], *, everything: bool) -> str:
-    if everything:
-        return "all solutions"
-    return specs[0].id if len(specs) == 1 else f"{len(specs)} solutions"
+    planned = await plan_sweep(workspace, specs, skip_unreleased=True)
+    model = plan_model(planned.solutions)
+    steps.ask(PlanScreen(f"Plan: {planned.target}", model, summary=model.totals, id="plan"), None)
 
 
 async def plan_provision_flow(steps: FlowSteps, ids: Sequence[str] | None, *, retrying: str | None = None) -> None:
@@ -158,26 +149,18 @@ async def plan_provision_flow(steps: FlowSteps, ids: Sequence[str] | None, *, re
     everything = ids is None
     specs = await asyncio.to_thread(_specs, steps, ids)
     invalid = workspace.invalid_solutions() if everything else []
-    if not everything:
-        await asyncio.to_thread(refuse_unreleased, workspace, specs)
-    model = plan_model(await plan_many(workspace, specs))
+    confirmed = await plan_sweep(workspace, specs, invalid, everything=everything)
+    model = plan_model(confirmed.solutions)
     writes = sum(len(block.entries) for block in model.blocks)
-    kind = "sweep" if everything or len(specs) > 1 else "provision"
-    target = _target(specs, everything=everything)
-    verb = "Sweep" if kind == "sweep" else "Provision"
+    target = confirmed.target
+    verb = "Sweep" if confirmed.kind == "sweep" else "Provision"
     untouched = f"; {len(invalid)} invalid file(s) left untouched" if invalid else ""
     if retrying:
         verb = f"Retry the failures of {retrying}: {verb.lower()}"
 
-    def answered(confirmed: bool | str | None) -> None:
-        if not confirmed:
-            return
-
-        async def body(ctx: Any) -> dict[str, Any]:
-            return await sweep_body(workspace, specs, ctx, invalid=invalid)
-
-        steps.run_operation(OperationRunner(workspace.operations(), kind, target, body,
-                                          total=len(specs) + len(invalid)))
+    def answered(answer: bool | str | None) -> None:
+        if answer:
+            steps.run_operation(start_sweep(workspace, confirmed))
 
     steps.ask(
         PlanScreen(
@@ -277,15 +260,8 @@ async def plan_roll_flow(
     model = plan_model(await plan_after_roll(workspace, plan))  # what the sweep after the pins would do
 
     def answered(answer: bool | str | None) -> None:
-        if not answer:
-            return
-        provision = answer is True
-
-        async def body(ctx: Any) -> dict[str, Any]:
-            return await roll_body(workspace, plan, ctx, provision=provision)
-
-        total = len(plan.changes) + len(plan.unchanged)
-        steps.run_operation(OperationRunner(workspace.operations(), "roll", plan.target, body, total=total))
+        if answer:
+            steps.run_operation(start_roll(workspace, plan, provision=answer is True))
 
     count = len(plan.changes) + len(plan.unchanged)
     summary = (

@@ -20,6 +20,7 @@ from orbit_ops.catalog.tags import ReleaseTag
 from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.console_queries import decode_log_line
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
+from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.status import LastOperation
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.events import LogLine
@@ -396,33 +397,34 @@ def entry_changes(entry: PlanEntry) -> list[str]:
     return list(entry.changes)
 
 
-def plan_model(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> PlanModel:
+def plan_model(planned: Iterable[PlannedSolution]) -> PlanModel:
     """What provisioning would do, per solution (refusals with their reason), and the totals line.
 
-    ``planned`` is ``orbit_ops.fleet.sweeps.plan_many``'s answer: (spec, SolutionPlan or None, reason or None).
+    ``planned`` is ``orbit_ops.fleet.sweeps.plan_many``'s answer, or the solutions of a sweep's plan.
     """
     blocks: list[PlanBlock] = []
     creates = updates = refused = count = 0
-    for spec, plan, reason in planned:
+    for solution in planned:
         count += 1
+        plan = solution.plan
         if plan is None:
             refused += 1
-            blocks.append(PlanBlock(spec.id, "refused", "plan--refused", notes=(reason or "",)))
+            blocks.append(PlanBlock(solution.id, "refused", "plan--refused", notes=(solution.refused or "",)))
             continue
-        creates += plan.creates  # type: ignore[attr-defined]
-        updates += plan.updates  # type: ignore[attr-defined]
+        creates += plan.creates
+        updates += plan.updates
         entries = tuple(
             PlanEntry(action.action, action.kind, action.name, tuple(action.changes))
-            for action in plan.actions  # type: ignore[attr-defined]
+            for action in plan.actions
             if action.action != "none"
         )
-        state = "plan--update" if plan.updates else ("plan--create" if entries else "plan--muted")  # type: ignore[attr-defined]
-        notes = tuple(f"note: {note}" for note in plan.notes)  # type: ignore[attr-defined]
-        blocks.append(PlanBlock(spec.id, plan.summary(), state, entries, notes))  # type: ignore[attr-defined]
+        state = "plan--update" if plan.updates else ("plan--create" if entries else "plan--muted")
+        notes = tuple(f"note: {note}" for note in plan.notes)
+        blocks.append(PlanBlock(solution.id, plan.summary(), state, entries, notes))
     return PlanModel(tuple(blocks), plan_totals(count, creates, updates, refused))
 
 
-def plan_lines(planned: Iterable[tuple[SolutionSpec, object, str | None]]) -> list[str]:
+def plan_lines(planned: Iterable[PlannedSolution]) -> list[str]:
     """The plan as plain text lines, the totals line last."""
     model = plan_model(planned)
     return [*model.lines(), model.totals]

@@ -18,7 +18,7 @@ from typing import Any
 from orbit_ops.config.load import InvalidSolution, SolutionSpec, WorkspaceConfig, load_solution
 from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
-from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, result_json, sweep_body
+from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, plan_and_sweep, result_json
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
@@ -164,8 +164,8 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     rolled_ids = [change.id for change in written] + list(plan.unchanged)
     specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]
     if specs:
-        swept = await sweep_body(workspace, specs, _Shifted(ctx, len(refused), total), concurrency=concurrency,
-                                 wait=wait, lock_timeout=lock_timeout, invalid=invalid)
+        swept = await plan_and_sweep(workspace, specs, _Shifted(ctx, len(refused), total),
+                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout, invalid=invalid)
     else:
         for entry in invalid:
             ctx.child(entry.id, "invalid", str(entry.error))

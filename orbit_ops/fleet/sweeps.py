@@ -10,14 +10,15 @@ One operation per solution at a time across processes: each solution is converge
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orbit_ops.bulk import bulk_built
-from orbit_ops.config.load import InvalidSolution, SolutionSpec
+from orbit_ops.config.load import InvalidSolution, SolutionSpec, load_solution
 from orbit_ops.errors import InputError, OrbitError, RefusedError
-from orbit_ops.fleet.drift import ReleaseIndex, desired_for, solution_status
+from orbit_ops.fleet.drift import LiveSnapshot, ReleaseIndex, SolutionStatus, desired_for, solution_status
+from orbit_ops.fleet.planned import PlannedSolution, desired_changes, file_fingerprint, live_changes, replan_line
 from orbit_ops.fleet.provision import (
     ResourceAction,
     SolutionPlan,
@@ -27,6 +28,7 @@ from orbit_ops.fleet.provision import (
     read_live,
     read_solution,
 )
+from orbit_ops.fleet.resources import DesiredSolution, PlatformTarget
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.workspace import Workspace
 
@@ -115,33 +117,52 @@ def refuse_unreleased(workspace: Workspace, specs: Sequence[SolutionSpec]) -> No
         raise RefusedError("cannot provision a pin that was never released: " + "; ".join(problems))
 
 
-PlannedSolution = tuple[SolutionSpec, SolutionPlan | None, str | None]
-
-
 async def plan_many(workspace: Workspace, specs: Sequence[SolutionSpec]) -> list[PlannedSolution]:
     """Plan every solution against one live snapshot; writes nothing.
 
-    Returns (spec, plan or None, reason it cannot be provisioned or None) per solution.
+    Raises:
+        BackendError: the platform could not be listed.
     """
     platform = workspace.platform()
-    snapshot = await read_live(platform, platform)
+    return plan_against(workspace, specs, await read_live(platform, platform))
+
+
+def plan_against(workspace: Workspace, specs: Sequence[SolutionSpec], snapshot: LiveSnapshot) -> list[PlannedSolution]:
+    """Plan every solution against ``snapshot`` (pure but for reading the release records)."""
     releases = workspace.release_index()
     target = workspace.target()
     planned: list[PlannedSolution] = []
     with bulk_built():
         for spec in specs:
+            fingerprint = file_fingerprint(spec.path)
             reason = unreleased_reason(workspace, spec, releases)
             desired = desired_for(spec, target, releases)
             if reason is not None or desired is None:
-                planned.append((spec, None, reason or "nothing to resolve 'latest' to"))
+                planned.append(PlannedSolution(spec, None, reason or "nothing to resolve 'latest' to",
+                                               fingerprint=fingerprint))
                 continue
-            planned.append((spec, plan_solution(spec, desired, snapshot), None))
+            planned.append(PlannedSolution(spec, plan_solution(spec, desired, snapshot), None, desired, snapshot,
+                                           fingerprint))
     return planned
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """What every member of one sweep shares: the desired-state inputs and the live snapshot read at its start."""
+
+    workspace: Workspace
+    ctx: SweepContext
+    releases: ReleaseIndex
+    target: PlatformTarget
+    snapshot: LiveSnapshot
+    counter: WriteCounter
+    wait: bool
+    lock_timeout: float | None
 
 
 async def sweep_body(
     workspace: Workspace,
-    specs: Sequence[SolutionSpec],
+    confirmed: Sequence[PlannedSolution],
     ctx: SweepContext,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -149,8 +170,10 @@ async def sweep_body(
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     invalid: Sequence[InvalidSolution] = (),
 ) -> dict[str, Any]:
-    """Converge ``specs`` as the body of an operation; returns the provision result JSON.
+    """Converge the solutions of the ``confirmed`` plan as the body of an operation; returns the result JSON.
 
+    Each solution gets the plan confirmed for it, unless its solution file or its live state changed
+    since: then it is planned again and the log says what was confirmed, what is applied and why.
     Per-solution failures are recorded in the result (state ``failed``), never raised; a solution
     whose lock another operation holds longer than ``lock_timeout`` seconds is one of them. Each of
     ``invalid`` (a solution file that breaks a rule) is a member in state ``invalid`` with its error, and is
@@ -161,32 +184,72 @@ async def sweep_body(
     """
     check_concurrency(concurrency)
     platform = workspace.platform()
-    releases = workspace.release_index()
-    target = workspace.target()
-    total = len(specs) + len(invalid)  # an invalid file is a member too: done at once, left untouched
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
+    return await converge_planned(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
+                                  lock_timeout=lock_timeout, invalid=invalid)
+
+
+async def plan_and_sweep(
+    workspace: Workspace,
+    specs: Sequence[SolutionSpec],
+    ctx: SweepContext,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    wait: bool = True,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    invalid: Sequence[InvalidSolution] = (),
+) -> dict[str, Any]:
+    """Plan ``specs`` and converge them in one go, with one listing: the sweep of a roll, once its pins are written.
+
+    The roll's confirmation was the pin changes; the provisioning that follows is planned when it starts.
+
+    Raises:
+        BackendError: the platform could not be listed at all.
+    """
+    check_concurrency(concurrency)
+    platform = workspace.platform()
+    ctx.log(f"reading the platform ({workspace.config.backend})")
+    snapshot = await read_live(platform, platform)
+    planned = plan_against(workspace, specs, snapshot)
+    return await converge_planned(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
+                                  lock_timeout=lock_timeout, invalid=invalid)
+
+
+async def converge_planned(
+    workspace: Workspace,
+    confirmed: Sequence[PlannedSolution],
+    snapshot: LiveSnapshot,
+    ctx: SweepContext,
+    *,
+    concurrency: int,
+    wait: bool,
+    lock_timeout: float | None,
+    invalid: Sequence[InvalidSolution],
+) -> dict[str, Any]:
+    """Converge each of ``confirmed`` against ``snapshot``, at most ``concurrency`` at once (see :func:`sweep_body`)."""
+    total = len(confirmed) + len(invalid)  # an invalid file is a member too: done at once, left untouched
     ctx.progress(len(invalid), total)
-    counter = WriteCounter()
+    sweep = _Sweep(workspace, ctx, workspace.release_index(), workspace.target(), snapshot, WriteCounter(), wait,
+                   lock_timeout)
     outcomes: dict[str, SolutionOutcome] = {}
     semaphore = asyncio.Semaphore(concurrency)
     finished = len(invalid)
 
-    async def one(spec: SolutionSpec) -> None:
+    async def one(planned: PlannedSolution) -> None:
         nonlocal finished
         async with semaphore:
-            outcome = await _converge(workspace, spec, ctx, releases, target, snapshot, counter, wait,
-                                      lock_timeout)
-        outcomes[spec.id] = outcome
+            outcome = await _converge(sweep, planned)
+        outcomes[planned.id] = outcome
         finished += 1
         ctx.progress(finished, total)
 
     for entry in invalid:
         ctx.child(entry.id, "invalid", str(entry.error))
         ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
-    for spec in specs:
-        ctx.child(spec.id, "queued")
-    tasks = [asyncio.ensure_future(one(spec)) for spec in specs]
+    for planned in confirmed:
+        ctx.child(planned.id, "queued")
+    tasks = [asyncio.ensure_future(one(planned)) for planned in confirmed]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
@@ -196,55 +259,94 @@ async def sweep_body(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    ordered = [outcomes[spec.id] for spec in specs]
+    ordered = [outcomes[planned.id] for planned in confirmed]
     failed = [o.id for o in ordered if o.state == "failed"]
     skipped = [o.id for o in ordered if o.state == "skipped"]
-    ctx.log(f"{len(specs) - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
-            + (f", {len(invalid)} invalid" if invalid else "") + f"; {counter.writes} write call(s)")
-    return result_json(by_id([*ordered, *invalid_outcomes(invalid)]) if invalid else ordered, counter.writes)
+    ctx.log(f"{len(confirmed) - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
+            + (f", {len(invalid)} invalid" if invalid else "") + f"; {sweep.counter.writes} write call(s)")
+    return result_json(by_id([*ordered, *invalid_outcomes(invalid)]) if invalid else ordered, sweep.counter.writes)
 
 
-async def _converge(workspace: Workspace, spec: SolutionSpec, ctx: SweepContext, releases: ReleaseIndex,
-                    target: Any, snapshot: Any, counter: WriteCounter, wait: bool,
-                    lock_timeout: float | None) -> SolutionOutcome:
-    reason = unreleased_reason(workspace, spec, releases)
-    desired = desired_for(spec, target, releases)
+async def _converge(sweep: _Sweep, confirmed: PlannedSolution) -> SolutionOutcome:
+    ctx, workspace, solution_id = sweep.ctx, sweep.workspace, confirmed.id
+    log = _child_log(ctx, solution_id)
+    try:
+        spec, edited = _current_spec(workspace, confirmed)
+    except OrbitError as exc:
+        ctx.child(solution_id, "failed", str(exc))
+        ctx.log(f"failed: {exc}", child=solution_id)
+        return SolutionOutcome(solution_id, "failed", error=str(exc))
+    reason = unreleased_reason(workspace, spec, sweep.releases)
+    desired = desired_for(spec, sweep.target, sweep.releases)
     if reason is not None or desired is None:
         message = f"refused: {reason}"
-        ctx.child(spec.id, "skipped", message)
-        ctx.log(message, child=spec.id)
-        return SolutionOutcome(spec.id, "skipped", error=message)
-    ctx.child(spec.id, "running")
+        if confirmed.plan is not None:
+            log(replan_line("its desired state changed", confirmed, None, reason))
+        ctx.child(solution_id, "skipped", message)
+        ctx.log(message, child=solution_id)
+        return SolutionOutcome(solution_id, "skipped", error=message)
+    ctx.child(solution_id, "running")
     platform = workspace.platform()
     try:
-        log = _child_log(ctx, spec.id)
-        async with held(lock_path(workspace.config.state_dir, f"solution-{spec.id}"), what=f"solution {spec.id}",
-                        wait=wait, on_wait=log, timeout=lock_timeout, op_id=ctx.op_id, kind=ctx.kind) as waited:
+        async with held(lock_path(workspace.config.state_dir, f"solution-{solution_id}"),
+                        what=f"solution {solution_id}", wait=sweep.wait, on_wait=log, timeout=sweep.lock_timeout,
+                        op_id=ctx.op_id, kind=ctx.kind) as waited:
             # After waiting, someone else converged it meanwhile: read it afresh, one resource at a time.
-            live = await read_solution(platform, platform, desired) if waited else snapshot
-            plan = plan_solution(spec, desired, live)
+            live = await read_solution(platform, platform, desired) if waited else sweep.snapshot
+            plan = _plan_at_turn(confirmed, spec, desired, live, edited, log)
             for note in plan.notes:
                 log(note)
             if not plan.writes:
                 log("in sync: nothing to do")
-            actions = await apply_solution(plan, platform, platform, log, counter)
+            actions = await apply_solution(plan, platform, platform, log, sweep.counter)
     except OrbitError as exc:
-        ctx.child(spec.id, "failed", str(exc))
-        ctx.log(f"failed: {exc}", child=spec.id)
-        return SolutionOutcome(spec.id, "failed", error=str(exc))
+        ctx.child(solution_id, "failed", str(exc))
+        ctx.log(f"failed: {exc}", child=solution_id)
+        return SolutionOutcome(solution_id, "failed", error=str(exc))
     written = sum(1 for a in actions if a.action != "none")
-    ctx.child(spec.id, "succeeded", f"{written} change(s)" if written else "in sync")
-    return SolutionOutcome(spec.id, "succeeded", actions=actions, notes=plan.notes)
+    ctx.child(solution_id, "succeeded", f"{written} change(s)" if written else "in sync")
+    return SolutionOutcome(solution_id, "succeeded", actions=actions, notes=plan.notes)
 
 
-def _child_log(ctx: SweepContext, child: str) -> Any:
+def _current_spec(workspace: Workspace, confirmed: PlannedSolution) -> tuple[SolutionSpec, bool]:
+    """The solution as its file says now, and whether the file was edited since the plan (read again only then).
+
+    Raises:
+        ConfigError: the edited file breaks a rule (or is gone).
+    """
+    if confirmed.fingerprint is not None and file_fingerprint(confirmed.spec.path) == confirmed.fingerprint:
+        return confirmed.spec, False
+    return load_solution(workspace.config, confirmed.spec.path), True
+
+
+def _plan_at_turn(confirmed: PlannedSolution, spec: SolutionSpec, desired: DesiredSolution, live: LiveSnapshot,
+                  edited: bool, log: Callable[[str], None]) -> SolutionPlan:
+    """The confirmed plan if what it was made from still holds, else a new plan, logged with what changed."""
+    source = "its solution file changed" if edited else "its desired state changed"
+    if confirmed.plan is None or confirmed.desired is None or confirmed.live is None:
+        plan = plan_solution(spec, desired, live)
+        log(replan_line(f"{source}: it can be provisioned now", confirmed, plan))
+        return plan
+    wanted = desired_changes(confirmed.desired, desired)
+    seen = live_changes(desired, confirmed.live, live)
+    if not wanted and not seen:
+        return confirmed.plan
+    plan = plan_solution(spec, desired, live)
+    reasons = [f"{source} ({'; '.join(wanted)})"] if wanted else []
+    if seen:
+        reasons.append(f"its live state changed ({'; '.join(seen)})")
+    log(replan_line(" and ".join(reasons), confirmed, plan))
+    return plan
+
+
+def _child_log(ctx: SweepContext, child: str) -> Callable[[str], None]:
     def log(text: str) -> None:
         ctx.log(text, child=child)
 
     return log
 
 
-def statuses(workspace: Workspace, specs: Sequence[SolutionSpec], snapshot: Any) -> list[Any]:
+def statuses(workspace: Workspace, specs: Sequence[SolutionSpec], snapshot: LiveSnapshot) -> list[SolutionStatus]:
     """Status of each solution against one snapshot (see ``orbit_ops.fleet.drift``)."""
     releases = workspace.release_index()
     target = workspace.target()

@@ -120,10 +120,11 @@ def test_cli_demo_on_the_emulators_runs_from_the_checkout(tmp_path: Path, run_cl
 def test_installed_package_without_a_checkout_refuses_the_emulated_demo(
     tmp_path: Path, run_cli: Run, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import orbit_cli.main
+    import orbit_cli.commands.console
 
-    # As installed from a wheel: site-packages/orbit_cli/main.py, no tests/ beside it.
-    monkeypatch.setattr(orbit_cli.main, "__file__", str(tmp_path / "site-packages" / "orbit_cli" / "main.py"))
+    # As installed from a wheel: site-packages/orbit_cli/commands/console.py, no tests/ beside the package.
+    monkeypatch.setattr(orbit_cli.commands.console, "__file__",
+                        str(tmp_path / "site-packages" / "orbit_cli" / "commands" / "console.py"))
     code, _, err = run_cli("demo", "--backend", "azure-emulated", "--no-tui", str(tmp_path / "d"))
     assert code == 2
     assert "needs a source checkout" in err and "make demo-azure" in err

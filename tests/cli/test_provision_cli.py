@@ -170,9 +170,9 @@ def test_roll_refuses_a_file_edited_since_it_was_read(root: Path, monkeypatch: p
     import asyncio
 
     from orbit_ops.config.load import find_solution
-    from orbit_ops.fleet.roll import plan_roll, roll_body
+    from orbit_ops.fleet.entries import start_roll
+    from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.operations.events import OperationFinished
-    from orbit_ops.operations.store import OperationRunner
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)
@@ -182,10 +182,7 @@ def test_roll_refuses_a_file_edited_since_it_was_read(root: Path, monkeypatch: p
     spec.path.write_text(edited)
 
     async def run() -> OperationFinished:
-        async def body(ctx: object) -> dict[str, object]:
-            return await roll_body(workspace, roll_plan, ctx)  # type: ignore[arg-type]
-
-        events = [e async for e in OperationRunner(workspace.operations(), "roll", "t", body).events()]
+        events = [e async for e in start_roll(workspace, roll_plan).events()]
         assert isinstance(events[-1], OperationFinished)
         return events[-1]
 

@@ -126,6 +126,11 @@ def test_live_events_show_controls_visibly(terminal: bool, capsys: pytest.Captur
 
 
 def test_every_cli_line_leaves_through_the_output_module() -> None:
-    # A bare click.echo in a command would print a value raw: the one print path is orbit_cli.output.
-    source = (Path(__file__).parents[2] / "orbit_cli" / "main.py").read_text()
-    assert "click.echo(" not in source and "print(" not in source.replace("_print(", "").replace("print_", "")
+    # A bare click.echo or print in any CLI module would print a value raw: the one print path is orbit_cli.output.
+    package = Path(__file__).parents[2] / "orbit_cli"
+    modules = sorted(path for path in package.rglob("*.py") if path != package / "output.py")
+    assert package / "main.py" in modules and package / "commands" / "fleet.py" in modules
+    for path in modules:
+        source = path.read_text()
+        assert "click.echo(" not in source, path
+        assert not re.search(r"(?<![\w.])print\(", source), path

@@ -11,13 +11,13 @@ import pytest
 
 from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.errors import BackendError
+from orbit_ops.fleet.entries import SweepPlan, plan_sweep, start_sweep
 from orbit_ops.fleet.provision import read_live
 from orbit_ops.fleet.resources import App
-from orbit_ops.fleet.sweeps import statuses, sweep_body
+from orbit_ops.fleet.sweeps import plan_many, statuses, sweep_body
 from orbit_ops.names import azure_names
 from orbit_ops.operations.events import ChildChanged, Event, OperationFinished
 from orbit_ops.operations.locks import held, lock_path
-from orbit_ops.operations.store import OperationRunner
 from orbit_ops.workspace import Workspace
 
 
@@ -32,10 +32,8 @@ def sweep(ws: Workspace, ids: list[str] | None = None, **options: Any) -> tuple[
     specs = [s for s in ws.solutions() if ids is None or s.id in ids]
 
     async def run() -> tuple[dict[str, Any], list[Event]]:
-        async def body(ctx: Any) -> dict[str, Any]:
-            return await sweep_body(ws, specs, ctx, **options)
-
-        events = [e async for e in OperationRunner(ws.operations(), "sweep", "test", body).events()]
+        confirmed: SweepPlan = await plan_sweep(ws, specs, everything=ids is None, skip_unreleased=True)
+        events = [e async for e in start_sweep(ws, confirmed, **options).events()]
         finished = events[-1]
         assert isinstance(finished, OperationFinished), finished
         assert finished.result is not None, finished.error
@@ -167,8 +165,9 @@ def test_locked_solution_waits_or_fails_fast(ws: Workspace) -> None:
                 def child(self, child_id: str, state: str, message: str = "") -> None:
                     pass
 
-            fast = await sweep_body(ws, specs, Ctx(), wait=False)
-            waiting = asyncio.create_task(sweep_body(ws, specs, Ctx(), wait=True))
+            planned = await plan_many(ws, specs)
+            fast = await sweep_body(ws, planned, Ctx(), wait=False)
+            waiting = asyncio.create_task(sweep_body(ws, planned, Ctx(), wait=True))
             await asyncio.sleep(0.5)
             assert not waiting.done()
         await asyncio.wait_for(waiting, 10)

@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from orbit_ops.fleet.sweeps import sweep_body
+from orbit_ops.fleet.entries import plan_sweep, start_sweep
 from orbit_ops.operations.store import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
@@ -111,8 +111,6 @@ async def provision_with_engine(root: Path, *ids: str) -> None:
     workspace = Workspace.open(root)
     specs = [spec for spec in workspace.solutions() if spec.id in ids]
 
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await sweep_body(workspace, specs, ctx)
-
-    async for _event in OperationRunner(workspace.operations(), "sweep", "setup", body, total=len(specs)).events():
+    confirmed = await plan_sweep(workspace, specs, skip_unreleased=True)
+    async for _event in start_sweep(workspace, confirmed).events():
         pass

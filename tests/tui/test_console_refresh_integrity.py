@@ -75,7 +75,8 @@ async def test_a_tick_never_restarts_a_platform_read_still_running(fixed_root: P
         reading = app.model.fleet.sync()
         app.model.fleet.tick()
         app.model.fleet.tick()
-        assert [worker for worker in app.workers if worker.group == "fleet-sync" and not worker.is_finished] == [reading]
+        syncing = [worker for worker in app.workers if worker.group == "fleet-sync" and not worker.is_finished]
+        assert syncing == [reading]
         await settle(pilot)
         assert not reading.is_cancelled and reading.is_finished
 

@@ -14,9 +14,9 @@ from conftest import SIZE
 from console_helpers import open_solutions, record_notifications, settle, table_rows
 from textual.widgets import OptionList
 
-from orbit_ops.fleet.roll import plan_roll, roll_body
+from orbit_ops.fleet.entries import start_roll
+from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.fleet.status import fleet_status
-from orbit_ops.operations.store import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
 from orbit_tui.commands import screen_actions
@@ -34,11 +34,7 @@ async def _roll(root: Path, component: str, version: str, *ids: str, provision: 
     workspace = Workspace.open(root)
     specs = [spec for spec in workspace.solutions() if spec.id in ids]
     plan = plan_roll(workspace, component, version, specs)
-
-    async def body(ctx: Any) -> dict[str, Any]:
-        return await roll_body(workspace, plan, ctx, provision=provision)
-
-    async for _event in OperationRunner(workspace.operations(), "roll", plan.target, body, total=len(ids)).events():
+    async for _event in start_roll(workspace, plan, provision=provision).events():
         pass
 
 

@@ -77,9 +77,8 @@ def _engine(root: Path, first_id: int, kind: str, **what: Any) -> None:
 
     from console_workspace import frozen_engine_clock
 
-    from orbit_ops.fleet.roll import plan_roll, roll_body
-    from orbit_ops.fleet.sweeps import sweep_body
-    from orbit_ops.operations.store import OperationRunner
+    from orbit_ops.fleet.entries import plan_sweep, start_roll, start_sweep
+    from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)
@@ -88,17 +87,9 @@ def _engine(root: Path, first_id: int, kind: str, **what: Any) -> None:
     async def run() -> None:
         if kind == "roll":
             plan = plan_roll(workspace, what["component"], what["version"], specs)
-
-            async def body(ctx: Any) -> dict[str, Any]:
-                return await roll_body(workspace, plan, ctx, provision=what.get("provision", True))
-
-            runner = OperationRunner(workspace.operations(), "roll", plan.target, body, total=len(specs))
+            runner = start_roll(workspace, plan, provision=what.get("provision", True))
         else:
-
-            async def body(ctx: Any) -> dict[str, Any]:
-                return await sweep_body(workspace, specs, ctx)
-
-            runner = OperationRunner(workspace.operations(), "provision", specs[0].id, body, total=len(specs))
+            runner = start_sweep(workspace, await plan_sweep(workspace, specs, skip_unreleased=True))
         async for _event in runner.events():
             pass
 

@@ -1,0 +1,1 @@
+"""The ``orbit`` commands, one module a group (listings, operations, fleet, console)."""

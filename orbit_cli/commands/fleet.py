@@ -1,0 +1,293 @@
+"""The fleet: ``status``, ``plan``, ``provision``, ``roll`` and ``rollback``.
+
+Each plans, asks and starts through the engine's entries (``orbit_ops.fleet.entries``), then prints the
+outcome as the entries read it; no command assembles an operation itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from orbit_cli.options import (
+    Settings,
+    confirm,
+    json_option,
+    lock_timeout_option,
+    pass_settings,
+    refuse_read_only,
+    report_invalid,
+    resolve_lock_timeout,
+    select_solutions,
+)
+from orbit_cli.output import echo, print_json, print_table
+from orbit_cli.running import exit_code_of, run_operation
+
+if TYPE_CHECKING:
+    from orbit_ops.config.load import InvalidSolution
+    from orbit_ops.fleet.drift import AppStatus
+    from orbit_ops.fleet.planned import PlannedSolution
+    from orbit_ops.fleet.roll import RollPlan
+    from orbit_ops.operations.events import OperationFinished
+    from orbit_ops.workspace import Workspace
+
+
+@click.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--exit-code", is_flag=True, help="Exit 3 when anything is drifted or missing (like terraform "
+              "plan -detailed-exitcode).")
+@json_option
+@pass_settings
+def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
+    """Sync and freshness of every solution (or of IDS), per app and per resource."""
+    import asyncio
+
+    from orbit_ops.fleet.provision import read_live
+    from orbit_ops.fleet.sweeps import statuses
+
+    workspace, specs, invalid = select_solutions(settings, ids, not ids)
+    platform = workspace.platform()
+    snapshot = asyncio.run(read_live(platform, platform))
+    rows = statuses(workspace, specs, snapshot)
+    entries: list[tuple[str, dict[str, Any], list[str]]] = [
+        (
+            row.id,
+            row.to_json(),
+            [
+                row.id,
+                row.sync,
+                row.freshness,
+                *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
+                "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
+                or (row.reason or ""),
+            ],
+        )
+        for row in rows
+    ]
+    entries += [(entry.id, {**entry.to_json(), "freshness": None, "apps": {}, "resources": []},
+                 [entry.id, "invalid", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
+    entries.sort(key=lambda entry: entry[0])
+    if settings.json:
+        print_json([body for _, body, _ in entries])
+    else:
+        report_invalid(invalid)
+        print_table(["id", "sync", "freshness", "orbit", "agent", "mc", "drift"], [row for _, _, row in entries])
+    if exit_code and (invalid or any(row.sync in ("drifted", "missing") for row in rows)):
+        sys.exit(3)
+
+
+def _pin_cell(app: AppStatus) -> str:
+    shown = app.pinned if app.pinned == app.resolved else f"{app.pinned}={app.resolved}"
+    if app.live and app.live != app.resolved:
+        shown += f" (live {app.live})"
+    elif app.live is None:
+        shown += " (absent)"
+    return str(shown)
+
+
+@click.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution.")
+@json_option
+@pass_settings
+def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
+    """What provisioning IDS (or --all) would create and update; writes nothing."""
+    import asyncio
+
+    from orbit_ops.fleet.sweeps import plan_many
+
+    workspace, specs, invalid = select_solutions(settings, ids, all_)
+    planned = asyncio.run(plan_many(workspace, specs)) if specs else []
+    if settings.json:
+        print_json(_plan_json(planned, invalid))
+    else:
+        _print_plan(planned, invalid)
+    if invalid:
+        sys.exit(1)  # not everything would converge: the invalid files are left as they are
+
+
+def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
+    from orbit_ops.fleet.sweeps import invalid_outcomes
+
+    solutions: list[dict[str, Any]] = []
+    for planned_solution in planned:
+        spec, solution_plan = planned_solution.spec, planned_solution.plan
+        if solution_plan is None:
+            solutions.append({"id": spec.id, "state": "skipped", "actions": [],
+                              "error": f"refused: {planned_solution.refused}"})
+        else:
+            body = {"id": spec.id, "state": "planned", "actions": [a.to_json() for a in solution_plan.actions]}
+            if solution_plan.notes:
+                body["notes"] = list(solution_plan.notes)
+            solutions.append(body)
+    solutions += [outcome.to_json() for outcome in invalid_outcomes(invalid)]
+    solutions.sort(key=lambda body: str(body["id"]))
+    return {"solutions": solutions, "writes": 0}
+
+
+def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> None:
+    for entry in invalid:
+        echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+    for planned_solution in planned:
+        spec, solution_plan = planned_solution.spec, planned_solution.plan
+        if solution_plan is None:
+            echo(f"{spec.id}: refused: {planned_solution.refused}")
+            continue
+        echo(f"{spec.id}: {solution_plan.summary()}")
+        for note in solution_plan.notes:
+            echo(f"    note: {note}")
+        for action in solution_plan.actions:
+            if action.action != "none":
+                echo(f"    {action.action} {action.kind} {action.name}: {'; '.join(action.changes)}")
+    creates = sum(p.plan.creates for p in planned if p.plan)
+    updates = sum(p.plan.updates for p in planned if p.plan)
+    refused = sum(1 for p in planned if p.plan is None)
+    echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
+               + (f", {refused} refused" if refused else "") + (f", {len(invalid)} invalid" if invalid else ""))
+
+
+@click.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution (a sweep).")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@click.option("--only", multiple=True, metavar="PATTERN", help="Only ids matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out ids matching this glob (repeatable).")
+@click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
+@click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
+@lock_timeout_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency: int, only: tuple[str, ...],
+              exclude: tuple[str, ...], failed_from: str | None, no_wait: bool, lock_timeout: float | None,
+              yes: bool) -> None:
+    """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
+    import asyncio
+
+    from orbit_ops.fleet.entries import plan_sweep, retry_selection, start_sweep
+    from orbit_ops.fleet.sweeps import check_concurrency
+
+    refuse_read_only(settings, "provision")
+    check_concurrency(concurrency)
+    if failed_from:
+        retry = retry_selection(settings.open(), failed_from)
+        if not retry.ids:
+            echo(f"operation {retry.record.id} has no failed solutions; nothing to retry", err=True)
+            return
+        ids, all_ = retry.ids, False
+    workspace, specs, invalid = select_solutions(settings, ids, all_, only, exclude)
+    confirmed = asyncio.run(plan_sweep(workspace, specs, invalid, everything=all_))
+    if not settings.json:
+        _print_plan(confirmed.solutions, invalid)
+    writes = confirmed.writes
+    if writes and not (ids and len(specs) == 1 and yes):
+        confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
+    runner = start_sweep(workspace, confirmed, concurrency=concurrency, wait=not no_wait,
+                         lock_timeout=resolve_lock_timeout(lock_timeout))
+    _finish_sweep(settings, run_operation(runner, quiet=settings.json))
+
+
+def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only: bool = False) -> None:
+    """Print a sweep's (or roll's) result and exit with the code its operation's state calls for.
+
+    The operation is ``succeeded`` only when every solution is (``orbit_ops.operations.store``), so the state
+    alone decides: 0 succeeded, 130 cancelled, 1 otherwise. A roll whose refused pins make it exit 2
+    never gets here (see ``_roll``).
+    """
+    from orbit_ops.fleet.entries import SweepOutcome
+
+    outcome = SweepOutcome(finished)
+    result, refused = outcome.result, outcome.refused
+    if settings.json:
+        print_json(result if result else {"solutions": [], "writes": 0, "error": finished.error})
+    else:
+        for solution in outcome.not_converged:
+            echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
+        if result and pins_only:
+            written, unchanged = len(result.get("pins", [])), len(result.get("unchanged", []))
+            invalid = len(result.get("invalid", []))
+            echo(f"{written} pin(s) written, {unchanged} already on {result.get('version')}, {len(refused)} refused"
+                 + (f", {invalid} invalid" if invalid else "") + f"; not provisioned; operation {finished.op_id}")
+        elif result:
+            pins = f" ({len(refused)} pin(s) refused)" if refused else ""
+            echo(f"{outcome.converged} converged, {len(outcome.not_converged) + len(refused)} not{pins}; "
+                 f"{outcome.writes} write(s); operation {finished.op_id}")
+    if finished.state != "succeeded":
+        sys.exit(exit_code_of(finished.state))
+
+
+@click.command()
+@click.argument("component")
+@click.argument("version")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Every solution.")
+@click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@lock_timeout_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
+         concurrency: int, lock_timeout: float | None, yes: bool) -> None:
+    """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
+    from orbit_ops.fleet.roll import plan_roll
+    from orbit_ops.fleet.sweeps import check_concurrency
+
+    refuse_read_only(settings, "roll")
+    check_concurrency(concurrency)
+    workspace, specs, invalid = select_solutions(settings, ids, all_)
+    _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes,
+          resolve_lock_timeout(lock_timeout), invalid)
+
+
+def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_provision: bool, concurrency: int,
+          yes: bool, lock_timeout: float, invalid: Sequence[InvalidSolution] = ()) -> None:
+    from orbit_ops.fleet.entries import SweepOutcome, start_roll
+
+    if not settings.json:
+        for change in roll_plan.changes:
+            echo(f"{change.id}: {change.describe()}")
+        if roll_plan.unchanged:
+            echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
+        for entry in invalid:
+            echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+    if roll_plan.changes:
+        confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
+                                f"solution(s){'' if no_provision else ' and provision them'}?")
+
+    runner = start_roll(workspace, roll_plan, provision=not no_provision, concurrency=concurrency,
+                        lock_timeout=lock_timeout, invalid=invalid)
+    finished = run_operation(runner, quiet=settings.json)
+    outcome = SweepOutcome(finished)
+    for item in outcome.refused:
+        echo(f"error: {item['id']}: pin not changed: {item['error']}", err=True)
+    # Exit 2 (invalid input) only when the roll wrote nothing at all and only the input is to blame:
+    # a roll that wrote a pin or provisioned anything exits 1 with the refused solutions named.
+    if outcome.only_input_refused:
+        if settings.json:
+            print_json(outcome.result)
+        sys.exit(2)
+    _finish_sweep(settings, finished, pins_only=no_provision)
+
+
+@click.command()
+@click.argument("solution_id", metavar="ID")
+@click.argument("component")
+@click.option("--no-provision", is_flag=True, help="Only edit the pin; do not provision.")
+@lock_timeout_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, lock_timeout: float | None,
+             yes: bool) -> None:
+    """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
+    from orbit_ops.fleet.roll import plan_roll, previous_pin
+
+    refuse_read_only(settings, "rollback")
+    workspace, specs, _ = select_solutions(settings, (solution_id,), False)
+    before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
+    _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
+          yes, resolve_lock_timeout(lock_timeout))

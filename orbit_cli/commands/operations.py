@@ -1,0 +1,176 @@
+"""Builds and the operation store: ``build``, ``ops``, ``logs`` and ``cancel``."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from orbit_cli.options import (
+    Settings,
+    json_option,
+    lock_timeout_option,
+    pass_settings,
+    refuse_read_only,
+    report_ignored,
+    resolve_lock_timeout,
+)
+from orbit_cli.output import echo, print_json, print_table
+from orbit_cli.running import exit_code_of, run_operation
+
+if TYPE_CHECKING:
+    from orbit_ops.operations.events import OperationFinished
+
+
+@click.command()
+@click.argument("target", required=False, metavar="COMPONENT[@VERSION]")
+@click.option("--platform", "platform_version", metavar="X", help="Build every version in releases/platform/vX.yaml "
+              "that has no release record yet.")
+@click.option("--force", is_flag=True, help="Rebuild even if a release record for this commit exists.")
+@lock_timeout_option
+@json_option
+@pass_settings
+def build(settings: Settings, target: str | None, platform_version: str | None, force: bool,
+          lock_timeout: float | None) -> None:
+    """Build a release from its immutable git tag <component>/v<version> and record it.
+
+    Without a version, the highest stable tag is built; pre-releases only when named.
+    """
+    from orbit_ops.build.pipeline import parse_target, plan_build, plan_platform
+    from orbit_ops.errors import InputError
+
+    refuse_read_only(settings, "build")
+    if (target is None) == (platform_version is None):
+        raise InputError("name one COMPONENT[@VERSION] or --platform X (and not both)")
+    if target is not None:
+        component, version = parse_target(target)
+        workspace = settings.open()
+        plans = [plan_build(workspace, component, version, force=force)]
+    else:
+        assert platform_version is not None
+        workspace = settings.open()
+        plans = plan_platform(workspace, platform_version)
+    report_ignored(workspace)
+    results = []
+    failed = ""  # the state of the build that did not succeed
+    for plan in plans:
+        from orbit_ops.build.pipeline import result_json, start_build
+
+        if plan.action == "already-released":
+            # Nothing to build is not an operation: say so, and return the record that exists.
+            results.append(result_json(plan, None))
+            if not settings.json and plan.existing is not None:
+                echo(f"{plan.tag.tag} is already released from commit {plan.tag.commit[:12]} "
+                           f"({plan.existing.digest}, built {plan.existing.built_at}); nothing to do "
+                           "(--force rebuilds)")
+            continue
+        finished = run_operation(start_build(workspace, plan, lock_timeout=resolve_lock_timeout(lock_timeout)),
+                                  quiet=settings.json)
+        if finished.state != "succeeded" or finished.result is None:
+            failed = finished.state
+            results.append({"component": plan.component.name, "version": plan.tag.version, "tag": plan.tag.tag,
+                            "status": finished.state, "error": finished.error, "operation": finished.op_id})
+            break
+        results.append(finished.result)
+    if settings.json:
+        print_json(results[0] if target is not None else results)
+    if failed:
+        sys.exit(exit_code_of(failed))
+
+
+@click.command()
+@click.option("--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Newest N operations.")
+@click.option("--kind", type=click.Choice(("build", "provision", "sweep", "roll")),
+              help="Only operations of this kind.")
+@json_option
+@pass_settings
+def ops(settings: Settings, limit: int, kind: str | None) -> None:
+    """Operations, newest first (also those started by other processes)."""
+    workspace = settings.open()
+    records = workspace.operations().list(limit=limit, kind=kind)
+    if settings.json:
+        print_json([record.to_json() for record in records])
+        return
+    print_table(
+        ["id", "kind", "target", "state", "progress", "created", "finished"],
+        [
+            [
+                r.id,
+                r.kind,
+                r.target,
+                r.state,
+                f"{r.done}/{r.total}" if r.total else str(r.done or ""),
+                r.created_at[:19].replace("T", " "),
+                (r.finished_at or "")[:19].replace("T", " "),
+            ]
+            for r in records
+        ],
+    )
+
+
+@click.command()
+@click.argument("op_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True, help="Keep streaming until the operation ends.")
+@json_option
+@pass_settings
+def logs(settings: Settings, op_id: str, follow: bool) -> None:
+    """Replay the log of operation ID (a unique prefix will do), or follow it live."""
+    import asyncio
+    import contextlib
+
+    from orbit_ops.operations.events import LogLine
+    from orbit_ops.operations.events import to_json as event_json
+    from orbit_ops.operations.store import follow as follow_events
+    from orbit_ops.text import json_text
+
+    workspace = settings.open()
+    store = workspace.operations()
+    record = store.get(op_id)
+    if not follow:
+        events = store.read_events(record.id)
+        if settings.json:
+            print_json([event_json(event) for event in events])
+            return
+        for event in events:
+            if isinstance(event, LogLine):
+                prefix = f"[{event.child}] " if event.child else ""
+                echo(f"{event.at[11:19]} {prefix}{event.text}")
+        record = store.get(record.id)
+        if record.finished:
+            error = f": {record.error}" if record.error else ""
+            echo(f"{record.kind} {record.target} {record.state}{error}")
+        else:
+            echo(f"{record.kind} {record.target} is {record.state} (use --follow to stream it)")
+        return
+
+    async def stream() -> OperationFinished | None:
+        from orbit_cli.render import EventPrinter
+
+        with EventPrinter(quiet=settings.json) as printer:
+            printer._label = f"{record.kind} {record.target}"
+            async with contextlib.aclosing(follow_events(store, record.id)) as events:
+                async for event in events:
+                    if settings.json:
+                        echo(json_text(event_json(event)))
+                    printer.handle(event)
+            return printer.finished
+
+    finished = asyncio.run(stream())
+    if finished is not None and finished.state == "failed":
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("op_id", metavar="ID")
+@json_option
+@pass_settings
+def cancel(settings: Settings, op_id: str) -> None:
+    """Ask a running operation (in any process) to stop; its cleanup still runs."""
+    refuse_read_only(settings, "cancel")
+    workspace = settings.open()
+    record = workspace.operations().request_cancel(op_id)
+    if settings.json:
+        print_json(record.to_json())
+    else:
+        echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")

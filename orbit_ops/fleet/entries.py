@@ -1,0 +1,175 @@
+"""The engine's entries for fleet operations: plan a sweep, start a sweep or a roll, pick a retry, read a result.
+
+Front ends (the CLI, the console, the demo) only plan → ask → start → render: they call
+:func:`plan_sweep` (or ``orbit_ops.fleet.roll.plan_roll``), show the plan, and hand the confirmed plan to
+:func:`start_sweep` (or :func:`start_roll`), which decides the operation's kind, target, member count and
+body and returns its runner, as ``orbit_ops.build.pipeline.start_build`` does for builds. The retry of an
+operation's failures (``--failed-from``) and the reading of a finished sweep's result live here too, so the
+front ends agree on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orbit_ops.config.load import InvalidSolution, SolutionSpec
+from orbit_ops.fleet.planned import PlannedSolution
+from orbit_ops.fleet.roll import RollPlan, roll_body
+from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
+from orbit_ops.operations.events import OperationFinished
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
+from orbit_ops.operations.store import OperationContext, OperationRecord, OperationRunner
+from orbit_ops.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What the operator confirms before a provision or a sweep, and what the operation then applies."""
+
+    solutions: tuple[PlannedSolution, ...]
+    invalid: tuple[InvalidSolution, ...] = ()
+    everything: bool = False  # every solution (``--all``, ``R``): the target reads "all solutions"
+
+    @property
+    def kind(self) -> str:
+        """``sweep`` for every solution or several, ``provision`` for one."""
+        return "sweep" if self.everything or len(self.solutions) > 1 else "provision"
+
+    @property
+    def target(self) -> str:
+        if self.everything:
+            return "all solutions"
+        return self.solutions[0].id if len(self.solutions) == 1 else f"{len(self.solutions)} solutions"
+
+    @property
+    def writes(self) -> int:
+        """The write calls the confirmed plan makes: nothing to confirm when 0."""
+        return sum(planned.writes for planned in self.solutions)
+
+    @property
+    def members(self) -> int:
+        return len(self.solutions) + len(self.invalid)
+
+
+async def plan_sweep(workspace: Workspace, specs: Sequence[SolutionSpec], invalid: Sequence[InvalidSolution] = (),
+                     *, everything: bool = False, skip_unreleased: bool = False) -> SweepPlan:
+    """Plan provisioning ``specs`` (and list the ``invalid`` files left untouched); writes nothing.
+
+    Solutions named one by one are refused outright when a pin was never released; a sweep of every solution
+    (``everything``), or one told to ``skip_unreleased``, plans such a solution as refused and goes on.
+
+    Raises:
+        RefusedError: a named solution pins an unreleased version.
+        BackendError: the platform could not be listed.
+    """
+    if not everything and not skip_unreleased:
+        await asyncio.to_thread(refuse_unreleased, workspace, specs)
+    planned = await plan_many(workspace, specs) if specs else []
+    return SweepPlan(tuple(planned), tuple(invalid), everything)
+
+
+def start_sweep(workspace: Workspace, confirmed: SweepPlan, *, concurrency: int = DEFAULT_CONCURRENCY,
+                wait: bool = True, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> OperationRunner:
+    """Record the provision or sweep of the ``confirmed`` plan; iterate ``.events()`` of the result to run it.
+
+    The operation applies the confirmed plan, planning a solution again only when its file or its live
+    state changed since (``orbit_ops.fleet.sweeps.sweep_body``).
+
+    Raises:
+        InputError: ``concurrency`` is below 1.
+        BackendError: the operation store cannot be written.
+    """
+    check_concurrency(concurrency)
+
+    async def body(ctx: OperationContext) -> dict[str, Any]:
+        return await sweep_body(workspace, confirmed.solutions, ctx, concurrency=concurrency, wait=wait,
+                                lock_timeout=lock_timeout, invalid=confirmed.invalid)
+
+    return OperationRunner(workspace.operations(), confirmed.kind, confirmed.target, body, total=confirmed.members)
+
+
+def start_roll(workspace: Workspace, confirmed: RollPlan, *, provision: bool = True,
+               concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
+               lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+               invalid: Sequence[InvalidSolution] = ()) -> OperationRunner:
+    """Record the roll of the ``confirmed`` pin changes (then one sweep unless not ``provision``); run ``.events()``.
+
+    Raises:
+        InputError: ``concurrency`` is below 1.
+        BackendError: the operation store cannot be written.
+    """
+    check_concurrency(concurrency)
+
+    async def body(ctx: OperationContext) -> dict[str, Any]:
+        return await roll_body(workspace, confirmed, ctx, provision=provision, concurrency=concurrency, wait=wait,
+                               lock_timeout=lock_timeout, invalid=invalid)
+
+    target = confirmed.target
+    if invalid:
+        target += f" + {len(invalid)} invalid file{'s' if len(invalid) != 1 else ''}"
+    total = len(confirmed.changes) + len(confirmed.unchanged) + len(invalid)
+    return OperationRunner(workspace.operations(), "roll", target, body, total=total)
+
+
+@dataclass(frozen=True)
+class RetrySelection:
+    """The solutions to provision again when retrying operation ``record`` (``--failed-from``)."""
+
+    record: OperationRecord
+    ids: tuple[str, ...]
+
+
+def retry_selection(workspace: Workspace, op_id: str) -> RetrySelection:
+    """The members that failed in operation ``op_id`` (a unique prefix will do), in the order they appeared.
+
+    Raises:
+        NotFoundError: no such operation.
+    """
+    record = workspace.operations().get(op_id)
+    return RetrySelection(record, tuple(name for name, child in record.children.items() if child.state == "failed"))
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """A finished provision, sweep or roll read for its operator: who converged, what was refused, the writes."""
+
+    finished: OperationFinished
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return self.finished.result or {}
+
+    @property
+    def solutions(self) -> list[dict[str, Any]]:
+        return list(self.result.get("solutions", []))
+
+    @property
+    def not_converged(self) -> list[dict[str, Any]]:
+        """The solutions of the result that did not succeed (failed, skipped, invalid)."""
+        return [solution for solution in self.solutions if solution["state"] != "succeeded"]
+
+    @property
+    def refused(self) -> list[dict[str, Any]]:
+        """A roll's solutions whose pin was not changed, each with ``error`` and whether the input was to blame."""
+        return list(self.result.get("refused", []))
+
+    @property
+    def converged(self) -> int:
+        return len(self.solutions) - len(self.not_converged)
+
+    @property
+    def writes(self) -> int:
+        return int(self.result.get("writes", 0))
+
+    @property
+    def only_input_refused(self) -> bool:
+        """A roll that wrote nothing at all and was refused only for its input: ``orbit roll`` exits 2 then.
+
+        A roll that wrote a pin or provisioned anything, or was cancelled, is a failed operation instead.
+        """
+        wrote = bool(self.result.get("pins")) or bool(self.result.get("writes"))
+        return (bool(self.refused) and not wrote and all(item.get("input", True) for item in self.refused)
+                and self.finished.state != "cancelled")
