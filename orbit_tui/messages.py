@@ -8,12 +8,14 @@ read to the screens that show it. No module here knows a screen or the app.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from textual.message import Message
 from textual.screen import Screen
 
 from orbit_ops.config.load import InvalidSolution
+
+Part = Literal["components", "tags", "fleet", "operations", "history"]  # what a screen shows, read by the model
 
 
 class BuildRequested(Message):
@@ -120,10 +122,10 @@ class BackRequested(Message):
 
 
 class ReadRequested(Message):
-    """A screen (re)wants what it shows read from the workspace: ``what`` is a part of the console model
-    (``components``, ``tags``, ``operations``, ``history``), ``key`` the component or solution it is about."""
+    """A screen (re)wants what it shows read from the workspace: ``what`` is a part of the console model, ``key``
+    the component (``tags``) or solution (``history``) it is about."""
 
-    def __init__(self, what: str, key: str = "") -> None:
+    def __init__(self, what: Part, key: str = "") -> None:
         super().__init__()
         self.what = what
         self.key = key

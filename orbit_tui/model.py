@@ -3,8 +3,9 @@
 k9s's ``model`` layer for Textual: screens never call the engine or the app. A screen posts a request
 (``orbit_tui.messages``); the app asks this model, which reads in workers of its own (run on the app, so the one
 worker-error handler sees their errors) and publishes each answer as a past-tense fact on a Signal that the screens
-showing it subscribe to. The model keeps the fleet (``orbit_tui.fleet_model``: load → platform read → integrity,
-and the interval), the reading lock, and the operations this console started. It knows no screen and no app.
+showing it subscribe to. The model keeps the fleet (``orbit_tui.fleet_model``: load → platform read → integrity),
+what each tick of the app's interval refreshes, the reading lock, and the operations this console started. It
+knows no screen and no app.
 
 ``at_rest`` (``orbit_tui.jobs``) is set whenever no read of the model is running or scheduled.
 """
@@ -25,6 +26,7 @@ from orbit_ops.operations.store import OperationRecord
 from orbit_ops.workspace import ComponentSummary, Workspace, pin_counts, summarize_components
 from orbit_tui.fleet_model import FleetModel
 from orbit_tui.jobs import Jobs
+from orbit_tui.messages import Part
 from orbit_tui.render import Cell, clock_time, tag_row
 from orbit_tui.runs import ConsoleRuns
 
@@ -105,7 +107,7 @@ class ConsoleModel:
         self.workspace.refresh()
         self.workspace_changed.publish(None)
 
-    def tick(self, shown: str | None) -> None:
+    def tick(self, shown: Part | None) -> None:
         """The interval: refresh what the current screen shows (``fleet`` or ``operations``), nothing else."""
         if shown == "fleet":
             self.fleet.tick()
@@ -114,9 +116,9 @@ class ConsoleModel:
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def read(self, what: str, key: str = "") -> None:
+    def read(self, what: Part, key: str = "") -> None:
         """A screen's :class:`~orbit_tui.messages.ReadRequested`."""
-        reads: dict[str, Callable[[], None]] = {
+        reads: dict[Part, Callable[[], object]] = {
             "components": self.read_components,
             "tags": lambda: self.read_tags(key),
             "operations": self.read_operations,

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header
 
 from orbit_ops.workspace import Workspace
-from orbit_tui.messages import BackRequested
+from orbit_tui.messages import BackRequested, Part
 from orbit_tui.model import ConsoleModel
 from orbit_tui.widgets import ModeBar, StateTable
 
@@ -28,7 +28,7 @@ class OrbitScreen(Screen[None]):
     MUTATING: ClassVar[frozenset[str]] = frozenset()  # actions hidden by --read-only
     LEGEND: ClassVar[str] = ""  # what the marks and colours of this screen mean (shown by ?)
     ROW_ACTIONS: ClassVar[frozenset[str]] = frozenset()  # actions on the table row under the cursor (dimmed without)
-    SHOWS: ClassVar[str | None] = None  # what the model's interval refreshes while this screen is current
+    SHOWS: ClassVar[Part | None] = None  # what the model's interval refreshes while this screen is current
     AUTO_FOCUS = "StateTable"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", tooltip="Back to the previous screen")]
 
