@@ -28,11 +28,11 @@ BUILD_OP, SWEEP_OP, FAILED_OP = "20261124-120000-0001", "20261124-120000-0002", 
 
 def keys(*pressed: str) -> Steps:
     async def run(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
+        # Each key is pressed on a screen at rest: a dialog it opens shows the screen behind it as it finally looks.
+        await settled_screen(pilot)
         for key in pressed:
             await pilot.press(key)
-            await settle(pilot)
-        await settled_screen(pilot)
+            await settled_screen(pilot)
 
     return run
 
