@@ -25,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Settings:
+    """The global options (``--workspace``, ``--json``, ``--read-only``), handed to every command by click."""
+
     workspace: str | None
     json: bool
     read_only: bool

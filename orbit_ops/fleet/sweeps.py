@@ -5,6 +5,10 @@ A sweep reads the live platform with listings, not a read per app (on the local 
 ``concurrency`` in flight. A failed solution is reported and the sweep goes on; the result lists
 every solution's state and actions, and ``writes`` counts every write call made.
 One operation per solution at a time across processes: each solution is converged under its lock.
+
+A sweep applies the plan the operator confirmed (``plan_many``'s ``PlannedSolution``s): at a solution's turn
+the plan is kept unless its solution file or its live state changed since, in which case the solution is
+planned again and the re-plan logged (``orbit_ops.fleet.planned``, decision 0037).
 """
 
 from __future__ import annotations
@@ -186,8 +190,8 @@ async def sweep_body(
     platform = workspace.platform()
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
-    return await converge_planned(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
-                                  lock_timeout=lock_timeout, invalid=invalid)
+    return await _converge_all(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
+                               lock_timeout=lock_timeout, invalid=invalid)
 
 
 async def plan_and_sweep(
@@ -212,11 +216,11 @@ async def plan_and_sweep(
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
     planned = plan_against(workspace, specs, snapshot)
-    return await converge_planned(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
-                                  lock_timeout=lock_timeout, invalid=invalid)
+    return await _converge_all(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
+                               lock_timeout=lock_timeout, invalid=invalid)
 
 
-async def converge_planned(
+async def _converge_all(
     workspace: Workspace,
     confirmed: Sequence[PlannedSolution],
     snapshot: LiveSnapshot,
