@@ -253,6 +253,7 @@ async def orbit_start(root: Path) -> tuple[float, float, list[float]]:
     """Console start → Solutions interactive; then filter keystrokes. Returns (start s, engine read s, filters)."""
     from orbit_ops.workspace import Workspace
     from orbit_tui.app import OrbitApp
+    from orbit_tui.fleet_model import FleetModel
     from orbit_tui.screens.solutions import SolutionsScreen
 
     handled: list[tuple[float, int]] = []
@@ -266,8 +267,8 @@ async def orbit_start(root: Path) -> tuple[float, float, list[float]]:
         finally:
             reads.append(time.perf_counter() - start)
 
-    original_read = SolutionsScreen.read_views
-    SolutionsScreen.read_views = timed_read  # type: ignore[method-assign]
+    original_read = FleetModel.read_views
+    FleetModel.read_views = timed_read  # type: ignore[method-assign]
     try:
         with (
             patched(
@@ -291,7 +292,7 @@ async def orbit_start(root: Path) -> tuple[float, float, list[float]]:
                 filters = await type_filter(app, frames, lambda: shown)
                 await pilot.pause()
     finally:
-        SolutionsScreen.read_views = original_read  # type: ignore[method-assign]
+        FleetModel.read_views = original_read  # type: ignore[method-assign]
     return interactive, reads[0], filters
 
 

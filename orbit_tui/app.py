@@ -1,11 +1,16 @@
-"""The Orbit console: modes, global keys, the command palette and the one worker-error handler."""
+"""The Orbit console: modes, global keys, the command palette, the requests of screens, and the one worker-error
+handler.
+
+Screens post requests (``orbit_tui.messages``); the app answers them by opening screens, running flows
+(``orbit_tui.flows``) in its workers and asking the console model (``orbit_tui.model``) to read, and owns the
+model's interval. The app imports every screen; no screen imports the app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -15,8 +20,6 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.screen import ModalScreen
-from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from orbit_ops.build.pipeline import BuildPlan
@@ -24,10 +27,11 @@ from orbit_ops.errors import InputError, OrbitError
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
+from orbit_tui import messages
 from orbit_tui.commands import OrbitCommands, screen_actions
 from orbit_tui.flows import (
-    build_flow,
-    operation_flow,
+    FlowSteps,
+    build_runner,
     pick_roll_flow,
     pick_rollback_flow,
     plan_build_flow,
@@ -36,13 +40,18 @@ from orbit_tui.flows import (
     retry_failed_flow,
     show_plan_flow,
 )
+from orbit_tui.model import ConsoleModel
 from orbit_tui.render import describe_target, display_path, notification_severity, operation_summary
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
+from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.screens.components import ComponentsScreen
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import QUIT_BACKGROUND, QUIT_CANCEL, HelpScreen, QuitScreen
 from orbit_tui.screens.operations import OperationsScreen
+from orbit_tui.screens.solution import InvalidSolutionScreen, SolutionScreen
 from orbit_tui.screens.solutions import SolutionsScreen
+from orbit_tui.screens.tags import TagsScreen
+from orbit_tui.widgets import ModeBar
 
 Clock = Callable[[], datetime]
 
@@ -74,27 +83,37 @@ class OrbitApp(App[None]):
         self, workspace: Workspace, *, read_only: bool = False, clock: Clock | None = None, refresh_seconds: float = 2.0
     ) -> None:
         super().__init__()
+        self.model = ConsoleModel(
+            workspace, self, read_only=read_only, clock=clock or (lambda: datetime.now(UTC)),
+            refresh_seconds=refresh_seconds,
+        )
         self.workspace = workspace
         self.read_only = read_only
-        self.clock: Clock = clock or (lambda: datetime.now(UTC))
-        self.refresh_seconds = refresh_seconds
-        self.runs = ConsoleRuns()
-        # Screens load the workspace in threads; one at a time, so 10,000 solution files are parsed once (the
-        # workspace caches them) rather than by two screens at once.
-        self.reading = threading.Lock()
         self.runs.on_finished = lambda run: self.post_message(OperationEnded(run))
-        self.workspace_changed: Signal[None] = Signal(self, "workspace-changed")
-        self.mode_history: list[str] = []
+        self.steps = FlowSteps(
+            workspace, read_only, ask=self.push_screen, run_build=self.run_build, run_operation=self.run_operation,
+            plan_roll=lambda ids, component, version, rollback: self.plan_roll(ids, component, version,
+                                                                                rollback=rollback),
+        )
         config = workspace.config
         self.sub_title = visible(f"{display_path(config.root)} · {describe_target(config)}") + (
             " · read-only" if read_only else ""
         )  # the folder and orbit.yaml's azure names are text from files, shown with their controls visible
-        self.add_mode("components", ComponentsScreen)
-        self.add_mode("solutions", SolutionsScreen)
-        self.add_mode("operations", OperationsScreen)
+        self.add_mode("components", lambda: ComponentsScreen(self.model))
+        self.add_mode("solutions", lambda: SolutionsScreen(self.model))
+        self.add_mode("operations", lambda: OperationsScreen(self.model))
+
+    @property
+    def runs(self) -> ConsoleRuns:
+        return self.model.runs
 
     def on_mount(self) -> None:
         self.switch_mode("components")
+        self.set_interval(self.model.refresh_seconds, self._tick)
+
+    def _tick(self) -> None:
+        screen = self.screen
+        self.model.tick(screen.SHOWS if isinstance(screen, OrbitScreen) else None)
 
     # -- navigation -----------------------------------------------------------------------------------------
 
@@ -104,23 +123,42 @@ class OrbitApp(App[None]):
             while len(self.screen_stack) > 1:
                 self.pop_screen()
             return
-        self.mode_history.append(self.current_mode)
+        self.model.mode_history.append(self.current_mode)
         self.switch_mode(mode)
 
-    def can_go_back(self) -> bool:
-        """Whether Esc on a console screen has somewhere to go (dialogs above it do not count)."""
-        pushed = [screen for screen in self.screen_stack if not isinstance(screen, ModalScreen)]
-        return len(pushed) > 1 or bool(self.mode_history)
+    def on_mode_bar_picked(self, message: ModeBar.Picked) -> None:
+        self.action_mode(message.mode)
 
-    def go_back(self) -> None:
+    def on_back_requested(self, _message: messages.BackRequested) -> None:
         """Esc: close the screen on top, or return to the mode used before this one."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self.mode_history:
-            self.switch_mode(self.mode_history.pop())
+        elif self.model.mode_history:
+            self.switch_mode(self.model.mode_history.pop())
 
     def open_log(self, op_id: str) -> None:
-        self.push_screen(LogScreen(op_id))
+        self.push_screen(LogScreen(self.model, op_id))
+
+    def on_log_requested(self, message: messages.LogRequested) -> None:
+        self.open_log(message.op_id)
+
+    def on_tags_requested(self, message: messages.TagsRequested) -> None:
+        self.push_screen(TagsScreen(self.model, message.component))
+
+    def on_solution_requested(self, message: messages.SolutionRequested) -> None:
+        fleet = self.model.fleet
+        view = fleet.view(message.solution_id)
+        if view is not None:
+            self.push_screen(SolutionScreen(self.model, view, fleet.statuses.get(view.spec.id)))
+
+    def on_invalid_solution_requested(self, message: messages.InvalidSolutionRequested) -> None:
+        self.push_screen(InvalidSolutionScreen(self.model, message.entry))
+
+    def on_dialog_requested(self, message: messages.DialogRequested) -> None:
+        self.push_screen(message.dialog, message.answered)
+
+    def on_read_requested(self, message: messages.ReadRequested) -> None:
+        self.model.read(message.what, message.key)
 
     def action_help(self) -> None:
         title = type(self.screen).__name__.removesuffix("Screen")
@@ -128,67 +166,96 @@ class OrbitApp(App[None]):
         self.push_screen(HelpScreen(title, screen_actions(self.screen, include_disabled=True), legend))
 
     def action_reload(self) -> None:
-        self.workspace.refresh()
-        self.workspace_changed.publish(None)
+        self.model.reload()
 
     # -- operations -----------------------------------------------------------------------------------------
+
+    def on_build_requested(self, message: messages.BuildRequested) -> None:
+        self.build_release(message.component, message.version)
+
+    def on_plan_requested(self, message: messages.PlanRequested) -> None:
+        self.show_plan(message.ids)
+
+    def on_provision_requested(self, message: messages.ProvisionRequested) -> None:
+        self.provision_solutions(message.ids)
+
+    def on_roll_requested(self, message: messages.RollRequested) -> None:
+        self.roll_solutions(message.ids)
+
+    def on_roll_back_requested(self, message: messages.RollBackRequested) -> None:
+        self.roll_back(message.solution_id)
+
+    def on_retry_requested(self, message: messages.RetryRequested) -> None:
+        self.retry_failed(message.op_id)
 
     @work(exclusive=True, group="build-plan", exit_on_error=False)
     async def build_release(self, component: str, version: str | None) -> None:
         """``b``: plan the build and ask (see :func:`orbit_tui.flows.plan_build_flow`)."""
-        await plan_build_flow(self, component, version)
+        await plan_build_flow(self.steps, component, version)
 
     @work(exclusive=True, group="build", exit_on_error=False)
     async def run_build(self, plan: BuildPlan) -> None:
-        """Run a confirmed build and follow its event stream until it ends (see :func:`orbit_tui.flows.build_flow`).
+        """Start a confirmed build, open its live log, and last as long as it runs.
 
-        Exclusive: a second build stops only this worker's following of the first; the first build itself runs
+        Exclusive: a second build stops only this worker's waiting for the first; the first build itself runs
         on in its :class:`ConsoleRun`, whose end is still announced.
         """
-        await build_flow(self, plan)
+        await self._follow(self.runs.start(await build_runner(self.workspace, plan)))
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def show_plan(self, ids: list[str]) -> None:
         """``p`` on Solutions: the plan of ``ids``, shown (see :func:`orbit_tui.flows.show_plan_flow`)."""
-        await show_plan_flow(self, ids)
+        await show_plan_flow(self.steps, ids)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def provision_solutions(self, ids: list[str] | None) -> None:
         """``r`` (``ids``) / ``R`` (None, all): plan and ask (see :func:`orbit_tui.flows.plan_provision_flow`)."""
-        await plan_provision_flow(self, ids)
+        await plan_provision_flow(self.steps, ids)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def roll_solutions(self, ids: list[str]) -> None:
         """``t``: pick a released version to roll (see :func:`orbit_tui.flows.pick_roll_flow`)."""
-        await pick_roll_flow(self, ids)
+        await pick_roll_flow(self.steps, ids)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def plan_roll(self, ids: list[str], component: str, version: str, *, rollback: bool = False) -> None:
         """Plan the picked roll (or roll back) and ask (see :func:`orbit_tui.flows.plan_roll_flow`)."""
-        await plan_roll_flow(self, ids, component, version, rollback=rollback)
+        await plan_roll_flow(self.steps, ids, component, version, rollback=rollback)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def roll_back(self, solution_id: str) -> None:
         """``u`` on a solution: pick the app to roll back (see :func:`orbit_tui.flows.pick_rollback_flow`)."""
-        await pick_rollback_flow(self, solution_id)
+        await pick_rollback_flow(self.steps, solution_id)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def retry_failed(self, op_id: str) -> None:
         """``r`` on an operation: re-provision its failures (see :func:`orbit_tui.flows.retry_failed_flow`)."""
-        await retry_failed_flow(self, op_id)
+        await retry_failed_flow(self.steps, op_id)
 
     @work(exclusive=True, group="operation", exit_on_error=False)
     async def run_operation(self, runner: OperationRunner) -> None:
-        """Run a confirmed provision, sweep or roll and follow it (see :func:`orbit_tui.flows.operation_flow`).
+        """Start a confirmed provision, sweep or roll, open its live log, and last as long as it runs.
 
-        Exclusive like :meth:`run_build`: a second operation replaces only this worker's following of the first.
+        Exclusive like :meth:`run_build`: a second operation replaces only this worker's waiting for the first.
         """
-        await operation_flow(self, runner)
+        await self._follow(self.runs.start(runner))
+
+    async def _follow(self, run: ConsoleRun) -> None:
+        self.open_log(run.op_id)
+        await run.wait()  # the log view follows the events from the store; this worker lasts as long as the run
+
+    def on_cancel_requested(self, message: messages.CancelRequested) -> None:
+        self.request_cancel(message.op_id, message.what)
+
+    @work(group="cancel", exit_on_error=False)
+    async def request_cancel(self, op_id: str, what: str) -> None:
+        """Ask the engine to cancel ``op_id`` (any process's operation: its owner stops it and cleans up)."""
+        await asyncio.to_thread(self.workspace.operations().request_cancel, op_id)
+        self.notify(f"cancel requested for {what}", title="Cancelling", markup=False)
 
     def on_operation_ended(self, message: OperationEnded) -> None:
         run = message.run
-        self.workspace.refresh()
-        self.workspace_changed.publish(None)
+        self.model.reload()
         if run.finished is None:
             self.notify(
                 f"{run.kind} {run.target} could not run: {run.error}",

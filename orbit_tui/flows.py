@@ -1,15 +1,19 @@
 """Multi-step console flows (plan → confirm → start → watch), run inside the app's workers.
 
-A flow is a plain coroutine over the app, so the worker that runs it stays one line and the steps read in
-order. Engine calls that touch git or files run in a thread; every engine error propagates to the app's one
-worker-error handler, which shows its message.
+A flow is a plain coroutine over :class:`FlowSteps` (the workspace, and how to ask the operator and start the
+next step), never the app, so the worker that runs it stays one line and the steps read in order. Engine calls
+that touch git or files run in a thread; every engine error propagates to the app's one worker-error handler,
+which shows its message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from textual.screen import ModalScreen
 
 from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
 from orbit_ops.config.model import SolutionSpec
@@ -20,11 +24,23 @@ from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.versions import newest_first
+from orbit_ops.workspace import Workspace
 from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen
 
-if TYPE_CHECKING:
-    from orbit_tui.app import OrbitApp
+Answered = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class FlowSteps:
+    """What a flow may do besides reading the workspace: ask the operator, and start the step a yes leads to."""
+
+    workspace: Workspace
+    read_only: bool
+    ask: Callable[[ModalScreen[Any], Answered | None], object]  # show a question (or a plan) and take its answer
+    run_build: Callable[[BuildPlan], object]  # start a confirmed build
+    run_operation: Callable[[OperationRunner], object]  # start a confirmed provision, sweep or roll
+    plan_roll: Callable[[list[str], str, str, bool], object]  # plan a picked roll (ids, component, version, rollback)
 
 
 def build_confirmation(plan: BuildPlan, registry: str) -> ConfirmScreen:
@@ -55,8 +71,8 @@ def build_confirmation(plan: BuildPlan, registry: str) -> ConfirmScreen:
     )
 
 
-async def plan_build_flow(app: OrbitApp, component: str, version: str | None) -> None:
-    """Plan the build of ``component`` ``version`` (None: newest stable) and ask; a yes starts :func:`build_flow`.
+async def plan_build_flow(steps: FlowSteps, component: str, version: str | None) -> None:
+    """Plan the build of ``component`` ``version`` (None: newest stable) and ask; a yes runs it (``run_build``).
 
     No worker waits on the operator: the question's answer arrives as a callback.
 
@@ -64,45 +80,40 @@ async def plan_build_flow(app: OrbitApp, component: str, version: str | None) ->
         RefusedError: the console is read-only, or the tag moved since it was released.
         NotFoundError: unknown component or tag.
     """
-    if app.read_only:
+    if steps.read_only:
         raise RefusedError("the console is read-only: builds are not offered")
-    workspace = app.workspace
+    workspace = steps.workspace
     plan = await asyncio.to_thread(plan_build, workspace, component, version)
     registry = await asyncio.to_thread(lambda: workspace.target().registry)
 
     def answered(confirmed: bool | None) -> None:
         if confirmed:
-            app.run_build(plan)
+            steps.run_build(plan)
 
-    app.push_screen(build_confirmation(plan, registry), answered)
+    steps.ask(build_confirmation(plan, registry), answered)
 
 
-async def build_flow(app: OrbitApp, plan: BuildPlan) -> None:
-    """Start the confirmed build, open its live log, and last as long as it runs.
+async def build_runner(workspace: Workspace, plan: BuildPlan) -> OperationRunner:
+    """The operation of the confirmed build (a forced rebuild when the operator confirmed one of a released tag).
 
     Raises:
         RefusedError: the tag moved since the question was asked.
-        OrbitError: the operation could not be recorded or started.
     """
-    workspace = app.workspace
     if plan.action == "already-released":  # the operator asked for the forced rebuild explicitly
         plan = await asyncio.to_thread(lambda: plan_build(workspace, plan.component.name, plan.tag.version, force=True))
-    run = app.runs.start(start_build(workspace, plan))
-    app.open_log(run.op_id)
-    async for _event in run.events():
-        pass  # the log view renders the stream from the store; this worker lasts as long as the build
+    return start_build(workspace, plan)
 
 
 # --- provisioning: plan, re-provision, sweep, roll ---------------------------------------------------------
 
 
-def _specs(app: OrbitApp, ids: Sequence[str] | None) -> list[SolutionSpec]:
+def _specs(steps: FlowSteps, ids: Sequence[str] | None) -> list[SolutionSpec]:
     """The solutions named by ``ids`` (None: every solution), in the workspace's order."""
-    specs = app.workspace.solutions()
+    specs = steps.workspace.solutions()
     if ids is None:
         return list(specs)
     wanted = set(ids)
-    for entry in app.workspace.invalid_solutions():
+    for entry in steps.workspace.invalid_solutions():
         if entry.id in wanted:
             raise entry.error  # named explicitly, as `orbit provision ID` does: refused, nothing written
     chosen = [spec for spec in specs if spec.id in wanted]
@@ -111,21 +122,21 @@ def _specs(app: OrbitApp, ids: Sequence[str] | None) -> list[SolutionSpec]:
     return chosen
 
 
-def _refuse_read_only(app: OrbitApp, what: str) -> None:
-    if app.read_only:
+def _refuse_read_only(steps: FlowSteps, what: str) -> None:
+    if steps.read_only:
         raise RefusedError(f"the console is read-only: {what} is not offered")
 
 
-async def show_plan_flow(app: OrbitApp, ids: Sequence[str]) -> None:
+async def show_plan_flow(steps: FlowSteps, ids: Sequence[str]) -> None:
     """``p``: what provisioning ``ids`` would create and update, field by field; writes nothing."""
-    workspace = app.workspace
-    specs = await asyncio.to_thread(_specs, app, ids)
+    workspace = steps.workspace
+    specs = await asyncio.to_thread(_specs, steps, ids)
     planned = await plan_sweep(workspace, specs, skip_unreleased=True)
     model = plan_model(planned.solutions)
-    app.push_screen(PlanScreen(f"Plan: {planned.target}", model, summary=model.totals, id="plan"))
+    steps.ask(PlanScreen(f"Plan: {planned.target}", model, summary=model.totals, id="plan"), None)
 
 
-async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retrying: str | None = None) -> None:
+async def plan_provision_flow(steps: FlowSteps, ids: Sequence[str] | None, *, retrying: str | None = None) -> None:
     """``r`` (``ids``) or ``R`` (None: a sweep of all): plan, then ask with the plan; a yes starts the operation.
 
     ``retrying`` names the operation whose failures ``ids`` are (``orbit provision --failed-from``).
@@ -133,10 +144,10 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
     Raises:
         RefusedError: read-only, or a named solution pins an unreleased version (as ``orbit provision`` refuses).
     """
-    _refuse_read_only(app, "provisioning")
-    workspace = app.workspace
+    _refuse_read_only(steps, "provisioning")
+    workspace = steps.workspace
     everything = ids is None
-    specs = await asyncio.to_thread(_specs, app, ids)
+    specs = await asyncio.to_thread(_specs, steps, ids)
     invalid = workspace.invalid_solutions() if everything else []
     confirmed = await plan_sweep(workspace, specs, invalid, everything=everything)
     model = plan_model(confirmed.solutions)
@@ -149,9 +160,9 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
 
     def answered(answer: bool | str | None) -> None:
         if answer:
-            app.run_operation(start_sweep(workspace, confirmed))
+            steps.run_operation(start_sweep(workspace, confirmed))
 
-    app.push_screen(
+    steps.ask(
         PlanScreen(
             f"{verb} {target}? ({writes} change(s){untouched})",
             model,
@@ -163,35 +174,35 @@ async def plan_provision_flow(app: OrbitApp, ids: Sequence[str] | None, *, retry
     )
 
 
-async def retry_failed_flow(app: OrbitApp, op_id: str) -> None:
+async def retry_failed_flow(steps: FlowSteps, op_id: str) -> None:
     """``r`` on an operation: re-provision only the solutions that failed in it (``--failed-from``), asked first.
 
     Raises:
         RefusedError: read-only, the operation still runs, or nothing in it failed.
         NotFoundError: no such operation.
     """
-    _refuse_read_only(app, "retrying")
-    record = await asyncio.to_thread(app.workspace.operations().get, op_id)
+    _refuse_read_only(steps, "retrying")
+    record = await asyncio.to_thread(steps.workspace.operations().get, op_id)
     if not record.finished:
         raise RefusedError(f"{record.kind} {record.target} is still {record.state}: retry its failures once it ended")
     retry = failed_members(record)
     if not retry:
         raise RefusedError(f"operation {record.id} has no failed solutions; nothing to retry")
-    known = {spec.id for spec in await asyncio.to_thread(app.workspace.solutions)}
+    known = {spec.id for spec in await asyncio.to_thread(steps.workspace.solutions)}
     gone = [solution for solution in retry if solution not in known]
     if gone:
         raise NotFoundError(f"failed in {record.id} but no longer in the workspace: {', '.join(gone)}")
-    await plan_provision_flow(app, retry, retrying=record.id)
+    await plan_provision_flow(steps, retry, retrying=record.id)
 
 
-def released_choices(app: OrbitApp, ids: Sequence[str] = ()) -> list[tuple[str, str]]:
+def released_choices(steps: FlowSteps, ids: Sequence[str] = ()) -> list[tuple[str, str]]:
     """Every released version of each app component, newest first: ("component@version", label).
 
     The label says which version is the newest release and how many of the solutions ``ids`` it would change.
     """
-    records = app.workspace.records()
-    releases = app.workspace.release_index()
-    specs = _specs(app, ids) if ids else []
+    records = steps.workspace.records()
+    releases = steps.workspace.release_index()
+    specs = _specs(steps, ids) if ids else []
     choices = []
     for component in APP_COMPONENTS:
         versions = list(dict.fromkeys(newest_first(record.version for record in records.get(component, []))))
@@ -205,21 +216,21 @@ def released_choices(app: OrbitApp, ids: Sequence[str] = ()) -> list[tuple[str, 
     return choices
 
 
-async def pick_roll_flow(app: OrbitApp, ids: Sequence[str]) -> None:
+async def pick_roll_flow(steps: FlowSteps, ids: Sequence[str]) -> None:
     """``t``: pick a released component version to roll to ``ids``; the pick plans it (:func:`plan_roll_flow`)."""
-    _refuse_read_only(app, "rolling")
-    await asyncio.to_thread(_specs, app, ids)  # refuse an empty selection before asking
-    choices = await asyncio.to_thread(released_choices, app, ids)
+    _refuse_read_only(steps, "rolling")
+    await asyncio.to_thread(_specs, steps, ids)  # refuse an empty selection before asking
+    choices = await asyncio.to_thread(released_choices, steps, ids)
     if not choices:
         raise RefusedError("nothing is released yet: there is no version to roll")
 
     def picked(choice: str | None) -> None:
         if choice:
             component, _, version = choice.partition("@")
-            app.plan_roll(list(ids), component, version)
+            steps.plan_roll(list(ids), component, version, False)
 
     note = f"to {len(ids)} solution(s); only released versions are offered. Enter picks; the next step shows the plan."
-    app.push_screen(ChoiceScreen("Roll which version?", choices, note=note, id="pick-roll"), picked)
+    steps.ask(ChoiceScreen("Roll which version?", choices, note=note, id="pick-roll"), picked)
 
 
 PINS_ONLY = "pins-only"
@@ -230,7 +241,7 @@ def verb_summary(rollback: bool) -> str:
 
 
 async def plan_roll_flow(
-    app: OrbitApp, ids: Sequence[str], component: str, version: str, *, rollback: bool = False
+    steps: FlowSteps, ids: Sequence[str], component: str, version: str, *, rollback: bool = False
 ) -> None:
     """Plan the roll (which solutions change from what to what) and ask; a yes starts the ``roll`` operation.
 
@@ -240,9 +251,9 @@ async def plan_roll_flow(
     Raises:
         RefusedError: read-only, or the version has no release record.
     """
-    _refuse_read_only(app, "rolling")
-    workspace = app.workspace
-    specs = await asyncio.to_thread(_specs, app, ids)
+    _refuse_read_only(steps, "rolling")
+    workspace = steps.workspace
+    specs = await asyncio.to_thread(_specs, steps, ids)
     plan = await asyncio.to_thread(lambda: plan_roll(workspace, component, version, specs, allow_latest=rollback))
     lines = roll_lines(((c.id, c.component, c.before_text, c.after_text) for c in plan.changes), plan.unchanged,
                        plan.version)
@@ -250,7 +261,7 @@ async def plan_roll_flow(
 
     def answered(answer: bool | str | None) -> None:
         if answer:
-            app.run_operation(start_roll(workspace, plan, provision=answer is True))
+            steps.run_operation(start_roll(workspace, plan, provision=answer is True))
 
     count = len(plan.changes) + len(plan.unchanged)
     summary = (
@@ -259,7 +270,7 @@ async def plan_roll_flow(
         "(orbit roll --no-provision)."
     )
     verb = "Roll back" if rollback else "Roll"
-    app.push_screen(
+    steps.ask(
         PlanScreen(
             f"{verb} {component} {version}?" if not rollback else f"{verb} {component} of {ids[0]} to {version}?",
             model,
@@ -273,7 +284,7 @@ async def plan_roll_flow(
     )
 
 
-async def pick_rollback_flow(app: OrbitApp, solution_id: str) -> None:
+async def pick_rollback_flow(steps: FlowSteps, solution_id: str) -> None:
     """``u`` on a solution: pick the app whose pin goes back to what it was before its last roll.
 
     Apps with no roll in the history are listed with the reason, not offered. The pick plans the roll back
@@ -282,8 +293,8 @@ async def pick_rollback_flow(app: OrbitApp, solution_id: str) -> None:
     Raises:
         RefusedError: read-only, or no app of the solution was ever rolled.
     """
-    _refuse_read_only(app, "rolling back")
-    choices = await asyncio.to_thread(rollback_choices, app.workspace, solution_id)
+    _refuse_read_only(steps, "rolling back")
+    choices = await asyncio.to_thread(rollback_choices, steps.workspace, solution_id)
     if not any(choice.previous for choice in choices):
         raise RefusedError(
             f"no roll in the operation history changed a pin of {solution_id}: nothing to roll back "
@@ -303,20 +314,12 @@ async def pick_rollback_flow(app: OrbitApp, solution_id: str) -> None:
     def picked(choice: str | None) -> None:
         if choice:
             component, _, version = choice.partition("@")
-            app.plan_roll([solution_id], component, version, rollback=True)
+            steps.plan_roll([solution_id], component, version, True)
 
     note = "Each app goes back to the pin it had before the roll that set its current one."
-    app.push_screen(
+    steps.ask(
         ChoiceScreen(
             f"Roll back which app of {solution_id}?", offered, note=note, id="pick-rollback", disabled=disabled
         ),
         picked,
     )
-
-
-async def operation_flow(app: OrbitApp, runner: OperationRunner) -> None:
-    """Start a confirmed operation, open its live log, and last as long as it runs (as :func:`build_flow`)."""
-    run = app.runs.start(runner)
-    app.open_log(run.op_id)
-    async for _event in run.events():
-        pass

@@ -2,34 +2,33 @@
 
 An ``OperationRunner`` cancels its body when whoever iterates ``events()`` stops. Textual cancels every worker
 when the app exits, so a build consumed directly by a worker could never "finish in the background" as the
-quit dialog promises. Here a plain task consumes the engine's stream and keeps every event; workers and screens
-follow a :meth:`ConsoleRun.events` relay of it, and leaving them stops only the relay. ``orbit_tui.app.run``
-waits for what is still running once the UI has closed. Knows nothing of Textual.
+quit dialog promises. Here a plain task is the stream's one consumer: the runner persists every event to the
+operation's log as it goes (the log view and ``orbit logs`` read them there, from the first), and the run keeps
+only its outcome, so a long build holds no history in memory. Workers that start a run wait for its end
+(:meth:`ConsoleRun.wait`); leaving them stops only the waiting. ``orbit_tui.app.run`` waits for what is still
+running once the UI has closed. Knows nothing of Textual.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-from orbit_ops.operations.events import Event, OperationFinished
+from orbit_ops.operations.events import OperationFinished
 from orbit_ops.operations.runner import OperationRunner
 
 
 class ConsoleRun:
-    """One operation this console started: its runner, the task running it, and the events so far."""
+    """One operation this console started: its runner, the task running it, and how it ended."""
 
     def __init__(self, runner: OperationRunner, on_finished: Callable[[ConsoleRun], None] | None = None) -> None:
         self.runner = runner
         self.op_id = runner.op_id
         self.kind = runner.kind
         self.target = runner.target
-        self.seen: list[Event] = []
         self.finished: OperationFinished | None = None
         self.error: BaseException | None = None
-        self._changed = asyncio.Condition()
         self._on_finished = on_finished
         self.task = asyncio.create_task(self._consume(), name=f"console operation {self.op_id}")
 
@@ -41,45 +40,28 @@ class ConsoleRun:
         """Cancel the operation; its cleanup runs and it ends as ``cancelled``."""
         self.runner.cancel()
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event from the first, then the new ones as they come, until the operation ends.
+    async def wait(self) -> OperationFinished | None:
+        """Until the operation has ended (cleanup included); cancelling the wait leaves the operation running.
 
         Raises:
             OrbitError: the operation could not be started or recorded (e.g. the store is not writable).
         """
-        index = 0
-        while True:
-            while index < len(self.seen):
-                index += 1
-                yield self.seen[index - 1]
-            if self.task.done():
-                if self.error is not None:
-                    raise self.error
-                return
-            async with self._changed:
-                await self._changed.wait_for(functools.partial(self._has_news, index))
-
-    def _has_news(self, consumed: int) -> bool:
-        return len(self.seen) > consumed or self.task.done()
+        await asyncio.shield(self.task)
+        if self.error is not None:
+            raise self.error
+        return self.finished
 
     async def _consume(self) -> None:
         try:
             async with contextlib.aclosing(self.runner.events()) as stream:
                 async for event in stream:
-                    self.seen.append(event)
                     if isinstance(event, OperationFinished):
                         self.finished = event
-                    await self._notify()
-        except Exception as exc:  # reported through events() and on_finished, never lost with the task
+        except Exception as exc:  # reported through wait() and on_finished, never lost with the task
             self.error = exc
         finally:
-            await self._notify()
             if self._on_finished is not None:
                 self._on_finished(self)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
 
 class ConsoleRuns:

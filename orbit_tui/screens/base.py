@@ -1,21 +1,24 @@
-"""What every console screen shares: header, mode bar, footer, Esc to go back, and read-only hiding."""
+"""What every console screen shares: header, mode bar, footer, Esc to go back, and read-only hiding.
+
+A screen is given the console model (``orbit_tui.model``) to render from and posts requests
+(``orbit_tui.messages``) for everything else; it never calls the app.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header
 
+from orbit_ops.workspace import Workspace
+from orbit_tui.messages import BackRequested, Part
+from orbit_tui.model import ConsoleModel
 from orbit_tui.widgets import ModeBar, StateTable
-
-if TYPE_CHECKING:
-    from orbit_ops.workspace import Workspace
-    from orbit_tui.app import OrbitApp
 
 
 class OrbitScreen(Screen[None]):
@@ -25,16 +28,17 @@ class OrbitScreen(Screen[None]):
     MUTATING: ClassVar[frozenset[str]] = frozenset()  # actions hidden by --read-only
     LEGEND: ClassVar[str] = ""  # what the marks and colours of this screen mean (shown by ?)
     ROW_ACTIONS: ClassVar[frozenset[str]] = frozenset()  # actions on the table row under the cursor (dimmed without)
+    SHOWS: ClassVar[Part | None] = None  # what the model's interval refreshes while this screen is current
     AUTO_FOCUS = "StateTable"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", tooltip="Back to the previous screen")]
 
-    @property
-    def orbit(self) -> OrbitApp:
-        return cast("OrbitApp", self.app)
+    def __init__(self, model: ConsoleModel) -> None:
+        super().__init__()
+        self.model = model
 
     @property
     def workspace(self) -> Workspace:
-        return self.orbit.workspace
+        return self.model.workspace
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◎")
@@ -67,7 +71,7 @@ class OrbitScreen(Screen[None]):
         return tuple(node.check_action(binding.action, ()) for group in bindings for binding in group)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MUTATING and self.orbit.read_only:
+        if action in self.MUTATING and self.model.read_only:
             return False
         if action == "back":
             return self.can_go_back()
@@ -81,11 +85,10 @@ class OrbitScreen(Screen[None]):
         return tables.first().current_key if tables else None
 
     def can_go_back(self) -> bool:
-        """Whether Esc has somewhere to go (screens with a search or filter box also close it)."""
-        return self.orbit.can_go_back()
+        """Whether Esc has somewhere to go (screens with a search or filter box also close it); dialogs above a
+        console screen do not count."""
+        pushed = [screen for screen in self.app.screen_stack if not isinstance(screen, ModalScreen)]
+        return len(pushed) > 1 or bool(self.model.mode_history)
 
     def action_back(self) -> None:
-        self.orbit.go_back()
-
-    def on_mode_bar_picked(self, message: ModeBar.Picked) -> None:
-        self.orbit.action_mode(message.mode)
+        self.post_message(BackRequested())

@@ -1,20 +1,19 @@
 """Components: newest tag and release of each, unreleased tags, adoption of the latest, and whether their release
-records still verify (``console_queries.record_problems``, in a worker after the table is shown); Enter opens its
+records still verify (``console_queries.record_problems``, read by the model after the summaries); Enter opens its
 tags."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
-from orbit_ops.console_queries import record_problems
 from orbit_ops.text import visible
-from orbit_ops.workspace import ComponentSummary, summarize_components
+from orbit_ops.workspace import ComponentSummary
+from orbit_tui.messages import BuildRequested, ReadRequested, TagsRequested
+from orbit_tui.model import ComponentsRead, ConsoleModel, RecordsVerified
 from orbit_tui.render import COMPONENT_COLUMNS, PROBLEM_MARK, component_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
@@ -35,8 +34,8 @@ class ComponentsScreen(OrbitScreen):
         Binding("b", "build", "Build latest", tooltip="Build the component's newest stable tag (asks first)"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel) -> None:
+        super().__init__(model)
         self.summaries: list[ComponentSummary] = []
         self.ignored: str | None = None
         self.problems: dict[tuple[str, str], tuple[str, ...]] | None = None  # None: not verified yet
@@ -48,23 +47,17 @@ class ComponentsScreen(OrbitScreen):
         yield Label("", id="components-problems", classes="problems", markup=False)
 
     def on_mount(self) -> None:
-        self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
-        self.load()
+        self.model.components_read.subscribe(self, self.on_components_read)
+        self.model.records_verified.subscribe(self, self.on_records_verified)
+        self.model.workspace_changed.subscribe(self, lambda _: self.post_message(ReadRequested("components")))
+        self.post_message(ReadRequested("components"))
 
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def load(self) -> None:
-        def read() -> tuple[list[ComponentSummary], str | None]:
-            with self.orbit.reading:
-                return summarize_components(self.workspace), self.workspace.tags().ignored_message()
-
-        self.summaries, self.ignored = await asyncio.to_thread(read)
+    def on_components_read(self, read: ComponentsRead) -> None:
+        self.summaries, self.ignored = list(read.summaries), read.ignored
         self.show()
-        self.verify()
 
-    @work(exclusive=True, group="integrity", exit_on_error=False)
-    async def verify(self) -> None:
-        """Verify every release record (tag still on its commit, image still in the registry) in a thread."""
-        self.problems = await asyncio.to_thread(record_problems, self.workspace)
+    def on_records_verified(self, verified: RecordsVerified) -> None:
+        self.problems = verified.problems
         self.show()
 
     def show(self) -> None:
@@ -86,12 +79,10 @@ class ComponentsScreen(OrbitScreen):
         self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        from orbit_tui.screens.tags import TagsScreen
-
         if event.row_key.value is not None:
-            self.app.push_screen(TagsScreen(event.row_key.value))
+            self.post_message(TagsRequested(event.row_key.value))
 
     def action_build(self) -> None:
         component = self.cursor_key()
         if component is not None:
-            self.orbit.build_release(component, None)
+            self.post_message(BuildRequested(component, None))

@@ -25,6 +25,8 @@ from orbit_ops.operations.events import (
 from orbit_ops.operations.kinds import ACTIVE_STATES, SWEEPING_KINDS
 from orbit_ops.operations.log import follow_batches
 from orbit_ops.text import visible
+from orbit_tui.messages import CancelRequested, DialogRequested, RetryRequested
+from orbit_tui.model import ConsoleModel
 from orbit_tui.render import (
     CHILD_COLUMNS,
     child_counts,
@@ -65,8 +67,8 @@ class LogScreen(OrbitScreen):
         ),
     ]
 
-    def __init__(self, op_id: str) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel, op_id: str) -> None:
+        super().__init__(model)
         self.op_id = op_id
         self.kind = self.target = ""
         self.state = "queued"
@@ -203,7 +205,7 @@ class LogScreen(OrbitScreen):
         return allowed
 
     def action_retry_failed(self) -> None:
-        self.orbit.retry_failed(self.op_id)
+        self.post_message(RetryRequested(self.op_id))
 
     def action_toggle_follow(self) -> None:
         self.following = not self.following
@@ -267,7 +269,7 @@ class LogScreen(OrbitScreen):
     def action_save(self) -> None:
         default = self.workspace.config.root / EXPORTS_DIR / f"{self.op_id}.log"
         note = "Relative paths are taken from the workspace folder."
-        self.app.push_screen(PathScreen("Save the log to", display_path(default), note), self._save)
+        self.post_message(DialogRequested(PathScreen("Save the log to", display_path(default), note), self._save))
 
     def _save(self, answer: str | None) -> None:
         if answer:
@@ -303,13 +305,8 @@ class LogScreen(OrbitScreen):
             dismiss="Keep running",
             id="confirm-cancel",
         )
-        self.app.push_screen(question, self._cancel)
+        self.post_message(DialogRequested(question, self._cancel))
 
     def _cancel(self, confirmed: bool | None) -> None:
         if confirmed:
-            self.request_cancel()
-
-    @work(group="cancel", exit_on_error=False)
-    async def request_cancel(self) -> None:
-        await asyncio.to_thread(self.workspace.operations().request_cancel, self.op_id)
-        self.notify(f"cancel requested for {self.kind} {self.target}", title="Cancelling", markup=False)
+            self.post_message(CancelRequested(self.op_id, f"{self.kind} {self.target}"))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
 from orbit_ops.console_queries import failed_members
 from orbit_ops.operations.records import OperationRecord
-from orbit_tui.render import OPERATION_COLUMNS, clock_time, operation_row
+from orbit_tui.messages import LogRequested, ReadRequested, RetryRequested
+from orbit_tui.model import ConsoleModel, OperationsRead
+from orbit_tui.render import OPERATION_COLUMNS, operation_row
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
@@ -21,6 +21,7 @@ class OperationsScreen(OrbitScreen):
     """Mode 3: newest first; Enter opens the log. Reads the store in a worker, so a slow disk never freezes it."""
 
     MODE = "operations"
+    SHOWS = "operations"
     MUTATING = frozenset({"retry_failed"})
     LEGEND = (
         "Every operation of this workspace, also those started from the CLI or CI. r appears on a finished sweep "
@@ -35,8 +36,8 @@ class OperationsScreen(OrbitScreen):
         ),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel) -> None:
+        super().__init__(model)
         self.records: dict[str, OperationRecord] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -45,27 +46,25 @@ class OperationsScreen(OrbitScreen):
         yield Label("", id="operations-as-of", classes="note", markup=False)
 
     def on_mount(self) -> None:
-        self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
-        self.set_interval(self.orbit.refresh_seconds, self._tick)
-        self.load()
+        self.model.operations_read.subscribe(self, self.on_operations_read)
+        self.model.workspace_changed.subscribe(self, lambda _: self.request())
+        self.request()
 
     def on_screen_resume(self) -> None:
-        self.load()
+        self.request()
 
-    def _tick(self) -> None:
-        if self.is_current:
-            self.load()
+    def request(self) -> None:
+        self.post_message(ReadRequested("operations"))
 
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def load(self) -> None:
-        records = await asyncio.to_thread(self.workspace.operations().list)
+    def on_operations_read(self, read: OperationsRead) -> None:
+        records = read.records
         self.records = {record.id: record for record in records}
         self.query_one(StateTable).show_rows((record.id, operation_row(record)) for record in records)
         running = sum(1 for record in records if not record.finished)
         title = f"Operations: {len(records)}" + (f", {running} running" if running else "")
         self.query_one("#operations-title", Label).update(title)
         self.query_one("#operations-as-of", Label).update(
-            f"as of {clock_time(self.orbit.clock())} UTC · refreshes every {self.orbit.refresh_seconds:g}s"
+            f"as of {read.at} UTC · refreshes every {self.model.refresh_seconds:g}s"
         )
         self.refresh_bindings()
 
@@ -86,8 +85,8 @@ class OperationsScreen(OrbitScreen):
     def action_retry_failed(self) -> None:
         record = self.cursor_record()
         if record is not None:
-            self.orbit.retry_failed(record.id)
+            self.post_message(RetryRequested(record.id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.orbit.open_log(event.row_key.value)
+            self.post_message(LogRequested(event.row_key.value))

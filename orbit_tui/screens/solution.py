@@ -6,11 +6,9 @@ pin it had before its last roll (``orbit rollback``), asked with the same questi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -22,6 +20,8 @@ from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import SWEEPING_KINDS
 from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible
+from orbit_tui.messages import LogRequested, ReadRequested, RollBackRequested
+from orbit_tui.model import ConsoleModel, HistoryRead
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
@@ -50,8 +50,8 @@ class SolutionScreen(OrbitScreen):
         Binding("u", "roll_back", "Roll back", tooltip="Roll an app back to its pin before its last roll (asks first)"),
     ]
 
-    def __init__(self, view: SolutionView, status: SolutionStatus | None = None) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel, view: SolutionView, status: SolutionStatus | None = None) -> None:
+        super().__init__(model)
         self.view = view
         self.status = status
 
@@ -110,7 +110,8 @@ class SolutionScreen(OrbitScreen):
         resources.show_rows(
             (f"{r.kind}/{r.name}", resource_row(r.kind, r.name, r.sync, r.diff)) for r in self.read_resources()
         )
-        self.load_history()
+        self.model.history_read.subscribe(self, self.on_history_read)
+        self.post_message(ReadRequested("history", self.view.spec.id))
 
     def env_text(self) -> str:
         """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped
@@ -147,12 +148,13 @@ class SolutionScreen(OrbitScreen):
             return note + "   (the platform has not been read yet)"
         return note + (f"   ({visible(self.status.reason)})" if self.status.reason else "")
 
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def load_history(self) -> None:
+    def on_history_read(self, read: HistoryRead) -> None:
         solution_id = self.view.spec.id
-        records = await asyncio.to_thread(self.workspace.operations().list)
+        if read.solution_id != solution_id:
+            return
         mine = [
-            r for r in records if r.kind in SWEEPING_KINDS and (r.target == solution_id or solution_id in r.children)
+            r for r in read.records
+            if r.kind in SWEEPING_KINDS and (r.target == solution_id or solution_id in r.children)
         ]
         self.query_one("#history", StateTable).show_rows(
             (record.id, operation_row(record, member=solution_id)) for record in mine
@@ -164,17 +166,17 @@ class SolutionScreen(OrbitScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "history" and event.row_key.value is not None:
-            self.orbit.open_log(event.row_key.value)
+            self.post_message(LogRequested(event.row_key.value))
 
     def action_roll_back(self) -> None:
-        self.orbit.roll_back(self.view.spec.id)
+        self.post_message(RollBackRequested(self.view.spec.id))
 
 
 class InvalidSolutionScreen(OrbitScreen):
     """Pushed from Solutions with Enter on an invalid file's row: what is wrong, where, and by which rule."""
 
-    def __init__(self, entry: InvalidSolution) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel, entry: InvalidSolution) -> None:
+        super().__init__(model)
         self.entry = entry
 
     def compose_body(self) -> ComposeResult:

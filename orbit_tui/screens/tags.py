@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Label
 
-from orbit_ops.console_queries import record_problems
 from orbit_ops.text import visible
-from orbit_ops.workspace import pin_counts
-from orbit_tui.render import PROBLEM_MARK, TAG_COLUMNS, Cell, tag_row
+from orbit_tui.messages import BuildRequested, ReadRequested
+from orbit_tui.model import ConsoleModel, TagsRead
+from orbit_tui.render import PROBLEM_MARK, TAG_COLUMNS
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
@@ -27,8 +25,8 @@ class TagsScreen(OrbitScreen):
         Binding("b", "build", "Build tag", tooltip="Build the tag under the cursor (asks first)")
     ]
 
-    def __init__(self, component: str) -> None:
-        super().__init__()
+    def __init__(self, model: ConsoleModel, component: str) -> None:
+        super().__init__(model)
         self.component = component
 
     def compose_body(self) -> ComposeResult:
@@ -37,40 +35,30 @@ class TagsScreen(OrbitScreen):
         yield Label("", id="tags-problems", classes="problems", markup=False)
 
     def on_mount(self) -> None:
-        self.orbit.workspace_changed.subscribe(self, lambda _: self.load())
-        self.load()
+        self.model.tags_read.subscribe(self, self.on_tags_read)
+        self.model.workspace_changed.subscribe(self, lambda _: self.request())
+        self.request()
 
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def load(self, problems: dict[str, tuple[str, ...]] | None = None) -> None:
-        """Show the tags; then verify their records in a thread and show them again with any problem marked."""
+    def request(self) -> None:
+        self.post_message(ReadRequested("tags", self.component))
 
-        def read() -> tuple[list[tuple[str, tuple[Cell, ...]]], int]:
-            workspace = self.workspace
-            counts = pin_counts(workspace, self.component)
-            rows, released = [], 0
-            for tag in workspace.tags().of(self.component):
-                record = workspace.release_of(self.component, tag.version)
-                released += record is not None
-                flagged = problems is not None and tag.version in problems
-                rows.append((tag.version, tag_row(tag, record, counts.get(tag.version, 0), problem=flagged)))
-            return rows, released
-
-        rows, released = await asyncio.to_thread(read)
-        self.query_one(StateTable).show_rows(rows)
-        self.query_one("#tags-title", Label).update(f"Tags of {self.component}: {len(rows)} tags, {released} released")
-        self.refresh_bindings()
-        if problems is None:
-            self.verify()
+    def on_tags_read(self, read: TagsRead) -> None:
+        """The tags; once their records were verified (``problems``), with any problem marked and listed."""
+        if read.component != self.component:
             return
-        lines = [f"{PROBLEM_MARK} {version}: {problem}" for version, found in problems.items() for problem in found]
+        self.query_one(StateTable).show_rows(read.rows)
+        self.query_one("#tags-title", Label).update(
+            f"Tags of {self.component}: {len(read.rows)} tags, {read.released} released"
+        )
+        self.refresh_bindings()
+        if read.problems is None:
+            return
+        lines = [
+            f"{PROBLEM_MARK} {version}: {problem}" for version, found in read.problems.items() for problem in found
+        ]
         self.query_one("#tags-problems", Label).update("\n".join(visible(line) for line in lines))
-
-    @work(exclusive=True, group="integrity", exit_on_error=False)
-    async def verify(self) -> None:
-        found = await asyncio.to_thread(record_problems, self.workspace)
-        self.load({version: problems for (name, version), problems in found.items() if name == self.component})
 
     def action_build(self) -> None:
         version = self.cursor_key()
         if version is not None:
-            self.orbit.build_release(self.component, version)
+            self.post_message(BuildRequested(self.component, version))

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from orbit_ops.fleet.entries import plan_sweep, start_sweep
 from orbit_ops.operations.runner import OperationRunner
@@ -23,45 +22,30 @@ async def settle(pilot: Pilot[Any], *, skip: tuple[str, ...] = ()) -> None:
     ``skip`` names worker groups not to wait for, e.g. ``("log",)`` while a log follows an operation that the
     test keeps running.
     """
-    # Workers start workers (a load starts the platform read once the table is drawn, which starts the integrity
-    # check): wait until a pause leaves none running, not just the ones that existed at first.
+    # Work starts work (a load hands over to the platform read once the table is drawn, which starts the integrity
+    # check): the console model says when none of its own is running or scheduled (``at_rest``); the app's and the
+    # screens' workers are waited for by name. At rest and no worker left after a pause that let the screen
+    # process what it was sent: settled.
+    model = _app(pilot).model
     for _ in range(250):
         await pilot.pause()
         running = [w for w in pilot.app.workers if w.group not in skip and not w.is_finished]
         if running:
             await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)  # cancelled/failed: done
-        elif not _pending(pilot.app):
-            break
+        elif not model.at_rest.is_set():
+            await asyncio.wait_for(model.at_rest.wait(), timeout=60)
+        else:
+            await pilot.pause()  # what the last facts made the screen change is drawn before anyone looks
+            if model.at_rest.is_set() and not any(
+                w.group not in skip and not w.is_finished for w in pilot.app.workers
+            ):
+                break
 
 
-def _pending(app: OrbitApp) -> bool:
-    """Whether the console has work queued that no worker stands for; on a busy machine each can outlast a pause.
-
-    A worker that ends by scheduling the next (``call_after_refresh``) or a footer recomposing after the
-    bindings changed leaves a message or callback queued; a DataTable measures its columns when its own queue
-    goes idle; and the current screen repaints what changed on its own timer. A screen that is not current
-    is never repainted, so a modal pushed before that repaint would show the screen behind it stale.
-    """
-    current = app.screen
-    if any(
-        (
-            current._dirty_widgets,
-            current._layout_required,
-            current._scroll_required,
-            current._repaint_required,
-            current._recompose_required,
-        )
-    ):
-        return True
-    for screen in app.screen_stack:
-        if screen._callbacks:
-            return True
-        for node in (app, screen, *screen.walk_children()):
-            if node._next_callbacks or not node._message_queue.empty():
-                return True
-            if isinstance(node, DataTable) and (node._require_update_dimensions or node._updated_cells):
-                return True
-    return False
+def _app(pilot: Pilot[Any]) -> OrbitApp:
+    app = pilot.app
+    assert isinstance(app, OrbitApp)
+    return app
 
 
 async def settled_screen(pilot: Pilot[Any]) -> None:

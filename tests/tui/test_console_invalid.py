@@ -65,13 +65,13 @@ async def test_a_file_that_breaks_while_the_console_is_open_turns_into_an_invali
         screen = await open_solutions(pilot)
         assert {row[1]: row[7] for row in table_rows(app, "#solutions")}["globex"] != "invalid"
         (fixed_copy / "solutions" / "globex.yaml").write_text(BROKEN)
-        screen._tick()  # the interval's work, now
+        app.model.fleet.tick()  # the interval's work, now
         await settle(pilot)
         rows = {row[1]: row for row in table_rows(app, "#solutions")}
         assert rows["globex"][7] == "invalid" and rows["globex"][2] == "⚠ globex.yaml"
         assert "1 invalid file" in _title(screen)
         (fixed_copy / "solutions" / "globex.yaml").unlink()
-        screen._tick()
+        app.model.fleet.tick()
         await settle(pilot)
         assert "globex" not in {row[1] for row in table_rows(app, "#solutions")}
 

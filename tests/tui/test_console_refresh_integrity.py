@@ -55,13 +55,13 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
         table = screen.query_one(StateTable)
         assert table.flashing == {}  # the first answer of the platform is not a change
         await provision_with_engine(fixed_copy, "globex")  # behind the console's back, as another terminal would
-        screen.load_sync()  # the interval's refresh
+        app.model.fleet.sync()  # the interval's refresh
         await settle(pilot)
         assert set(table.flashing) == {"globex"}
         assert table.get_row("globex")[7].plain == "synced"
         assert table.get_row("globex")[1].style.bgcolor is not None  # the whole row carries -changed
         assert table.get_row("acme-corp")[1].style.bgcolor is None
-        screen.load_sync()  # nothing changed since: nothing more is flagged
+        app.model.fleet.sync()  # nothing changed since: nothing more is flagged
         await settle(pilot)
         assert set(table.flashing) <= {"globex"}
         await pilot.pause(0.5)
@@ -72,11 +72,12 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
 async def test_a_tick_never_restarts_a_platform_read_still_running(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_solutions(pilot)
-        reading = screen.load_sync()
-        screen._tick()
-        screen._tick()
-        assert [worker for worker in screen.workers if worker.group == "sync" and not worker.is_finished] == [reading]
+        await open_solutions(pilot)
+        reading = app.model.fleet.sync()
+        app.model.fleet.tick()
+        app.model.fleet.tick()
+        syncing = [worker for worker in app.workers if worker.group == "fleet-sync" and not worker.is_finished]
+        assert syncing == [reading]
         await settle(pilot)
         assert not reading.is_cancelled and reading.is_finished
 

@@ -1,4 +1,5 @@
-"""ConsoleRuns: operations started by the console run in their own tasks and relay their events."""
+"""ConsoleRuns: operations started by the console run in their own tasks; followers read their events from the
+operation's log (the store), never from the run's memory."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orbit_ops.operations.events import LogLine, OperationFinished, OperationStarted
+from orbit_ops.operations.log import follow
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.operations.store import OperationStore
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
@@ -33,7 +35,7 @@ async def test_every_follower_gets_every_event_in_order_even_when_it_joins_late(
     run = runs.start(_runner(store, release))
 
     async def collect() -> list[Any]:
-        return [event async for event in run.events()]
+        return [event async for event in follow(store, run.op_id, poll=0.01)]
 
     early = asyncio.create_task(collect())
     await asyncio.sleep(0)
@@ -50,11 +52,13 @@ async def test_leaving_a_follower_does_not_stop_the_operation(tmp_path: Path) ->
     store = OperationStore(tmp_path)
     release = asyncio.Event()
     run = ConsoleRuns().start(_runner(store, release))
-    follower = asyncio.create_task(anext(aiter(run.events())))
+    waiter = asyncio.create_task(run.wait())
+    follower = asyncio.create_task(anext(aiter(follow(store, run.op_id, poll=0.01))))
     await follower
     follower.cancel()
+    waiter.cancel()  # what an exclusive worker replaced by the next one does to its wait
     release.set()
-    await run.task
+    assert await run.wait() is run.finished
     assert run.finished is not None and run.finished.state == "succeeded"
 
 

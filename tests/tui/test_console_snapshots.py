@@ -28,11 +28,11 @@ BUILD_OP, SWEEP_OP, FAILED_OP = "20261124-120000-0001", "20261124-120000-0002", 
 
 def keys(*pressed: str) -> Steps:
     async def run(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
+        # Each key is pressed on a screen at rest: a dialog it opens shows the screen behind it as it finally looks.
+        await settled_screen(pilot)
         for key in pressed:
             await pilot.press(key)
-            await settle(pilot)
-        await settled_screen(pilot)
+            await settled_screen(pilot)
 
     return run
 
@@ -189,9 +189,8 @@ def test_rows_changed_by_a_refresh(snap_copy: Callable[..., bool], fixed_copy: P
         await keys("2")(pilot)
         # another terminal provisions globex (in a thread: this test's loop is the console's)
         await asyncio.to_thread(_engine, fixed_copy, 4, "provision", ids=["globex"])
-        screen = pilot.app.screen
-        assert isinstance(screen, SolutionsScreen)
-        screen.load_sync()
+        assert isinstance(pilot.app.screen, SolutionsScreen) and isinstance(pilot.app, OrbitApp)
+        pilot.app.model.fleet.sync()
         await settled_screen(pilot)
 
     assert snap_copy(run)

@@ -59,9 +59,10 @@ async def test_a_sync_filter_before_the_platform_answered_says_sync_is_not_known
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, SolutionsScreen)
-        screen.workers.cancel_group(screen, "sync")  # as if the platform had not answered yet
-        screen.statuses = {}
-        screen.views = [dataclasses.replace(view, sync=None) for view in screen.views]
+        app.workers.cancel_group(app, "fleet-sync")  # as if the platform had not answered yet
+        fleet = app.model.fleet
+        fleet.statuses = {}
+        fleet.views = [dataclasses.replace(view, sync=None) for view in fleet.views]
         await pilot.press("slash", *"sync:drifted")
         await pilot.pause()
         assert table_rows(app, "#solutions") == []

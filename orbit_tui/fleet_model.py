@@ -1,0 +1,172 @@
+"""The fleet as the Solutions screen shows it: solutions with their pins judged, sync, last operation, integrity.
+
+Freshness is computed from config and release records alone and published at once. Sync needs the platform:
+``orbit_ops.fleet.status.fleet_status`` (one listing per resource type) runs in a worker of its own after every load
+(once the table has been drawn) and on every interval while the fleet is shown, so the table never waits for it;
+until it answers, sync says "—". A read still running when the interval comes round is left to finish (never
+restarted, so a slow platform still answers). Record integrity (``orbit_ops.console_queries.integrity_report``:
+moved tags, lost images, vanished records) is checked after each load, once the platform has answered.
+
+The solution files are looked at (one ``scandir``) on every interval, so a file that breaks while the console is
+open turns into an invalid row instead of its old content staying on screen as current. When the workspace cannot
+be read at all, what was read last stays, with ``load_error`` saying why. ``changed`` is published after every
+change: True for a refresh (rows whose content moved are flagged), False when nothing in the world changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from textual.signal import Signal
+from textual.worker import Worker
+
+from orbit_ops.config.load import solution_files_stamp
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
+from orbit_ops.console_queries import IntegrityReport, integrity_report
+from orbit_ops.errors import OrbitError
+from orbit_ops.fleet.drift import SolutionStatus
+from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
+from orbit_ops.workspace import Workspace
+from orbit_tui.jobs import Jobs
+from orbit_tui.render import SolutionView, clock_time, pin_views
+
+Stamp = tuple[tuple[str, int, int, int], ...]
+LOAD, SYNC, FILES, INTEGRITY = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity"
+
+
+class FleetModel:
+    """The solutions, their sync and integrity, and the policy that refreshes them."""
+
+    def __init__(
+        self, workspace: Workspace, jobs: Jobs, *, clock: Callable[[], datetime], reading: threading.Lock
+    ) -> None:
+        self.workspace = workspace
+        self.jobs = jobs
+        self.clock = clock
+        self.reading = reading
+        self.views: list[SolutionView] = []
+        self.invalid: list[InvalidSolution] = []  # solution files that break a rule, each its own row
+        self.load_error: str | None = None  # why the last load failed: what is shown is stale
+        self.loaded_at: str | None = None  # HH:MM:SS of the last load that succeeded
+        self.statuses: dict[str, SolutionStatus] = {}
+        self.live_error: str | None = None
+        self.synced_at: str | None = None  # HH:MM:SS of the last platform read
+        self.integrity = IntegrityReport()
+        self._stamp: Stamp | None = None  # the solution files as the last load found them
+        self._integrity_due = True
+        self.changed: Signal[bool] = Signal(jobs.host, "fleet-changed")
+
+    def view(self, solution_id: str) -> SolutionView | None:
+        return next((view for view in self.views if view.spec.id == solution_id), None)
+
+    # -- policy -----------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """The interval while the fleet is shown: read the platform again, and the files if they changed."""
+        if not self.jobs.busy(SYNC):
+            self.sync()
+        if not self.jobs.busy(LOAD) and not self.jobs.busy(FILES):
+            self.check_files()
+
+    def load(self) -> Worker[None]:
+        """Read every solution (pins judged, what the last reads knew of it); then the platform, once drawn."""
+        return self.jobs.run(LOAD, self._load)
+
+    def sync(self) -> Worker[None]:
+        """Read the platform (one listing per resource type) and fill in sync and the last operations."""
+        return self.jobs.run(SYNC, self._sync)
+
+    def check_files(self) -> Worker[None]:
+        """Load again when a solution file was added, removed or written since the last load."""
+        return self.jobs.run(FILES, self._check_files)
+
+    # -- work -------------------------------------------------------------------------------------------------
+
+    async def _check_files(self) -> None:
+        workspace = self.workspace
+        stamp = await asyncio.to_thread(solution_files_stamp, workspace.config)
+        if stamp != self._stamp and not self.jobs.busy(LOAD):
+            workspace.refresh_solutions()
+            self.load()
+
+    async def _load(self) -> None:
+        try:
+            self.views, self.invalid, self._stamp = await asyncio.to_thread(self.read_views)
+        except (OrbitError, OSError) as exc:
+            # Keep what was read last, but never as current: say why (the screen offers nothing on stale rows).
+            self.load_error = str(exc)
+            self.changed.publish(False)
+            return
+        self.load_error = None
+        self.loaded_at = clock_time(self.clock())
+        self._integrity_due = True
+        self.changed.publish(True)
+        # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn.
+        self.jobs.after_refresh(self.sync)
+
+    async def _sync(self) -> None:
+        workspace = self.workspace
+        # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
+        statuses, snapshot = await asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace)))
+        last = await asyncio.to_thread(self.read_last_operations, [view.spec for view in self.views])
+        first = self.synced_at is None  # the first answer fills the sync column: not a change to flag
+        self.statuses = {status.id: status for status in statuses}
+        self.live_error = snapshot.error
+        self.synced_at = clock_time(self.clock())
+        sync = self.read_sync([view.spec for view in self.views])
+        self.views = [
+            dataclasses.replace(view, sync=sync.get(view.spec.id), last_operation=last.get(view.spec.id))
+            for view in self.views
+        ]
+        self.changed.publish(not first)
+        if self._integrity_due:
+            self._integrity_due = False
+            self.jobs.run(INTEGRITY, lambda: self._check_integrity(statuses))
+
+    async def _check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:
+        """Verify the release records behind every pin (git tags, registry images) in a thread; mark what fails."""
+        self.integrity = await asyncio.to_thread(integrity_report, self.workspace, statuses)
+        self.views = [self.with_problems(view) for view in self.views]
+        self.changed.publish(True)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def with_problems(self, view: SolutionView) -> SolutionView:
+        report = self.integrity
+        flagged = frozenset(component for (solution, component) in report.pins if solution == view.spec.id)
+        return dataclasses.replace(view, problems=report.solutions.get(view.spec.id, ()), problem_pins=flagged)
+
+    def read_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
+        """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
+        solution file, and the files' stamp (taken first, so a write during the read is seen next time)."""
+        workspace = self.workspace
+        stamp = solution_files_stamp(workspace.config)
+        with self.reading:
+            solution_set = workspace.solution_set()
+            releases = workspace.release_index()
+        specs = solution_set.valid
+        sync = self.read_sync(specs)
+        last = self.read_last_operations(specs)
+        views = [
+            self.with_problems(
+                SolutionView(spec, pin_views(spec, releases), sync=sync.get(spec.id), last_operation=last.get(spec.id))
+            )
+            for spec in specs
+        ]
+        return views, list(solution_set.invalid), stamp
+
+    def read_sync(self, specs: Sequence[SolutionSpec]) -> Mapping[str, str]:
+        """Solution id → sync (``synced|drifted|missing|unknown``) from the last platform read.
+
+        Empty until the first read answered; a missing id shows "—", never a guessed value.
+        """
+        wanted = {spec.id for spec in specs}
+        return {solution_id: status.sync for solution_id, status in self.statuses.items() if solution_id in wanted}
+
+    def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, LastOperation]:
+        """Solution id → the newest operation that touched it, with the solution's own state in it."""
+        return last_operations(self.workspace)

@@ -1,0 +1,188 @@
+"""The console's model: what it reads from the engine, when it reads it again, and who is told.
+
+k9s's ``model`` layer for Textual: screens never call the engine or the app. A screen posts a request
+(``orbit_tui.messages``); the app asks this model, which reads in workers of its own (run on the app, so the one
+worker-error handler sees their errors) and publishes each answer as a past-tense fact on a Signal that the screens
+showing it subscribe to. The model keeps the fleet (``orbit_tui.fleet_model``: load → platform read → integrity),
+what each tick of the app's interval refreshes, the reading lock, and the operations this console started. It
+knows no screen and no app.
+
+``at_rest`` (``orbit_tui.jobs``) is set whenever no read of the model is running or scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+
+from orbit_ops.console_queries import record_problems
+from orbit_ops.operations.records import OperationRecord
+from orbit_ops.workspace import ComponentSummary, Workspace, pin_counts, summarize_components
+from orbit_tui.fleet_model import FleetModel
+from orbit_tui.jobs import Jobs
+from orbit_tui.messages import Part
+from orbit_tui.render import Cell, clock_time, tag_row
+from orbit_tui.runs import ConsoleRuns
+
+Clock = Callable[[], datetime]
+Problems = dict[tuple[str, str], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ComponentsRead:
+    """Every component's summary, and what ``orbit.yaml`` ignores."""
+
+    summaries: Sequence[ComponentSummary]
+    ignored: str | None
+
+
+@dataclass(frozen=True)
+class RecordsVerified:
+    """Every release record verified: (component, version) → its problems."""
+
+    problems: Problems
+
+
+@dataclass(frozen=True)
+class TagsRead:
+    """One component's tags as rows; ``problems`` (version → problems) once its records were verified."""
+
+    component: str
+    rows: Sequence[tuple[str, tuple[Cell, ...]]]
+    released: int
+    problems: dict[str, tuple[str, ...]] | None
+
+
+@dataclass(frozen=True)
+class OperationsRead:
+    """Every operation of the store, newest first, as of ``at`` (HH:MM:SS)."""
+
+    records: Sequence[OperationRecord]
+    at: str
+
+
+@dataclass(frozen=True)
+class HistoryRead:
+    """Every operation of the store, read for the detail of ``solution_id``."""
+
+    solution_id: str
+    records: Sequence[OperationRecord]
+
+
+class ConsoleModel:
+    """The console's data over one workspace; ``host`` (the app) runs its workers and owns its signals."""
+
+    def __init__(
+        self, workspace: Workspace, host: DOMNode, *, read_only: bool, clock: Clock, refresh_seconds: float
+    ) -> None:
+        self.workspace = workspace
+        self.read_only = read_only
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.runs = ConsoleRuns()
+        # Reads of the workspace run in threads; one at a time, so 10,000 solution files are parsed once (the
+        # workspace caches them) rather than by two reads at once.
+        self.reading = threading.Lock()
+        self.mode_history: list[str] = []  # the modes used before the current one (Esc returns to them)
+        self.jobs = Jobs(host)
+        self.at_rest = self.jobs.at_rest
+        self.workspace_changed: Signal[None] = Signal(host, "workspace-changed")
+        self.components_read: Signal[ComponentsRead] = Signal(host, "components-read")
+        self.records_verified: Signal[RecordsVerified] = Signal(host, "records-verified")
+        self.tags_read: Signal[TagsRead] = Signal(host, "tags-read")
+        self.operations_read: Signal[OperationsRead] = Signal(host, "operations-read")
+        self.history_read: Signal[HistoryRead] = Signal(host, "history-read")
+        self.fleet = FleetModel(workspace, self.jobs, clock=clock, reading=self.reading)
+
+    # -- refresh ----------------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read config, solutions, tags and records; every screen showing them asks for them again."""
+        self.workspace.refresh()
+        self.workspace_changed.publish(None)
+
+    def tick(self, shown: Part | None) -> None:
+        """The interval: refresh what the current screen shows (``fleet`` or ``operations``), nothing else."""
+        if shown == "fleet":
+            self.fleet.tick()
+        elif shown == "operations":
+            self.read_operations()
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def read(self, what: Part, key: str = "") -> None:
+        """A screen's :class:`~orbit_tui.messages.ReadRequested`."""
+        reads: dict[Part, Callable[[], object]] = {
+            "components": self.read_components,
+            "tags": lambda: self.read_tags(key),
+            "operations": self.read_operations,
+            "history": lambda: self.read_history(key),
+            "fleet": self.fleet.load,
+        }
+        reads[what]()
+
+    def read_components(self) -> None:
+        """Components' summaries, then every release record verified (tag still on its commit, image still there)."""
+
+        async def read() -> None:
+            def summarize() -> ComponentsRead:
+                with self.reading:
+                    return ComponentsRead(summarize_components(self.workspace), self.workspace.tags().ignored_message())
+
+            self.components_read.publish(await asyncio.to_thread(summarize))
+            self.jobs.run("components-integrity", verify)
+
+        async def verify() -> None:
+            self.records_verified.publish(RecordsVerified(await asyncio.to_thread(record_problems, self.workspace)))
+
+        self.jobs.run("components", read)
+
+    def read_tags(self, component: str) -> None:
+        """The tags of ``component`` at once; then again with the problems of their records marked."""
+
+        async def read(problems: dict[str, tuple[str, ...]] | None = None) -> None:
+            def rows() -> TagsRead:
+                workspace = self.workspace
+                counts = pin_counts(workspace, component)
+                found, released = [], 0
+                for tag in workspace.tags().of(component):
+                    record = workspace.release_of(component, tag.version)
+                    released += record is not None
+                    flagged = problems is not None and tag.version in problems
+                    found.append((tag.version, tag_row(tag, record, counts.get(tag.version, 0), problem=flagged)))
+                return TagsRead(component, found, released, problems)
+
+            self.tags_read.publish(await asyncio.to_thread(rows))
+            if problems is None:
+                self.jobs.run(f"tags-integrity:{component}", verify)
+
+        async def verify() -> None:
+            found = await asyncio.to_thread(record_problems, self.workspace)
+            mine = {version: problems for (name, version), problems in found.items() if name == component}
+            self.jobs.run(f"tags:{component}", lambda: read(mine))
+
+        self.jobs.run(f"tags:{component}", read)
+
+    def read_operations(self) -> None:
+        """Every operation of the store (this console's, the CLI's, CI's)."""
+
+        async def read() -> None:
+            records = await asyncio.to_thread(self.workspace.operations().list)
+            self.operations_read.publish(OperationsRead(records, clock_time(self.clock())))
+
+        self.jobs.run("operations", read)
+
+    def read_history(self, solution_id: str) -> None:
+        """The operations, for the detail of ``solution_id`` (which picks those that named it)."""
+
+        async def read() -> None:
+            records = await asyncio.to_thread(self.workspace.operations().list)
+            self.history_read.publish(HistoryRead(solution_id, records))
+
+        self.jobs.run(f"history:{solution_id}", read)
