@@ -20,7 +20,7 @@ from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, previous_pin
 from orbit_ops.fleet.sweeps import plan_many
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
+from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.records import OperationRecord
 from orbit_ops.workspace import Workspace
 
@@ -157,11 +157,3 @@ async def plan_after_roll(workspace: Workspace, plan: RollPlan) -> list[PlannedS
     key = f"{plan.component}_tag"
     rolled = [dataclasses.replace(spec, images={**spec.images, key: plan.version}) for spec in plan.specs.values()]
     return await plan_many(workspace, rolled)
-
-
-def failed_members(record: OperationRecord) -> list[str]:
-    """The solutions that failed in a finished provision, sweep or roll (what ``--failed-from`` retries)."""
-    if record.kind not in SWEEPING_KINDS or not record.finished:
-        return []
-    return [name for name, child in record.children.items() if child.state == MemberState.FAILED]
-

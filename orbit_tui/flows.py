@@ -17,9 +17,9 @@ from textual.screen import ModalScreen
 
 from orbit_ops.build.pipeline import BuildPlan, plan_build, start_build
 from orbit_ops.config.model import SolutionSpec
-from orbit_ops.console_queries import failed_members, plan_after_roll, rollback_choices
+from orbit_ops.console_queries import plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
-from orbit_ops.fleet.entries import plan_sweep, start_roll, start_sweep
+from orbit_ops.fleet.entries import failed_members, plan_sweep, start_roll, start_sweep
 from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.runner import OperationRunner
@@ -185,7 +185,7 @@ async def retry_failed_flow(steps: FlowSteps, op_id: str) -> None:
     record = await asyncio.to_thread(steps.workspace.operations().get, op_id)
     if not record.finished:
         raise RefusedError(f"{record.kind} {record.target} is still {record.state}: retry its failures once it ended")
-    retry = failed_members(record)
+    retry = list(failed_members(record))
     if not retry:
         raise RefusedError(f"operation {record.id} has no failed solutions; nothing to retry")
     known = {spec.id for spec in await asyncio.to_thread(steps.workspace.solutions)}

@@ -20,7 +20,7 @@ from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, roll_body
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
 from orbit_ops.operations.events import OperationFinished
-from orbit_ops.operations.kinds import MemberState, OperationKind
+from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.operations.records import OperationRecord
 from orbit_ops.operations.runner import OperationContext, OperationRunner
@@ -131,8 +131,18 @@ def retry_selection(workspace: Workspace, op_id: str) -> RetrySelection:
         NotFoundError: no such operation.
     """
     record = workspace.operations().get(op_id)
-    failed = tuple(name for name, child in record.children.items() if child.state == MemberState.FAILED)
-    return RetrySelection(record, failed)
+    return RetrySelection(record, failed_members(record))
+
+
+def failed_members(record: OperationRecord) -> tuple[str, ...]:
+    """The solutions that failed in a provision, sweep or roll, in the order they appeared (what a retry takes).
+
+    The console retries an operation only once it ended (``record.finished``); ``--failed-from`` takes the
+    failures so far.
+    """
+    if record.kind not in SWEEPING_KINDS:
+        return ()
+    return tuple(name for name, child in record.children.items() if child.state == MemberState.FAILED)
 
 
 @dataclass(frozen=True)

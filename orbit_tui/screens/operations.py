@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
-from orbit_ops.console_queries import failed_members
+from orbit_ops.fleet.entries import failed_members
 from orbit_ops.operations.records import OperationRecord
 from orbit_tui.messages import LogRequested, ReadRequested, RetryRequested
 from orbit_tui.model import ConsoleModel, OperationsRead
@@ -76,7 +76,8 @@ class OperationsScreen(OrbitScreen):
         allowed = super().check_action(action, parameters)
         if allowed and action == "retry_failed":
             record = self.cursor_record()
-            return record is not None and bool(failed_members(record))  # offered only where a failure can be retried
+            # offered only where a failure can be retried: an ended operation with failed members
+            return record is not None and record.finished and bool(failed_members(record))
         return allowed
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
