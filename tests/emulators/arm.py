@@ -50,6 +50,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from emulators.revisions import Clock, Revision, Revisions
 from emulators.server import Emulator, Request, Response, error
 
 API_VERSIONS = ("2026-07-01", "2025-01-01", "2024-03-01")
@@ -60,6 +61,7 @@ DEFAULT_SCALE = {"minReplicas": 0, "maxReplicas": 10, "cooldownPeriod": 300, "po
 _GROUP = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
 _APPS = _GROUP + r"/providers/Microsoft\.App/containerApps"
 _STORAGES = _GROUP + r"/providers/Microsoft\.App/managedEnvironments/(?P<env>[^/]+)/storages"
+_RESOURCE_TYPES = {"apps": "containerApps", "revisions": "containerApps/revisions"}
 _OPERATIONS = r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.App/locations/(?P<loc>[^/]+)"
 
 
@@ -96,7 +98,7 @@ class ArmEmulator:
         self.apps: dict[str, dict[str, Any]] = {}  # as stored, secrets included
         self.storages: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, _Operation] = {}
-        self._revisions: dict[str, int] = {}
+        self.revisions = Revisions(self.apps_id, DEFAULT_DOMAIN)
         self._lock = threading.RLock()
         self._ips = itertools.count(10)
         self._routes()
@@ -108,12 +110,22 @@ class ArmEmulator:
             self.apps.clear()
             self.storages.clear()
             self.operations.clear()
-            self._revisions.clear()
+            self.revisions.reset()
             self.forbid.clear()
             self.fail.clear()
             self.page_size = 5
             self.polls = 1
             self.retry_after_ms = None
+
+    @property
+    def clock(self) -> Clock:
+        """The revisions' emulated time (see :mod:`emulators.revisions`)."""
+        return self.revisions.clock
+
+    def image_fault(self, image: str, kind: str, *, running_state: str = "RunningAtMaxScale") -> None:
+        """Make revisions created from now on with ``image`` fail as ``kind`` (:data:`revisions.FAULT_KINDS`)."""
+        with self._lock:
+            self.revisions.image_fault(image, kind, running_state=running_state)
 
     @property
     def environment_id(self) -> str:
@@ -128,7 +140,7 @@ class ArmEmulator:
     def put_app(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store an app as if someone else had created it (no request logged); returns its view."""
         with self._lock:
-            self._store_app(name, copy.deepcopy(body), existing=self.apps.get(name))
+            self._store_app(name, copy.deepcopy(body), existing=self.apps.get(name), settled=True)
             self.apps[name]["properties"]["provisioningState"] = "Succeeded"
             return self.view_app(name)
 
@@ -137,8 +149,13 @@ class ArmEmulator:
             self._store_storage(name, copy.deepcopy(body))
 
     def view_app(self, name: str) -> dict[str, Any]:
-        """The app as GET returns it: secret values removed."""
+        """The app as GET returns it: secret values removed, revision-derived fields as of the emulated clock."""
         document = copy.deepcopy(self.apps[name])
+        properties = document["properties"]
+        ready = self.revisions.latest_ready(name)
+        properties["latestReadyRevisionName"] = ready.name if ready else ""
+        if properties.get("provisioningState") == "Succeeded":
+            properties["runningStatus"] = self.revisions.running_status(name)
         for secret in document["properties"]["configuration"].get("secrets") or []:
             secret.pop("value", None)
         return document
@@ -156,6 +173,11 @@ class ArmEmulator:
         route("GET", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._get_app))
         route("PUT", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._put_app))
         route("PATCH", _APPS + r"/(?P<name>[^/]+)")(self._guard("apps", self._patch_app))
+        route("GET", _APPS + r"/(?P<name>[^/]+)/revisions")(self._guard("revisions", self._list_revisions))
+        route("GET", _APPS + r"/(?P<name>[^/]+)/revisions/(?P<rev>[^/]+)")(
+            self._guard("revisions", self._get_revision))
+        route("GET", _APPS + r"/(?P<name>[^/]+)/revisions/(?P<rev>[^/]+)/replicas")(
+            self._guard("revisions", self._list_replicas))
         route("GET", _OPERATIONS + r"/containerappOperationStatuses/(?P<op>[^/]+)")(
             self._guard("operations", self._operation_status))
         route("GET", _OPERATIONS + r"/containerappOperationResults/(?P<op>[^/]+)")(
@@ -166,6 +188,8 @@ class ArmEmulator:
 
     def _guard(self, kind: str, handler: Any) -> Any:
         def guarded(request: Request) -> Response:
+            with self._lock:  # time passes between a client's requests (see emulators.revisions)
+                self.revisions.clock.advance(self.revisions.clock.per_request)
             if request.headers.get("authorization") != f"Bearer {self.token}":
                 return error(401, "InvalidAuthenticationToken",
                              "The access token is invalid or has expired.")
@@ -184,7 +208,7 @@ class ArmEmulator:
                 action = {"GET": "read", "PUT": "write", "PATCH": "write"}[request.method]
                 return error(403, "AuthorizationFailed",
                              "The client 'orbit-test' with object id '0000' does not have authorization to perform "
-                             f"action 'Microsoft.App/{'containerApps' if kind == 'apps' else kind}/{action}' over "
+                             f"action 'Microsoft.App/{_RESOURCE_TYPES.get(kind, kind)}/{action}' over "
                              f"scope '{request.path}' or the scope is invalid.")
             with self._lock:
                 return handler(request)
@@ -193,15 +217,18 @@ class ArmEmulator:
 
     # -- container apps ----------------------------------------------------------------------------
 
-    def _list_apps(self, request: Request) -> Response:
-        names = sorted(self.apps)
+    def _page(self, request: Request, items: list[Any]) -> dict[str, Any]:
+        """One page of a listing: ``page_size`` items and an absolute ``nextLink`` with ``$skiptoken``."""
         start = int(request.param("$skiptoken") or 0)
-        page = names[start:start + self.page_size]
-        body: dict[str, Any] = {"value": [self.view_app(name) for name in page]}
-        if start + self.page_size < len(names):
+        body: dict[str, Any] = {"value": items[start:start + self.page_size]}
+        if start + self.page_size < len(items):
             body["nextLink"] = (f"{self.emulator.base_url}{request.path}?api-version={request.param('api-version')}"
                                 f"&$skiptoken={start + self.page_size}")
-        return Response(200, body)
+        return body
+
+    def _list_apps(self, request: Request) -> Response:
+        page = self._page(request, sorted(self.apps))
+        return Response(200, {**page, "value": [self.view_app(name) for name in page["value"]]})
 
     def _get_app(self, request: Request) -> Response:
         name = _name(request)
@@ -273,6 +300,43 @@ class ArmEmulator:
                          f"Revision of '{operation.app}' failed to provision: image pull failed.")
         return Response(200, self.view_app(operation.app))
 
+    # -- revisions (state and timing in emulators.revisions) ------------------------------------------
+
+    def _list_revisions(self, request: Request) -> Response:
+        name = _name(request)
+        if name not in self.apps:
+            return _not_found("containerApps", name, self.resource_group)
+        if request.param("$filter"):
+            return error(400, "InvalidFilter", "The emulator does not evaluate $filter on revisions.")
+        mode = self._revision_mode(name)
+        page = self._page(request, self.revisions.by_app.get(name, []))
+        return Response(200, {**page, "value": [self.revisions.view(r, mode) for r in page["value"]]})
+
+    def _get_revision(self, request: Request) -> Response:
+        found = self._revision(request)
+        if isinstance(found, Response):
+            return found
+        return Response(200, self.revisions.view(found, self._revision_mode(found.app)))
+
+    def _list_replicas(self, request: Request) -> Response:
+        found = self._revision(request)
+        if isinstance(found, Response):
+            return found
+        return Response(200, {"value": self.revisions.replicas(found, self._revision_mode(found.app))})
+
+    def _revision(self, request: Request) -> Revision | Response:
+        name = _name(request)
+        if name not in self.apps:
+            return _not_found("containerApps", name, self.resource_group)
+        assert request.match is not None
+        found = self.revisions.find(name, request.match["rev"])
+        if found is None:
+            return _not_found(f"containerApps/{name}/revisions", request.match["rev"], self.resource_group)
+        return found
+
+    def _revision_mode(self, app: str) -> str:
+        return str(self.apps[app]["properties"]["configuration"].get("activeRevisionsMode") or "Single")
+
     def _poll_hint(self) -> dict[str, str]:
         return {} if self.retry_after_ms is None else {"retry-after-ms": str(self.retry_after_ms)}
 
@@ -308,8 +372,13 @@ class ArmEmulator:
                         f"defined in managed environment '{self.environment}'.")
         return None
 
-    def _store_app(self, name: str, body: dict[str, Any], *, existing: dict[str, Any] | None) -> None:
-        """Keep the writable part of ``body`` and add what the service fills in."""
+    def _store_app(self, name: str, body: dict[str, Any], *, existing: dict[str, Any] | None,
+                   settled: bool = False) -> None:
+        """Keep the writable part of ``body`` and add what the service fills in.
+
+        A new app, or a change to its template (revision scope), makes a new revision; ``settled``: one
+        created long enough ago to be ready (an app someone else made).
+        """
         now = _now()
         document = _writable(body)
         properties = document.setdefault("properties", {})
@@ -337,11 +406,14 @@ class ArmEmulator:
                 seed = hashlib.sha256(resource_id.encode()).hexdigest()
                 identity["userAssignedIdentities"][resource_id] = {
                     **(value or {}), "principalId": _uuid(seed), "clientId": _uuid(seed[::-1])}
-        revision = self._revisions.get(name, 0)
-        if existing is None or _writable(existing)["properties"].get("template") != template:
-            revision += 1
-            self._revisions[name] = revision
-        suffix = hashlib.sha256(f"{name}/{revision}".encode()).hexdigest()[:7]
+        if existing is None:
+            self.revisions.forget(name)
+        history = self.revisions.by_app.get(name)
+        if not history or _writable(existing or {}).get("properties", {}).get("template") != template:
+            latest = self.revisions.record(name, template, settled=settled).name
+        else:
+            latest = history[-1].name
+        ready = self.revisions.latest_ready(name)
         created = existing["systemData"]["createdAt"] if existing else now
         document.update({
             "id": f"{self.apps_id}/{name}",
@@ -355,9 +427,9 @@ class ArmEmulator:
             "provisioningState": "Succeeded",
             "runningStatus": "Running",
             "workloadProfileName": properties.get("workloadProfileName") or "Consumption",
-            "latestRevisionName": f"{name}--{suffix}",
-            "latestReadyRevisionName": f"{name}--{suffix}",
-            "latestRevisionFqdn": f"{name}--{suffix}.{DEFAULT_DOMAIN}",
+            "latestRevisionName": latest,
+            "latestReadyRevisionName": ready.name if ready else "",
+            "latestRevisionFqdn": f"{latest}.{DEFAULT_DOMAIN}",
             "customDomainVerificationId": hashlib.sha256(name.encode()).hexdigest().upper(),
             "outboundIpAddresses": (existing or {}).get("properties", {}).get("outboundIpAddresses")
             or [f"20.1.{next(self._ips) % 250}.{i}" for i in (1, 2)],
