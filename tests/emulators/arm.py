@@ -17,6 +17,10 @@ What the Azure backend relies on, with the service's semantics rather than a key
   secret (``keyVaultUrl`` + ``identity``) comes back as written. Secrets are checked as the service
   checks them (:func:`_check_secrets`): name rule, a value or a Key Vault URL with an identity assigned
   to the app, and every ``secretRef`` naming a secret of the app (400 otherwise).
+- Revisions (:mod:`emulators.revisions`): a revision per revision-scope change, on an emulated clock that
+  tests step (``clock``) and that moves between requests, with faults per image (``image_fault``); the
+  app's ``latestReadyRevisionName`` and ``runningStatus`` follow its revisions. ``revisions`` list (paged
+  like the apps), get, and ``revisions/{rev}/replicas``; a ``revisionSuffix`` already used is refused.
 - ``managedEnvironments/{env}/storages`` get/list/PUT (upsert, synchronous), ``accountKey`` required
   on write.
 
@@ -244,7 +248,7 @@ class ArmEmulator:
         problem = _check_app(body, existing=name in self.apps) or self._check_volumes(body)
         if problem:
             return error(400, "ContainerAppInvalidRequest", problem)
-        refused = _check_secrets(body)
+        refused = _check_secrets(body) or self._check_suffix(name, body)
         if refused:
             return error(400, *refused)
         existing = self.apps.get(name)
@@ -267,7 +271,7 @@ class ArmEmulator:
         problem = _check_app(merged, existing=True) or self._check_volumes(merged)
         if problem:
             return error(400, "ContainerAppInvalidRequest", problem)
-        refused = _check_secrets(merged)
+        refused = _check_secrets(merged) or self._check_suffix(name, merged)
         if refused:
             return error(400, *refused)
         self._store_app(name, merged, existing=self.apps[name])
@@ -334,6 +338,17 @@ class ArmEmulator:
             return _not_found(f"containerApps/{name}/revisions", request.match["rev"], self.resource_group)
         return found
 
+    def _check_suffix(self, app: str, body: dict[str, Any]) -> tuple[str, str] | None:
+        """A template change whose ``revisionSuffix`` names an existing revision would reuse its name: refused."""
+        template = (body.get("properties") or {}).get("template") or {}
+        suffix = template.get("revisionSuffix")
+        if not suffix or app not in self.apps or self.revisions.find(app, f"{app}--{suffix}") is None:
+            return None
+        if _default_template(copy.deepcopy(template)) == _writable(self.apps[app])["properties"].get("template"):
+            return None
+        return ("ContainerAppInvalidRequest", f"Revision '{app}--{suffix}' already exists for container app "
+                f"'{app}': a template change needs a new revisionSuffix.")
+
     def _revision_mode(self, app: str) -> str:
         return str(self.apps[app]["properties"]["configuration"].get("activeRevisionsMode") or "Single")
 
@@ -393,13 +408,7 @@ class ArmEmulator:
         for registry in configuration.get("registries") or []:
             registry.setdefault("username", "")
             registry.setdefault("passwordSecretRef", "")
-        template = properties.setdefault("template", {})
-        for container in template.get("containers") or []:
-            container.setdefault("resources", dict(DEFAULT_RESOURCES))
-            container.setdefault("probes", [])
-        template.setdefault("scale", dict(DEFAULT_SCALE))
-        template.setdefault("revisionSuffix", "")
-        template.setdefault("volumes", [])
+        template = _default_template(properties.setdefault("template", {}))
         identity = document.get("identity")
         if identity:
             for resource_id, value in (identity.get("userAssignedIdentities") or {}).items():
@@ -633,6 +642,17 @@ def _writable(document: dict[str, Any]) -> dict[str, Any]:
         copied["identity"].pop("principalId", None)
         copied["identity"].pop("tenantId", None)
     return copied
+
+
+def _default_template(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` (changed in place) with the defaults the service fills in: container resources, scale."""
+    for container in template.get("containers") or []:
+        container.setdefault("resources", dict(DEFAULT_RESOURCES))
+        container.setdefault("probes", [])
+    template.setdefault("scale", dict(DEFAULT_SCALE))
+    template.setdefault("revisionSuffix", "")
+    template.setdefault("volumes", [])
+    return template
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

@@ -44,7 +44,6 @@ PROVISIONING_SECONDS = 10.0
 ACTIVATION_SECONDS = 10.0
 RESTART_SECONDS = 10.0  # a crash-looping container restarts this often (the service backs off; kept even here)
 FAULT_KINDS = ("pull-failure", "crash-loop", "activation-stalls", "reports-state")
-_EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -58,8 +57,10 @@ class Clock:
         self.now += seconds
 
     def stamp(self, at: float) -> str:
-        """``at`` as the service writes a time (RFC 3339, UTC)."""
-        return (_EPOCH + dt.timedelta(seconds=at)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        """``at`` as the service writes a time (RFC 3339, UTC): as long before the real time now as it is
+        before emulated now, so a client that reads an age from it (now - createdTime) gets the emulated age."""
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.now - at)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,15 @@ class Revisions:
             return True
         return revision is history[-1] or revision is self.latest_ready(revision.app)
 
+    def _deactivated(self, revision: Revision) -> float:
+        """When an inactive revision stopped being active: when a newer one was made, and, if it had been
+        ready, when a newer one became ready (until then it kept the traffic)."""
+        history = self.by_app[revision.app]
+        newer = history[history.index(revision) + 1:]
+        ready_since = [at for r in newer if (at := r.ready_at()) is not None and at <= self.clock.now]
+        was_ready = (at := revision.ready_at()) is not None and at <= self.clock.now
+        return max(newer[0].created, min(ready_since)) if was_ready else newer[0].created
+
     def view(self, revision: Revision, mode: str) -> dict[str, Any]:
         """The revision as GET returns it."""
         now = self.clock.now
@@ -198,8 +208,7 @@ class Revisions:
             "provisioningState": provisioning,
             "runningState": running,
         }
-        if active:
-            properties["lastActiveTime"] = self.clock.stamp(now)
+        properties["lastActiveTime"] = self.clock.stamp(now if active else self._deactivated(revision))
         if provisioning == "Failed":
             properties["provisioningError"] = revision.provisioning_error()
         return {"id": f"{self.apps_id}/{revision.app}/revisions/{revision.name}", "name": revision.name,
