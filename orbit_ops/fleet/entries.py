@@ -27,7 +27,7 @@ from orbit_ops.operations.runner import OperationContext, OperationRunner
 from orbit_ops.workspace import Workspace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SweepPlan:
     """What the operator confirms before a provision or a sweep, and what the operation then applies."""
 
@@ -54,6 +54,12 @@ class SweepPlan:
     @property
     def members(self) -> int:
         return len(self.solutions) + len(self.invalid)
+
+    def __repr__(self) -> str:
+        # Counts, not contents: asyncio formats the repr of a finished ``asyncio.run`` task's result (through
+        # its SIGINT handler, decision 0014), and a fleet's plan holds every solution's desired and live state.
+        return (f"SweepPlan(kind={self.kind.value!r}, target={self.target!r}, solutions={len(self.solutions)}, "
+                f"invalid={len(self.invalid)}, writes={self.writes})")
 
 
 async def plan_sweep(workspace: Workspace, specs: Sequence[SolutionSpec], invalid: Sequence[InvalidSolution] = (),

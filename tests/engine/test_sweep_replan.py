@@ -118,3 +118,11 @@ def test_desired_and_live_changes_name_each_resource_that_differs(ws: Workspace)
     assert describe(planned.plan) == "nothing to do"
     assert describe(None, "agent 9.9.9 has no release record") == "refused (agent 9.9.9 has no release record)"
     assert isinstance(snapshot.apps[agent.name], App)
+
+
+
+def test_a_fleets_plan_shows_counts_in_its_repr_not_every_solutions_state(ws: Workspace) -> None:
+    # asyncio formats the repr of asyncio.run's result (decision 0014): a plan of the fleet must stay short.
+    confirmed = asyncio.run(plan_sweep(ws, ws.solutions(), everything=True))
+    assert repr(confirmed) == (f"SweepPlan(kind='sweep', target='all solutions', solutions={len(ws.solutions())}, "
+                               "invalid=0, writes=0)")
