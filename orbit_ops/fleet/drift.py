@@ -46,7 +46,7 @@ class LiveSnapshot:
         # Counts, not contents: a fleet's snapshot holds tens of thousands of resources, and asyncio
         # formats the repr of a finished ``asyncio.run`` task's result (through its SIGINT handler).
         return (f"LiveSnapshot(apps={len(self.apps)}, storages={len(self.storages)}, shares={len(self.shares)}, "
-                f"error={self.error!r}, health={None if self.health is None else len(self.health)})")
+                f"error={self.error!r})")
 
     def health_of(self, app: str) -> AppHealth:
         """The health of app ``app``: ``missing`` when it does not exist, ``unknown`` (why) when it was not read."""
