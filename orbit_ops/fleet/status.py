@@ -53,12 +53,14 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
     except BackendError as exc:
         return {name: AppHealth(Health.UNKNOWN, health_reason=f"app states not read: {exc}") for name in apps}
     now = datetime.now(UTC)
+    listed = [name for name in apps if name in states]
+    with bulk_built():
+        health = {name: AppHealth(Health.HEALTHY, facts.latest_revision, facts.latest_ready_revision)
+                  for name in listed if plainly_healthy(facts := states[name])}
     gate = asyncio.Semaphore(REVISION_READS)
 
     async def judged(name: str) -> tuple[str, AppHealth]:
         facts = states[name]
-        if plainly_healthy(facts):
-            return name, app_health(facts, (), now)
         async with gate:
             try:
                 revisions = await platform.list_revisions(name)
@@ -67,7 +69,8 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
                                        facts.latest_ready_revision or None, f"revisions not read: {exc}")
         return name, app_health(facts, revisions, now)
 
-    return dict(await asyncio.gather(*(judged(name) for name in apps if name in states)))
+    health.update(await asyncio.gather(*(judged(name) for name in listed if name not in health)))
+    return health
 
 
 async def read_live_with_health(platform: AppPlatform, shares: ShareStore,

@@ -288,7 +288,8 @@ class LocalPlatform(SqliteStore):
     def _app_states(self) -> dict[str, AppFacts]:
         with self._guard():
             rows = self._conn.execute(revisions.APP_STATES).fetchall()
-        return {name: revisions.app_facts(name, json.loads(parts)) for name, parts in rows}
+        with bulk_built():
+            return {name: revisions.app_facts(name, json.loads(parts)) for name, parts in rows}
 
     def _revisions(self, app: str) -> list[RevisionFacts]:
         low, high = revisions.name_range(app)
