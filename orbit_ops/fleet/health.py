@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 
 class Health(StrEnum):
@@ -67,12 +66,6 @@ class RevisionFacts:
     provisioning_error: str = ""
     detail: str = ""  # what the service says about the running state (a container's runningStateDetails)
     created: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "provisioning_state": self.provisioning_state, "health_state": self.health_state,
-                "running_state": self.running_state, "active": self.active, "replicas": self.replicas,
-                "restarts": self.restarts, "provisioning_error": self.provisioning_error or None,
-                "detail": self.detail or None, "created": self.created.isoformat() if self.created else None}
 
 
 @dataclass(frozen=True)
