@@ -163,15 +163,11 @@ def _revision_verdict(revision: RevisionFacts, now: datetime | None) -> tuple[He
         return Health.PROGRESSING, f"activating for {age}" if age else "activating"
     if running == "unknown":
         return Health.UNKNOWN, f"the service reports revision {revision.name}'s running state as Unknown"
-    if provisioning != "provisioned":
-        return Health.UNKNOWN, f"revision {revision.name}: provisioningState {revision.provisioning_state!r} is not " \
-                               "a state Orbit knows"
-    if running not in ("running", "runningatmaxscale"):
-        return Health.UNKNOWN, f"revision {revision.name}: runningState {revision.running_state!r} is not a state " \
-                               "Orbit knows"
-    if health not in ("healthy", "none", ""):
-        return Health.UNKNOWN, f"revision {revision.name}: healthState {revision.health_state!r} is not a state " \
-                               "Orbit knows"
+    for field, value, known in (("provisioningState", revision.provisioning_state, ("provisioned",)),
+                                ("runningState", revision.running_state, ("running", "runningatmaxscale")),
+                                ("healthState", revision.health_state, ("healthy", "none", ""))):
+        if _norm(value) not in known:
+            return Health.UNKNOWN, f"revision {revision.name}: {field} {value!r} is not a state Orbit knows"
     return Health.HEALTHY, None
 
 
