@@ -106,9 +106,12 @@ class Workspace:
         """The app platform and share store of the configured backend (one object serves both)."""
         if self.config.backend == "local":
             if self._platform is None:
+                from orbit_ops.backends.local.builder import LocalBuilder
                 from orbit_ops.backends.local.platform import LocalPlatform
 
-                self._platform = LocalPlatform(self.config.state_dir)
+                # The apps pull from the registry the local builder pushes to.
+                registry = LocalBuilder(self.config.state_dir).local_registry
+                self._platform = LocalPlatform(self.config.state_dir, registry)
                 self._tell_read_only(self._platform.read_only)
             return self._platform
         if self.config.backend == "azure" and self.config.azure is not None:

@@ -42,15 +42,17 @@ if TYPE_CHECKING:
 @json_option
 @pass_settings
 def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
-    """Sync and freshness of every solution (or of IDS), per app and per resource."""
+    """Sync, freshness and health of every solution (or of IDS), per app and per resource."""
     import asyncio
 
-    from orbit_ops.fleet.provision import read_live
+    from orbit_ops.fleet.status import read_live_with_health
     from orbit_ops.fleet.sweeps import statuses
+    from orbit_ops.names import azure_names
 
     workspace, specs, invalid = select_solutions(settings, ids, not ids)
     platform = workspace.platform()
-    snapshot = asyncio.run(read_live(platform, platform))
+    apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
+    snapshot = asyncio.run(read_live_with_health(platform, platform, apps))
     rows = statuses(workspace, specs, snapshot)
     entries: list[tuple[str, dict[str, Any], list[str]]] = [
         (
@@ -60,21 +62,24 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
                 row.id,
                 row.sync,
                 row.freshness,
+                row.health,
                 *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
                 "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
-                or (row.reason or ""),
+                or (row.reason or row.health_reason or ""),
             ],
         )
         for row in rows
     ]
-    entries += [(entry.id, {**entry.to_json(), "freshness": None, "apps": {}, "resources": []},
-                 [entry.id, "invalid", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
+    entries += [(entry.id, {**entry.to_json(), "freshness": None, "health": None, "health_reason": None, "apps": {},
+                            "resources": []},
+                 [entry.id, "invalid", "", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
         print_json([body for _, body, _ in entries])
     else:
         report_invalid(invalid)
-        print_table(["id", "sync", "freshness", "orbit", "agent", "mc", "drift"], [row for _, _, row in entries])
+        print_table(["id", "sync", "freshness", "health", "orbit", "agent", "mc", "drift"],
+                    [row for _, _, row in entries])
     if exit_code and (invalid or any(row.sync in ("drifted", "missing") for row in rows)):
         sys.exit(3)
 

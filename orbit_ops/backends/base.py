@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orbit_ops.build.context import PackedContext
+from orbit_ops.fleet.health import AppFacts, RevisionFacts
 from orbit_ops.fleet.resources import App, Share, Storage
 
 
@@ -96,6 +97,11 @@ class AppPlatform(Protocol):
     Listings return managed fields only (see ``orbit_ops.fleet.resources``), keyed by name, and read the
     whole environment in paged calls rather than one call per app. Every create raises
     :class:`~orbit_ops.errors.ResourceExistsError` when the resource exists; every write is one call.
+
+    Health (``orbit_ops.fleet.health``) is read in two steps, so a healthy fleet costs listings only:
+    :meth:`list_app_states` gives every app's status fields from the app listing, and only for an app whose
+    fields do not show it plainly healthy does the caller read :meth:`list_revisions` (one read per such app).
+    Both report the service's values as strings and raise nothing for a value they do not know.
     """
 
     async def list_apps(self) -> dict[str, App]: ...
@@ -105,6 +111,23 @@ class AppPlatform(Protocol):
     async def create_app(self, app: App) -> None: ...
 
     async def update_app(self, app: App) -> None: ...
+
+    async def list_app_states(self) -> dict[str, AppFacts]:
+        """Every app's provisioningState, runningStatus, latestRevisionName and latestReadyRevisionName, keyed by
+        name, from the app listing's pages (no read per app). An app it does not report has no known health.
+
+        Raises:
+            BackendError: the listing failed.
+        """
+        ...
+
+    async def list_revisions(self, app: str) -> list[RevisionFacts]:
+        """The revisions of app ``app``, newest first (empty when it has none or does not exist).
+
+        Raises:
+            BackendError: the read failed.
+        """
+        ...
 
     async def list_storages(self) -> dict[str, Storage]: ...
 

@@ -1,8 +1,9 @@
 """Status and drift of solutions (SPEC §3.2): pure functions from desired state and a live snapshot.
 
 ``sync`` says whether what runs equals what the config asks for (field by field, managed fields only);
-``freshness`` says whether what the config asks for is the newest release. Both are computed for every
-app and rolled up per solution, worst first, so a fleet table can be sorted by what needs attention.
+``freshness`` says whether what the config asks for is the newest release; ``health`` (``fleet.health``)
+whether the latest revision of each app runs. All are computed for every app and rolled up per solution,
+worst first, so a fleet table can be sorted by what needs attention.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 from orbit_ops.bulk import bulk_built
 from orbit_ops.catalog.releases import ReleaseRecord, newest_release
 from orbit_ops.config.model import SolutionSpec
+from orbit_ops.fleet.health import AppHealth, Health, worst
 from orbit_ops.fleet.resources import App, DesiredSolution, PlatformTarget, Resource, desired_state, differences
 from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.versions import LATEST, version_key
@@ -32,6 +34,7 @@ class LiveSnapshot:
     storages: Mapping[str, Any]
     shares: Mapping[str, Any]
     error: str | None = None  # set when the platform could not be read: every status is then unknown
+    health: Mapping[str, AppHealth] | None = None  # by app name; None when health was not read
 
     def get(self, resource: Resource) -> Resource | None:
         kind = resource.kind
@@ -45,6 +48,19 @@ class LiveSnapshot:
         return (f"LiveSnapshot(apps={len(self.apps)}, storages={len(self.storages)}, shares={len(self.shares)}, "
                 f"error={self.error!r})")
 
+    def health_of(self, app: str) -> AppHealth:
+        """The health of app ``app``: ``missing`` when it does not exist, ``unknown`` (why) when it was not read."""
+        if self.error is not None:
+            return AppHealth(Health.UNKNOWN, health_reason=self.error)
+        if app not in self.apps:
+            return AppHealth(Health.MISSING, health_reason="the app does not exist")
+        if self.health is None:
+            return NOT_READ
+        return self.health.get(app) or AppHealth(Health.UNKNOWN, health_reason="the platform reported no state for it")
+
+
+NOT_READ = AppHealth(Health.UNKNOWN, health_reason="health not read")
+
 
 @dataclass(frozen=True)
 class AppStatus:
@@ -55,10 +71,13 @@ class AppStatus:
     latest: str | None
     sync: Sync
     freshness: Freshness
+    health: AppHealth = NOT_READ
 
     def to_json(self) -> dict[str, Any]:
         return {"pinned": self.pinned, "resolved": self.resolved, "live": self.live, "latest": self.latest,
-                "sync": self.sync, "freshness": self.freshness}
+                "sync": self.sync, "freshness": self.freshness, "health": str(self.health.health),
+                "revision": self.health.revision, "ready_revision": self.health.ready_revision,
+                "health_reason": self.health.health_reason}
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,8 @@ class SolutionStatus:
     apps: Mapping[str, AppStatus]
     resources: tuple[ResourceStatus, ...]
     reason: str | None = None  # why sync is unknown, or why the solution cannot be provisioned
+    health: Health = Health.UNKNOWN  # the worst of its apps'
+    health_reason: str | None = None  # the worst app's reason, named: "agent: image pull failed: …"
 
     def to_json(self) -> dict[str, Any]:
         # Called for every solution of a fleet in a row, whose JSON is kept until printed: built like
@@ -90,6 +111,8 @@ class SolutionStatus:
                 "id": self.id,
                 "sync": self.sync,
                 "freshness": self.freshness,
+                "health": str(self.health),
+                "health_reason": self.health_reason,
                 "apps": {component: status.to_json() for component, status in self.apps.items()},
                 "resources": [resource.to_json() for resource in self.resources],
             }
@@ -175,10 +198,14 @@ def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: Releas
             latest=latest,
             sync=app_syncs.get(app_name, "unknown"),
             freshness=freshness(pin, resolved, latest, resolved is not None and releases.released(component, resolved)),
+            health=live.health_of(app_name),
         )
     unreleased = [f"{c} {a.resolved or a.pinned}" for c, a in apps.items() if a.freshness == "unreleased"]
     if unreleased and reason is None:
         reason = "no release record for " + ", ".join(unreleased) + " (provisioning is refused)"
+    health = worst(a.health.health for a in apps.values())
+    sickest = next(c for c, a in apps.items() if a.health.health is health)
+    health_reason = apps[sickest].health.health_reason
     return SolutionStatus(
         id=spec.id,
         display_name=spec.display_name,
@@ -187,6 +214,8 @@ def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: Releas
         apps=apps,
         resources=resources,
         reason=reason,
+        health=health,
+        health_reason=f"{sickest}: {health_reason}" if health_reason else None,
     )
 
 

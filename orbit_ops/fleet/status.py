@@ -1,18 +1,26 @@
 """The fleet at a glance: every solution's status against one live snapshot, and its last operation.
 
 This is what the console's Solutions screen and ``orbit status`` show; it reads the platform with
-one listing per resource type and the operation index once, whatever the size of the fleet.
+one listing per resource type and the operation index once, whatever the size of the fleet, and the
+revisions of only those apps whose listed state does not show them plainly healthy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
+from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus, solution_status
+from orbit_ops.fleet.health import AppHealth, Health, app_health, plainly_healthy
 from orbit_ops.fleet.provision import read_live
 from orbit_ops.workspace import Workspace
+
+REVISION_READS = 8  # revision reads in flight at once
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,46 @@ def last_operations(workspace: Workspace, limit: int = 500) -> dict[str, LastOpe
     return found
 
 
+async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str, AppHealth]:
+    """The health of each app of ``apps``: one listing of app states, then the revisions of each app that is
+    not plainly healthy. Never raises: what could not be read is ``unknown`` with the reason."""
+    try:
+        states = await platform.list_app_states()
+    except BackendError as exc:
+        return {name: AppHealth(Health.UNKNOWN, health_reason=f"app states not read: {exc}") for name in apps}
+    now = datetime.now(UTC)
+    listed = [name for name in apps if name in states]
+    with bulk_built():
+        health = {name: AppHealth(Health.HEALTHY, facts.latest_revision, facts.latest_ready_revision)
+                  for name in listed if plainly_healthy(facts := states[name])}
+    gate = asyncio.Semaphore(REVISION_READS)
+
+    async def judged(name: str) -> tuple[str, AppHealth]:
+        facts = states[name]
+        async with gate:
+            try:
+                revisions = await platform.list_revisions(name)
+            except BackendError as exc:
+                return name, AppHealth(Health.UNKNOWN, facts.latest_revision or None,
+                                       facts.latest_ready_revision or None, f"revisions not read: {exc}")
+        return name, app_health(facts, revisions, now)
+
+    health.update(await asyncio.gather(*(judged(name) for name in listed if name not in health)))
+    return health
+
+
+async def read_live_with_health(platform: AppPlatform, shares: ShareStore,
+                                apps: Collection[str] | None = None) -> LiveSnapshot:
+    """:func:`~orbit_ops.fleet.provision.read_live` plus the health of ``apps`` (default: every listed app).
+
+    Raises:
+        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
+    """
+    snapshot = await read_live(platform, shares)
+    wanted = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
+    return replace(snapshot, health=await read_health(platform, wanted))
+
+
 async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """Status of every solution; a platform that cannot be read gives ``unknown`` with the reason.
 
@@ -45,7 +93,7 @@ async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], Live
     """
     platform = workspace.platform()
     try:
-        snapshot = await read_live(platform, platform)
+        snapshot = await read_live_with_health(platform, platform)
     except BackendError as exc:
         snapshot = LiveSnapshot(apps={}, storages={}, shares={}, error=str(exc))
     releases = workspace.release_index()

@@ -25,9 +25,10 @@ def test_status_json_shape_and_exit_code(root: Path, run_cli: Run) -> None:
     rows = json.loads(out)
     assert len(rows) == 40
     row = rows[0]
-    assert set(row) >= {"id", "sync", "freshness", "apps", "resources"}
+    assert set(row) >= {"id", "sync", "freshness", "apps", "resources", "health", "health_reason"}
     assert set(row["apps"]) == {"orbit", "agent", "mc"}
-    assert set(row["apps"]["agent"]) == {"pinned", "resolved", "live", "latest", "sync", "freshness"}
+    assert set(row["apps"]["agent"]) == {"pinned", "resolved", "live", "latest", "sync", "freshness",
+                                         "health", "revision", "ready_revision", "health_reason"}  # SPEC §3.6
     assert set(row["resources"][0]) == {"kind", "name", "sync", "diff"}
     syncs = {r["sync"] for r in rows}
     assert {"synced", "drifted", "missing"} <= syncs

@@ -128,7 +128,10 @@ def test_status_synced_drifted_missing_unknown() -> None:
     status = solution_status(s, TARGET, RELEASES, live)
     assert (status.sync, status.freshness) == ("synced", "behind")  # agent 2.0.0 < 2.1.0
     assert status.apps["agent"].to_json() == {"pinned": "2.0.0", "resolved": "2.0.0", "live": "2.0.0",
-                                              "latest": "2.1.0", "sync": "synced", "freshness": "behind"}
+                                              "latest": "2.1.0", "sync": "synced", "freshness": "behind",
+                                              # a snapshot read without health (SPEC §3.6 keys, added)
+                                              "health": "unknown", "revision": None, "ready_revision": None,
+                                              "health_reason": "health not read"}
 
     drifted_app = replace(desired.app("orbit"), image="orbitacr.azurecr.io/orbit:1.2.0")
     drifted = LiveSnapshot(apps={**live.apps, drifted_app.name: drifted_app}, storages=live.storages,

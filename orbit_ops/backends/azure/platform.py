@@ -45,6 +45,7 @@ from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, c
 from orbit_ops.backends.azure.files import AzureFileShares
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError
+from orbit_ops.fleet.health import AppFacts, RevisionFacts
 from orbit_ops.fleet.resources import MANAGED_BY_TAG, App, Share, Storage
 
 T = TypeVar("T")
@@ -168,6 +169,14 @@ class AzurePlatform:
                                                             polling=self._polling()), what)
 
         await self._read_then_write(update, what=what)
+
+    async def list_app_states(self) -> dict[str, AppFacts]:
+        """Not read on this backend yet: no app's state is reported, so every app's health reads ``unknown``."""
+        return {}
+
+    async def list_revisions(self, app: str) -> list[RevisionFacts]:
+        """Not read on this backend yet: no revision is reported."""
+        return []
 
     # -- AppPlatform: environment storages ----------------------------------------------------------
 

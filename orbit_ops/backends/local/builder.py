@@ -17,7 +17,7 @@ from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, Recorde
 from orbit_ops.backends.local.blobs import LayerInput
 from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 from orbit_ops.backends.local.image import write_image
-from orbit_ops.backends.local.oci import verify_image
+from orbit_ops.backends.local.oci import LocalRegistry, verify_image
 from orbit_ops.errors import BackendError, BuildError, MissingOnPlatformError
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
@@ -31,8 +31,9 @@ class LocalBuilder:
     name = "local"
 
     def __init__(self, state_dir: Path) -> None:
-        self.root = state_dir / REGISTRY_DIR
-        self.registry = f"oci:{state_dir.name}/{REGISTRY_DIR}"
+        self.local_registry = LocalRegistry(f"oci:{state_dir.name}/{REGISTRY_DIR}", state_dir / REGISTRY_DIR)
+        self.root = self.local_registry.root
+        self.registry = self.local_registry.name
 
     def layout(self, component: str) -> Path:
         return self.root / component

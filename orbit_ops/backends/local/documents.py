@@ -183,14 +183,14 @@ def revise_app(document: Document, before: Document | None, revision: int) -> in
 
 
 def _set_revision(document: Document, revision: int) -> None:
-    """Name revision number ``revision`` like ACA does (``<app>--<suffix>``) and point the app at it."""
+    """Name revision number ``revision`` like ACA does (``<app>--<suffix>``) and point the app at it as its latest
+    revision; whether it also becomes the latest *ready* one is the revision's own fate (:mod:`.revisions`)."""
     name = document["name"]
     template = json.dumps(document["properties"]["template"], sort_keys=True)
     suffix = hashlib.sha256(f"{name}\n{revision}\n{template}".encode()).hexdigest()[:7]
     revision_name = f"{name}--{suffix}"
     properties = document["properties"]
     properties["latestRevisionName"] = revision_name
-    properties["latestReadyRevisionName"] = revision_name
     properties["latestRevisionFqdn"] = f"{revision_name}.{DEFAULT_DOMAIN}"
 
 

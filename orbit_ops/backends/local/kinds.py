@@ -37,6 +37,7 @@ class Kind(Generic[R]):
     listing: str  # SQL cutting out the parts ``from_parts`` reads, per row
     from_parts: Callable[[list[Any]], R | None]  # None: a part is missing or odd, read the whole document
     mirrored: bool = False  # a share: its folder and sidecar follow every write
+    revisioned: bool = False  # an app: a new revision number is a new revision document (.revisions)
 
 
 APPS = Kind[App](
@@ -52,6 +53,7 @@ APPS = Kind[App](
     read=projections.app_from_document,
     listing=projections.APP_LISTING,
     from_parts=projections.listed_app,
+    revisioned=True,
 )
 STORAGES = Kind[Storage](
     name="storage",

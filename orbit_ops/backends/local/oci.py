@@ -45,6 +45,18 @@ LOCK_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
+class LocalRegistry:
+    """The local registry: its name in image references (``oci:.orbit/registry``) and its folder, which holds
+    one layout per repository (``<root>/<component>/``)."""
+
+    name: str
+    root: Path
+
+    def layout(self, repository: str) -> Path:
+        return self.root / repository
+
+
+@dataclass(frozen=True)
 class VerifiedImage:
     """A tag whose manifest, config and layers were re-read and re-hashed successfully."""
 

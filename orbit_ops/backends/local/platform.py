@@ -17,6 +17,11 @@ written inside the share's transaction (its row, folder and sidecar, or none of 
 only the managed parts of each document (cut out by SQLite's ``json_extract``) and is answered from
 memory while the database is unchanged. See ``docs/decisions/0008-local-platform.md`` and
 ``docs/decisions/0014-fleet-speed.md``.
+
+An app's revisions (:mod:`.revisions`) are rows of kind ``revision`` in the same table, written in the
+transaction of the app's write that made them; each decides when it is made whether it runs, from the local
+registry the workspace hands over (decision 0043). Apps stored before revisions were kept have none: their
+latest revision is derived from the app's document when asked for.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orbit_ops.backends.local import revisions
 from orbit_ops.backends.local.documents import Document, next_write_time
 from orbit_ops.backends.local.kinds import APPS, SHARES, STORAGES, Kind
+from orbit_ops.backends.local.oci import LocalRegistry
 from orbit_ops.backends.local.rules import check_name
 from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import BackendError, ResourceExistsError
+from orbit_ops.fleet.health import AppFacts, RevisionFacts
 from orbit_ops.fleet.resources import Resource, ResourceKind
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.sqlitestore import SqliteStore
@@ -121,14 +129,16 @@ class LocalPlatform(SqliteStore):
     LABEL = "local platform store"
     SCHEMA_VERSION = _SCHEMA_VERSION
 
-    def __init__(self, state_dir: Path) -> None:
-        """Open (creating if needed) the platform store in ``state_dir`` (``<workspace>/.orbit``).
+    def __init__(self, state_dir: Path, registry: LocalRegistry | None = None) -> None:
+        """Open (creating if needed) the platform store in ``state_dir`` (``<workspace>/.orbit``); apps pull their
+        images from ``registry`` (without one, no image pulls and every new revision fails, saying so).
 
         Raises:
             BackendError: the folder or the database cannot be created or read, or was written by a
                 newer Orbit.
         """
         self.state_dir = Path(state_dir)
+        self.registry = registry
         self.path = self.state_dir / DATABASE_FILE
         self.shares_dir = self.state_dir / SHARES_DIR
         # The last listing of each kind and the database version it was read at (see _list).
@@ -155,6 +165,22 @@ class LocalPlatform(SqliteStore):
     list_apps, get_app, create_app, update_app = _protocol_methods(APPS)
     list_storages, get_storage, create_storage, update_storage = _protocol_methods(STORAGES)
     list_shares, get_share, create_share, update_share = _protocol_methods(SHARES)
+
+    async def list_app_states(self) -> dict[str, AppFacts]:
+        """Every app's provisioningState, runningStatus and latest (ready) revision names, in one read.
+
+        Raises:
+            BackendError: the store cannot be read or holds a document that is not JSON.
+        """
+        return await asyncio.to_thread(self._app_states)
+
+    async def list_revisions(self, app: str) -> list[RevisionFacts]:
+        """The revisions of app ``app``, newest first (its derived latest one for an app stored before revisions).
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        return await asyncio.to_thread(self._revisions, app)
 
     def share_folder(self, name: str) -> Path:
         """The content folder of share ``name`` (what the solution's apps would see mounted)."""
@@ -183,6 +209,7 @@ class LocalPlatform(SqliteStore):
         kind.apply(document, resource)
         revision = kind.revise(document, None, 0)
         kind.stamp(document, datetime.now(UTC), True)
+        made = self._new_revision(kind, document, changed=True)
         with self._write() as conn:
             try:
                 conn.execute(
@@ -191,6 +218,8 @@ class LocalPlatform(SqliteStore):
                 )
             except sqlite3.IntegrityError:
                 raise ResourceExistsError(f"{kind.name} {resource.name} already exists") from None
+            if made is not None:
+                self._store_revision(conn, resource.name, revision, made)
             if kind.mirrored:
                 self._mirror_share(document)
 
@@ -204,24 +233,74 @@ class LocalPlatform(SqliteStore):
             ).fetchone()
             if row is None:
                 raise BackendError(f"cannot update {kind.name} {name}: it does not exist (create it first)")
-            revision = int(row[0])
+            stored = int(row[0])
             document = _load(kind.name, name, row[1])
             before = copy.deepcopy(document)
             try:
                 moment = next_write_time(kind.written(before))
                 kind.apply(document, resource)
-                revision = kind.revise(document, before, revision)
+                revision = kind.revise(document, before, stored)
             except _MALFORMED as exc:
                 raise BackendError(
                     f"the stored document of {kind.name} {name} is malformed ({type(exc).__name__}: {exc})"
                 ) from None
             kind.stamp(document, moment, False)
+            made = self._new_revision(kind, document, changed=revision != stored)
             conn.execute(
                 "UPDATE resources SET revision = ?, document = ? WHERE kind = ? AND name = ?",
                 (revision, _dump(document), kind.name, name),
             )
+            if made is not None:
+                self._store_revision(conn, name, revision, made)
             if kind.mirrored:
                 self._mirror_share(document)
+
+    def _new_revision(self, kind: Kind[R], document: Document, *, changed: bool) -> Document | None:
+        """The revision document a write that changed an app's template makes (None for any other write): its
+        fate decided now from the registry, the app pointed at it as latest ready when it runs."""
+        if not (kind.revisioned and changed):
+            return None
+        properties = document["properties"]
+        error = revisions.failure(self.registry, properties["template"])
+        if error is None:
+            properties["latestReadyRevisionName"] = properties["latestRevisionName"]
+        return revisions.new_revision(document, kind.written(document), error)
+
+    def _store_revision(self, conn: sqlite3.Connection, app: str, number: int, revision: Document) -> None:
+        """Store revision ``number`` of ``app`` inside the app's write transaction: a running one takes over from
+        the active one before it, and only the newest :data:`~.revisions.KEPT_REVISIONS` are kept."""
+        low, high = revisions.name_range(app)
+        moment = revision["properties"]["createdTime"]
+        if revision["properties"]["active"]:
+            active = conn.execute(
+                "SELECT name, document FROM resources WHERE kind = 'revision' AND name >= ? AND name < ? "
+                "AND json_extract(document, '$.properties.active')", (low, high)).fetchall()
+            for name, text in active:
+                previous = _load("revision", name, text)
+                revisions.deactivate(previous, moment)
+                conn.execute("UPDATE resources SET document = ? WHERE kind = 'revision' AND name = ?",
+                             (_dump(previous), name))
+        conn.execute("INSERT OR REPLACE INTO resources (kind, name, revision, document) VALUES ('revision', ?, ?, ?)",
+                     (revision["name"], number, _dump(revision)))
+        conn.execute("DELETE FROM resources WHERE kind = 'revision' AND name >= ? AND name < ? AND revision <= ?",
+                     (low, high, number - revisions.KEPT_REVISIONS))
+
+    def _app_states(self) -> dict[str, AppFacts]:
+        with self._guard():
+            rows = self._conn.execute(revisions.APP_STATES).fetchall()
+        with bulk_built():
+            return {name: revisions.app_facts(name, json.loads(parts)) for name, parts in rows}
+
+    def _revisions(self, app: str) -> list[RevisionFacts]:
+        low, high = revisions.name_range(app)
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT name, document FROM resources WHERE kind = 'revision' AND name >= ? AND name < ? "
+                "ORDER BY revision DESC", (low, high)).fetchall()
+        if rows:
+            return [_parse("revision", name, _load("revision", name, text), revisions.facts) for name, text in rows]
+        document = self._fetch("app", app)
+        return [] if document is None else _parse("app", app, document, revisions.derived)
 
     def _mirror_share(self, document: Document) -> None:
         """Make the share's folder and rewrite its sidecar; runs inside the write transaction."""
