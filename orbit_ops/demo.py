@@ -4,7 +4,7 @@ The platform repo is a real git history: three components with small but real Do
 (:mod:`orbit_ops.demo_apps`), a version bump per release commit, annotated and lightweight tags, two
 pre-releases, and work on main after the last tag (so building a tag visibly differs from the working tree).
 Release records come from real builds by the local builder; solutions pin a spread of versions so every
-status shows. One release, mc 1.3.0-rc.1, requires ``READER_URL``, which every fourth solution does not set;
+status shows. One release, orbit 1.3.0-rc.1, requires ``MC_URL``, which every fourth solution does not set;
 no solution runs it, so rolling it is the operator's move and shows health fail for exactly those.
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from orbit_ops.catalog.gitrepo import open_repo, run_git
 from orbit_ops.config.load import load_config
-from orbit_ops.demo_apps import READER_URL, agent_main, component_files
+from orbit_ops.demo_apps import MC_URL, agent_main, component_files
 from orbit_ops.errors import BuildError, InputError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.operations.events import OperationFinished
@@ -47,7 +47,7 @@ HISTORY: list[tuple[str, str, bool, bool]] = [
     ("agent", "2.0.0", True, True),
     ("mc", "1.2.0", True, True),
     ("agent", "2.1.0", True, True),
-    ("mc", "1.3.0-rc.1", True, True),  # links to the reader: needs READER_URL, which not every solution sets
+    ("orbit", "1.3.0-rc.1", True, True),  # links to mission control: needs MC_URL, which not every solution sets
     ("orbit", "1.3.0", True, False),  # tagged, not yet built
     ("mc", "1.3.0", False, False),
 ]
@@ -207,9 +207,9 @@ def _solution_ids(count: int) -> list[tuple[str, str]]:
     return out
 
 
-def lacks_reader_url(index: int) -> bool:
-    """Whether the demo's ``index``-th solution leaves ``READER_URL`` unset: every fourth has not been given it,
-    so rolling mc 1.3.0-rc.1 (which needs it) fails for exactly those."""
+def lacks_mc_url(index: int) -> bool:
+    """Whether the demo's ``index``-th solution leaves the reader's ``MC_URL`` unset: every fourth has not been
+    given it, so rolling orbit 1.3.0-rc.1 (which needs it) fails for exactly those."""
     return index % 4 == 3
 
 
@@ -242,11 +242,13 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
             "env:",
             "  orbit:",
             f'    PUBLIC_BASE_URL: "https://{solution_id}.orbit.example.com"',
+        ]
+        if not lacks_mc_url(index):
+            lines.append(f'    {MC_URL}: "https://{solution_id}.mc.example.com"')
+        lines += [
             "  agent:",
             f"    LOG_LEVEL: {rng.choice(['info', 'info', 'debug'])}",
         ]
-        if not lacks_reader_url(index):
-            lines += ["  mc:", f'    {READER_URL}: "https://{solution_id}.orbit.example.com"']
         if index % 9 == 4:
             lines.append("share_quota_gib: 250")
         atomic_write_text(folder / f"{solution_id}.yaml", "\n".join(lines) + "\n")

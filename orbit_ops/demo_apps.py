@@ -3,10 +3,10 @@
 The programs are small but real, so an image the demo builds would run in a container and a roll of it is
 honest on a real registry too: the reader and the agent are standard-library Python HTTP servers, mission
 control a dependency-free Node server; each reads its configuration from the environment, serves ``/healthz``
-on ``PORT`` (the port its Dockerfile exposes) and stops cleanly on SIGTERM. Mission control from
-``1.3.0-rc.1`` on links to the customer's reader and needs ``READER_URL``: its Dockerfile declares that with
-the ``org.orbit.env.required`` label and the server refuses to start without it, the release that a roll
-really fails for on the solutions lacking the variable (SPEC §3.6).
+on ``PORT`` (the port its Dockerfile exposes) and stops cleanly on SIGTERM. The reader from ``1.3.0-rc.1`` on
+links to the customer's mission control and needs ``MC_URL``: its Dockerfile declares that with the
+``org.orbit.env.required`` label and the program refuses to start without it, so a roll of that release
+really fails on the solutions lacking the variable (SPEC §3.6).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from orbit_ops.versions import version_key
 
 ENV_REQUIRED_LABEL = "org.orbit.env.required"
 # The release that requires a variable only some demo solutions set, and that variable.
-ENV_REQUIRING_RELEASE = ("mc", "1.3.0-rc.1")
-READER_URL = "READER_URL"
+ENV_REQUIRING_RELEASE = ("orbit", "1.3.0-rc.1")
+MC_URL = "MC_URL"
 
 
-def requires_reader_url(component: str, version: str) -> bool:
-    """Whether ``component`` at ``version`` links to the reader, so needs ``READER_URL`` (mc 1.3.0-rc.1 on)."""
+def requires_mc_url(component: str, version: str) -> bool:
+    """Whether ``component`` at ``version`` links to mission control, so needs ``MC_URL`` (orbit 1.3.0-rc.1 on)."""
     first_component, first_version = ENV_REQUIRING_RELEASE
     key, first = version_key(version), version_key(first_version)
     return component == first_component and key is not None and first is not None and key >= first
@@ -29,12 +29,13 @@ def requires_reader_url(component: str, version: str) -> bool:
 def component_files(component: str, version: str, serial: int) -> dict[str, str]:
     """The files of ``component`` as released at ``version`` (each release changes real code)."""
     if component == "orbit":
+        links = requires_mc_url(component, version)
         return {
-            "apps/orbit/Dockerfile": ORBIT_DOCKERFILE,
+            "apps/orbit/Dockerfile": orbit_dockerfile(links),
             "apps/orbit/.dockerignore": "# keep the image small\n**/__pycache__\n*.pyc\ntests/\n",
             "apps/orbit/orbit_reader/__init__.py": f'"""Orbit reader: read-only view of a customer repo."""\n\n'
             f'__version__ = "{version}"\n',
-            "apps/orbit/orbit_reader/__main__.py": _ORBIT_MAIN.replace("{SERIAL}", str(serial)),
+            "apps/orbit/orbit_reader/__main__.py": _orbit_main(serial, links),
             "apps/orbit/tests/test_reader.py": "def test_version():\n    import orbit_reader\n"
             "    assert orbit_reader.__version__\n",
         }
@@ -50,15 +51,13 @@ def component_files(component: str, version: str, serial: int) -> dict[str, str]
             "apps/agent/agent/__main__.py": agent_main(str(serial)),
             "apps/agent/tests/test_agent.py": "def test_import():\n    import agent  # noqa: F401\n",
         }
-    links = requires_reader_url(component, version)
     return {
-        "apps/mc/Dockerfile": mc_dockerfile(links),
+        "apps/mc/Dockerfile": MC_DOCKERFILE,
         "apps/mc/.dockerignore": "node_modules\nnpm-debug.log\n",
         "apps/mc/package.json": f'{{"name": "mc", "version": "{version}", "private": true, "main": "server.js", '
         '"scripts": {"start": "node server.js"}}\n',
-        "apps/mc/server.js": _mc_server(version, links),
-        "apps/mc/public/index.html": f"<!doctype html><title>Mission control {version}</title>\n"
-        + ('<p><a href="{{READER_URL}}">Open the reader</a></p>\n' if links else ""),
+        "apps/mc/server.js": _MC_SERVER.replace("@VERSION@", version),
+        "apps/mc/public/index.html": f"<!doctype html><title>Mission control {version}</title>\n",
     }
 
 
@@ -67,17 +66,17 @@ def agent_main(build: str) -> str:
     return _AGENT_MAIN.replace("{SERIAL}", build)
 
 
-def mc_dockerfile(links_to_reader: bool) -> str:
-    """Mission control's Dockerfile; declaring ``READER_URL`` required once it links to the reader."""
-    label = f'LABEL {ENV_REQUIRED_LABEL}="{READER_URL}"\n' if links_to_reader else ""
-    return _MC_DOCKERFILE.replace("{LABEL}", label)
+def orbit_dockerfile(links_to_mc: bool) -> str:
+    """The reader's Dockerfile; declaring ``MC_URL`` required once the reader links to mission control."""
+    label = f'LABEL {ENV_REQUIRED_LABEL}="{MC_URL}"\n' if links_to_mc else ""
+    return _ORBIT_DOCKERFILE.replace("{LABEL}", label)
 
 
-ORBIT_DOCKERFILE = """\
+_ORBIT_DOCKERFILE = """\
 # syntax=docker/dockerfile:1
 FROM python:3.12-slim AS base
 ARG VERSION=dev
-ENV PYTHONUNBUFFERED=1 \\
+{LABEL}ENV PYTHONUNBUFFERED=1 \\
     ORBIT_VERSION=${VERSION} \\
     PORT=8080 \\
     REPO_PATH=/repo
@@ -103,9 +102,9 @@ EXPOSE 8081
 ENTRYPOINT ["python", "-m", "agent"]
 """
 
-_MC_DOCKERFILE = """\
+MC_DOCKERFILE = """\
 FROM node:22-alpine
-{LABEL}ENV NODE_ENV=production \\
+ENV NODE_ENV=production \\
     PORT=3000
 WORKDIR /srv/mc
 COPY package.json server.js ./
@@ -129,6 +128,22 @@ requires-python = ">=3.11"
 packages = ["agent"]
 """
 
+def _orbit_main(serial: int, links_to_mc: bool) -> str:
+    parts = _ORBIT_LINKS_TO_MC if links_to_mc else dict.fromkeys(_ORBIT_LINKS_TO_MC, "")
+    program = _ORBIT_MAIN.replace("{SERIAL}", str(serial))
+    for placeholder, text in parts.items():
+        program = program.replace(placeholder, text)
+    return program
+
+
+# What the reader gains from 1.3.0-rc.1 on: mission control's address, required, and a link to it.
+_ORBIT_LINKS_TO_MC = {
+    "{MC_SETTING}": 'MC_URL = os.environ.get("MC_URL", "")\n',
+    "{MC_LINK}": '            page += f"<p><a href=\'{html.escape(MC_URL)}\'>Mission control</a></p>\\n"\n',
+    "{MC_CHECK}": '    if not MC_URL:\n'
+    '        sys.exit("orbit reader: MC_URL is not set (the address of mission control, which the reader links to)")\n',
+}
+
 _ORBIT_MAIN = '''\
 """Serve the reader: a read-only view of the customer repo mounted at REPO_PATH, on PORT."""
 import html
@@ -145,7 +160,7 @@ from orbit_reader import __version__
 BUILD = "{SERIAL}"
 REPO = Path(os.environ.get("REPO_PATH", "/repo")).resolve()
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost").rstrip("/")
-
+{MC_SETTING}
 
 class Reader(BaseHTTPRequestHandler):
     server_version = f"orbit-reader/{__version__}"
@@ -165,7 +180,8 @@ class Reader(BaseHTTPRequestHandler):
                 f'<li><a href="{base}/{quote(str(entry.relative_to(REPO)))}">{html.escape(entry.name)}</a>'
                 for entry in sorted(target.iterdir())
             )
-            self.send("text/html; charset=utf-8", f"<!doctype html><ul>{links}</ul>\\n".encode())
+            page = f"<!doctype html><ul>{links}</ul>\\n"
+{MC_LINK}            self.send("text/html; charset=utf-8", page.encode())
         else:
             self.send("text/plain; charset=utf-8", target.read_bytes())
 
@@ -178,7 +194,7 @@ class Reader(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    port = int(os.environ.get("PORT", "8080"))
+{MC_CHECK}    port = int(os.environ.get("PORT", "8080"))
     server = ThreadingHTTPServer((os.environ.get("HOST", "0.0.0.0"), port), Reader)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"orbit reader {__version__} (build {BUILD}) on :{port}, public at {PUBLIC_BASE_URL}", flush=True)
@@ -261,20 +277,6 @@ if __name__ == "__main__":
 '''
 
 
-def _mc_server(version: str, links_to_reader: bool) -> str:
-    reader = _MC_READER if links_to_reader else 'const page = index;\n'
-    return _MC_SERVER.replace("@VERSION@", version).replace("{READER}\n", reader)
-
-
-_MC_READER = """\
-const readerUrl = process.env.READER_URL;
-if (!readerUrl) {
-  console.error("mc: READER_URL is not set: mission control links to the customer's reader and needs its address");
-  process.exit(1);
-}
-const page = index.replaceAll("{{READER_URL}}", readerUrl.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`));
-"""
-
 _MC_SERVER = """\
 "use strict";
 // Mission control: its page and /healthz on PORT, with Node's own http module (no dependencies).
@@ -284,8 +286,7 @@ const path = require("node:path");
 
 const VERSION = "@VERSION@";
 const port = Number(process.env.PORT || 3000);
-const index = fs.readFileSync(path.join(__dirname, "public", "index.html"), "utf8");
-{READER}
+const page = fs.readFileSync(path.join(__dirname, "public", "index.html"), "utf8");
 const server = http.createServer((req, res) => {
   const { pathname } = new URL(req.url, "http://mc");
   if (req.method !== "GET" && req.method !== "HEAD") {

@@ -29,8 +29,8 @@ import pytest
 
 from orbit_ops.backends.local.blobs import blob_path, read_json_blob
 from orbit_ops.backends.local.oci import read_image_config, read_index, resolve_tag
-from orbit_ops.demo import lacks_reader_url
-from orbit_ops.demo_apps import ENV_REQUIRED_LABEL, ENV_REQUIRING_RELEASE, READER_URL
+from orbit_ops.demo import lacks_mc_url
+from orbit_ops.demo_apps import ENV_REQUIRED_LABEL, ENV_REQUIRING_RELEASE, MC_URL
 from orbit_ops.names import azure_names
 from orbit_ops.versions import image_tag
 from orbit_ops.workspace import Workspace
@@ -75,11 +75,12 @@ def live_env(workspace: Workspace, solution_id: str, component: str) -> dict[str
     return dict(apps[azure_names(solution_id).apps[component]].env)
 
 
-def reader_url_lacking(workspace: Workspace, provisioned: bool = True) -> list[str]:
+def mc_url_lacking(workspace: Workspace, provisioned: bool = True) -> list[str]:
+    """The solutions whose reader is not given MC_URL (only those the demo provisioned, by default)."""
     apps = asyncio.run(workspace.platform().list_apps())
     return [spec.id for spec in workspace.solutions()
-            if READER_URL not in spec.env.get("mc", {})
-            and (not provisioned or azure_names(spec.id).apps["mc"] in apps)]
+            if MC_URL not in spec.env.get("orbit", {})
+            and (not provisioned or azure_names(spec.id).apps["orbit"] in apps)]
 
 
 @contextlib.contextmanager
@@ -132,7 +133,7 @@ def test_each_demo_image_serves_its_port_and_answers_its_health_path(
     runtime = unpack_image(ws.config.state_dir / "registry" / component, image_tag(version), tmp_path / "image")
     image_port = dict(entry.split("=", 1) for entry in runtime["Env"])["PORT"]
     assert f"{image_port}/tcp" in runtime["ExposedPorts"]  # the port the program serves is the one exposed
-    solution = "acme-corp"  # provisioned, and given READER_URL
+    solution = "acme-corp"  # provisioned, and given MC_URL
     env = live_env(ws, solution, component)
     mount = tmp_path / "repo"  # stands in for the customer share the platform mounts at /repo
     mount.mkdir()
@@ -145,13 +146,13 @@ def test_each_demo_image_serves_its_port_and_answers_its_health_path(
         status, page = get(port, "/")
         if component == "orbit":
             assert status == 200 and f'href="{env["PUBLIC_BASE_URL"]}/README.md"' in page
+            assert (f"href='{env[MC_URL]}'" in page) is (version == ENV_REQUIRING_RELEASE[1])
         elif component == "agent":
             assert health["methodology"] == env["METHODOLOGY_PATH"] == "/repo/trajectory-methodology"
             assert health["methodology_files"] is None  # not mounted here: waited for, not a crash
             assert status == 404
         else:
             assert status == 200 and f"Mission control {version}" in page
-            assert (f'href="{env[READER_URL]}"' in page) is (version == ENV_REQUIRING_RELEASE[1])
         assert get(port, "/no/such/page")[0] == 404
         assert stops_cleanly(process) == 0
 
@@ -159,13 +160,13 @@ def test_each_demo_image_serves_its_port_and_answers_its_health_path(
 def test_the_env_requiring_release_refuses_to_start_without_its_variable(ws: Workspace, tmp_path: Path) -> None:
     component, version = ENV_REQUIRING_RELEASE
     runtime = unpack_image(ws.config.state_dir / "registry" / component, image_tag(version), tmp_path / "image")
-    lacking = reader_url_lacking(ws)
-    assert lacking, "the demo has provisioned solutions without READER_URL"
+    lacking = mc_url_lacking(ws)
+    assert lacking, "the demo has provisioned solutions without MC_URL"
     env = live_env(ws, lacking[0], component)
-    assert READER_URL not in env
+    assert MC_URL not in env
     with started(runtime, tmp_path / "image", env | {"PORT": str(free_port()), "HOST": "127.0.0.1"}) as process:
         _, err = process.communicate(timeout=READY_SECONDS)
-    assert process.returncode == 1 and "READER_URL is not set" in err  # a real container would crash-loop too
+    assert process.returncode == 1 and "MC_URL is not set" in err  # a real container would crash-loop too
 
 
 def test_orbit_demo_ships_the_env_requiring_release_with_its_label_and_does_not_roll_it(
@@ -174,6 +175,7 @@ def test_orbit_demo_ships_the_env_requiring_release_with_its_label_and_does_not_
     root = tmp_path / "demo"
     code, out, err = run_cli("demo", "--no-tui", "--solutions", "8", str(root))
     assert code == 0, err
+    assert out.strip() == str(root) and "demo workspace ready" in err
     registry = root / ".orbit" / "registry"
     component, version = ENV_REQUIRING_RELEASE
     labelled = {
@@ -185,13 +187,13 @@ def test_orbit_demo_ships_the_env_requiring_release_with_its_label_and_does_not_
     }
     assert labelled == {(component, image_tag(version))}  # the only image with required variables
     labels = read_image_config(registry / component, image_tag(version))["config"]["Labels"]
-    assert labels[ENV_REQUIRED_LABEL] == READER_URL
+    assert labels[ENV_REQUIRED_LABEL] == MC_URL
 
     workspace = Workspace.open(root)
     specs = workspace.solutions()
     # Every fourth solution (the 4th and 8th written: Umbrella Health, Tyrell Systems) lacks it; the rest set it.
-    assert [index for index in range(len(specs)) if lacks_reader_url(index)] == [3, 7]
-    assert set(reader_url_lacking(workspace, provisioned=False)) == {"umbrella-health", "tyrell-systems"}
+    assert [index for index in range(len(specs)) if lacks_mc_url(index)] == [3, 7]
+    assert set(mc_url_lacking(workspace, provisioned=False)) == {"umbrella-health", "tyrell-systems"}
     apps = asyncio.run(workspace.platform().list_apps())
     assert not [app.name for app in apps.values() if app.image.endswith(f"/{component}:{image_tag(version)}")]
     assert not [spec.id for spec in specs if spec.pin(component) == version]  # the operator rolls it, not the demo
