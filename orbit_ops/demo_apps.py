@@ -216,7 +216,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -232,7 +232,7 @@ last_scan: dict[str, object] = {}
 def scan() -> None:
     """Count the methodology's files; a repo not mounted yet is waited for, not an error."""
     files = sum(1 for path in METHODOLOGY.rglob("*") if path.is_file()) if METHODOLOGY.is_dir() else None
-    last_scan.update(at=datetime.now(timezone.utc).isoformat(), methodology_files=files)
+    last_scan.update(at=datetime.now(UTC).isoformat(), methodology_files=files)
     log.debug("scanned %s: %s files", METHODOLOGY, files)
 
 
