@@ -128,6 +128,7 @@ requires-python = ">=3.11"
 packages = ["agent"]
 """
 
+
 def _orbit_main(serial: int, links_to_mc: bool) -> str:
     parts = _ORBIT_LINKS_TO_MC if links_to_mc else dict.fromkeys(_ORBIT_LINKS_TO_MC, "")
     program = _ORBIT_MAIN.replace("{SERIAL}", str(serial))
