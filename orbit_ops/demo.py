@@ -1,9 +1,11 @@
 """``orbit demo``: a realistic workspace to explore Orbit on the embedded local backend.
 
-The platform repo is a real git history: three components with small but real Dockerfiles and code,
-a version bump per release commit, annotated and lightweight tags, one pre-release, and work on main
-after the last tag (so building a tag visibly differs from the working tree). Release records come
-from real builds by the local builder; solutions pin a spread of versions so every status shows.
+The platform repo is a real git history: three components with small but real Dockerfiles and programs
+(:mod:`orbit_ops.demo_apps`), a version bump per release commit, annotated and lightweight tags, two
+pre-releases, and work on main after the last tag (so building a tag visibly differs from the working tree).
+Release records come from real builds by the local builder; solutions pin a spread of versions so every
+status shows. One release, orbit 1.3.0-rc.1, requires ``MC_URL``, which every fourth solution does not set;
+no solution runs it, so rolling it is the operator's move and shows health fail for exactly those.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from orbit_ops.catalog.gitrepo import open_repo, run_git
 from orbit_ops.config.load import load_config
+from orbit_ops.demo_apps import MC_URL, agent_main, component_files
 from orbit_ops.errors import BuildError, InputError
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.operations.events import OperationFinished
@@ -44,6 +47,7 @@ HISTORY: list[tuple[str, str, bool, bool]] = [
     ("agent", "2.0.0", True, True),
     ("mc", "1.2.0", True, True),
     ("agent", "2.1.0", True, True),
+    ("orbit", "1.3.0-rc.1", True, True),  # links to mission control: needs MC_URL, which not every solution sets
     ("orbit", "1.3.0", True, False),  # tagged, not yet built
     ("mc", "1.3.0", False, False),
 ]
@@ -115,129 +119,6 @@ defaults:
 AZURE_BACKEND_LINE = "backend: azure              # ACR Tasks, Container Apps, Azure Files: see azure: below"
 GITIGNORE = ".orbit/\n__pycache__/\n"
 
-DOCKERFILES = {
-    "orbit": """\
-# syntax=docker/dockerfile:1
-FROM python:3.12-slim AS base
-ARG VERSION=dev
-ENV PYTHONUNBUFFERED=1 \\
-    ORBIT_VERSION=${VERSION}
-WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY orbit_reader/ orbit_reader/
-EXPOSE 8080
-USER 10001
-CMD ["python", "-m", "orbit_reader", "--port", "8080"]
-""",
-    "agent": """\
-FROM python:3.12-slim
-LABEL org.opencontainers.image.title="orbit agent"
-ENV METHODOLOGY_PATH=/repo/trajectory-methodology
-WORKDIR /srv/agent
-COPY pyproject.toml README.md ./
-COPY agent/ agent/
-RUN pip install --no-cache-dir .
-VOLUME ["/repo", "/internal"]
-ENTRYPOINT ["python", "-m", "agent"]
-""",
-    "mc": """\
-FROM node:22-alpine
-WORKDIR /srv/mc
-COPY package.json ./
-RUN npm install --omit=dev
-COPY server.js ./
-COPY public/ public/
-EXPOSE 3000
-CMD ["node", "server.js"]
-""",
-}
-
-DOCKERIGNORES = {
-    "orbit": "# keep the image small\n**/__pycache__\n*.pyc\ntests/\n",
-    "agent": "# docs stay out of the image, but the README is packaged\n*.md\n!README.md\ntests/\n**/*.log\n",
-    "mc": "node_modules\nnpm-debug.log\n",
-}
-
-
-def _component_files(component: str, version: str, serial: int) -> dict[str, str]:
-    """The files of ``component`` as released at ``version`` (each release changes real code)."""
-    if component == "orbit":
-        return {
-            "apps/orbit/Dockerfile": DOCKERFILES["orbit"],
-            "apps/orbit/.dockerignore": DOCKERIGNORES["orbit"],
-            "apps/orbit/requirements.txt": "starlette==0.47.2\nuvicorn==0.35.0\n",
-            "apps/orbit/orbit_reader/__init__.py": f'"""Orbit reader: read-only view of a customer repo."""\n\n'
-            f'__version__ = "{version}"\n',
-            "apps/orbit/orbit_reader/__main__.py": _ORBIT_MAIN.replace("{SERIAL}", str(serial)),
-            "apps/orbit/tests/test_reader.py": "def test_version():\n    import orbit_reader\n"
-            "    assert orbit_reader.__version__\n",
-        }
-    if component == "agent":
-        return {
-            "apps/agent/Dockerfile": DOCKERFILES["agent"],
-            "apps/agent/.dockerignore": DOCKERIGNORES["agent"],
-            "apps/agent/README.md": f"# agent {version}\n\nWorks on the customer repo mounted at /repo.\n",
-            "apps/agent/CHANGELOG.md": "".join(f"- change {n}\n" for n in range(serial + 1)),
-            "apps/agent/pyproject.toml": f'[project]\nname = "agent"\nversion = "{version}"\n'
-            'dependencies = ["httpx>=0.27"]\n',
-            "apps/agent/agent/__init__.py": f'__version__ = "{version}"\n',
-            "apps/agent/agent/__main__.py": _AGENT_MAIN.replace("{SERIAL}", str(serial)),
-            "apps/agent/tests/test_agent.py": "def test_import():\n    import agent  # noqa: F401\n",
-        }
-    return {
-        "apps/mc/Dockerfile": DOCKERFILES["mc"],
-        "apps/mc/.dockerignore": DOCKERIGNORES["mc"],
-        "apps/mc/package.json": f'{{"name": "mc", "version": "{version}", "dependencies": {{"express": "^5.1.0"}}}}\n',
-        "apps/mc/server.js": _MC_SERVER.replace("{VERSION}", version),
-        "apps/mc/public/index.html": f"<!doctype html><title>Mission control {version}</title>\n",
-    }
-
-
-_ORBIT_MAIN = '''\
-"""Serve the reader on the port given by --port."""
-import argparse
-
-from orbit_reader import __version__
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8080)
-    args = parser.parse_args()
-    base = os.environ.get("PUBLIC_BASE_URL", "http://localhost")
-    print(f"orbit reader {__version__} (build {SERIAL}) on :{args.port}, public at {base}")
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-_AGENT_MAIN = '''\
-"""Run the agent loop over the customer repo at /repo."""
-from pathlib import Path
-
-from agent import __version__
-
-METHODOLOGY = Path(os.environ.get("METHODOLOGY_PATH", "/repo/trajectory-methodology"))
-
-
-def main() -> None:
-    print(f"agent {__version__} (build {SERIAL}) reading {METHODOLOGY}")
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-_MC_SERVER = """\
-const express = require("express");
-const app = express();
-app.use(express.static("public"));
-app.get("/healthz", (_req, res) => res.json({ ok: true, version: "{VERSION}" }));
-app.listen(3000);
-"""
-
 
 def _write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
@@ -285,12 +166,12 @@ def _make_history(target: Path) -> Generator[str, None, list[DemoTag]]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=7 * len(HISTORY) + 7)
     versions = {"orbit": "0.9.0", "agent": "0.9.0", "mc": "0.9.0"}
     for component in versions:
-        _write(target, _component_files(component, "0.9.0", 0))
+        _write(target, component_files(component, "0.9.0", 0))
     _commit(repo, "Initial platform: orbit, agent and mc", start)
     tags: list[DemoTag] = []
     for serial, (component, version, annotated, released) in enumerate(HISTORY, start=1):
         when = start + timedelta(days=7 * serial)
-        _write(target, _component_files(component, version, serial))
+        _write(target, component_files(component, version, serial))
         _commit(repo, f"{component}: release {version}", when)
         tag = f"{component}/v{version}"
         if annotated:
@@ -301,7 +182,7 @@ def _make_history(target: Path) -> Generator[str, None, list[DemoTag]]:
         versions[component] = version
     # Work on main after the last release: the working tree no longer matches any tag.
     when = start + timedelta(days=7 * (len(HISTORY) + 1))
-    _write(target, {"apps/agent/agent/__main__.py": _AGENT_MAIN.replace("{SERIAL}", "unreleased")})
+    _write(target, {"apps/agent/agent/__main__.py": agent_main("unreleased")})
     _commit(repo, "agent: work in progress after 2.1.0", when)
     # A stray tag that is not <component>/v<semver>: ignored and reported, never a crash.
     run_git(repo, "tag", "agent/v2.2")
@@ -324,6 +205,12 @@ def _solution_ids(count: int) -> list[tuple[str, str]]:
             name = f"{name} {index // len(CUSTOMERS) + 1}"
         out.append(("-".join(name.lower().split()), name))
     return out
+
+
+def lacks_mc_url(index: int) -> bool:
+    """Whether the demo's ``index``-th solution leaves the reader's ``MC_URL`` unset: every fourth has not been
+    given it, so rolling orbit 1.3.0-rc.1 (which needs it) fails for exactly those."""
+    return index % 4 == 3
 
 
 def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[str]:
@@ -355,6 +242,10 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
             "env:",
             "  orbit:",
             f'    PUBLIC_BASE_URL: "https://{solution_id}.orbit.example.com"',
+        ]
+        if not lacks_mc_url(index):
+            lines.append(f'    {MC_URL}: "https://{solution_id}.mc.example.com"')
+        lines += [
             "  agent:",
             f"    LOG_LEVEL: {rng.choice(['info', 'info', 'debug'])}",
         ]
