@@ -24,11 +24,16 @@ Reads and writes to ARM are paced by two token buckets shared by the instance (r
 Every blocking SDK call runs through :func:`~orbit_ops.backends.azure.common.call`: a worker thread,
 retries of throttling and transient failures, and SDK errors mapped to ``orbit_ops.errors``; how a call
 is paced, created once and waited for is :mod:`~orbit_ops.backends.azure.arm_calls`.
+
+Health (decision 0046): the app states come from the same pages as ``list_apps`` (kept for the next health
+read unless a write went through since), and revisions and replicas are read only for the apps the caller
+asks about (those not plainly healthy), as shaped by :mod:`~orbit_ops.backends.azure.revision_documents`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -43,14 +48,17 @@ from orbit_ops.backends.azure.app_documents import (
 from orbit_ops.backends.azure.arm_calls import Pacing, create_once, found, inline_polling, wait
 from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, credential
 from orbit_ops.backends.azure.files import AzureFileShares
+from orbit_ops.backends.azure.revision_documents import app_facts, needs_replicas, newest_first, revision_facts
 from orbit_ops.config.model import AzureSettings
-from orbit_ops.errors import BackendError
+from orbit_ops.errors import BackendError, MissingOnPlatformError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
 from orbit_ops.fleet.resources import MANAGED_BY_TAG, App, Share, Storage
 
 T = TypeVar("T")
 
 MANAGED_BY = "orbit"
+# How long the app states a listing of the apps carried may answer the next health read (see list_app_states).
+STATES_KEPT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class AzurePlatform:
         self._pacing = Pacing(self.options.reads, self.options.writes)
         self._client: Any = None
         self._lock = threading.Lock()
+        self._states: tuple[float, dict[str, AppFacts]] | None = None  # (when listed, states) of the last list_apps
 
     def close(self) -> None:
         with self._lock:
@@ -115,6 +124,7 @@ class AzurePlatform:
             return items, pages.continuation_token
 
         apps: dict[str, App] = {}
+        states: dict[str, AppFacts] = {}
         token: str | None = None
         while True:
             items, token = await self._read(page, token, what=f"list the container apps of {self.resource_group}")
@@ -122,7 +132,10 @@ class AzurePlatform:
                 if (model.tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY:
                     app = app_from_model(model)
                     apps[app.name] = app
+                    states[app.name] = app_facts(model)
             if not token:
+                with self._lock:
+                    self._states = (time.monotonic(), states)
                 return apps
 
     async def get_app(self, name: str) -> App | None:
@@ -171,12 +184,60 @@ class AzurePlatform:
         await self._read_then_write(update, what=what)
 
     async def list_app_states(self) -> dict[str, AppFacts]:
-        """Not read on this backend yet: no app's state is reported, so every app's health reads ``unknown``."""
-        return {}
+        """The status fields of every app Orbit manages, from the pages of the app listing.
+
+        The states the last :meth:`list_apps` read answer once, when no write went through this platform since
+        and they are under ``STATES_KEPT_S`` old: ``orbit status`` reads the apps and then their health from
+        the same pages. Otherwise (a poll of health, a health read after writes) the apps are listed again.
+
+        Raises:
+            BackendError: a page could not be read (after retries).
+        """
+        with self._lock:
+            kept, self._states = self._states, None
+        if kept is not None and time.monotonic() - kept[0] < STATES_KEPT_S:
+            return kept[1]
+        await self.list_apps()
+        with self._lock:
+            listed, self._states = self._states, None
+        return listed[1] if listed is not None else {}
 
     async def list_revisions(self, app: str) -> list[RevisionFacts]:
-        """Not read on this backend yet: no revision is reported."""
-        return []
+        """The revisions of ``app``, newest first, page by page; the replicas of only those that are active and
+        degraded or unhealthy (their restarts and the containers' words), one read each.
+
+        Raises:
+            BackendError: a read failed (after retries).
+        """
+        client = self._arm()
+        what = f"list the revisions of container app {app}"
+
+        def page(token: str | None) -> tuple[list[Any], str | None]:
+            pages = client.container_apps_revisions.list_revisions(self.resource_group, app).by_page(
+                continuation_token=token)
+            items = list(next(pages, []))
+            return items, pages.continuation_token
+
+        def replicas(revision: str) -> list[Any]:
+            return list(client.container_apps_revision_replicas.list_replicas(
+                self.resource_group, app, revision).value or [])
+
+        models: list[Any] = []
+        token: str | None = None
+        while True:
+            try:
+                items, token = await self._read(page, token, what=what)
+            except MissingOnPlatformError:
+                return []
+            models += items
+            if not token:
+                break
+        revisions: list[RevisionFacts] = []
+        for model in models:
+            read = (await self._read(replicas, model.name, what=f"list the replicas of revision {model.name}")
+                    if needs_replicas(model) else [])
+            revisions.append(revision_facts(model, read))
+        return newest_first(revisions)
 
     # -- AppPlatform: environment storages ----------------------------------------------------------
 
@@ -276,12 +337,25 @@ class AzurePlatform:
         return await call(func, *args, what=what, buckets=(self._pacing.bucket("reads"),))
 
     async def _write(self, func: Callable[..., T], *args: Any, what: str) -> T:
-        return await call(func, *args, what=what, buckets=(self._pacing.bucket("writes"),))
+        self._forget_states()
+        try:
+            return await call(func, *args, what=what, buckets=(self._pacing.bucket("writes"),))
+        finally:
+            self._forget_states()
 
     async def _read_then_write(self, func: Callable[..., T], *args: Any, what: str) -> T:
         """``func`` reads once, then writes: one read and one write token an attempt."""
-        return await call(func, *args, what=what,
-                          buckets=(self._pacing.bucket("reads"), self._pacing.bucket("writes")))
+        self._forget_states()
+        try:
+            return await call(func, *args, what=what,
+                              buckets=(self._pacing.bucket("reads"), self._pacing.bucket("writes")))
+        finally:
+            self._forget_states()
+
+    def _forget_states(self) -> None:
+        """A write makes the app states the last listing carried stale for a health read."""
+        with self._lock:
+            self._states = None
 
     async def _get_app_model(self, name: str) -> Any:
         client = self._arm()
