@@ -119,9 +119,10 @@ def test_a_healthy_fleet_of_200_is_read_with_listing_pages_only(
     emulators.arm.page_size = 100
     for index in range(200):
         for component, name in azure_names(f"customer-{index:02d}").apps.items():
+            image = f"{emulators.login_server}/{component}:1.0.0"
             emulators.arm.put_app(name, {"location": "westeurope", "tags": {MANAGED_BY_TAG: "orbit"}, "properties": {
                 "managedEnvironmentId": emulators.arm.environment_id,
-                "template": {"containers": [{"name": component, "image": f"{emulators.login_server}/{component}:1.0.0"}]}}})
+                "template": {"containers": [{"name": component, "image": image}]}}})
     code, out, err = run_cli("-w", str(root), "status", "--json")
     assert code == 0, err
     rows = json.loads(out)
