@@ -24,15 +24,21 @@ def root(demo_workspace: Path, tmp_path: Path) -> Path:
 
 
 def tree(root: Path) -> dict[str, str]:
-    """Every file under ``root`` with a digest of its bytes: what a command that writes nothing leaves as it is."""
+    """Every file under ``root`` with a digest of its bytes: what a command that writes nothing leaves as it is.
+
+    SQLite's ``-shm`` file is its readers' shared-memory index, which any read touches; it holds no data.
+    """
     return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and not path.is_symlink() and not path.name.endswith("-shm")}
 
 
 def test_all_healthy_exits_0_with_one_line_each(root: Path, run_cli: Run) -> None:
+    before = tree(root)
     code, out, err = run_cli("-w", str(root), "wait", "acme-corp", "globex", "--timeout", "5")
     assert code == 0, err
     assert out.splitlines() == ["acme-corp: healthy", "globex: healthy"]
+    assert tree(root) == before  # a read: no operation recorded, nothing changed
 
 
 def test_one_degraded_exits_1_with_its_reason(root: Path, run_cli: Run) -> None:
@@ -100,3 +106,12 @@ def test_all_with_only_and_exclude_under_read_only(root: Path, run_cli: Run) -> 
     assert [(row["id"], row["health"]) for row in json.loads(out)] == [("aperture-science", "healthy")]
     code, out, _ = run_cli("-w", str(root), "wait", "--all", "--only", "c*", "--timeout", "0")
     assert code == 1 and "cyberdyne: missing" in out
+
+
+def test_an_invalid_solution_file_is_never_healthy(root: Path, run_cli: Run) -> None:
+    (root / "solutions/bad-one.yaml").write_text("id: bad-one\npins: [\n")
+    code, out, _ = run_cli("-w", str(root), "wait", "--all", "--only", "b*", "--json", "--timeout", "0")
+    assert code == 1
+    rows = {row["id"]: row for row in json.loads(out)}
+    assert rows["bad-one"]["health"] is None and rows["bad-one"]["health_reason"].startswith("invalid: ")
+    assert {rows[i]["health"] for i in rows if i != "bad-one"} == {"healthy"}
