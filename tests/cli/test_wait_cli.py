@@ -115,3 +115,26 @@ def test_an_invalid_solution_file_is_never_healthy(root: Path, run_cli: Run) -> 
     rows = {row["id"]: row for row in json.loads(out)}
     assert rows["bad-one"]["health"] is None and rows["bad-one"]["health_reason"].startswith("invalid: ")
     assert {rows[i]["health"] for i in rows if i != "bad-one"} == {"healthy"}
+
+
+def test_waits_until_another_process_creates_the_apps(root: Path, run_cli: Run) -> None:
+    import threading
+
+    from orbit_ops.fleet.wait import WaitResult, wait_for_health
+    from orbit_ops.workspace import Workspace
+
+    results: list[WaitResult] = []
+
+    def waiting() -> None:
+        platform = Workspace.open(str(root)).platform()
+        results.append(asyncio.run(wait_for_health(platform, ["wonka-foods"], 20, interval=0.05)))
+
+    thread = threading.Thread(target=waiting)
+    thread.start()
+    time.sleep(0.2)  # a few reads see it missing
+    code, _, err = run_cli("-w", str(root), "provision", "wonka-foods", "--yes")
+    thread.join(timeout=30)
+    assert code == 0, err
+    [result] = results
+    assert not result.timed_out and result.exit_code == 0 and result.reads >= 2
+    assert result.solutions[0].health == "healthy"
