@@ -97,6 +97,7 @@ READS: list[list[str]] = [
     ["solutions"], ["--json", "solutions"],
     ["status"], ["--json", "status"], ["status", "acme-corp"], ["--read-only", "status"],
     ["status", "--exit-code", "acme-corp"],
+    ["wait", "acme-corp", "--timeout", "0"], ["--json", "wait", "--all", "--only", "acme-*", "--timeout", "0"],
     ["plan", "--all"], ["--json", "plan", "acme-corp"],
     ["names", "acme-corp"], ["--json", "names", "acme-corp"],
     ["ops"], ["--json", "ops"], ["ops", "--kind", "sweep"],
@@ -105,7 +106,7 @@ READS: list[list[str]] = [
     ["demo", "{root}", "--no-tui"],
     ["-c", "{tui}"],
 ]
-STORE_READS = {"status", "plan", "ops", "logs", "-c"}  # the commands that open a store under .orbit/
+STORE_READS = {"status", "plan", "wait", "ops", "logs", "-c"}  # the commands that open a store under .orbit/
 WRITES: list[tuple[list[str], str]] = [
     (["build", "mc@1.3.0"], "build"), (["--json", "build", "--platform", "2026.11"], "build"),
     (["provision", "acme-corp", "--yes"], "provision"), (["--json", "provision", "--all", "--yes"], "provision"),
