@@ -42,7 +42,7 @@ def wait(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[str, 
                                          on_settled=None if settings.json else _print_line))
     if settings.json:
         print_json(sorted([solution.to_json() for solution in result.solutions]
-                          + [{"id": entry.id, "health": None, "health_reason": f"invalid: {entry.error}", "apps": []}
+                          + [{"id": entry.id, "health": None, "health_reason": f"invalid: {entry.error}", "apps": {}}
                              for entry in invalid], key=lambda body: str(body["id"])))
     else:
         unsettled = [solution for solution in result.solutions if not solution.settled]

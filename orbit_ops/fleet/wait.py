@@ -52,13 +52,13 @@ class SolutionHealth:
         return self.health in SETTLED
 
     def to_json(self) -> dict[str, Any]:
-        """``{id, health, health_reason, apps: [{component, name, health, revision, ready_revision,
-        health_reason}]}``: per app the health keys of ``orbit status --json``."""
+        """``{id, health, health_reason, apps: {component: {name, health, revision, ready_revision,
+        health_reason}}}``: keyed as ``orbit status --json`` keys its apps, with the same health keys."""
         names = azure_names(self.id).apps
         return {"id": self.id, "health": str(self.health), "health_reason": self.health_reason,
-                "apps": [{"component": component, "name": names[component], "health": str(app.health),
-                          "revision": app.revision, "ready_revision": app.ready_revision,
-                          "health_reason": app.health_reason} for component, app in self.apps.items()]}
+                "apps": {component: {"name": names[component], "health": str(app.health), "revision": app.revision,
+                                     "ready_revision": app.ready_revision, "health_reason": app.health_reason}
+                         for component, app in self.apps.items()}}
 
 
 @dataclass(frozen=True)

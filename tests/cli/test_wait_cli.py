@@ -59,7 +59,7 @@ def test_one_degraded_exits_1_with_its_reason(root: Path, run_cli: Run) -> None:
     degraded = rows["globex"]
     assert degraded["health"] == "degraded" and degraded["health_reason"].startswith("agent: provisioning failed:")
     assert "SERIAL" in degraded["health_reason"]
-    apps = {app["component"]: app for app in degraded["apps"]}
+    apps = degraded["apps"]  # keyed by component, as orbit status --json keys them
     assert set(apps) == {"orbit", "agent", "mc"}
     code, status_out, _ = run_cli("-w", str(root), "status", "globex", "--json")
     status_agent = json.loads(status_out)[0]["apps"]["agent"]
