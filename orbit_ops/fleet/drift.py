@@ -15,7 +15,7 @@ from typing import Any, Literal
 from orbit_ops.bulk import bulk_built
 from orbit_ops.catalog.releases import ReleaseRecord, newest_release
 from orbit_ops.config.model import SolutionSpec
-from orbit_ops.fleet.health import AppHealth, Health, worst
+from orbit_ops.fleet.health import AppHealth, Health, solution_health
 from orbit_ops.fleet.resources import App, DesiredSolution, PlatformTarget, Resource, desired_state, differences
 from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.versions import LATEST, version_key
@@ -203,9 +203,7 @@ def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: Releas
     unreleased = [f"{c} {a.resolved or a.pinned}" for c, a in apps.items() if a.freshness == "unreleased"]
     if unreleased and reason is None:
         reason = "no release record for " + ", ".join(unreleased) + " (provisioning is refused)"
-    health = worst(a.health.health for a in apps.values())
-    sickest = next(c for c, a in apps.items() if a.health.health is health)
-    health_reason = apps[sickest].health.health_reason
+    health, health_reason = solution_health({component: app.health for component, app in apps.items()})
     return SolutionStatus(
         id=spec.id,
         display_name=spec.display_name,
@@ -215,7 +213,7 @@ def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: Releas
         resources=resources,
         reason=reason,
         health=health,
-        health_reason=f"{sickest}: {health_reason}" if health_reason else None,
+        health_reason=health_reason,
     )
 
 

@@ -12,7 +12,7 @@ mapping and its sources. Pure: no I/O, the clock passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,6 +39,15 @@ HEALTH_ORDER: tuple[Health, ...] = (Health.DEGRADED, Health.MISSING, Health.UNKN
 def worst(healths: Iterable[Health]) -> Health:
     """The worst of ``healths`` (``unknown`` when there are none)."""
     return min(healths, key=HEALTH_ORDER.index, default=Health.UNKNOWN)
+
+
+def solution_health(apps: Mapping[str, AppHealth]) -> tuple[Health, str | None]:
+    """A solution's health from its apps' (component → health): the worst, and the worst app's reason named by
+    its component (``agent: image pull failed: …``), or None when that app gives none."""
+    health = worst(app.health for app in apps.values())
+    sickest = next((component for component, app in apps.items() if app.health is health), None)
+    reason = apps[sickest].health_reason if sickest is not None else None
+    return health, f"{sickest}: {reason}" if reason else None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 from orbit_ops.backends.base import AppPlatform
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.drift import LiveSnapshot
-from orbit_ops.fleet.health import AppHealth, Health, worst
+from orbit_ops.fleet.health import AppHealth, Health, solution_health
 from orbit_ops.fleet.status import read_health
 from orbit_ops.names import APP_COMPONENTS, azure_names
 
@@ -38,14 +38,12 @@ class SolutionHealth:
 
     @property
     def health(self) -> Health:
-        return worst(app.health for app in self.apps.values())
+        return solution_health(self.apps)[0]
 
     @property
     def health_reason(self) -> str | None:
         """``agent: image pull failed: …`` (as ``orbit status`` says it), None when healthy."""
-        health = self.health
-        component, sickest = next((c, a) for c, a in self.apps.items() if a.health is health)
-        return f"{component}: {sickest.health_reason}" if sickest.health_reason else None
+        return solution_health(self.apps)[1]
 
     @property
     def settled(self) -> bool:
