@@ -39,9 +39,14 @@ if TYPE_CHECKING:
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when anything is drifted or missing (like terraform "
               "plan -detailed-exitcode).")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out ids matching this glob or label selector (repeatable).")
 @json_option
 @pass_settings
-def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
+def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tuple[str, ...],
+           exclude: tuple[str, ...]) -> None:
     """Sync, freshness and health of every solution (or of IDS), per app and per resource."""
     import asyncio
 
@@ -49,7 +54,7 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
     from orbit_ops.fleet.sweeps import statuses
     from orbit_ops.names import azure_names
 
-    workspace, specs, invalid = select_solutions(settings, ids, not ids)
+    workspace, specs, invalid = select_solutions(settings, ids, not ids, only, exclude)
     platform = workspace.platform()
     apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
     snapshot = asyncio.run(read_live_with_health(platform, platform, apps))
@@ -70,8 +75,8 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool) -> None:
         )
         for row in rows
     ]
-    entries += [(entry.id, {**entry.to_json(), "freshness": None, "health": None, "health_reason": None, "apps": {},
-                            "resources": []},
+    entries += [(entry.id, {**entry.to_json(), "freshness": None, "health": None, "health_reason": None, "labels": {},
+                            "apps": {}, "resources": []},
                  [entry.id, "invalid", "", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
@@ -158,8 +163,10 @@ def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSol
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution (a sweep).")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
-@click.option("--only", multiple=True, metavar="PATTERN", help="Only ids matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out ids matching this glob (repeatable).")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out ids matching this glob or label selector (repeatable).")
 @click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
 @click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
 @lock_timeout_option
