@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -101,12 +102,17 @@ def _pin_cell(app: AppStatus) -> str:
 @click.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Save the plan to FILE, for `orbit apply FILE` to apply exactly (refused if anything changed).")
 @json_option
 @pass_settings
-def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
-    """What provisioning IDS (or --all) would create and update; writes nothing."""
+def plan(settings: Settings, ids: tuple[str, ...], all_: bool, out: Path | None) -> None:
+    """What provisioning IDS (or --all) would create and update; writes nothing (but FILE with --out)."""
     import asyncio
 
+    from orbit_ops.errors import InputError
+    from orbit_ops.fleet.entries import SweepPlan
+    from orbit_ops.fleet.saved_plans import save_plan
     from orbit_ops.fleet.sweeps import plan_many
 
     workspace, specs, invalid = select_solutions(settings, ids, all_)
@@ -115,8 +121,42 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool) -> None:
         print_json(_plan_json(planned, invalid))
     else:
         _print_plan(planned, invalid)
+    if out is not None:
+        try:
+            save_plan(workspace, SweepPlan(tuple(planned), tuple(invalid), all_), out)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write the plan: {exc.strerror or exc}") from None
+        echo(f"plan saved to {out}; apply exactly this with: orbit apply {out}", err=settings.json)
     if invalid:
         sys.exit(1)  # not everything would converge: the invalid files are left as they are
+
+
+@click.command("apply")
+@click.argument("plan_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
+@lock_timeout_option
+@json_option
+@pass_settings
+def apply_plan(settings: Settings, plan_file: Path, concurrency: int, no_wait: bool,
+               lock_timeout: float | None) -> None:
+    """Apply exactly the plan `orbit plan --out FILE` saved; refused (exit 2, nothing written) when a solution's
+    pins, desired state or live resources changed since. Asks nothing: the saved plan was the confirmation."""
+    import asyncio
+
+    from orbit_ops.fleet.entries import start_sweep
+    from orbit_ops.fleet.saved_plans import check_plan
+    from orbit_ops.fleet.sweeps import check_concurrency
+
+    refuse_read_only(settings, "apply")
+    check_concurrency(concurrency)
+    workspace = settings.open()
+    confirmed = asyncio.run(check_plan(workspace, plan_file))
+    if not settings.json:
+        echo(f"{plan_file}: {len(confirmed.solutions)} solution(s), {confirmed.writes} change(s), as planned")
+    runner = start_sweep(workspace, confirmed, concurrency=concurrency, wait=not no_wait,
+                         lock_timeout=resolve_lock_timeout(lock_timeout))
+    _finish_sweep(settings, run_operation(runner, quiet=settings.json))
 
 
 def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
