@@ -247,7 +247,6 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
         lines += [
             "labels:",
             f"  ring: {demo_ring(index)}",
-            f"  region: {'eu' if index % 2 == 0 else 'us'}",
             "env:",
             "  orbit:",
             f'    PUBLIC_BASE_URL: "https://{solution_id}.orbit.example.com"',

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from orbit_ops.fleet.drift import AppStatus
     from orbit_ops.fleet.planned import PlannedSolution
     from orbit_ops.fleet.roll import RollPlan
+    from orbit_ops.fleet.waved_roll import WaveSettings
     from orbit_ops.operations.events import OperationFinished
     from orbit_ops.workspace import Workspace
 
@@ -272,27 +273,113 @@ def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only:
 
 
 @click.command()
-@click.argument("component")
-@click.argument("version")
+@click.argument("component", required=False)
+@click.argument("version", required=False)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out ids matching this glob or label selector (repeatable).")
 @click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
+@click.option("--waves", metavar="SPEC", help="Roll in waves: sizes (1,10%,*) or label steps (ring=canary,*).")
+@click.option("--soak", metavar="DURATION", default="0", show_default=True,
+              help="With --waves: watch each wave this long (90s, 5m) before the next; a degraded app fails it.")
+@click.option("--on-failure", type=click.Choice(["halt", "rollback"]), default="halt", show_default=True,
+              help="With --waves: when a wave fails, stop, or stop and pin its solutions back.")
+@click.option("--max-unhealthy", type=int, default=0, show_default=True,
+              help="With --waves: unhealthy solutions a wave may have and still pass.")
+@click.option("--resume", "resume", metavar="OP_ID",
+              help="Continue roll OP_ID from its first wave that did not succeed.")
 @lock_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
-def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
-         concurrency: int, lock_timeout: float | None, yes: bool) -> None:
-    """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
+def roll(settings: Settings, component: str | None, version: str | None, ids: tuple[str, ...], all_: bool,
+         only: tuple[str, ...], exclude: tuple[str, ...], no_provision: bool, concurrency: int, waves: str | None,
+         soak: str, on_failure: str, max_unhealthy: int, resume: str | None, lock_timeout: float | None,
+         yes: bool) -> None:
+    """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep (or in --waves)."""
+    from orbit_ops.errors import InputError
     from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.fleet.sweeps import check_concurrency
+    from orbit_ops.fleet.waved_roll import WaveSettings, check_settings
+    from orbit_ops.fleet.waves import lay_out, parse_duration, parse_waves
 
     refuse_read_only(settings, "roll")
     check_concurrency(concurrency)
-    workspace, specs, invalid = select_solutions(settings, ids, all_)
-    _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes,
-          resolve_lock_timeout(lock_timeout), invalid)
+    if resume is not None:
+        if component or version or ids or all_ or waves:
+            raise InputError("--resume OP_ID takes no COMPONENT, VERSION, IDS, --all or --waves: it continues "
+                             "the roll as it was laid out")
+        _resume_roll(settings, resume, concurrency, yes, resolve_lock_timeout(lock_timeout))
+        return
+    if not component or not version:
+        raise InputError("name COMPONENT and VERSION (or --resume OP_ID)")
+    workspace, specs, invalid = select_solutions(settings, ids, all_, only, exclude)
+    roll_plan = plan_roll(workspace, component, version, specs)
+    if waves is None:
+        _roll(settings, workspace, roll_plan, no_provision, concurrency, yes, resolve_lock_timeout(lock_timeout),
+              invalid)
+        return
+    if no_provision:
+        raise InputError("--waves provisions each wave and checks its health: it cannot go with --no-provision")
+    seconds = parse_duration(soak)
+    layout = WaveSettings(lay_out(specs, parse_waves(waves)), seconds, check_settings(seconds, on_failure,
+                                                                                     max_unhealthy), max_unhealthy)
+    _waved_roll(settings, workspace, roll_plan, layout, concurrency, yes, resolve_lock_timeout(lock_timeout), invalid)
+
+
+def _waved_roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, layout: WaveSettings,
+                concurrency: int, yes: bool, lock_timeout: float, invalid: Sequence[InvalidSolution] = (), *,
+                done: Sequence[int] = (), resumed_from: str | None = None) -> None:
+    from orbit_ops.fleet.entries import start_waved_roll
+    from orbit_ops.fleet.waved_roll import outcome_lines
+
+    changes = {change.id: change for change in roll_plan.changes}
+    if not settings.json:
+        for wave in layout.waves:
+            echo(f"wave {wave.index} ({wave.selector}): {len(wave.solutions)} solution(s)"
+                 + (" — succeeded before, not run again" if wave.index in done else ""))
+            for solution_id in wave.solutions:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(roll_plan.specs[solution_id].labels.items()))
+                change = changes.get(solution_id)
+                echo(f"    {solution_id}: " + (change.describe() if change else f"already on {roll_plan.version}")
+                     + (f"  [{labels}]" if labels else ""))
+        for entry in invalid:
+            echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+        echo(f"each wave: re-pin, provision, wait for health, soak {layout.soak:g} s; a wave with more than "
+             f"{layout.max_unhealthy} unhealthy solution(s) fails and the roll halts"
+             + (" and pins that wave back" if layout.on_failure == "rollback" else ""))
+    confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} solution(s) "
+                           f"in {len(layout.waves)} wave(s)?")
+    runner = start_waved_roll(workspace, roll_plan, layout, done=done, resumed_from=resumed_from,
+                              concurrency=concurrency, lock_timeout=lock_timeout, invalid=invalid)
+    finished = run_operation(runner, quiet=settings.json)
+    if not settings.json:
+        for line in outcome_lines(finished.result or {}):
+            echo(line, err=finished.state != "succeeded")
+    _finish_sweep(settings, finished)
+
+
+def _resume_roll(settings: Settings, op_id: str, concurrency: int, yes: bool, lock_timeout: float) -> None:
+    from orbit_ops.fleet.roll import plan_roll
+    from orbit_ops.fleet.waved_roll import resumable
+
+    workspace = settings.open()
+    earlier = resumable(workspace, op_id)
+    wanted = {solution_id for wave in earlier.settings.waves for solution_id in wave.solutions}
+    specs = [spec for spec in workspace.solutions() if spec.id in wanted]
+    missing = sorted(wanted - {spec.id for spec in specs})
+    if missing:
+        from orbit_ops.errors import InputError
+
+        raise InputError(f"cannot resume {earlier.record.id}: solution(s) {', '.join(missing)} of its waves are "
+                         "gone or invalid now")
+    roll_plan = plan_roll(workspace, earlier.component, earlier.version, specs)
+    _waved_roll(settings, workspace, roll_plan, earlier.settings, concurrency, yes, lock_timeout,
+                done=earlier.done, resumed_from=earlier.record.id)
 
 
 def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_provision: bool, concurrency: int,

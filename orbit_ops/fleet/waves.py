@@ -25,6 +25,8 @@ from orbit_ops.errors import InputError
 WAVES_RULE = ("--waves is comma-separated steps: a count (1), a share of the selection (10%), the rest (* or 100%) "
               "or a label requirement (ring=canary), e.g. 1,25%,* or ring=canary,ring=early,*")
 _COUNT = re.compile(r"[0-9]+")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|min|h)?")
+_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 
 
@@ -141,3 +143,15 @@ def _seen(specs: Sequence[SolutionSpec], key: str) -> str:
         return f" (no selected solution has {key})"
     return f" (the selection's values of {key}: {', '.join(values)})"
 
+
+
+def parse_duration(text: str, option: str = "--soak") -> float:
+    """``90``, ``90s``, ``5m``, ``1.5h`` as seconds.
+
+    Raises:
+        InputError: not a duration.
+    """
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise InputError(f"{option} {text!r} is not a duration: seconds (90 or 90s), minutes (5m) or hours (1h)")
+    return float(found[1]) * _UNITS[found[2]]

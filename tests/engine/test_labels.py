@@ -105,11 +105,14 @@ def test_the_demo_has_rings_and_the_cli_selects_by_them(root: Path, run_cli: Run
     labels = {row["id"]: row["labels"] for row in json.loads(out)}
     rings = {solution_id: found["ring"] for solution_id, found in labels.items()}
     assert list(rings.values()).count("canary") == 1 and list(rings.values()).count("early") == 5
-    code, out, err = run_cli("-w", str(root), "status", "--only", "ring=early", "--exclude", "region=us", "--json")
+    code, out, err = run_cli("-w", str(root), "status", "--only", "ring=early", "--only", "ring=canary",
+                             "--exclude", "g*", "--json")
     assert code == 0, err
     chosen = {row["id"]: row["labels"] for row in json.loads(out)}
-    assert set(chosen) == {i for i, found in labels.items() if found == {"ring": "early", "region": "eu"}}
-    assert len(chosen) == 2 and all(found == {"ring": "early", "region": "eu"} for found in chosen.values())
+    assert set(chosen) == {i for i, ring in rings.items() if ring in ("early", "canary") and not i.startswith("g")}
+    assert len(chosen) == 5 and "globex" not in chosen
+    code, out, err = run_cli("-w", str(root), "status", "--only", "ring!=main", "--json")
+    assert {row["id"] for row in json.loads(out)} == {i for i, ring in rings.items() if ring != "main"}
 
 
 def test_a_bad_selector_on_the_command_line_exits_2_before_anything_is_read(root: Path, run_cli: Run) -> None:
