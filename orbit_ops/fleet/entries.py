@@ -19,7 +19,7 @@ from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, roll_body
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
-from orbit_ops.fleet.waved_roll import WaveSettings, is_wave_child, members, waved_roll_body
+from orbit_ops.fleet.waved_roll import WaveSettings, is_wave_child, members, save_layout, waved_roll_body
 from orbit_ops.operations.events import OperationFinished
 from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
@@ -145,8 +145,10 @@ def start_waved_roll(workspace: Workspace, confirmed: RollPlan, settings: WaveSe
     target = f"{confirmed.target} in {len(settings.waves)} wave{'s' if len(settings.waves) != 1 else ''}"
     if resumed_from:
         target += f" (resuming {resumed_from})"
-    return OperationRunner(workspace.operations(), OperationKind.ROLL, target, body,
-                           total=members(confirmed, settings) + len(invalid))
+    runner = OperationRunner(workspace.operations(), OperationKind.ROLL, target, body,
+                             total=members(confirmed, settings) + len(invalid))
+    save_layout(workspace, runner.op_id, confirmed, settings, resumed_from, done)
+    return runner
 
 
 @dataclass(frozen=True)

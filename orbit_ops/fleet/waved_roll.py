@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -98,7 +99,6 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
     ``done`` are the indexes of waves that succeeded in the roll ``resumed_from``: they are not run again.
     The ``invalid`` solution files of the selection are members in state ``invalid``, in no wave, untouched.
     """
-    save_layout(workspace, ctx.op_id, plan, settings, resumed_from)
     total = members(plan, settings) + len(invalid)
     progress = _Progress(ctx, total)
     result: dict[str, Any] = {"component": plan.component, "version": plan.version, "pins": [], "unchanged": [],
@@ -311,11 +311,16 @@ def layout_path(workspace: Workspace, op_id: str) -> Path:
 
 
 def save_layout(workspace: Workspace, op_id: str, plan: RollPlan, settings: WaveSettings,
-                resumed_from: str | None) -> None:
-    """What ``--resume`` needs to continue this roll: the component, the version, the layout and its settings."""
+                resumed_from: str | None, done: Sequence[int]) -> None:
+    """What ``--resume`` needs to continue this roll: the component, the version, the layout and its settings,
+    and the waves done before it (by the rolls it resumes), which it will not run again.
+
+    Written when the operation is recorded, before its body runs: a roll killed at any point of its body can be
+    resumed.
+    """
     folder = make_private_dir(layout_path(workspace, op_id).parent)
     body = {"op_id": op_id, "component": plan.component, "version": plan.version, "resumed_from": resumed_from,
-            **settings.to_json()}
+            "done": sorted(done), **settings.to_json()}
     atomic_write_text(folder / f"{op_id}.json", json.dumps(body, indent=2) + "\n", permissions=0o600)
 
 
@@ -341,8 +346,11 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
     try:
         body = json.loads(layout_path(workspace, record.id).read_text())
     except FileNotFoundError:
+        earlier = re.search(r"\(resuming (\S+)\)", record.target)
+        hint = (f" (it was killed before it began: resume {earlier[1]} instead)" if earlier and not record.children
+                else "")
         raise NotFoundError(f"operation {record.id} is not a roll in waves (no layout in "
-                            f"{layout_path(workspace, record.id).parent}); nothing to resume") from None
+                            f"{layout_path(workspace, record.id).parent}); nothing to resume{hint}") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{layout_path(workspace, record.id)}: cannot read the roll's layout: {exc}") from None
     for later in sorted(layout_path(workspace, record.id).parent.glob("*.json")):
@@ -356,8 +364,9 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
         raise InputError(f"operation {record.id} is still {record.state}; resume it once it ended "
                          f"(or orbit cancel {record.id})")
     waves = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in body["waves"])
-    done = tuple(wave.index for wave in waves
-                 if (state := record.children.get(wave_child(wave.index))) and state.state == MemberState.SUCCEEDED)
+    before = {int(index) for index in body.get("done", [])}  # done by the rolls this one resumed
+    done = tuple(wave.index for wave in waves if wave.index in before
+                 or ((state := record.children.get(wave_child(wave.index))) and state.state == MemberState.SUCCEEDED))
     if len(done) == len(waves):
         raise InputError(f"every wave of operation {record.id} succeeded; nothing to resume")
     settings = WaveSettings(waves, float(body["soak"]), check_settings(0, str(body["on_failure"]), 0),
