@@ -146,13 +146,21 @@ def apply_plan(settings: Settings, plan_file: Path, concurrency: int, no_wait: b
     import asyncio
 
     from orbit_ops.fleet.entries import start_sweep
-    from orbit_ops.fleet.saved_plans import check_plan
+    from orbit_ops.fleet.saved_plans import check_plan, check_roll_plan, read_plan
     from orbit_ops.fleet.sweeps import check_concurrency
 
     refuse_read_only(settings, "apply")
     check_concurrency(concurrency)
     workspace = settings.open()
-    confirmed = asyncio.run(check_plan(workspace, plan_file))
+    body = read_plan(workspace, plan_file)
+    if body.get("kind") == "roll":
+        roll_plan, layout = asyncio.run(check_roll_plan(workspace, plan_file, body))
+        if layout is None:
+            _roll(settings, workspace, roll_plan, False, concurrency, True, resolve_lock_timeout(lock_timeout))
+        else:
+            _waved_roll(settings, workspace, roll_plan, layout, concurrency, True, resolve_lock_timeout(lock_timeout))
+        return
+    confirmed = asyncio.run(check_plan(workspace, plan_file, body))
     if not settings.json:
         echo(f"{plan_file}: {len(confirmed.solutions)} solution(s), {confirmed.writes} change(s), as planned")
     runner = start_sweep(workspace, confirmed, concurrency=concurrency, wait=not no_wait,
@@ -292,14 +300,16 @@ def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only:
               help="With --waves: unhealthy solutions a wave may have and still pass.")
 @click.option("--resume", "resume", metavar="OP_ID",
               help="Continue roll OP_ID from its first wave that did not succeed.")
+@click.option("--plan-out", "plan_out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the roll's plan (pins, waves) to FILE and stop; `orbit apply FILE` carries it out exactly.")
 @lock_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def roll(settings: Settings, component: str | None, version: str | None, ids: tuple[str, ...], all_: bool,
          only: tuple[str, ...], exclude: tuple[str, ...], no_provision: bool, concurrency: int, waves: str | None,
-         soak: str, on_failure: str, max_unhealthy: int, resume: str | None, lock_timeout: float | None,
-         yes: bool) -> None:
+         soak: str, on_failure: str, max_unhealthy: int, resume: str | None, plan_out: Path | None,
+         lock_timeout: float | None, yes: bool) -> None:
     """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep (or in --waves)."""
     from orbit_ops.errors import InputError
     from orbit_ops.fleet.roll import plan_roll
@@ -310,25 +320,76 @@ def roll(settings: Settings, component: str | None, version: str | None, ids: tu
     refuse_read_only(settings, "roll")
     check_concurrency(concurrency)
     if resume is not None:
-        if component or version or ids or all_ or waves:
-            raise InputError("--resume OP_ID takes no COMPONENT, VERSION, IDS, --all or --waves: it continues "
-                             "the roll as it was laid out")
+        if component or version or ids or all_ or waves or plan_out:
+            raise InputError("--resume OP_ID takes no COMPONENT, VERSION, IDS, --all, --waves or --plan-out: it "
+                             "continues the roll as it was laid out")
         _resume_roll(settings, resume, concurrency, yes, resolve_lock_timeout(lock_timeout))
         return
     if not component or not version:
         raise InputError("name COMPONENT and VERSION (or --resume OP_ID)")
     workspace, specs, invalid = select_solutions(settings, ids, all_, only, exclude)
     roll_plan = plan_roll(workspace, component, version, specs)
-    if waves is None:
+    layout = None
+    if waves is not None:
+        if no_provision:
+            raise InputError("--waves provisions each wave and checks its health: it cannot go with --no-provision")
+        seconds = parse_duration(soak)
+        layout = WaveSettings(lay_out(specs, parse_waves(waves)), seconds,
+                              check_settings(seconds, on_failure, max_unhealthy), max_unhealthy)
+    if plan_out is not None:
+        _save_roll_plan(settings, workspace, roll_plan, layout, invalid, no_provision, plan_out)
+    elif layout is None:
         _roll(settings, workspace, roll_plan, no_provision, concurrency, yes, resolve_lock_timeout(lock_timeout),
               invalid)
-        return
+    else:
+        _waved_roll(settings, workspace, roll_plan, layout, concurrency, yes, resolve_lock_timeout(lock_timeout),
+                    invalid)
+
+
+def _save_roll_plan(settings: Settings, workspace: Workspace, roll_plan: RollPlan, layout: WaveSettings | None,
+                    invalid: Sequence[InvalidSolution], no_provision: bool, out: Path) -> None:
+    import asyncio
+
+    from orbit_ops.errors import InputError
+    from orbit_ops.fleet.saved_plans import save_roll_plan
+
     if no_provision:
-        raise InputError("--waves provisions each wave and checks its health: it cannot go with --no-provision")
-    seconds = parse_duration(soak)
-    layout = WaveSettings(lay_out(specs, parse_waves(waves)), seconds, check_settings(seconds, on_failure,
-                                                                                     max_unhealthy), max_unhealthy)
-    _waved_roll(settings, workspace, roll_plan, layout, concurrency, yes, resolve_lock_timeout(lock_timeout), invalid)
+        raise InputError("--plan-out saves a roll that provisions: it cannot go with --no-provision")
+    _show_roll(settings, roll_plan, layout, invalid)
+    try:
+        asyncio.run(save_roll_plan(workspace, roll_plan, layout, out))
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the plan: {exc.strerror or exc}") from None
+    echo(f"roll plan saved to {out}; nothing written; carry out exactly this with: orbit apply {out}",
+         err=settings.json)
+
+
+def _show_roll(settings: Settings, roll_plan: RollPlan, layout: WaveSettings | None,
+               invalid: Sequence[InvalidSolution] = (), done: Sequence[int] = ()) -> None:
+    """The pin changes (in their waves, with labels) and the invalid files, as the operator confirms them."""
+    if settings.json:
+        return
+    changes = {change.id: change for change in roll_plan.changes}
+    if layout is None:
+        for change in roll_plan.changes:
+            echo(f"{change.id}: {change.describe()}")
+        if roll_plan.unchanged:
+            echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
+    else:
+        for wave in layout.waves:
+            echo(f"wave {wave.index} ({wave.selector}): {len(wave.solutions)} solution(s)"
+                 + (" — succeeded before, not run again" if wave.index in done else ""))
+            for solution_id in wave.solutions:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(roll_plan.specs[solution_id].labels.items()))
+                pending = changes.get(solution_id)
+                echo(f"    {solution_id}: " + (pending.describe() if pending else f"already on {roll_plan.version}")
+                     + (f"  [{labels}]" if labels else ""))
+    for entry in invalid:
+        echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+    if layout is not None:
+        echo(f"each wave: re-pin, provision, wait for health, soak {layout.soak:g} s; a wave with more than "
+             f"{layout.max_unhealthy} unhealthy solution(s) fails and the roll halts"
+             + (" and pins that wave back" if layout.on_failure == "rollback" else ""))
 
 
 def _waved_roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, layout: WaveSettings,
@@ -337,21 +398,7 @@ def _waved_roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, l
     from orbit_ops.fleet.entries import start_waved_roll
     from orbit_ops.fleet.waved_roll import outcome_lines
 
-    changes = {change.id: change for change in roll_plan.changes}
-    if not settings.json:
-        for wave in layout.waves:
-            echo(f"wave {wave.index} ({wave.selector}): {len(wave.solutions)} solution(s)"
-                 + (" — succeeded before, not run again" if wave.index in done else ""))
-            for solution_id in wave.solutions:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(roll_plan.specs[solution_id].labels.items()))
-                change = changes.get(solution_id)
-                echo(f"    {solution_id}: " + (change.describe() if change else f"already on {roll_plan.version}")
-                     + (f"  [{labels}]" if labels else ""))
-        for entry in invalid:
-            echo(f"{entry.id}: invalid, left untouched: {entry.error}")
-        echo(f"each wave: re-pin, provision, wait for health, soak {layout.soak:g} s; a wave with more than "
-             f"{layout.max_unhealthy} unhealthy solution(s) fails and the roll halts"
-             + (" and pins that wave back" if layout.on_failure == "rollback" else ""))
+    _show_roll(settings, roll_plan, layout, invalid, done)
     confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} solution(s) "
                            f"in {len(layout.waves)} wave(s)?")
     runner = start_waved_roll(workspace, roll_plan, layout, done=done, resumed_from=resumed_from,
@@ -386,13 +433,7 @@ def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_prov
           yes: bool, lock_timeout: float, invalid: Sequence[InvalidSolution] = ()) -> None:
     from orbit_ops.fleet.entries import SweepOutcome, start_roll
 
-    if not settings.json:
-        for change in roll_plan.changes:
-            echo(f"{change.id}: {change.describe()}")
-        if roll_plan.unchanged:
-            echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
-        for entry in invalid:
-            echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+    _show_roll(settings, roll_plan, None, invalid)
     if roll_plan.changes:
         confirm(settings, yes, f"roll {roll_plan.component} {roll_plan.version} to {len(roll_plan.changes)} "
                                 f"solution(s){'' if no_provision else ' and provision them'}?")

@@ -28,12 +28,15 @@ from typing import Any
 from orbit_ops.config.load import load_solution
 from orbit_ops.config.model import SolutionSpec
 from orbit_ops.errors import ConfigError, InputError, OrbitError, RefusedError
-from orbit_ops.fleet.drift import LiveSnapshot
+from orbit_ops.fleet.drift import LiveSnapshot, desired_for
 from orbit_ops.fleet.entries import SweepPlan
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.provision import read_live
 from orbit_ops.fleet.resources import DesiredSolution, Resource
+from orbit_ops.fleet.roll import RollPlan, plan_roll
 from orbit_ops.fleet.sweeps import plan_against
+from orbit_ops.fleet.waved_roll import WaveSettings, check_settings
+from orbit_ops.fleet.waves import Wave
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.workspace import Workspace
@@ -41,6 +44,11 @@ from orbit_ops.workspace import Workspace
 FORMAT = "orbit-plan"
 VERSION = 1
 KEY_FILE = "plan-key"
+
+
+def _header(workspace: Workspace, kind: str) -> dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, "kind": kind, "workspace": str(workspace.config.root),
+            "backend": workspace.config.backend, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def save_plan(workspace: Workspace, plan: SweepPlan, path: Path) -> None:
@@ -51,11 +59,7 @@ def save_plan(workspace: Workspace, plan: SweepPlan, path: Path) -> None:
     """
     key = _key(workspace)
     body = {
-        "format": FORMAT,
-        "version": VERSION,
-        "workspace": str(workspace.config.root),
-        "backend": workspace.config.backend,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **_header(workspace, "provision"),
         "everything": plan.everything,
         "writes": plan.writes,
         "solutions": [_solution_json(key, planned) for planned in plan.solutions],
@@ -73,6 +77,7 @@ def _solution_json(key: bytes, planned: PlannedSolution) -> dict[str, Any]:
 
 
 def _live_digests(key: bytes, desired: DesiredSolution, live: LiveSnapshot) -> dict[str, str | None]:
+    """Each resource of ``desired`` (``app ca-x-agent``) with the digest of its live state, None when absent."""
     return {f"{resource.kind} {resource.name}": _digest(key, found) if (found := live.get(resource)) else None
             for resource in desired.resources()}
 
@@ -144,20 +149,19 @@ def read_plan(workspace: Workspace, path: Path) -> dict[str, Any]:
     if body.get("workspace") != str(workspace.config.root) or body.get("backend") != workspace.config.backend:
         raise InputError(f"{path}: made for workspace {body.get('workspace')} ({body.get('backend')} backend), not "
                          f"{workspace.config.root} ({workspace.config.backend}); plan again here")
-    if not isinstance(body.get("solutions"), list):
-        raise InputError(f"{path}: not an Orbit plan (no solutions list)")
+    if not isinstance(body.get("solutions"), list) or body.get("kind", "provision") not in ("provision", "roll"):
+        raise InputError(f"{path}: not an Orbit plan (no solutions list, or a kind other than provision and roll)")
     return body
 
 
-async def check_plan(workspace: Workspace, path: Path) -> SweepPlan:
-    """The saved plan at ``path`` as a plan to start, when everything it was made from still holds.
+async def check_plan(workspace: Workspace, path: Path, body: Mapping[str, Any]) -> SweepPlan:
+    """The saved provision plan (``body``, read by :func:`read_plan`) as a plan to start, when everything it was
+    made from still holds.
 
     Raises:
-        InputError: the file is not a plan of this workspace (see :func:`read_plan`).
         RefusedError: a solution's pins, desired state or live resources changed since; every one is named.
         BackendError: the platform could not be listed.
     """
-    body = read_plan(workspace, path)
     key = _key(workspace)
     saved: list[dict[str, Any]] = body["solutions"]
     specs: list[SolutionSpec] = []
@@ -200,6 +204,78 @@ def _changes(key: bytes, entry: Mapping[str, Any], now: PlannedSolution) -> list
             how = "appeared" if then[name] is None else "disappeared" if digest is None else "changed"
             changes.append(f"{name} {how} on the platform since the plan")
     return changes
+
+
+# -- rolls -------------------------------------------------------------------------------------------------
+
+
+async def save_roll_plan(workspace: Workspace, plan: RollPlan, settings: WaveSettings | None, path: Path) -> None:
+    """Write the roll ``plan`` (and its wave layout) to ``path``: each pin change with its file's digest, and the
+    digests of the live resources of every solution it rolls.
+
+    Raises:
+        OSError: the file (or the workspace's plan key) cannot be written.
+        BackendError: the platform could not be listed.
+    """
+    key = _key(workspace)
+    live = await read_live(workspace.platform(), workspace.platform())
+    releases, target = workspace.release_index(), workspace.target()
+    solutions = []
+    for solution_id, spec in plan.specs.items():
+        desired = desired_for(spec, target, releases)
+        solutions.append({"id": solution_id, "file": str(spec.path), "file_digest": _file_digest(key, spec.path),
+                          "live": _live_digests(key, desired, live) if desired is not None else {}})
+    body = {**_header(workspace, "roll"), "component": plan.component, "roll_version": plan.version,
+            "changes": [change.to_json() for change in plan.changes], "unchanged": list(plan.unchanged),
+            "solutions": solutions, "waves": settings.to_json() if settings is not None else None}
+    atomic_write_text(path, json.dumps(body, indent=2) + "\n", permissions=0o600)
+
+
+def _file_digest(key: bytes, path: Path) -> str:
+    return "hmac-sha256:" + hmac.new(key, path.read_bytes(), hashlib.sha256).hexdigest()
+
+
+async def check_roll_plan(workspace: Workspace, path: Path,
+                          body: Mapping[str, Any]) -> tuple[RollPlan, WaveSettings | None]:
+    """The saved roll plan (``body``, read by :func:`read_plan`) as a roll to start, when every file it rolls is
+    as it was and every solution's live resources too.
+
+    Raises:
+        RefusedError: a file or a live resource changed since; every one is named.
+        BackendError: the platform could not be listed.
+    """
+    key = _key(workspace)
+    changed: list[str] = []
+    specs: list[SolutionSpec] = []
+    for entry in body["solutions"]:
+        file = Path(str(entry.get("file")))
+        try:
+            same = _file_digest(key, file) == entry.get("file_digest")
+            spec = load_solution(workspace.config, file)
+        except (OSError, OrbitError) as exc:
+            changed.append(f"{entry.get('id')}: its file cannot be read now: {exc}")
+            continue
+        if not same:
+            changed.append(f"{spec.id}: its file changed since the plan ({file.name})")
+        specs.append(spec)
+    if not changed:
+        live = await read_live(workspace.platform(), workspace.platform())
+        releases, target = workspace.release_index(), workspace.target()
+        for entry, spec in zip(body["solutions"], specs, strict=True):
+            desired = desired_for(spec, target, releases)
+            now = _live_digests(key, desired, live) if desired is not None else {}
+            then: Mapping[str, str | None] = entry.get("live") or {}
+            changed += [f"{spec.id}: {name} changed on the platform since the plan"
+                        for name in sorted(set(now) | set(then)) if now.get(name) != then.get(name)]
+    if changed:
+        raise _stale(path, changed)
+    plan = plan_roll(workspace, str(body["component"]), str(body["roll_version"]), specs)
+    waves = body.get("waves")
+    if not waves:
+        return plan, None
+    layout = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in waves["waves"])
+    return plan, WaveSettings(layout, float(waves["soak"]), check_settings(0, str(waves["on_failure"]), 0),
+                              int(waves["max_unhealthy"]))
 
 
 def _stale(path: Path, changes: Sequence[str]) -> RefusedError:

@@ -112,3 +112,31 @@ def test_a_file_that_is_not_a_plan_of_this_workspace_exits_2(
     assert code == 2 and says in err and "Traceback" not in out + err
     code, _, err = run_cli("-w", str(root), "apply", str(tmp_path / "missing.plan"))
     assert code == 2 and "cannot read the plan" in err
+
+
+def test_a_saved_roll_plan_in_waves_applies_exactly_and_refuses_an_edited_file(
+    root: Path, run_cli: Run, tmp_path: Path,
+) -> None:
+    saved = tmp_path / "roll.plan"
+    before, ops_before = {p.name: p.read_text() for p in (root / "solutions").glob("*.yaml")}, operations(run_cli, root)
+    code, out, err = run_cli("-w", str(root), "roll", "agent", "2.1.0", "hooli", "globex", "initech",
+                             "--waves", "1,*", "--plan-out", str(saved))
+    assert code == 0, err
+    assert "wave 1 (1): 1 solution(s)" in out and f"roll plan saved to {saved}; nothing written" in out + err
+    assert {p.name: p.read_text() for p in (root / "solutions").glob("*.yaml")} == before  # nothing written
+    assert operations(run_cli, root) == ops_before
+
+    globex = root / "solutions" / "globex.yaml"
+    globex.write_text(globex.read_text() + "# a colleague's edit\n")
+    code, _, err = run_cli("-w", str(root), "apply", str(saved))
+    assert code == 2 and "globex: its file changed since the plan (globex.yaml)" in err
+    assert operations(run_cli, root) == ops_before
+    globex.write_text(before["globex.yaml"])
+
+    code, out, err = run_cli("-w", str(root), "apply", str(saved), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert [w["solutions"] for w in result["waves"]] == [["globex"], ["initech", "hooli"]]  # ring=early first
+    pins = {row["id"]: row["images"]["agent_tag"] for row in json.loads(run_cli("-w", str(root), "solutions",
+                                                                                 "--json")[1])}
+    assert {pins[i] for i in ("hooli", "globex", "initech")} == {"2.1.0"}
