@@ -7,7 +7,7 @@ until :meth:`Workspace.refresh`, so a screen that shows tags, records and pins r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.store import OperationStore
-from orbit_ops.versions import LATEST
+from orbit_ops.versions import LATEST, newest_first
 
 if TYPE_CHECKING:
     from orbit_ops.backends.azure.platform import AzurePlatform
@@ -189,6 +189,7 @@ class ComponentSummary:
     unreleased: list[str]
     solutions_on_latest: int
     solutions: int
+    versions: dict[str, int] = field(default_factory=dict)  # version the solutions' pins resolve to → how many
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -198,6 +199,7 @@ class ComponentSummary:
             "unreleased": list(self.unreleased),
             "solutions_on_latest": self.solutions_on_latest,
             "solutions": self.solutions,
+            "versions": dict(self.versions),
         }
 
 
@@ -213,12 +215,16 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
         latest = newest_release(records)
         on_latest = 0
         running = 0
+        versions: dict[str, int] = {}
         if name in APP_COMPONENTS:
             running = len(solutions)
+            for spec in solutions:
+                resolved = workspace.resolve_pin(name, spec.pin(name))
+                if resolved is not None:
+                    versions[resolved] = versions.get(resolved, 0) + 1
             if latest is not None:
-                on_latest = sum(
-                    1 for spec in solutions if workspace.resolve_pin(name, spec.pin(name)) == latest.version
-                )
+                on_latest = versions.get(latest.version, 0)
+            versions = {version: versions[version] for version in newest_first(versions)}
         rows.append(
             ComponentSummary(
                 name=name,
@@ -227,6 +233,7 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
                 unreleased=[tag.version for tag in scan.of(name) if tag.version not in released],
                 solutions_on_latest=on_latest,
                 solutions=running,
+                versions=versions,
             )
         )
     return rows

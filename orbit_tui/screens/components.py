@@ -8,10 +8,11 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Static
 
 from orbit_ops.text import visible
 from orbit_ops.workspace import ComponentSummary
+from orbit_tui.charts import version_chart
 from orbit_tui.messages import BuildRequested, ReadRequested, TagsRequested
 from orbit_tui.model import ComponentsRead, ConsoleModel, RecordsVerified
 from orbit_tui.render import COMPONENT_COLUMNS, PROBLEM_MARK, component_row
@@ -26,7 +27,8 @@ class ComponentsScreen(OrbitScreen):
     MUTATING = frozenset({"build"})
     ROW_ACTIONS = frozenset({"build"})
     LEGEND = (
-        "on latest: solutions on the newest release / all. integrity: ⚠ a release record no longer tells the "
+        "on latest: solutions on the newest release / all; the chart shows every version their pins run. "
+        "integrity: ⚠ a release record no longer tells the "
         "truth (its tag moved or vanished, its image is gone or changed, a rebuild recorded another image); the "
         "problems are listed under the table."
     )
@@ -45,6 +47,8 @@ class ComponentsScreen(OrbitScreen):
         yield StateTable(COMPONENT_COLUMNS, id="components")
         yield Label("", id="components-note", classes="note", markup=False)
         yield Label("", id="components-problems", classes="problems", markup=False)
+        yield Label("Pinned versions across the fleet", classes="section-title", markup=False)
+        yield Static(id="components-versions")
 
     def on_mount(self) -> None:
         self.model.components_read.subscribe(self, self.on_components_read)
@@ -76,6 +80,7 @@ class ComponentsScreen(OrbitScreen):
             for problem in found
         ]
         self.query_one("#components-problems", Label).update("\n".join(visible(line) for line in lines))
+        self.query_one("#components-versions", Static).update(version_chart(self.summaries))
         self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

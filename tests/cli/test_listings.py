@@ -43,6 +43,9 @@ def test_components_json_shape(demo_workspace: Path, run_cli: Run) -> None:
     assert orbit["unreleased"] == ["1.3.0"]
     assert orbit["solutions"] == 40
     assert 0 < orbit["solutions_on_latest"] <= 40
+    # where the fleet's pins stand, newest first; a floating pin counted under what it runs
+    assert sum(orbit["versions"].values()) == 40 and orbit["versions"]["1.2.1"] == orbit["solutions_on_latest"]
+    assert list(rows["agent"]["versions"])[:2] == ["2.1.0", "2.0.0"]
 
 
 def test_releases_json_has_record_keys(demo_workspace: Path, run_cli: Run) -> None:
