@@ -28,6 +28,8 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
 
+_DIGEST_SAFE = "/:"  # a digest reference goes into a path as ``sha256:<hex>``, as docker sends it
+
 
 async def registry_digests(registry: str, endpoints: AzureEndpoints, images: Iterable[tuple[str, str]], *,
                            token_credential: Any = None,
@@ -105,7 +107,7 @@ def _labels_of(session: _Session, repository: str, tag: str, access: str) -> Ima
     auth = {"Authorization": f"Bearer {access}"}
     reference = tag
     for _ in range(2):  # the tag's manifest, and once more if it is an index
-        answer = session.send("GET", f"/v2/{quote(repository)}/manifests/{quote(reference)}", what,
+        answer = session.send("GET", f"/v2/{quote(repository)}/manifests/{quote(reference, safe=_DIGEST_SAFE)}", what,
                               headers={**auth, "Accept": ", ".join(MANIFEST_TYPES)}, missing_ok=True)
         if answer.status_code == 404:
             return ImageLabels(None, f"{session.registry} has no {repository}:{tag}")
@@ -120,8 +122,8 @@ def _labels_of(session: _Session, repository: str, tag: str, access: str) -> Ima
     digest = config.get("digest") if isinstance(config, dict) else None
     if not isinstance(digest, str) or not digest.startswith("sha256:"):
         return ImageLabels(None, f"{repository}:{tag}: its manifest names no config")
-    blob = session.send("GET", f"/v2/{quote(repository)}/blobs/{quote(digest)}", what, headers=auth, missing_ok=True,
-                        redirect=True)
+    blob = session.send("GET", f"/v2/{quote(repository)}/blobs/{quote(digest, safe=_DIGEST_SAFE)}", what,
+                        headers=auth, missing_ok=True, redirect=True)
     if blob.status_code == 404:
         return ImageLabels(None, f"{repository}:{tag}: the registry has no config blob {digest}")
     if "sha256:" + hashlib.sha256(blob.content).hexdigest() != digest:
