@@ -67,6 +67,15 @@ class HeldImage:
     unchecked: str | None = None  # the registry was not asked: why
 
 
+REQUIRED_ENV_LABEL = "org.orbit.env.required"  # an image config label: the env variables it cannot start without
+
+
+def required_env(labels: Mapping[str, str]) -> list[str]:
+    """The variables an image's labels declare it requires (``org.orbit.env.required``), in order, once each."""
+    declared = labels.get(REQUIRED_ENV_LABEL, "")
+    return [name for name in dict.fromkeys(part.strip() for part in declared.split(",")) if name]
+
+
 @dataclass(frozen=True)
 class ImageLabels:
     """The labels of an image's config (``config.Labels``) as its registry holds them now."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from orbit_ops.backends.base import ImageBuilder, ImageLabels, RecordedImage
+from orbit_ops.backends.base import ImageBuilder, ImageLabels, RecordedImage, required_env
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet.resources import App, DesiredSolution
 from orbit_ops.names import APP_COMPONENTS
@@ -28,14 +28,7 @@ if TYPE_CHECKING:
     from orbit_ops.fleet.roll import RollPlan
     from orbit_ops.workspace import Workspace
 
-REQUIRED_ENV_LABEL = "org.orbit.env.required"
 SHOWN_REASONS = 3  # a warning names this many reasons an image config was not read, then counts the rest
-
-
-def required_env(labels: Mapping[str, str]) -> list[str]:
-    """The variables an image's labels declare it requires (``org.orbit.env.required``), in order, once each."""
-    declared = labels.get(REQUIRED_ENV_LABEL, "")
-    return [name for name in dict.fromkeys(part.strip() for part in declared.split(",")) if name]
 
 
 @dataclass(frozen=True)

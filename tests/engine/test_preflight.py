@@ -9,11 +9,11 @@ from types import MappingProxyType
 
 import pytest
 
-from orbit_ops.backends.base import BuildRequest, ImageLabels, RecordedImage
+from orbit_ops.backends.base import BuildRequest, ImageLabels, RecordedImage, required_env
 from orbit_ops.backends.local.builder import LocalBuilder
 from orbit_ops.build.context import pack_context
 from orbit_ops.errors import BackendError
-from orbit_ops.fleet.preflight import check_apps, required_env
+from orbit_ops.fleet.preflight import check_apps
 from orbit_ops.fleet.resources import App
 from orbit_ops.redact import clear_registered_secrets, register_secret
 

@@ -16,11 +16,11 @@ import re
 from datetime import datetime
 from typing import Any
 
+from orbit_ops.backends.base import REQUIRED_ENV_LABEL, required_env
 from orbit_ops.backends.local.documents import Document
 from orbit_ops.backends.local.oci import LocalRegistry, config_labels, read_image_config, read_index
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
-from orbit_ops.fleet.preflight import REQUIRED_ENV_LABEL, required_env
 
 KEPT_REVISIONS = 101  # the active one and ACA's default of 100 inactive ones
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
