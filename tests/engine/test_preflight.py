@@ -90,8 +90,7 @@ async def test_an_image_the_registry_does_not_hold_is_one_warning(builder: Count
     found = await check_apps(builder, apps)
 
     assert [lack.describe() for lack in found.lacking["c"]] == ["agent 2.0.0 requires REGION, not set"]
-    assert found.warnings == ("config of 1 image(s) not read, not checked (agent:9.0.0): the local registry has "
-                              "no agent:9.0.0",)
+    assert found.warnings == ("config of 1 image(s) not read, not checked (agent:9.0.0): not in the local registry",)
     assert found.lines()[-1] == f"preflight: warning: {found.warnings[0]}"
 
 

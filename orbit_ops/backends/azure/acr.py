@@ -117,7 +117,7 @@ class AcrBuilder:
         unknown = self._unknown_address()
         if unknown:
             return dict.fromkeys(images, ImageLabels(None, unknown))
-        answered = {image: ImageLabels(None, f"{image.image} is not in the configured registry {self.registry}")
+        answered = {image: ImageLabels(None, f"not in the configured registry {self.registry}")
                     for image in images if image.registry != self.registry}
         wanted = [image for image in images if image not in answered]
         retry = {key: value for key, value in self._arm_options.items() if key.startswith("retry_")}

@@ -110,7 +110,7 @@ def _labels_of(session: _Session, repository: str, tag: str, access: str) -> Ima
         answer = session.send("GET", f"/v2/{quote(repository)}/manifests/{quote(reference, safe=_DIGEST_SAFE)}", what,
                               headers={**auth, "Accept": ", ".join(MANIFEST_TYPES)}, missing_ok=True)
         if answer.status_code == 404:
-            return ImageLabels(None, f"{session.registry} has no {repository}:{tag}")
+            return ImageLabels(None, f"not in {session.registry}")
         manifest = _json(answer)
         if not isinstance(manifest.get("manifests"), list):
             break

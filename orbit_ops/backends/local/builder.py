@@ -60,11 +60,11 @@ class LocalBuilder:
 
     def _labels(self, image: RecordedImage) -> ImageLabels:
         if image.registry != self.registry:
-            return ImageLabels(None, f"{image.image} is not an image of the local registry {self.registry}")
+            return ImageLabels(None, f"not an image of the local registry {self.registry}")
         try:
             config = read_image_config(self.layout(image.component), image.tag)
         except MissingOnPlatformError:
-            return ImageLabels(None, f"the local registry has no {image.component}:{image.tag}")
+            return ImageLabels(None, "not in the local registry")
         except BackendError as exc:
             return ImageLabels(None, str(exc))
         return ImageLabels(config_labels(config))
