@@ -77,7 +77,7 @@ async def check_apps(builder: ImageBuilder, apps: Iterable[tuple[str, str, App]]
     wanted = [(solution, component, app, _recorded(component, app)) for solution, component, app in apps]
     images = list(dict.fromkeys(image for *_, image in wanted if image is not None))
     if not images:
-        return Preflight()
+        return NO_PREFLIGHT
     try:
         labels = await builder.image_labels(images)
     except OrbitError as exc:
@@ -103,11 +103,11 @@ def _recorded(component: str, app: App) -> RecordedImage | None:
 
 def _unread(images: Sequence[RecordedImage], labels: Mapping[RecordedImage, ImageLabels]) -> tuple[str, ...]:
     """One warning naming the images whose config was not read, with why (the first few reasons)."""
-    unread = [image for image in images if (read := labels.get(image)) is None or read.labels is None]
+    missing = ImageLabels(None, "not answered")
+    unread = [image for image in images if labels.get(image, missing).labels is None]
     if not unread:
         return ()
-    reasons = list(dict.fromkeys(redact(str(getattr(labels.get(image), "unreadable", None) or "not answered"))
-                                 for image in unread))
+    reasons = list(dict.fromkeys(redact(labels.get(image, missing).unreadable or "not answered") for image in unread))
     shown = "; ".join(reasons[:SHOWN_REASONS])
     more = f"; and {len(reasons) - SHOWN_REASONS} more" if len(reasons) > SHOWN_REASONS else ""
     names = ", ".join(f"{image.component}:{image.tag}" for image in unread)

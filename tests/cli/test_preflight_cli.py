@@ -72,6 +72,9 @@ def test_plan_names_the_solution_then_provisioning_degrades_exactly_it(root: Pat
                                     "missing": ["MC_URL"]}], setting: []}
     assert body["preflight_warnings"] == []
 
+    code, out, err = run_cli("-w", str(root), "provision", lacking, setting)  # asked first: no terminal here
+    assert code == 2 and "needs confirmation" in err
+    assert f"{HEADING.format(1)}\n  {lacking}: orbit {RC} requires MC_URL, not set\n" in out
     run_cli("-w", str(root), "provision", lacking, setting, "--yes")  # its exit code is the sweep's to decide
     code, out, err = run_cli("-w", str(root), "status", lacking, setting, "--json")
     health = {row["id"]: row["health"] for row in json.loads(out)}
