@@ -20,6 +20,7 @@ from orbit_ops.config.model import SolutionSpec
 from orbit_ops.console_queries import plan_after_roll, rollback_choices
 from orbit_ops.errors import InputError, NotFoundError, RefusedError
 from orbit_ops.fleet.entries import failed_members, plan_sweep, start_roll, start_sweep
+from orbit_ops.fleet.preflight import check_roll
 from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.runner import OperationRunner
@@ -132,7 +133,7 @@ async def show_plan_flow(steps: FlowSteps, ids: Sequence[str]) -> None:
     workspace = steps.workspace
     specs = await asyncio.to_thread(_specs, steps, ids)
     planned = await plan_sweep(workspace, specs, skip_unreleased=True)
-    model = plan_model(planned.solutions)
+    model = plan_model(planned.solutions, planned.preflight)
     steps.ask(PlanScreen(f"Plan: {planned.target}", model, summary=model.totals, id="plan"), None)
 
 
@@ -150,7 +151,7 @@ async def plan_provision_flow(steps: FlowSteps, ids: Sequence[str] | None, *, re
     specs = await asyncio.to_thread(_specs, steps, ids)
     invalid = workspace.invalid_solutions() if everything else []
     confirmed = await plan_sweep(workspace, specs, invalid, everything=everything)
-    model = plan_model(confirmed.solutions)
+    model = plan_model(confirmed.solutions, confirmed.preflight)
     writes = sum(len(block.entries) for block in model.blocks)
     target = confirmed.target
     verb = "Sweep" if confirmed.kind == "sweep" else "Provision"
@@ -255,9 +256,10 @@ async def plan_roll_flow(
     workspace = steps.workspace
     specs = await asyncio.to_thread(_specs, steps, ids)
     plan = await asyncio.to_thread(lambda: plan_roll(workspace, component, version, specs, allow_latest=rollback))
+    plan = await check_roll(workspace, plan)  # the solutions its new version would leave lacking a variable
     lines = roll_lines(((c.id, c.component, c.before_text, c.after_text) for c in plan.changes), plan.unchanged,
                        plan.version)
-    model = plan_model(await plan_after_roll(workspace, plan))  # what the sweep after the pins would do
+    model = plan_model(await plan_after_roll(workspace, plan), plan.preflight)  # what the sweep after the pins does
 
     def answered(answer: bool | str | None) -> None:
         if answer:

@@ -20,6 +20,7 @@ from orbit_ops.catalog.tags import ReleaseTag
 from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.fleet.planned import PlannedSolution
+from orbit_ops.fleet.preflight import Preflight
 from orbit_ops.fleet.status import LastOperation
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.events import LogLine
@@ -365,10 +366,12 @@ class PlanBlock:
 
 @dataclass(frozen=True)
 class PlanModel:
-    """A whole plan laid out for reading: blocks per solution and the ``orbit plan`` totals line."""
+    """A whole plan laid out for reading: blocks per solution, the ``orbit plan`` totals line, and the preflight
+    block (the solutions lacking a variable their new image requires, as the engine words it) shown first."""
 
     blocks: tuple[PlanBlock, ...]
     totals: str
+    preflight: tuple[str, ...] = ()
 
     @property
     def name_width(self) -> int:
@@ -378,7 +381,7 @@ class PlanModel:
     def lines(self) -> list[str]:
         """The plan as plain text, aligned as the modal shows it (creates on one line, updates one change a line)."""
         width = self.name_width
-        lines: list[str] = []
+        lines: list[str] = list(self.preflight)
         for block in self.blocks:
             lines.append(f"{block.solution}  {block.summary}")
             lines += [f"    {note}" for note in block.notes]
@@ -397,10 +400,11 @@ def entry_changes(entry: PlanEntry) -> list[str]:
     return list(entry.changes)
 
 
-def plan_model(planned: Iterable[PlannedSolution]) -> PlanModel:
+def plan_model(planned: Iterable[PlannedSolution], preflight: Preflight | None = None) -> PlanModel:
     """What provisioning would do, per solution (refusals with their reason), and the totals line.
 
-    ``planned`` is ``orbit_ops.fleet.sweeps.plan_many``'s answer, or the solutions of a sweep's plan.
+    ``planned`` is ``orbit_ops.fleet.sweeps.plan_many``'s answer, or the solutions of a sweep's plan;
+    ``preflight`` the plan's (a sweep's, or a roll's) preflight, whose lines head the plan.
     """
     blocks: list[PlanBlock] = []
     creates = updates = refused = count = 0
@@ -421,12 +425,13 @@ def plan_model(planned: Iterable[PlannedSolution]) -> PlanModel:
         state = "plan--update" if plan.updates else ("plan--create" if entries else "plan--muted")
         notes = tuple(f"note: {note}" for note in plan.notes)
         blocks.append(PlanBlock(solution.id, plan.summary(), state, entries, notes))
-    return PlanModel(tuple(blocks), plan_totals(count, creates, updates, refused))
+    return PlanModel(tuple(blocks), plan_totals(count, creates, updates, refused),
+                     tuple(preflight.lines()) if preflight is not None else ())
 
 
-def plan_lines(planned: Iterable[PlannedSolution]) -> list[str]:
-    """The plan as plain text lines, the totals line last."""
-    model = plan_model(planned)
+def plan_lines(planned: Iterable[PlannedSolution], preflight: Preflight | None = None) -> list[str]:
+    """The plan as plain text lines (its preflight first), the totals line last."""
+    model = plan_model(planned, preflight)
     return [*model.lines(), model.totals]
 
 

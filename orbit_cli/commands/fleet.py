@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from orbit_ops.config.model import InvalidSolution
     from orbit_ops.fleet.drift import AppStatus
     from orbit_ops.fleet.planned import PlannedSolution
+    from orbit_ops.fleet.preflight import Preflight
     from orbit_ops.fleet.roll import RollPlan
     from orbit_ops.fleet.waved_roll import WaveSettings
     from orbit_ops.operations.events import OperationFinished
@@ -112,19 +113,18 @@ def plan(settings: Settings, ids: tuple[str, ...], all_: bool, out: Path | None)
     import asyncio
 
     from orbit_ops.errors import InputError
-    from orbit_ops.fleet.entries import SweepPlan
+    from orbit_ops.fleet.entries import SweepPlan, plan_sweep
     from orbit_ops.fleet.saved_plans import save_plan
-    from orbit_ops.fleet.sweeps import plan_many
 
     workspace, specs, invalid = select_solutions(settings, ids, all_)
-    planned = asyncio.run(plan_many(workspace, specs)) if specs else []
+    planned = asyncio.run(plan_sweep(workspace, specs, skip_unreleased=True))
     if settings.json:
-        print_json(_plan_json(planned, invalid))
+        print_json(_plan_json(planned.solutions, invalid, planned.preflight))
     else:
-        _print_plan(planned, invalid)
+        _print_plan(planned.solutions, invalid, planned.preflight)
     if out is not None:
         try:
-            save_plan(workspace, SweepPlan(tuple(planned), tuple(invalid), all_), out)
+            save_plan(workspace, SweepPlan(planned.solutions, tuple(invalid), all_, planned.preflight), out)
         except OSError as exc:
             raise InputError(f"{out}: cannot write the plan: {exc.strerror or exc}") from None
         echo(f"plan saved to {out}; apply exactly this with: orbit apply {out}", err=settings.json)
@@ -168,7 +168,8 @@ def apply_plan(settings: Settings, plan_file: Path, concurrency: int, no_wait: b
     _finish_sweep(settings, run_operation(runner, quiet=settings.json))
 
 
-def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
+def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = (),
+               preflight: Preflight | None = None) -> dict[str, Any]:
     from orbit_ops.fleet.sweeps import invalid_outcomes
 
     solutions: list[dict[str, Any]] = []
@@ -178,16 +179,18 @@ def _plan_json(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolu
             solutions.append({"id": spec.id, "state": "skipped", "actions": [],
                               "error": f"refused: {planned_solution.refused}"})
         else:
-            body = {"id": spec.id, "state": "planned", "actions": [a.to_json() for a in solution_plan.actions]}
+            body = {"id": spec.id, "state": "planned", "actions": [a.to_json() for a in solution_plan.actions],
+                    "preflight": [lack.to_json() for lack in planned_solution.preflight]}
             if solution_plan.notes:
                 body["notes"] = list(solution_plan.notes)
             solutions.append(body)
     solutions += [outcome.to_json() for outcome in invalid_outcomes(invalid)]
     solutions.sort(key=lambda body: str(body["id"]))
-    return {"solutions": solutions, "writes": 0}
+    return {"solutions": solutions, "writes": 0, "preflight_warnings": list(preflight.warnings if preflight else ())}
 
 
-def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = ()) -> None:
+def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSolution] = (),
+                preflight: Preflight | None = None) -> None:
     for entry in invalid:
         echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     for planned_solution in planned:
@@ -204,6 +207,8 @@ def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSol
     creates = sum(p.plan.creates for p in planned if p.plan)
     updates = sum(p.plan.updates for p in planned if p.plan)
     refused = sum(1 for p in planned if p.plan is None)
+    for line in preflight.lines() if preflight else ():
+        echo(line)
     echo(f"plan: {len(planned)} solution(s), {creates} to create, {updates} to update"
                + (f", {refused} refused" if refused else "") + (f", {len(invalid)} invalid" if invalid else ""))
 
@@ -242,7 +247,7 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     workspace, specs, invalid = select_solutions(settings, ids, all_, only, exclude)
     confirmed = asyncio.run(plan_sweep(workspace, specs, invalid, everything=all_))
     if not settings.json:
-        _print_plan(confirmed.solutions, invalid)
+        _print_plan(confirmed.solutions, invalid, confirmed.preflight)
     writes = confirmed.writes
     if writes and not (ids and len(specs) == 1 and yes):
         confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
@@ -311,7 +316,10 @@ def roll(settings: Settings, component: str | None, version: str | None, ids: tu
          soak: str, on_failure: str, max_unhealthy: int, resume: str | None, plan_out: Path | None,
          lock_timeout: float | None, yes: bool) -> None:
     """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep (or in --waves)."""
+    import asyncio
+
     from orbit_ops.errors import InputError
+    from orbit_ops.fleet.preflight import check_roll
     from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.fleet.sweeps import check_concurrency
     from orbit_ops.fleet.waved_roll import WaveSettings, check_settings
@@ -328,7 +336,7 @@ def roll(settings: Settings, component: str | None, version: str | None, ids: tu
     if not component or not version:
         raise InputError("name COMPONENT and VERSION (or --resume OP_ID)")
     workspace, specs, invalid = select_solutions(settings, ids, all_, only, exclude)
-    roll_plan = plan_roll(workspace, component, version, specs)
+    roll_plan = asyncio.run(check_roll(workspace, plan_roll(workspace, component, version, specs)))
     layout = None
     if waves is not None:
         if no_provision:
@@ -386,6 +394,8 @@ def _show_roll(settings: Settings, roll_plan: RollPlan, layout: WaveSettings | N
                      + (f"  [{labels}]" if labels else ""))
     for entry in invalid:
         echo(f"{entry.id}: invalid, left untouched: {entry.error}")
+    for line in roll_plan.preflight.lines():
+        echo(line)
     if layout is not None:
         echo(f"each wave: re-pin, provision, wait for health, soak {layout.soak:g} s; a wave with more than "
              f"{layout.max_unhealthy} unhealthy solution(s) fails and the roll halts"
@@ -411,6 +421,9 @@ def _waved_roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, l
 
 
 def _resume_roll(settings: Settings, op_id: str, concurrency: int, yes: bool, lock_timeout: float) -> None:
+    import asyncio
+
+    from orbit_ops.fleet.preflight import check_roll
     from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.fleet.waved_roll import resumable
 
@@ -424,7 +437,7 @@ def _resume_roll(settings: Settings, op_id: str, concurrency: int, yes: bool, lo
 
         raise InputError(f"cannot resume {earlier.record.id}: solution(s) {', '.join(missing)} of its waves are "
                          "gone or invalid now")
-    roll_plan = plan_roll(workspace, earlier.component, earlier.version, specs)
+    roll_plan = asyncio.run(check_roll(workspace, plan_roll(workspace, earlier.component, earlier.version, specs)))
     _waved_roll(settings, workspace, roll_plan, earlier.settings, concurrency, yes, lock_timeout,
                 done=earlier.done, resumed_from=earlier.record.id)
 
@@ -464,10 +477,13 @@ def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_prov
 def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, lock_timeout: float | None,
              yes: bool) -> None:
     """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
+    import asyncio
+
+    from orbit_ops.fleet.preflight import check_roll
     from orbit_ops.fleet.roll import plan_roll, previous_pin
 
     refuse_read_only(settings, "rollback")
     workspace, specs, _ = select_solutions(settings, (solution_id,), False)
     before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
-    _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
-          yes, resolve_lock_timeout(lock_timeout))
+    roll_plan = asyncio.run(check_roll(workspace, plan_roll(workspace, component, before, specs, allow_latest=True)))
+    _roll(settings, workspace, roll_plan, no_provision, 8, yes, resolve_lock_timeout(lock_timeout))

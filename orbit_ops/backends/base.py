@@ -7,7 +7,7 @@ local backend is the reference implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -67,6 +67,23 @@ class HeldImage:
     unchecked: str | None = None  # the registry was not asked: why
 
 
+REQUIRED_ENV_LABEL = "org.orbit.env.required"  # an image config label: the env variables it cannot start without
+
+
+def required_env(labels: Mapping[str, str]) -> list[str]:
+    """The variables an image's labels declare it requires (``org.orbit.env.required``), in order, once each."""
+    declared = labels.get(REQUIRED_ENV_LABEL, "")
+    return [name for name in dict.fromkeys(part.strip() for part in declared.split(",")) if name]
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """The labels of an image's config (``config.Labels``) as its registry holds them now."""
+
+    labels: Mapping[str, str] | None  # None when the config was not read
+    unreadable: str | None = None  # why not: no such image, a damaged one, another registry's
+
+
 class ImageBuilder(Protocol):
     """Builds an image from a packed context and pushes ``:<version>`` and ``:latest``."""
 
@@ -87,6 +104,15 @@ class ImageBuilder(Protocol):
 
         Raises:
             BackendError: the registry could not be reached or read.
+        """
+        ...
+
+    async def image_labels(self, images: Sequence[RecordedImage]) -> dict[RecordedImage, ImageLabels]:
+        """The config labels of each image of ``images`` as this builder's registry holds it now, every image
+        answered (one it holds no config of, with why); each image is read once, however often it is listed.
+
+        Raises:
+            BackendError: the registry could not be reached, refused the sign-in or the read.
         """
         ...
 

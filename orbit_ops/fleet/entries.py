@@ -17,6 +17,7 @@ from typing import Any
 
 from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.fleet.planned import PlannedSolution
+from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight, check_planned
 from orbit_ops.fleet.roll import RollPlan, roll_body
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
 from orbit_ops.fleet.waved_roll import WaveSettings, is_wave_child, members, save_layout, waved_roll_body
@@ -35,6 +36,7 @@ class SweepPlan:
     solutions: tuple[PlannedSolution, ...]
     invalid: tuple[InvalidSolution, ...] = ()
     everything: bool = False  # every solution (``--all``, ``R``): the target reads "all solutions"
+    preflight: Preflight = NO_PREFLIGHT  # the solutions lacking a variable their new image requires
 
     @property
     def kind(self) -> OperationKind:
@@ -68,7 +70,8 @@ async def plan_sweep(workspace: Workspace, specs: Sequence[SolutionSpec], invali
     """Plan provisioning ``specs`` (and list the ``invalid`` files left untouched); writes nothing.
 
     Solutions named one by one are refused outright when a pin was never released; a sweep of every solution
-    (``everything``), or one told to ``skip_unreleased``, plans such a solution as refused and goes on.
+    (``everything``), or one told to ``skip_unreleased``, plans such a solution as refused and goes on. Each
+    app the plan would write is preflighted (``orbit_ops.fleet.preflight``): a warning, never a refusal.
 
     Raises:
         RefusedError: a named solution pins an unreleased version.
@@ -76,8 +79,8 @@ async def plan_sweep(workspace: Workspace, specs: Sequence[SolutionSpec], invali
     """
     if not everything and not skip_unreleased:
         await asyncio.to_thread(refuse_unreleased, workspace, specs)
-    planned = await plan_many(workspace, specs) if specs else []
-    return SweepPlan(tuple(planned), tuple(invalid), everything)
+    planned, preflight = await check_planned(workspace, await plan_many(workspace, specs) if specs else [])
+    return SweepPlan(tuple(planned), tuple(invalid), everything, preflight)
 
 
 def start_sweep(workspace: Workspace, confirmed: SweepPlan, *, concurrency: int = DEFAULT_CONCURRENCY,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from orbit_ops.config.model import SolutionSpec
 from orbit_ops.fleet.drift import LiveSnapshot
+from orbit_ops.fleet.preflight import Lack
 from orbit_ops.fleet.provision import SolutionPlan
 from orbit_ops.fleet.resources import DesiredSolution, Resource, differences
 
@@ -37,7 +38,8 @@ class PlannedSolution:
     """One solution of a plan (``plan_many``): its plan, or why it cannot be provisioned (``refused``).
 
     ``desired``, ``live`` and ``fingerprint`` are what the plan was made from (the desired state, the live
-    snapshot, the solution file's fingerprint), kept so the sweep can tell whether the plan still holds.
+    snapshot, the solution file's fingerprint), kept so the sweep can tell whether the plan still holds;
+    ``preflight`` the apps whose new image requires a variable their env does not set (``fleet.preflight``).
     """
 
     spec: SolutionSpec
@@ -46,6 +48,7 @@ class PlannedSolution:
     desired: DesiredSolution | None = None
     live: LiveSnapshot | None = None
     fingerprint: Fingerprint | None = None
+    preflight: tuple[Lack, ...] = ()
 
     @property
     def id(self) -> str:

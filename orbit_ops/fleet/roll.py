@@ -19,6 +19,7 @@ from orbit_ops.config.load import load_solution
 from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
+from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, plan_and_sweep, result_json
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.kinds import MemberState, OperationKind
@@ -69,6 +70,7 @@ class RollPlan:
     unchanged: tuple[str, ...]  # solutions already pinned to the version
     files: dict[str, PinFile]
     specs: dict[str, SolutionSpec]
+    preflight: Preflight = NO_PREFLIGHT  # filled by ``orbit_ops.fleet.preflight.check_roll``
 
     @property
     def target(self) -> str:

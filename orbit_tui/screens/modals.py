@@ -120,13 +120,20 @@ class PlanScreen(ModalScreen[bool | str]):
     @property
     def text(self) -> str:
         """The plan as plain text (what the operator reads, without the styles)."""
-        lines = self.body.lines() if isinstance(self.body, PlanModel) else list(self.body)
-        return "\n".join([self.title_text, *self.intro, *lines, self.summary])
+        if isinstance(self.body, PlanModel):  # the preflight heads the plan, above the intro
+            preflight = list(self.body.preflight)
+            lines = self.body.lines()[len(preflight):]
+        else:
+            preflight, lines = [], list(self.body)
+        return "\n".join([self.title_text, *preflight, *self.intro, *lines, self.summary])
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog plan"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll(classes="plan-body"):
+                if isinstance(self.body, PlanModel) and self.body.preflight:
+                    preflight = "\n".join(visible(line, multiline=True) for line in self.body.preflight)
+                    yield Static(Text(preflight), id="plan-preflight", classes="plan-preflight")
                 if self.intro:
                     yield Static(Text("\n".join(self.intro)), id="plan-intro", classes="plan-intro")
                 if isinstance(self.body, PlanModel):

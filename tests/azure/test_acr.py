@@ -460,3 +460,69 @@ async def test_verify_does_not_guess_the_registry_address_of_another_cloud(acr_s
     assert problem.problem == (f"image not checked: with arm_endpoint {acr_setup.server.url}, set "
                                f"azure.login_server to the registry's address (it is not {LOGIN_SERVER})")
     assert acr_setup.emulator.log == []  # no sign-in anywhere: the token goes to no guessed host
+
+
+# -- a plan's preflight: the image configs' required env -------------------------------------------------
+
+REQUIRING = DOCKERFILE + 'LABEL org.orbit.env.required="SERIAL, REGION"\n'
+
+
+def _agent_app(registry: str, version: str, **env: str) -> Any:
+    from types import MappingProxyType
+
+    from orbit_ops.fleet.resources import App
+
+    return App(name="agent-1a2b3c", image=f"{registry}/agent:{version}", env=MappingProxyType(env),
+               registry_server=registry)
+
+
+async def test_preflight_reads_each_image_config_once_from_the_registry_data_plane(acr_setup: AcrSetup) -> None:
+    from orbit_ops.fleet.preflight import check_apps
+
+    setup = on_the_emulated_registry(acr_setup)
+    setup.release("1.1.0", dockerfile=REQUIRING)
+    for version in ("1.0.0", "1.1.0"):
+        ws = setup.workspace
+        assert finished(await collect(start_build(ws, plan_build(ws, "agent", version), setup.builder()))).state \
+            == "succeeded"
+    registry = setup.acr.login_server
+    apps = [("acme", "agent", _agent_app(registry, "1.1.0", SERIAL="1")),
+            ("globex", "agent", _agent_app(registry, "1.1.0", SERIAL="2", REGION="eu")),
+            ("hooli", "agent", _agent_app(registry, "1.1.0")),
+            ("initech", "agent", _agent_app(registry, "1.0.0"))]
+    setup.emulator.clear_log()
+
+    found = await check_apps(setup.builder(), apps)
+    assert {solution: [lack.describe() for lack in lacks] for solution, lacks in found.lacking.items()} == {
+        "acme": ["agent 1.1.0 requires REGION, not set"], "hooli": ["agent 1.1.0 requires SERIAL, REGION, not set"]}
+    assert found.warnings == ()
+    # One sign-in; per distinct image its manifest and its config blob, which ACR serves from its storage behind
+    # a SAS link (a redirect followed without the registry's token: the storage end refuses one).
+    calls = [(r.method, r.path.split("/blobs/")[0] if "/blobs/" in r.path else r.path.split("/acr-storage/")[0]
+              or "storage", r.status) for r in setup.emulator.log]
+    assert calls == [("POST", "/oauth2/exchange", 200), ("POST", "/oauth2/token", 200),
+                     ("GET", "/v2/agent/manifests/1.1.0", 200), ("GET", "/v2/agent", 307), ("GET", "storage", 200),
+                     ("GET", "/v2/agent/manifests/1.0.0", 200), ("GET", "/v2/agent", 307), ("GET", "storage", 200)]
+
+
+async def test_preflight_on_azure_warns_once_for_a_gone_image_and_a_refused_sign_in(acr_setup: AcrSetup) -> None:
+    from orbit_ops.fleet.preflight import check_apps
+
+    setup = on_the_emulated_registry(acr_setup)
+    ws = setup.workspace
+    assert finished(await collect(start_build(ws, plan_build(ws, "agent", "1.0.0"), setup.builder()))).state \
+        == "succeeded"
+    registry = setup.acr.login_server
+    apps = [("acme", "agent", _agent_app(registry, "1.0.0")), ("globex", "agent", _agent_app(registry, "9.9.9"))]
+
+    found = await check_apps(setup.builder(), apps)
+    assert found.lacking == {}
+    assert found.warnings == (f"config of 1 image(s) not read, not checked (agent:9.9.9): not in {registry}",)
+
+    setup.acr.token = "another-token"  # the registry refuses our Azure AD token: one warning, the plan goes on
+    found = await check_apps(setup.builder(), apps)
+    [warning] = found.warnings
+    assert warning.startswith(f"image configs not read, nothing checked: signing in to {registry}: authentication "
+                              "failed (UNAUTHORIZED")
+    for secret in [setup.token, *setup.acr.issued_tokens]:
+        assert secret not in warning

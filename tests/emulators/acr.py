@@ -20,7 +20,9 @@ The registry's data plane is served too, at the emulator's address (so a workspa
 read a tag: ``POST /oauth2/exchange`` (an Azure AD token → a refresh token), ``POST /oauth2/token``
 (→ an access token scoped ``repository:<name>:pull``) and ``HEAD``/``GET /v2/<name>/manifests/<ref>``
 (``Docker-Content-Digest``; 404 ``MANIFEST_UNKNOWN``/``NAME_UNKNOWN`` with the registry's
-``{"errors": [...]}`` body). A test moves or deletes a tag by editing :attr:`AcrEmulator.registry`.
+``{"errors": [...]}`` body), and ``GET /v2/<name>/blobs/<digest>`` for an image's config (its ``Labels``
+those of the Dockerfile's LABELs), answered as ACR does with a 307 to the blob in storage behind a SAS
+link that takes no registry token. A test moves or deletes a tag by editing :attr:`AcrEmulator.registry`.
 
 Test hooks: :meth:`AcrEmulator.hold` stops runs before a step until released (to cancel mid-run
 deterministically); :attr:`AcrEmulator.rewrite` replaces or shrinks the log blob after a step (the
@@ -53,6 +55,7 @@ from urllib.parse import parse_qs, quote
 
 from emulators.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
 from emulators.server import Emulator, Request, Response, error
+from orbit_ops.backends.local.dockerfile.evaluate import image_settings
 from orbit_ops.backends.local.dockerfile.model import Dockerfile, DockerfileError, Instruction
 from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 
@@ -134,6 +137,8 @@ class AcrEmulator:
         self.runs: dict[str, EmulatedRun] = {}
         self.registry: dict[str, dict[str, str]] = {}  # repository → tag → manifest digest
         self.manifests: dict[str, bytes] = {}
+        self.configs: dict[str, bytes] = {}  # config digest → the image config document
+        self._blob_links: set[str] = set()  # the signatures of the storage links handed out for blob reads
         self.issued_sas: list[str] = []  # every SAS query string handed out (for secret scans)
         self.queue_seconds = 0.02
         self.step_seconds = 0.02
@@ -196,6 +201,8 @@ class AcrEmulator:
         route("POST", r"/oauth2/token")(self._access_token)
         for method in ("HEAD", "GET"):
             route(method, r"/v2/(?P<repo>[a-z0-9._/-]+)/manifests/(?P<ref>[^/]+)")(self._manifest)
+        route("GET", r"/v2/(?P<repo>[a-z0-9._/-]+)/blobs/(?P<digest>sha256:[0-9a-f]{64})")(self._blob)
+        route("GET", r"/acr-storage/(?P<digest>sha256:[0-9a-f]{64})")(self._blob_storage)
         self._routes = self.emulator.routes[known:]
         self.emulator.routes = self._routes + self.emulator.routes[:known]
 
@@ -224,15 +231,22 @@ class AcrEmulator:
             self._access_tokens[token] = {scope.group(1)}
         return Response(200, {"access_token": token})
 
+    def _unauthorized(self, request: Request, repository: str) -> Response | None:
+        """The registry's 401 with its challenge, unless the request bears a pull token for ``repository``."""
+        authorization = request.headers.get("authorization", "")
+        allowed = self._access_tokens.get(authorization.removeprefix("Bearer "), set())
+        if authorization.startswith("Bearer ") and repository in allowed:
+            return None
+        challenge = (f'Bearer realm="https://{self.login_server}/oauth2/token",service="{self.login_server}",'
+                     f'scope="repository:{repository}:pull"')
+        return _registry_error(401, "UNAUTHORIZED", "authentication required", {"Www-Authenticate": challenge})
+
     def _manifest(self, request: Request) -> Response:
         assert request.match is not None
         repository, reference = request.match.group("repo"), request.match.group("ref")
-        authorization = request.headers.get("authorization", "")
-        allowed = self._access_tokens.get(authorization.removeprefix("Bearer "), set())
-        if not authorization.startswith("Bearer ") or repository not in allowed:
-            challenge = (f'Bearer realm="https://{self.login_server}/oauth2/token",service="{self.login_server}",'
-                         f'scope="repository:{repository}:pull"')
-            return _registry_error(401, "UNAUTHORIZED", "authentication required", {"Www-Authenticate": challenge})
+        refused = self._unauthorized(request, repository)
+        if refused is not None:
+            return refused
         with self.lock:
             tags = self.registry.get(repository)
             digest = reference if reference.startswith("sha256:") else (tags or {}).get(reference)
@@ -244,6 +258,38 @@ class AcrEmulator:
         media_type = json.loads(manifest)["mediaType"]
         headers = {"Docker-Content-Digest": digest, "Content-Type": media_type}
         return Response(200, manifest if request.method == "GET" else None, headers)
+
+    def _blob(self, request: Request) -> Response:
+        """A blob read: as ACR does, a 307 to the blob in the registry's storage, signed (a SAS) for a while."""
+        assert request.match is not None
+        repository, digest = request.match.group("repo"), request.match.group("digest")
+        refused = self._unauthorized(request, repository)
+        if refused is not None:
+            return refused
+        with self.lock:
+            held = digest in self.configs and any(
+                digest == json.loads(self.manifests[manifest])["config"]["digest"]
+                for manifest in (self.registry.get(repository) or {}).values() if manifest in self.manifests)
+        if not held:
+            return _registry_error(404, "BLOB_UNKNOWN", f"blob {digest} is not known to registry")
+        signature = secrets.token_urlsafe(24)
+        with self.lock:
+            self._blob_links.add(signature)
+        location = f"/acr-storage/{digest}?sv=2024-08-04&se=2099-01-01T00%3A00%3A00Z&sp=r&sig={quote(signature)}"
+        return Response(307, None, {"Location": location})
+
+    def _blob_storage(self, request: Request) -> Response:
+        """The storage end of a blob read: the signed link alone authorizes it (no registry token is sent)."""
+        assert request.match is not None
+        signature = request.param("sig") or ""
+        if signature not in self._blob_links or request.headers.get("authorization"):
+            return Response(403, {"error": "AuthenticationFailed: the signature is not valid, or a header is "
+                                           "not allowed on a SAS request"})
+        with self.lock:
+            config = self.configs.get(request.match.group("digest"))
+        if config is None:
+            return Response(404, {"error": "BlobNotFound"})
+        return Response(200, config, {"Content-Type": "application/octet-stream"})
 
     def _issue(self, kind: str) -> str:
         """A JWT-shaped registry token (what ACR hands out), remembered for secret scans."""
@@ -440,6 +486,7 @@ class AcrEmulator:
         diff_id = "sha256:" + hashlib.sha256(gzip.decompress(context)).hexdigest()
         config = _canonical({
             "architecture": "amd64", "os": "linux",
+            "config": {"Labels": dict(image_settings(dockerfile).labels)},  # what the Dockerfile's LABELs say
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created_by": instruction.text} for instruction in steps],
         })
@@ -462,6 +509,7 @@ class AcrEmulator:
             log.line(f"Pushing image: {self.login_server}/{name}, attempt 1")
             with self.lock:
                 self.manifests[digest] = manifest
+                self.configs[config_digest] = config
                 self.registry.setdefault(repository, {})[tag] = digest
             log.line(f"pushed {self.login_server}/{name} digest: {digest} size: {len(manifest)}")
             images.append({"registry": self.login_server, "repository": repository, "tag": tag, "digest": digest})

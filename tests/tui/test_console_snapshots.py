@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import SIZE
-from console_helpers import settle, settled_screen
+from console_helpers import push_local_image, settle, settled_screen
 from textual.pilot import Pilot
 
 from orbit_tui.app import OrbitApp
@@ -169,6 +169,12 @@ def test_roll_pick(snap: Callable[..., bool]) -> None:
 
 def test_roll_confirmation(snap: Callable[..., bool]) -> None:
     assert snap(keys("2", "space", "down", "space", "t", "enter"))
+
+
+def test_roll_confirmation_names_the_solutions_lacking_a_variable(snap_copy: Callable[..., bool],
+                                                                  fixed_copy: Path) -> None:
+    push_local_image(fixed_copy, "orbit", "1.2.0", requires="MC_URL")  # neither acme-corp nor globex sets it
+    assert snap_copy(keys("2", "space", "down", "space", "t", "enter"))
 
 
 def test_solutions_pin_filter(snap: Callable[..., bool]) -> None:

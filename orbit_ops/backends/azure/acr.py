@@ -32,9 +32,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from orbit_ops.backends.azure.acr_log import LogPolling, RunLog, run_status
-from orbit_ops.backends.azure.acr_registry import registry_digests
+from orbit_ops.backends.azure.acr_registry import registry_digests, registry_labels
 from orbit_ops.backends.azure.common import ARM_ENDPOINT, AzureEndpoints, call, credential
-from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, RecordedImage
+from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, ImageLabels, RecordedImage
 from orbit_ops.build.context import format_size
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, BuildError, OrbitError, ThrottledError
@@ -95,11 +95,8 @@ class AcrBuilder:
             BackendError: the registry could not be reached, refused the sign-in or the read.
         """
         images = list(images)
-        if not self.settings.login_server and self.endpoints.arm != ARM_ENDPOINT:
-            # Another cloud (sovereign, Azure Stack, an emulator): <registry>.azurecr.io would be a guess, and
-            # the sign-in would hand that guessed host an Azure AD token of this cloud.
-            unchecked = (f"image not checked: with arm_endpoint {self.endpoints.arm}, set azure.login_server "
-                         f"to the registry's address (it is not {self.registry})")
+        unchecked = self._unknown_address()
+        if unchecked:
             return dict.fromkeys(images, HeldImage(None, unchecked=unchecked))
         held = {image: HeldImage(None, unchecked=f"built in registry {image.registry}, not the configured "
                                                  f"{self.registry}; its image was not checked")
@@ -107,6 +104,36 @@ class AcrBuilder:
         wanted = [image for image in images if image not in held]
         found = await self.registry_digests((image.repository, image.tag) for image in wanted)
         return {**held, **{image: HeldImage(found.get((image.repository, image.tag))) for image in wanted}}
+
+    async def image_labels(self, images: Iterable[RecordedImage]) -> dict[RecordedImage, ImageLabels]:
+        """The config labels of each image, read from the registry's data plane: one sign-in, and per distinct
+        image its manifest and config blob. Images of another registry, or every image when the registry's
+        address is not known (as for :meth:`held_images`), are answered unread.
+
+        Raises:
+            BackendError: the registry could not be reached, refused the sign-in or the read.
+        """
+        images = list(dict.fromkeys(images))
+        unknown = self._unknown_address()
+        if unknown:
+            return dict.fromkeys(images, ImageLabels(None, unknown))
+        answered = {image: ImageLabels(None, f"not in the configured registry {self.registry}")
+                    for image in images if image.registry != self.registry}
+        wanted = [image for image in images if image not in answered]
+        retry = {key: value for key, value in self._arm_options.items() if key.startswith("retry_")}
+        found = await registry_labels(self.registry, self.endpoints, ((i.repository, i.tag) for i in wanted),
+                                      token_credential=self._credential, retry=retry)
+        missing = ImageLabels(None, "not answered")
+        return {**answered, **{image: found.get((image.repository, image.tag), missing) for image in wanted}}
+
+    def _unknown_address(self) -> str | None:
+        """Why the registry's data plane is not asked: another cloud without ``login_server`` (else None)."""
+        if not self.settings.login_server and self.endpoints.arm != ARM_ENDPOINT:
+            # Another cloud (sovereign, Azure Stack, an emulator): <registry>.azurecr.io would be a guess, and
+            # the sign-in would hand that guessed host an Azure AD token of this cloud.
+            return (f"image not checked: with arm_endpoint {self.endpoints.arm}, set azure.login_server "
+                    f"to the registry's address (it is not {self.registry})")
+        return None
 
     async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
         """Upload the context, schedule the run, stream its log and return what it pushed.

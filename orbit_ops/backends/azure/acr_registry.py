@@ -2,18 +2,21 @@
 
 For ``orbit releases --verify``: the registry at ``https://<login server>/v2/``, signed in the way
 ``az acr login`` does (Azure AD token → ``/oauth2/exchange`` → ``/oauth2/token`` per repository), one
-manifest HEAD per tag, whose ``Docker-Content-Digest`` is the digest. The calls go through a bare
-azure-core pipeline without logging policies, so no token in a body or header reaches a log; every
-token received is registered as a secret.
+manifest HEAD per tag, whose ``Docker-Content-Digest`` is the digest. For a plan's preflight
+(``orbit_ops.fleet.preflight``): each image's config labels, its manifest then its config blob. The
+calls go through a bare azure-core pipeline without logging policies, so no token in a body or header
+reaches a log; every token received (and a redirect's SAS) is registered as a secret.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 from orbit_ops.backends.azure.common import AzureEndpoints, call, credential
+from orbit_ops.backends.base import ImageLabels
 from orbit_ops.errors import BackendError, ThrottledError
 from orbit_ops.redact import redact, register_secret
 
@@ -24,6 +27,8 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+
+_DIGEST_SAFE = "/:"  # a digest reference goes into a path as ``sha256:<hex>``, as docker sends it
 
 
 async def registry_digests(registry: str, endpoints: AzureEndpoints, images: Iterable[tuple[str, str]], *,
@@ -47,50 +52,16 @@ async def registry_digests(registry: str, endpoints: AzureEndpoints, images: Ite
 
 def _digests_blocking(registry: str, endpoints: AzureEndpoints, wanted: list[tuple[str, str]], token_credential: Any,
                       retry: dict[str, Any]) -> dict[tuple[str, str], str | None]:
-    from azure.core import PipelineClient
-    from azure.core.pipeline import policies
-    from azure.core.rest import HttpRequest, HttpResponse
-
-    base = f"https://{registry}"
-    # No logging policies: nothing of these requests (tokens in bodies and headers) reaches a log.
-    transport = endpoints.transport(base)
-    proxies = transport.pop("proxies")  # no ProxyPolicy in this pipeline: given with each request
-    client: PipelineClient[Any, Any] = PipelineClient(base, policies=[
-        policies.HeadersPolicy(), policies.UserAgentPolicy("orbit"), policies.RetryPolicy(**retry)], **transport)
-
-    def send(method: str, path: str, what: str, **kwargs: Any) -> HttpResponse:
-        response: HttpResponse = client.send_request(HttpRequest(method, base + path, **kwargs),
-                                                     proxies=proxies or None)
-        if response.status_code >= 400 and not (method == "HEAD" and response.status_code == 404):
-            raise _registry_error(response, what, registry)
-        return response
-
-    def token(response: HttpResponse, key: str, what: str) -> str:
-        value = response.json().get(key) if response.content else None
-        if not isinstance(value, str) or not value:
-            raise BackendError(f"{what}: {registry} answered without a {key}")
-        register_secret(value)
-        return value
-
-    try:
-        source = token_credential if token_credential is not None else credential()
-        aad = str(source.get_token(f"{endpoints.arm}/.default").token)
-        register_secret(aad)
-        what = f"signing in to {registry}"
-        refresh = token(send("POST", "/oauth2/exchange", what, data={
-            "grant_type": "access_token", "service": registry, "access_token": aad}), "refresh_token", what)
+    with _Session(registry, endpoints, token_credential, retry) as session:
         found: dict[tuple[str, str], str | None] = {}
         for repository in dict.fromkeys(repository for repository, _ in wanted):
-            what = f"asking {registry} for pull access to {repository}"
-            access = token(send("POST", "/oauth2/token", what, data={
-                "grant_type": "refresh_token", "service": registry, "scope": f"repository:{repository}:pull",
-                "refresh_token": refresh}), "access_token", what)
+            access = session.pull_token(repository)
             for name, tag in wanted:
                 if name != repository:
                     continue
                 what = f"reading {registry}/{repository}:{tag}"
-                answer = send("HEAD", f"/v2/{quote(repository)}/manifests/{quote(tag)}", what, headers={
-                    "Authorization": f"Bearer {access}", "Accept": ", ".join(MANIFEST_TYPES)})
+                answer = session.send("HEAD", f"/v2/{quote(repository)}/manifests/{quote(tag)}", what, headers={
+                    "Authorization": f"Bearer {access}", "Accept": ", ".join(MANIFEST_TYPES)}, missing_ok=True)
                 digest = answer.headers.get("Docker-Content-Digest")
                 if answer.status_code == 404:
                     found[(repository, tag)] = None
@@ -99,8 +70,150 @@ def _digests_blocking(registry: str, endpoints: AzureEndpoints, wanted: list[tup
                 else:
                     found[(repository, tag)] = digest
         return found
-    finally:
-        client.close()
+
+
+async def registry_labels(registry: str, endpoints: AzureEndpoints, images: Iterable[tuple[str, str]], *,
+                          token_credential: Any = None,
+                          retry: Mapping[str, Any] | None = None) -> dict[tuple[str, str], ImageLabels]:
+    """The config labels of each ``(repository, tag)`` in ``registry`` now, each read once: its manifest (for an
+    index, its linux/amd64 image's), then the config blob it names (followed where the registry redirects it
+    to its storage, as ACR does). An image it does not hold, or holds damaged, is answered with why.
+
+    Raises:
+        BackendError: the registry could not be reached, or refused the sign-in or the read.
+    """
+    wanted = list(dict.fromkeys(images))
+    if not wanted:
+        return {}
+    return await call(_labels_blocking, registry, endpoints, wanted, token_credential, dict(retry or {}),
+                      what=f"reading image configs from {registry}", attempts=1)
+
+
+def _labels_blocking(registry: str, endpoints: AzureEndpoints, wanted: list[tuple[str, str]], token_credential: Any,
+                     retry: dict[str, Any]) -> dict[tuple[str, str], ImageLabels]:
+    with _Session(registry, endpoints, token_credential, retry) as session:
+        found: dict[tuple[str, str], ImageLabels] = {}
+        for repository in dict.fromkeys(repository for repository, _ in wanted):
+            access = session.pull_token(repository)
+            for name, tag in wanted:
+                if name == repository:
+                    found[(repository, tag)] = _labels_of(session, repository, tag, access)
+        return found
+
+
+def _labels_of(session: _Session, repository: str, tag: str, access: str) -> ImageLabels:
+    """One image's config labels: manifest (an index's linux/amd64 entry), then the config blob."""
+    what = f"reading {session.registry}/{repository}:{tag}"
+    auth = {"Authorization": f"Bearer {access}"}
+    reference = tag
+    for _ in range(2):  # the tag's manifest, and once more if it is an index
+        answer = session.send("GET", f"/v2/{quote(repository)}/manifests/{quote(reference, safe=_DIGEST_SAFE)}", what,
+                              headers={**auth, "Accept": ", ".join(MANIFEST_TYPES)}, missing_ok=True)
+        if answer.status_code == 404:
+            return ImageLabels(None, f"not in {session.registry}")
+        manifest = _json(answer)
+        if not isinstance(manifest.get("manifests"), list):
+            break
+        entry = _platform_digest(manifest["manifests"])
+        if entry is None:
+            return ImageLabels(None, f"{repository}:{tag} is an index without a linux/amd64 image")
+        reference = entry
+    config = manifest.get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        return ImageLabels(None, f"{repository}:{tag}: its manifest names no config")
+    blob = session.send("GET", f"/v2/{quote(repository)}/blobs/{quote(digest, safe=_DIGEST_SAFE)}", what,
+                        headers=auth, missing_ok=True, redirect=True)
+    if blob.status_code == 404:
+        return ImageLabels(None, f"{repository}:{tag}: the registry has no config blob {digest}")
+    if "sha256:" + hashlib.sha256(blob.content).hexdigest() != digest:
+        return ImageLabels(None, f"{repository}:{tag}: its config blob does not match its digest {digest}")
+    runtime = _json(blob).get("config")
+    labels = runtime.get("Labels") if isinstance(runtime, dict) else None
+    return ImageLabels({str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {})
+
+
+def _platform_digest(entries: list[Any]) -> str | None:
+    for entry in entries:
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        if isinstance(platform, dict) and (platform.get("os"), platform.get("architecture")) == ("linux", "amd64"):
+            digest = entry.get("digest")
+            return digest if isinstance(digest, str) else None
+    return None
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {}
+
+
+class _Session:
+    """The registry's data plane signed in the way ``az acr login`` is: an Azure AD token exchanged for a refresh
+    token, then a pull token per repository. A bare pipeline with no logging policies, every token a secret."""
+
+    def __init__(self, registry: str, endpoints: AzureEndpoints, token_credential: Any, retry: dict[str, Any]) -> None:
+        from azure.core import PipelineClient
+        from azure.core.pipeline import policies
+
+        self.registry = registry
+        self.endpoints = endpoints
+        self.base = f"https://{registry}"
+        transport = endpoints.transport(self.base)
+        self.proxies = transport.pop("proxies")  # no ProxyPolicy in this pipeline: given with each request
+        # No logging policies: nothing of these requests (tokens in bodies and headers) reaches a log.
+        self.client: Any = PipelineClient(self.base, policies=[
+            policies.HeadersPolicy(), policies.UserAgentPolicy("orbit"), policies.RetryPolicy(**retry)], **transport)
+        self._credential = token_credential
+        self._refresh: str | None = None
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+    def send(self, method: str, path: str, what: str, *, missing_ok: bool = False, redirect: bool = False,
+             **kwargs: Any) -> Any:
+        """One request; a 404 is an answer where ``missing_ok``, and one redirect (ACR sends a blob's read to its
+        storage, with a SAS) is followed without the registry's token where ``redirect``."""
+        from azure.core.rest import HttpRequest
+
+        url = path if path.startswith("https://") else self.base + path
+        response = self.client.send_request(HttpRequest(method, url, **kwargs), proxies=self.proxies or None)
+        location = response.headers.get("Location")
+        if redirect and response.status_code in (301, 302, 303, 307, 308) and location:
+            target = urljoin(url, location)
+            for values in parse_qs(urlsplit(target).query).values():
+                for value in values:
+                    register_secret(value)
+            response = self.client.send_request(HttpRequest("GET", target), proxies=self.proxies or None)
+        if response.status_code >= 400 and not (missing_ok and response.status_code == 404):
+            raise _registry_error(response, what, self.registry)
+        return response
+
+    def pull_token(self, repository: str) -> str:
+        """An access token scoped ``repository:<repository>:pull`` (signing in first, once)."""
+        if self._refresh is None:
+            source = self._credential if self._credential is not None else credential()
+            aad = str(source.get_token(f"{self.endpoints.arm}/.default").token)
+            register_secret(aad)
+            what = f"signing in to {self.registry}"
+            self._refresh = self._token(self.send("POST", "/oauth2/exchange", what, data={
+                "grant_type": "access_token", "service": self.registry, "access_token": aad}), "refresh_token", what)
+        what = f"asking {self.registry} for pull access to {repository}"
+        return self._token(self.send("POST", "/oauth2/token", what, data={
+            "grant_type": "refresh_token", "service": self.registry, "scope": f"repository:{repository}:pull",
+            "refresh_token": self._refresh}), "access_token", what)
+
+    def _token(self, response: Any, key: str, what: str) -> str:
+        value = response.json().get(key) if response.content else None
+        if not isinstance(value, str) or not value:
+            raise BackendError(f"{what}: {self.registry} answered without a {key}")
+        register_secret(value)
+        return value
 
 
 def _registry_error(response: Any, what: str, registry: str) -> BackendError:

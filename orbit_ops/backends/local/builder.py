@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, RecordedImage
+from orbit_ops.backends.base import BuildRequest, BuiltImage, HeldImage, ImageLabels, RecordedImage
 from orbit_ops.backends.local.blobs import LayerInput
 from orbit_ops.backends.local.dockerfile.read import parse_dockerfile
 from orbit_ops.backends.local.image import write_image
-from orbit_ops.backends.local.oci import LocalRegistry, verify_image
+from orbit_ops.backends.local.oci import LocalRegistry, config_labels, read_image_config, verify_image
 from orbit_ops.errors import BackendError, BuildError, MissingOnPlatformError
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import image_tag
@@ -53,6 +53,21 @@ class LocalBuilder:
         except BackendError as exc:
             return HeldImage(None, damaged=str(exc))
         return HeldImage(verified.manifest_digest)
+
+    async def image_labels(self, images: Sequence[RecordedImage]) -> dict[RecordedImage, ImageLabels]:
+        """The config labels of each image (read once each) from its component's layout. Runs in a thread."""
+        return await asyncio.to_thread(lambda: {image: self._labels(image) for image in dict.fromkeys(images)})
+
+    def _labels(self, image: RecordedImage) -> ImageLabels:
+        if image.registry != self.registry:
+            return ImageLabels(None, f"not an image of the local registry {self.registry}")
+        try:
+            config = read_image_config(self.layout(image.component), image.tag)
+        except MissingOnPlatformError:
+            return ImageLabels(None, "not in the local registry")
+        except BackendError as exc:
+            return ImageLabels(None, str(exc))
+        return ImageLabels(config_labels(config))
 
     async def build(self, request: BuildRequest, log: Callable[[str], None]) -> BuiltImage:
         """Write the image and its tags; runs the file work in a thread so the caller stays live.

@@ -110,6 +110,13 @@ def read_image_config(layout_dir: Path, tag: str) -> dict[str, Any]:
     return read_json_blob(layout_dir, config.digest)
 
 
+def config_labels(config: Mapping[str, Any]) -> dict[str, str]:
+    """The labels of an image config document (``config.Labels``; none when it has none)."""
+    runtime = config.get("config")
+    labels = runtime.get("Labels") if isinstance(runtime, Mapping) else None
+    return {str(key): str(value) for key, value in labels.items()} if isinstance(labels, Mapping) else {}
+
+
 def verify_image(layout_dir: Path, tag: str) -> VerifiedImage:
     """Re-hash every blob of the image ``tag`` points at: manifest, config, layers (and diff_ids).
 

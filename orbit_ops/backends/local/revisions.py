@@ -16,12 +16,12 @@ import re
 from datetime import datetime
 from typing import Any
 
+from orbit_ops.backends.base import REQUIRED_ENV_LABEL, required_env
 from orbit_ops.backends.local.documents import Document
-from orbit_ops.backends.local.oci import LocalRegistry, read_image_config, read_index
+from orbit_ops.backends.local.oci import LocalRegistry, config_labels, read_image_config, read_index
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
 
-REQUIRED_ENV_LABEL = "org.orbit.env.required"
 KEPT_REVISIONS = 101  # the active one and ACA's default of 100 inactive ones
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
@@ -44,11 +44,8 @@ def failure(registry: LocalRegistry | None, template: Document) -> str | None:
         config = read_image_config(layout, tag)
     except BackendError as exc:  # a damaged layout does not pull either
         return f"Failed to pull image '{image}': {exc}"
-    labels = config.get("config", {}).get("Labels") if isinstance(config.get("config"), dict) else None
-    declared = str((labels or {}).get(REQUIRED_ENV_LABEL, ""))
     given = {str(item.get("name")) for item in container.get("env") or []}
-    required = dict.fromkeys(part.strip() for part in declared.split(","))
-    missing = [name for name in required if name and name not in given]
+    missing = [name for name in required_env(config_labels(config)) if name not in given]
     if missing:
         names = ", ".join(missing)
         return (f"container {container.get('name')} exited at start: {repository}:{tag} requires env {names} "
