@@ -36,9 +36,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Install the test dependencies (Python packages, and Azurite from npm) and run the whole test suite.
+## Install the test dependencies (Python packages, and Azurite from npm) and run the whole test suite,
+## one pytest-xdist worker per core (decision 0054); `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= auto
 test: install-test node_modules/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install-test
 	$(BIN)/ruff check orbit_ops orbit_cli orbit_tui tests bench

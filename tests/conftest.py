@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,3 +66,20 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for _ in create_demo(root):
             pass
     return root
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that passed removes its base temporary folder (~1 GB for the whole suite) itself (decision 0055).
+
+    Left behind, it was removed by pytest's at-exit clean-up of whichever pytest process exited next (it keeps the
+    newest three), up to 80 s after that process's summary. A run that failed keeps everything, to look at. Only
+    the process that made the folder removes it: an xdist worker's is inside its controller's; a ``--basetemp``
+    given on the command line is left to its owner. (pytest's ``tmp_path_retention_policy = "failed"`` would also
+    remove each passing test's folder at its teardown, while fixtures that patch ``os`` are still active.)
+    """
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)
+    if exitstatus != 0 or basetemp is None or getattr(factory, "_given_basetemp", None) is not None:
+        return
+    shutil.rmtree(basetemp, ignore_errors=True)

@@ -71,7 +71,7 @@ class Azurite:
 
 
 def start_azurite(location: Path, *, cert: Path | None = None, key: Path | None = None,
-                  timeout: float = 30.0) -> Azurite:
+                  timeout: float = 90.0) -> Azurite:
     """Start ``azurite-blob`` on 127.0.0.1 with its data in ``location``; return once it accepts connections.
 
     Raises:

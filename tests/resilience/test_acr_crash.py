@@ -1,10 +1,10 @@
-"""Crash safety of ACR builds: SIGKILL `orbit build` on the azure backend at random points, then check.
+"""Crash safety of ACR builds: SIGKILL `orbit build` on the azure backend in each of its steps, then check.
 
 The ACR emulator (HTTPS, in this process) and Azurite serve the build: upload of the context →
 ``scheduleRun`` → the run's log followed → the release record. Each `orbit build agent@1.0.0 --force`
 is a subprocess started through a tiny ``python -c`` shim that sets the builder's polling and retry
 waits to the test values (``azure_acr.DEFAULT_*``) before calling the real entry point; it is killed
-(SIGKILL, whole process group) at a random point within the build's measured duration.
+(SIGKILL, whole process group) a random moment (< 50 ms) after its log reached the step the round aims at.
 
 After every kill: the record file parses and holds the records before plus at most one; no operation
 stays ``running``; where the kill landed (which step the operation's log had reached) is counted.
@@ -16,10 +16,11 @@ passes against the registry.
 A run left behind by a killed build goes on and pushes: that is decision 0020 (the re-run rebuilds,
 it never adopts the orphan), proven deterministically by the second test.
 
-Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 50 by default (kept at 50 when the other loops
-went to 30: with 30 the check that most kills land in a live build failed once on a busy machine); a round (interpreter
-start with the Azure SDKs, a build against the emulators, the kill) takes about 0.6 s, so the loop
-takes about 30 s on the 2-core CI machine.
+Kills: ``ORBIT_ACR_CRASH_KILLS`` (else ``ORBIT_CRASH_KILLS``), 20 by default: the rounds aim in turn (shuffled
+in each cycle of five) at the start, prepare, upload, run and record steps, so every step is struck four
+times whatever the machine's speed. (Before, 50 kills at random times within 1.1 × a build measured once: on
+a busy machine up to 31 of 50 landed after the build had ended, and the short record step was rarely hit.)
+A round (interpreter start with the Azure SDKs, a build against the emulators, the kill) takes about 0.6–0.9 s.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from orbit_ops.operations.store import OperationStore
 
 pytestmark = pytest.mark.resilience
 
-KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_KILLS", "50")))
+KILLS = int(os.environ.get("ORBIT_ACR_CRASH_KILLS", os.environ.get("ORBIT_CRASH_KILLS", "20")))
 SHIM = (
     "import sys\n"
     "from orbit_ops.backends.azure import acr as a\n"
@@ -68,6 +69,12 @@ PHASES = (
     ("record", "succeeded: pushed"),  # the run is done; the record is being appended
     ("clean-up", "release record appended"),
 )
+STEPS = ("start", *(name for name, _ in PHASES))
+# Each kill waits for one step of the build, then strikes a moment into it: every step is hit KILLS / 5 times,
+# however fast or slow the machine is (kills at random times over a window measured once would land after the
+# build's end when the machine got faster than when it was measured, and rarely in the short steps).
+TARGETS = ("start", "prepare", "upload", "run", "record")
+JITTER = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +121,11 @@ def phase_reached(setup: AcrSetup, op_id: str) -> str:
     return reached
 
 
-def kill_at_random(setup: AcrSetup, rng: random.Random, window: float, *args: str) -> tuple[str, str]:
-    """Start ``orbit ARGS``; once its operation is recorded running, SIGKILL the group after a random delay.
+def kill_in_phase(setup: AcrSetup, target: str, jitter: float, *args: str) -> tuple[str, str]:
+    """Start ``orbit ARGS``; once its operation's log has reached step ``target``, SIGKILL the group ``jitter`` s later.
 
-    Returns the operation's id and where the kill landed (a phase, or "after exit" if it came too late).
+    ``"start"`` is the moment the operation is recorded running, before its first step is logged. Returns the
+    operation's id and where the kill landed (a phase, or "after exit" if the build ended first).
     """
     with store(setup) as operations:
         known = {record.id for record in operations.list()}
@@ -126,7 +134,10 @@ def kill_at_random(setup: AcrSetup, rng: random.Random, window: float, *args: st
         while process.poll() is None and op_id is None:
             op_id = next((r.id for r in operations.list(limit=5) if r.id not in known and r.state == "running"), None)
             time.sleep(0.01)
-    time.sleep(rng.uniform(0, window))
+    while op_id is not None and process.poll() is None and STEPS.index(phase_reached(setup, op_id)) < STEPS.index(
+            target):
+        time.sleep(0.01)
+    time.sleep(jitter)
     landed = process.poll() is None
     if landed:
         os.killpg(process.pid, signal.SIGKILL)
@@ -156,13 +167,14 @@ def assert_clean_worktrees(setup: AcrSetup) -> None:
 def test_killed_acr_builds_leave_no_half_record_and_the_rerun_converges(acr: AcrSetup) -> None:
     rng = random.Random(31)
     records_file = acr.root / "releases" / "containers" / "agent.yaml"
-    window = measured_build(acr) * 1.1  # a kill anywhere in the operation, a few during the exit
+    first_build = measured_build(acr)
     phases: Counter[str] = Counter()
     states: Counter[str] = Counter()
     started = time.monotonic()
+    targets = [target for _ in range(-(-KILLS // len(TARGETS))) for target in rng.sample(TARGETS, len(TARGETS))]
     for round_ in range(KILLS):
         before = len(load_records(acr.root / "releases", "agent"))
-        op_id, phase = kill_at_random(acr, rng, window, "build", "agent@1.0.0", "--force")
+        op_id, phase = kill_in_phase(acr, targets[round_], rng.uniform(0, JITTER), "build", "agent@1.0.0", "--force")
         phases[phase] += 1
         after = load_records(acr.root / "releases", "agent")  # parses and validates: never half-written
         assert len(after) in (before, before + 1), f"round {round_}"
@@ -196,7 +208,7 @@ def test_killed_acr_builds_leave_no_half_record_and_the_rerun_converges(acr: Acr
 
     interrupted = states["interrupted"]
     report("acr build (emulators)", kills=KILLS, phases=dict(phases), states=dict(states), runs=dict(runs),
-           orphan_runs_pushed=orphans, loop_s=round(loop, 1), window_s=round(window, 2))
+           orphan_runs_pushed=orphans, loop_s=round(loop, 1), first_build_s=round(first_build, 2))
     assert KILLS - phases["after exit"] >= KILLS // 2  # most kills land in a live build (noisy shared machine)
     assert interrupted >= KILLS // 3
     assert len({phase for phase in phases if phase not in ("after exit", "start")}) >= 3  # spread over the steps

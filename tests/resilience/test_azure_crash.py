@@ -1,4 +1,4 @@
-"""Crash safety on the Azure backend: SIGKILL `orbit provision --all` against the HTTPS emulators, 50 times.
+"""Crash safety on the Azure backend: SIGKILL `orbit provision --all` against the HTTPS emulators, 16 times.
 
 The emulators run in this process; each `orbit provision --all --yes` is a subprocess pointed at them
 (``ORBIT_AZURE_ACCESS_TOKEN``, ``ORBIT_STORAGE_ACCOUNT_KEY``), started through a tiny ``python -c`` shim
@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kill_points import kill_delays
 from support import GIT_ENV, report
 
 from orbit_ops.operations.store import OperationStore
 
 pytestmark = pytest.mark.resilience
 
-KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "30"))
+KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "16"))
 SOLUTIONS = int(os.environ.get("ORBIT_CRASH_SOLUTIONS", "200"))
 READS, WRITES = (250.0, 500.0), (200.0, 400.0)  # as in test_azure_faults.py
 SHIM = (
@@ -50,9 +51,8 @@ def orbit(root: Path, emu: Any, *args: str, stdout: int = subprocess.DEVNULL) ->
                             stderr=subprocess.PIPE, env=env, start_new_session=True)
 
 
-def kill_at_random(root: Path, emu: Any, rng: random.Random, window: float,
-                   *args: str) -> tuple[bool, bool, float]:
-    """Start ``orbit ARGS``; once its operation is recorded running, SIGKILL the group after a random delay.
+def kill_at_random(root: Path, emu: Any, delay: float, *args: str) -> tuple[bool, bool, float]:
+    """Start ``orbit ARGS``; once its operation is recorded running, SIGKILL the group after ``delay`` seconds.
 
     Returns (whether the kill landed while the process lived, whether its operation was still recorded
     running just before the kill, seconds from start to the kill). A process can outlive its operation's
@@ -67,7 +67,7 @@ def kill_at_random(root: Path, emu: Any, rng: random.Random, window: float,
             if any(r.id not in known and r.state == "running" for r in store.list(limit=5)):
                 break
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, window))
+        time.sleep(delay)
         killed = process.poll() is None
         mid_run = killed and any(r.id not in known and r.state == "running" for r in store.list(limit=5))
         if killed:
@@ -115,10 +115,11 @@ def test_killed_azure_sweeps_leave_no_lock_and_converge(make_azure_workspace: Ca
     window = 0.9  # a drift-only sweep of the fleet runs ~1–2 s once recorded running; creating ones longer
     started = time.monotonic()
     seconds: list[float] = []
+    delays = kill_delays(rng, KILLS, window)  # one kill in each slice of the window (tests/kill_points.py)
     for round_ in range(KILLS):
         if emulators.arm.apps and round_ >= 3:
             drifted += drift(emulators, rng, rng.randint(5, 40))
-        landed, running_then, spent = kill_at_random(root, emulators, rng, window, "provision", "--all", "--yes")
+        landed, running_then, spent = kill_at_random(root, emulators, delays[round_], "provision", "--all", "--yes")
         killed += landed
         mid_run += running_then
         seconds.append(spent)

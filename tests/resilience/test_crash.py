@@ -2,7 +2,8 @@
 
 After every kill: no release record or solution file is half-written, the operation reads as
 ``interrupted`` (never ``running``), nothing left behind blocks the next run, and the next run
-converges. The counts go to ``docs/reliability.md``. Each scenario runs 50 kills.
+converges. The counts go to ``docs/reliability.md``. Each scenario runs ``ORBIT_CRASH_KILLS`` kills (16 by
+default), one at a random point in each equal slice of the operation's window (``tests/kill_points.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kill_points import kill_delays
 from support import GIT_ENV, git, report
 
 from orbit_ops.catalog.releases import load_records
 from orbit_ops.config.load import load_config, load_solutions
 from orbit_ops.operations.store import OperationStore
 
-KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "30"))
+KILLS = int(os.environ.get("ORBIT_CRASH_KILLS", "16"))
 pytestmark = pytest.mark.resilience
 
 
@@ -45,8 +47,8 @@ def run_to_end(root: Path, *args: str) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
-def kill_at_random(root: Path, rng: random.Random, window: float, *args: str) -> bool:
-    """Start ``orbit ARGS``; once its operation is running, SIGKILL the process group after a random delay.
+def kill_at_random(root: Path, delay: float, *args: str) -> bool:
+    """Start ``orbit ARGS``; once its operation is running, SIGKILL the process group after ``delay`` seconds.
 
     Returns True if the kill landed while the operation was still running.
     """
@@ -58,7 +60,7 @@ def kill_at_random(root: Path, rng: random.Random, window: float, *args: str) ->
             if any(r.id not in known and r.state == "running" for r in store.list(limit=5)):
                 break
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, window))
+        time.sleep(delay)
         killed = process.poll() is None
         if killed:
             os.killpg(process.pid, signal.SIGKILL)
@@ -103,9 +105,9 @@ def test_killed_builds_leave_no_half_record_and_no_blocking_worktree(demo: Path)
     window = timed(demo, "build", "mc@1.3.0") * 0.8
     records_file = demo / "releases" / "containers" / "mc.yaml"
     killed = interrupted = 0
-    for _ in range(KILLS):
+    for delay in kill_delays(rng, KILLS, window):  # one kill in each slice of the window
         before = len(load_records(demo / "releases", "mc"))
-        killed += kill_at_random(demo, rng, window, "build", "mc@1.3.0", "--force")
+        killed += kill_at_random(demo, delay, "build", "mc@1.3.0", "--force")
         after = load_records(demo / "releases", "mc")  # parses: never half-written
         assert len(after) in (before, before + 1)
         yaml.safe_load(records_file.read_text())
@@ -144,18 +146,20 @@ def test_killed_sweeps_and_rolls_converge_on_rerun(demo: Path) -> None:
     roll_window = timed(demo, "roll", "agent", "2.1.0", "--all", "--yes") * 0.9
     killed_sweeps = killed_rolls = 0
     versions = ["2.0.0", "1.10.0", "2.1.0"]
+    roll_delays = kill_delays(rng, (KILLS + 1) // 2, roll_window)  # even rounds: one kill in each slice
+    sweep_delays = kill_delays(rng, KILLS // 2, sweep_window)  # odd rounds
     for round_ in range(KILLS):
         files = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (demo / "solutions").glob("*.yaml")}
         if round_ % 2 == 0:
             # A roll edits 200 files, then sweeps: kill it anywhere, files must each be whole.
-            killed_rolls += kill_at_random(demo, rng, roll_window, "roll", "agent", versions[round_ % 3], "--all",
-                                           "--yes")
+            killed_rolls += kill_at_random(demo, roll_delays[round_ // 2], "roll", "agent", versions[round_ % 3],
+                                           "--all", "--yes")
             specs = load_solutions(load_config(demo))  # every file still parses and validates
             assert len(specs) == 200
             for spec in specs:
                 assert spec.pin("agent") in {*versions, "latest", "1.9.0", "2.0.0-rc.1"}
         else:
-            killed_sweeps += kill_at_random(demo, rng, sweep_window, "provision", "--all", "--yes", "--exclude",
+            killed_sweeps += kill_at_random(demo, sweep_delays[round_ // 2], "provision", "--all", "--yes", "--exclude",
                                             "cyberdyne")
             assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files} == files
         assert no_operation_running(demo) == []

@@ -130,7 +130,9 @@ async def test_slash_pin_filter_shows_the_solutions_pinning_that_version(fixed_r
         async def shown(text: str) -> list[str]:
             box = screen.query_one("#solutions-filter")
             box.value = ""  # type: ignore[attr-defined]
-            await pilot.press("slash", *text, "enter")  # Enter keeps the filter and returns to the table
+            await pilot.press("slash")
+            box.value = text  # the one Changed that typing it ends with (Pilot settles ~0.1 s after each key)
+            await pilot.press("enter")  # Enter keeps the filter and returns to the table
             await settle(pilot)
             return [row[1] for row in table_rows(app, "#solutions")]
 
