@@ -15,11 +15,13 @@ import click
 from orbit_cli.options import (
     Settings,
     confirm,
+    health_timeout_option,
     json_option,
     lock_timeout_option,
     pass_settings,
     refuse_read_only,
     report_invalid,
+    resolve_health_timeout,
     resolve_lock_timeout,
     select_solutions,
 )
@@ -163,13 +165,18 @@ def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSol
 @click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
 @click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
 @lock_timeout_option
+@health_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency: int, only: tuple[str, ...],
               exclude: tuple[str, ...], failed_from: str | None, no_wait: bool, lock_timeout: float | None,
-              yes: bool) -> None:
-    """Converge IDS (or --all) to their config: create what is missing, update what drifted."""
+              health_timeout: float | None, yes: bool) -> None:
+    """Converge IDS (or --all) to their config: create what is missing, update what drifted.
+
+    Each new revision is then followed until it is healthy or degraded: a degraded one, or one not settled
+    within --health-timeout, fails its solution (exit 1).
+    """
     import asyncio
 
     from orbit_ops.fleet.entries import plan_sweep, retry_selection, start_sweep
@@ -191,7 +198,8 @@ def provision(settings: Settings, ids: tuple[str, ...], all_: bool, concurrency:
     if writes and not (ids and len(specs) == 1 and yes):
         confirm(settings, yes, f"provision {len(specs)} solution(s) ({writes} change(s))?")
     runner = start_sweep(workspace, confirmed, concurrency=concurrency, wait=not no_wait,
-                         lock_timeout=resolve_lock_timeout(lock_timeout))
+                         lock_timeout=resolve_lock_timeout(lock_timeout),
+                         health_timeout=resolve_health_timeout(health_timeout))
     _finish_sweep(settings, run_operation(runner, quiet=settings.json))
 
 
@@ -210,7 +218,11 @@ def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only:
         print_json(result if result else {"solutions": [], "writes": 0, "error": finished.error})
     else:
         for solution in outcome.not_converged:
-            echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}", err=True)
+            health = f" (health {solution['health']})" if solution.get("health") else ""
+            echo(f"{solution['id']}: {solution['state']}: {solution.get('error', '')}{health}", err=True)
+        for solution in outcome.unhealthy:
+            reason = f": {solution['health_reason']}" if solution.get("health_reason") else ""
+            echo(f"{solution['id']}: succeeded, health {solution['health']}{reason}")
         if result and pins_only:
             written, unchanged = len(result.get("pins", [])), len(result.get("unchanged", []))
             invalid = len(result.get("invalid", []))
@@ -218,8 +230,10 @@ def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only:
                  + (f", {invalid} invalid" if invalid else "") + f"; not provisioned; operation {finished.op_id}")
         elif result:
             pins = f" ({len(refused)} pin(s) refused)" if refused else ""
+            health = ", ".join(f"{count} {health}" for health, count in outcome.health_counts.items())
             echo(f"{outcome.converged} converged, {len(outcome.not_converged) + len(refused)} not{pins}; "
-                 f"{outcome.writes} write(s); operation {finished.op_id}")
+                 f"{outcome.writes} write(s); " + (f"health: {health}; " if health else "")
+                 + f"operation {finished.op_id}")
     if finished.state != "succeeded":
         sys.exit(exit_code_of(finished.state))
 
@@ -232,11 +246,12 @@ def _finish_sweep(settings: Settings, finished: OperationFinished, *, pins_only:
 @click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
 @lock_timeout_option
+@health_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...], all_: bool, no_provision: bool,
-         concurrency: int, lock_timeout: float | None, yes: bool) -> None:
+         concurrency: int, lock_timeout: float | None, health_timeout: float | None, yes: bool) -> None:
     """Pin COMPONENT to released VERSION in IDS (or --all), then provision them as one sweep."""
     from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.fleet.sweeps import check_concurrency
@@ -245,11 +260,11 @@ def roll(settings: Settings, component: str, version: str, ids: tuple[str, ...],
     check_concurrency(concurrency)
     workspace, specs, invalid = select_solutions(settings, ids, all_)
     _roll(settings, workspace, plan_roll(workspace, component, version, specs), no_provision, concurrency, yes,
-          resolve_lock_timeout(lock_timeout), invalid)
+          resolve_lock_timeout(lock_timeout), resolve_health_timeout(health_timeout), invalid)
 
 
 def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_provision: bool, concurrency: int,
-          yes: bool, lock_timeout: float, invalid: Sequence[InvalidSolution] = ()) -> None:
+          yes: bool, lock_timeout: float, health_timeout: float, invalid: Sequence[InvalidSolution] = ()) -> None:
     from orbit_ops.fleet.entries import SweepOutcome, start_roll
 
     if not settings.json:
@@ -264,7 +279,7 @@ def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_prov
                                 f"solution(s){'' if no_provision else ' and provision them'}?")
 
     runner = start_roll(workspace, roll_plan, provision=not no_provision, concurrency=concurrency,
-                        lock_timeout=lock_timeout, invalid=invalid)
+                        lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
     finished = run_operation(runner, quiet=settings.json)
     outcome = SweepOutcome(finished)
     for item in outcome.refused:
@@ -283,11 +298,12 @@ def _roll(settings: Settings, workspace: Workspace, roll_plan: RollPlan, no_prov
 @click.argument("component")
 @click.option("--no-provision", is_flag=True, help="Only edit the pin; do not provision.")
 @lock_timeout_option
+@health_timeout_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @pass_settings
 def rollback(settings: Settings, solution_id: str, component: str, no_provision: bool, lock_timeout: float | None,
-             yes: bool) -> None:
+             health_timeout: float | None, yes: bool) -> None:
     """Re-pin COMPONENT of solution ID to the version it ran before its last roll."""
     from orbit_ops.fleet.roll import plan_roll, previous_pin
 
@@ -295,4 +311,4 @@ def rollback(settings: Settings, solution_id: str, component: str, no_provision:
     workspace, specs, _ = select_solutions(settings, (solution_id,), False)
     before = previous_pin(workspace, solution_id, component, specs[0].pin(component))
     _roll(settings, workspace, plan_roll(workspace, component, before, specs, allow_latest=True), no_provision, 8,
-          yes, resolve_lock_timeout(lock_timeout))
+          yes, resolve_lock_timeout(lock_timeout), resolve_health_timeout(health_timeout))
