@@ -37,7 +37,7 @@ def cli(ctx: click.Context, workspace: str | None, as_json: bool, read_only: boo
 for _command in (
     listings.components, listings.tags, listings.releases, listings.solutions, listings.names,
     operations.build, operations.ops, operations.logs, operations.cancel,
-    fleet.status, fleet.plan, fleet.provision, fleet.roll, fleet.rollback, waiting.wait,
+    fleet.status, fleet.plan, fleet.apply_plan, fleet.provision, fleet.roll, fleet.rollback, waiting.wait,
     console.demo, console.tui,
 ):
     cli.add_command(_command)

@@ -122,28 +122,25 @@ def refuse_read_only(settings: Settings, what: str) -> None:
 
 def select_solutions(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[str, ...] = (),
                      exclude: tuple[str, ...] = ()) -> tuple[Workspace, list[SolutionSpec], list[InvalidSolution]]:
-    """The workspace, the solutions named by IDS or --all (filtered by --only/--exclude patterns), and the invalid
-    solution files among them.
+    """The workspace, the solutions named by IDS or --all (filtered by --only/--exclude patterns: id globs or label
+    selectors, ``orbit_ops.config.labels``), and the invalid solution files among them.
 
     With --all an invalid file is one more entry, reported and left untouched; naming an invalid solution
     explicitly raises its ConfigError (exit 2, nothing written).
     """
-    import fnmatch
-
+    from orbit_ops.config.labels import Selection
     from orbit_ops.config.load import find_solution
     from orbit_ops.errors import InputError
 
     if bool(ids) == all_:
         raise InputError("name solution IDS or --all (and not both)")
+    selection = Selection(only, exclude)  # a bad label selector is refused before anything is read
     workspace = settings.open()
     specs = workspace.solutions() if all_ else [find_solution(workspace.config, i) for i in dict.fromkeys(ids)]
     invalid = workspace.invalid_solutions() if all_ else []
-    if only:
-        specs = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
-        invalid = [s for s in invalid if any(fnmatch.fnmatchcase(s.id, p) for p in only)]
-    if exclude:
-        specs = [s for s in specs if not any(fnmatch.fnmatchcase(s.id, p) for p in exclude)]
-        invalid = [s for s in invalid if not any(fnmatch.fnmatchcase(s.id, p) for p in exclude)]
+    if selection:
+        specs = [spec for spec in specs if selection.matches(spec.id, spec.labels)]
+        invalid = [entry for entry in invalid if selection.matches(entry.id, None)]
     if not specs and not invalid:
         where = workspace.config.solutions_dir
         raise InputError(f"no solutions selected (in {where})" + (" after --only/--exclude" if only or exclude else ""))

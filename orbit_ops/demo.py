@@ -213,6 +213,12 @@ def lacks_mc_url(index: int) -> bool:
     return index % 4 == 3
 
 
+def demo_ring(index: int) -> str:
+    """The rollout ring of the demo's ``index``-th solution: one canary (it sets ``MC_URL``), an early ring of five
+    (one of which lacks it), the main ring for the rest, so a roll in waves by ring halts in the early ring."""
+    return "canary" if index == 0 else "early" if index <= 5 else "main"
+
+
 def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[str]:
     folder = target / "solutions"
     folder.mkdir(exist_ok=True)
@@ -239,6 +245,8 @@ def _write_solutions(target: Path, count: int, rng: random.Random) -> Iterator[s
                 note = "  # floating: follows every release" if value == "latest" else ""
                 lines.append(f'  {key}: "{value}"{note}')
         lines += [
+            "labels:",
+            f"  ring: {demo_ring(index)}",
             "env:",
             "  orbit:",
             f'    PUBLIC_BASE_URL: "https://{solution_id}.orbit.example.com"',

@@ -131,21 +131,23 @@ def solutions(settings: Settings) -> None:
     entries: list[tuple[str, dict[str, Any], list[str]]] = [
         (
             spec.id,
-            {"id": spec.id, "display_name": spec.display_name, "images": dict(spec.images), "file": str(spec.path)},
-            [spec.id, spec.display_name, spec.images["orbit_tag"], spec.images["agent_tag"], spec.images["mc_tag"]],
+            {"id": spec.id, "display_name": spec.display_name, "images": dict(spec.images), "file": str(spec.path),
+             "labels": dict(spec.labels)},
+            [spec.id, spec.display_name, spec.images["orbit_tag"], spec.images["agent_tag"], spec.images["mc_tag"],
+             ",".join(f"{key}={value}" for key, value in sorted(spec.labels.items()))],
         )
         for spec in specs
     ]
     # The keys of a valid entry are there too (empty), so a script reading them meets no missing key.
-    entries += [(entry.id, {**entry.to_json(), "display_name": None, "images": {}},
-                 [entry.id, "(invalid: see the warning)", "", "", ""]) for entry in invalid]
+    entries += [(entry.id, {**entry.to_json(), "display_name": None, "images": {}, "labels": {}},
+                 [entry.id, "(invalid: see the warning)", "", "", "", ""]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
         print_json([body for _, body, _ in entries])
         return
     report_invalid(invalid)
     print_table(
-        ["id", "name", "orbit", "agent", "mc"],
+        ["id", "name", "orbit", "agent", "mc", "labels"],
         [row for _, _, row in entries],
         title=f"{len(specs)} solutions" + (f" and {len(invalid)} invalid file(s)" if invalid else ""),
     )

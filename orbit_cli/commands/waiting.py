@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
-@click.option("--only", multiple=True, metavar="PATTERN", help="Only ids matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out ids matching this glob (repeatable).")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out ids matching this glob or label selector (repeatable).")
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Give up (exit 1) after this long (default 300; 0: answer from one read).")
 @json_option

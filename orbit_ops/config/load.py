@@ -30,6 +30,7 @@ from orbit_ops.config.rules import (
     read_components,
     read_defaults,
     read_env,
+    read_labels,
     read_mapping,
     read_pins,
     read_quota,
@@ -159,6 +160,7 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
     defaults = config.defaults
     secrets, secret_env = merge_secrets(doc, defaults.secrets, defaults.secret_env, data.get("secrets", {}),
                                         written_refs, written_env, env)
+    labels = read_labels(doc, data.get("labels", {}), ("labels",))
     quota = read_quota(doc, data.get("share_quota_gib", config.defaults.share_quota_gib), ("share_quota_gib",))
     register_env_secrets(env)  # masked in every log, record and error from now on (SPEC §2 Secrets)
     return SolutionSpec(
@@ -170,6 +172,7 @@ def load_solution(config: WorkspaceConfig, path: Path, *, text: str | None = Non
         path=path,
         secrets=secrets,
         secret_env=secret_env,
+        labels=labels,
     )
 
 

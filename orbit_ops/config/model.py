@@ -106,6 +106,7 @@ class SolutionSpec:
     path: Path
     secrets: dict[str, dict[str, KeyVaultSecret]] = field(default_factory=dict)  # component -> name -> reference
     secret_env: dict[str, dict[str, str]] = field(default_factory=dict)  # component -> variable -> secret name
+    labels: dict[str, str] = field(default_factory=dict)  # ring: canary (Kubernetes label syntax, SPEC §2)
 
     def pin(self, component: str) -> str:
         """The version (or ``latest``) this solution pins for app component ``component``.

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from orbit_ops.config.labels import LABEL_KEY_RULE, LABEL_VALUE_RULE, label_key_problem, label_value_problem
 from orbit_ops.config.model import (
     MAX_SHARE_QUOTA_GIB,
     MIN_SHARE_QUOTA_GIB,
@@ -43,7 +44,7 @@ SECRET_NAMES_RULE = ("secret_env_names lists env variable names or glob patterns
                      "'[...]') whose values are masked like PASSWORD, TOKEN or KEY ones")
 _COMPONENT_KEYS = ("context", "dockerfile")
 _DEFAULT_KEYS = ("images", "share_quota_gib", "env", "secrets")
-SOLUTION_KEYS = ("id", "display_name", "images", "env", "share_quota_gib", "secrets")
+SOLUTION_KEYS = ("id", "display_name", "images", "env", "share_quota_gib", "secrets", "labels")
 _AZURE_REQUIRED = (
     "subscription_id",
     "resource_group",
@@ -223,6 +224,26 @@ def read_env(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, dict[st
             raise doc.error(f"env {component}.{name} must be a single text value, found {found}", *where, name,
                             rule="environment values are text")
     return env
+
+
+def read_labels(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> dict[str, str]:
+    """``labels:``: Kubernetes label keys to text values (``ring: canary``); a value YAML reads as a number, boolean
+    or null is refused with how to quote it, never converted."""
+    data = read_mapping(doc, value, at, "labels map label keys to values")
+    labels: dict[str, str] = {}
+    for key, raw in data.items():
+        if (problem := label_key_problem(key)) is not None:
+            raise doc.error(f"invalid label key '{excerpt(key)}': {problem}", *at, key, rule=LABEL_KEY_RULE)
+        if not isinstance(raw, str):
+            if isinstance(raw, (dict, list)):
+                raise doc.error(f"label {excerpt(key)} must be a single text value, found {_kind(raw)}", *at, key,
+                                rule=LABEL_VALUE_RULE)
+            raise _not_text(doc, (*at, key), key, raw, doc.converted.get((*at, key), str(raw)))
+        if (problem := label_value_problem(raw)) is not None:
+            raise doc.error(f"invalid value '{excerpt(raw)}' of label {excerpt(key)}: {problem}", *at, key,
+                            rule=LABEL_VALUE_RULE)
+        labels[key] = raw
+    return labels
 
 
 def read_quota(doc: YamlDoc, value: Any, at: tuple[str, ...]) -> int:

@@ -102,6 +102,7 @@ class SolutionStatus:
     reason: str | None = None  # why sync is unknown, or why the solution cannot be provisioned
     health: Health = Health.UNKNOWN  # the worst of its apps'
     health_reason: str | None = None  # the worst app's reason, named: "agent: image pull failed: …"
+    labels: Mapping[str, str] = field(default_factory=dict)  # the solution file's labels: ring: canary
 
     def to_json(self) -> dict[str, Any]:
         # Called for every solution of a fleet in a row, whose JSON is kept until printed: built like
@@ -113,6 +114,7 @@ class SolutionStatus:
                 "freshness": self.freshness,
                 "health": str(self.health),
                 "health_reason": self.health_reason,
+                "labels": dict(self.labels),
                 "apps": {component: status.to_json() for component, status in self.apps.items()},
                 "resources": [resource.to_json() for resource in self.resources],
             }
@@ -214,6 +216,7 @@ def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: Releas
         reason=reason,
         health=health,
         health_reason=health_reason,
+        labels=spec.labels,
     )
 
 

@@ -20,6 +20,7 @@ from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT, check_health_timeout,
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, roll_body
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
+from orbit_ops.fleet.waved_roll import WaveSettings, is_wave_child, members, waved_roll_body
 from orbit_ops.operations.events import OperationFinished
 from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
@@ -127,6 +128,34 @@ def start_roll(workspace: Workspace, confirmed: RollPlan, *, provision: bool = T
     return OperationRunner(workspace.operations(), OperationKind.ROLL, target, body, total=total)
 
 
+def start_waved_roll(workspace: Workspace, confirmed: RollPlan, settings: WaveSettings, *,
+                     done: Sequence[int] = (), resumed_from: str | None = None,
+                     concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
+                     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT, health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+                     invalid: Sequence[InvalidSolution] = ()) -> OperationRunner:
+    """Record the roll of the ``confirmed`` pin changes in the waves of ``settings``; run ``.events()``.
+
+    ``done`` (with ``resumed_from``, the roll continued) are waves that succeeded before and are not run again.
+
+    Raises:
+        InputError: ``concurrency`` is below 1, or ``health_timeout`` is not a number of seconds.
+        BackendError: the operation store cannot be written.
+    """
+    check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
+
+    async def body(ctx: OperationContext) -> dict[str, Any]:
+        return await waved_roll_body(workspace, confirmed, settings, ctx, done=done, resumed_from=resumed_from,
+                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                                     health_timeout=health_timeout, invalid=invalid)
+
+    target = f"{confirmed.target} in {len(settings.waves)} wave{'s' if len(settings.waves) != 1 else ''}"
+    if resumed_from:
+        target += f" (resuming {resumed_from})"
+    return OperationRunner(workspace.operations(), OperationKind.ROLL, target, body,
+                           total=members(confirmed, settings) + len(invalid))
+
+
 @dataclass(frozen=True)
 class RetrySelection:
     """The solutions to provision again when retrying operation ``record`` (``--failed-from``)."""
@@ -153,7 +182,8 @@ def failed_members(record: OperationRecord) -> tuple[str, ...]:
     """
     if record.kind not in SWEEPING_KINDS:
         return ()
-    return tuple(name for name, child in record.children.items() if child.state == MemberState.FAILED)
+    return tuple(name for name, child in record.children.items()
+                 if child.state == MemberState.FAILED and not is_wave_child(name))
 
 
 @dataclass(frozen=True)

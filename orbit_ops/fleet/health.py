@@ -181,7 +181,9 @@ def _revision_verdict(revision: RevisionFacts, now: datetime | None) -> tuple[He
 
 
 _PULL = re.compile(r"pull", re.IGNORECASE)
-_PULL_LEAD = re.compile(r"^\s*(?:failed to pull image|image pull failed|pull failed)\s*:?\s*", re.IGNORECASE)
+# kubelet's words lead with its reason code (``ImagePullBackOff: Failed to pull image "…": …``), or without it.
+_PULL_LEAD = re.compile(r"^\s*(?:(?P<code>ErrImagePull|ImagePullBackOff)\s*:\s*)?"
+                        r"(?:failed to pull image|image pull failed|pull failed)\s*:?\s*", re.IGNORECASE)
 
 
 def _is_pull(said: str) -> bool:
@@ -189,9 +191,13 @@ def _is_pull(said: str) -> bool:
 
 
 def _failure(label: str, said: str) -> str:
-    """``image pull failed: …`` when the service's words say a pull failed, else ``<label>: <its words>``."""
+    """``image pull failed: …`` when the service's words say a pull failed (``image pull failed (ImagePullBackOff):
+    …`` when kubelet named its reason), else ``<label>: <its words>``. The service's own lead is not repeated."""
     if said and _is_pull(said):
-        return f"image pull failed: {_PULL_LEAD.sub('', said)}"
+        lead = _PULL_LEAD.match(said)
+        code = lead.group("code") if lead is not None else None
+        rest = said[lead.end():] if lead is not None else said
+        return f"image pull failed ({code}): {rest}" if code else f"image pull failed: {rest}"
     return f"{label}: {said}" if said else label
 
 

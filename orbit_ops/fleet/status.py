@@ -52,7 +52,6 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
         states = await platform.list_app_states()
     except BackendError as exc:
         return {name: AppHealth(Health.UNKNOWN, health_reason=f"app states not read: {exc}") for name in apps}
-    now = datetime.now(UTC)
     listed = [name for name in apps if name in states]
     with bulk_built():
         health = {name: AppHealth(Health.HEALTHY, facts.latest_revision, facts.latest_ready_revision)
@@ -67,7 +66,8 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
             except BackendError as exc:
                 return name, AppHealth(Health.UNKNOWN, facts.latest_revision or None,
                                        facts.latest_ready_revision or None, f"revisions not read: {exc}")
-        return name, app_health(facts, revisions, now)
+        # "now" after the read: an age from the service's createdTime is never short by the read's latency.
+        return name, app_health(facts, revisions, datetime.now(UTC))
 
     health.update(await asyncio.gather(*(judged(name) for name in listed if name not in health)))
     return health

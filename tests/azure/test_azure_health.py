@@ -67,8 +67,10 @@ def test_a_pull_failure_is_degraded_with_the_error(
     emulators.arm.clock.advance(PROVISIONING_SECONDS + 1)
     agent = status(run_cli, root)["apps"]["agent"]
     assert agent["health"] == "degraded"
-    assert agent["health_reason"].startswith("image pull failed: ")
-    assert f'Failed to pull image "{emulators.login_server}/agent:1.0.0"' in agent["health_reason"]
+    # kubelet's reason code is kept, its own "Failed to pull image" lead is not repeated after Orbit's
+    assert agent["health_reason"].startswith(f'image pull failed (ImagePullBackOff): "{emulators.login_server}/'
+                                             'agent:1.0.0": ')
+    assert "Failed to pull image" not in agent["health_reason"]
     assert agent["health_reason"].endswith("not found")
     assert agent["ready_revision"] is None
 

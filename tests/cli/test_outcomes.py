@@ -214,6 +214,11 @@ def _provisioned_once(case: Case) -> None:
     assert code == 0, err
 
 
+def _provisioned_two(case: Case) -> None:
+    code, _, err = case.run_cli("-w", str(case.root), "provision", "acme-corp", "globex", "--yes")
+    assert code == 0, err
+
+
 def _blocked_share(case: Case) -> None:
     block_share(case.root)
 
@@ -299,6 +304,8 @@ SETUPS: dict[str, Callable[[Case], None]] = {
     "an invalid solution file in `--all`": _invalid_file,
     "an invalid solution file in a roll of `--all`": _invalid_file,
     "an invalid solution file named": _invalid_file,
+    "wait: every solution healthy": _provisioned_two,
+    "wait: not settled when the timeout passes": _nothing,
 }
 
 

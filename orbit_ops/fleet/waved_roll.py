@@ -1,0 +1,383 @@
+"""A roll in waves (SPEC §3.7): wave by wave, re-pin, provision, check health, soak; halt or roll back on failure.
+
+One operation: a member per solution and one per wave (``wave 1``, … — never a solution id, which holds no
+space). Each wave is an ordinary roll of its solutions (:func:`orbit_ops.fleet.roll.roll_body`: pins written
+under each solution's lock, then one sweep), followed by a health read of the wave and, for ``soak`` seconds,
+a watch of it: a solution that ends failed or skipped, or whose apps are ``degraded`` after the provisioning
+or at any read of the soak, is unhealthy. More than ``max_unhealthy`` unhealthy solutions fail the wave; no
+later wave starts (their solutions end ``skipped``) and, with ``on_failure="rollback"``, the failed wave's
+re-pinned solutions are pinned back to the version each had and provisioned.
+
+The layout and the roll's settings are written to ``.orbit/rolls/<operation>.json`` before the first wave,
+so ``orbit roll --resume OP`` continues from the first wave that did not succeed, never redoing one that did
+(decision 0059).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from orbit_ops.config.model import InvalidSolution
+from orbit_ops.errors import InputError, NotFoundError, OrbitError
+from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT
+from orbit_ops.fleet.health import Health
+from orbit_ops.fleet.roll import RollPlan, plan_roll, roll_body
+from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext
+from orbit_ops.fleet.wait import POLL_INTERVAL, read_solution_health
+from orbit_ops.fleet.waves import Wave
+from orbit_ops.fsutil import atomic_write_text
+from orbit_ops.operations.kinds import MemberState
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
+from orbit_ops.operations.records import OperationRecord
+from orbit_ops.statedir import make_private_dir
+from orbit_ops.workspace import Workspace
+
+OnFailure = Literal["halt", "rollback"]
+ON_FAILURE: tuple[OnFailure, ...] = ("halt", "rollback")
+WAVE_CHILD = "wave "  # a wave's member id: "wave 2"
+SOAK_NOTE_EVERY = 30.0  # seconds between two "soaking" lines in the log
+
+
+def wave_child(index: int) -> str:
+    return f"{WAVE_CHILD}{index}"
+
+
+def is_wave_child(name: str) -> bool:
+    return name.startswith(WAVE_CHILD)
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    """How a waved roll goes: its layout and what ends a wave."""
+
+    waves: tuple[Wave, ...]
+    soak: float = 0.0  # seconds each wave is watched after its provisioning
+    on_failure: OnFailure = "halt"
+    max_unhealthy: int = 0  # unhealthy solutions a wave may have and still pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {"waves": [wave.to_json() for wave in self.waves], "soak": self.soak, "on_failure": self.on_failure,
+                "max_unhealthy": self.max_unhealthy}
+
+
+def check_settings(soak: float, on_failure: str, max_unhealthy: int) -> OnFailure:
+    """``on_failure`` as the roll takes it; raises InputError for a negative soak or allowance, or an unknown
+    ``on_failure``."""
+    if soak < 0:
+        raise InputError(f"--soak must not be negative (got {soak:g} s)")
+    if max_unhealthy < 0:
+        raise InputError(f"--max-unhealthy must be 0 or more (got {max_unhealthy})")
+    for known in ON_FAILURE:
+        if on_failure == known:
+            return known
+    raise InputError(f"--on-failure is halt or rollback (got {on_failure!r})")
+
+
+def members(plan: RollPlan, settings: WaveSettings) -> int:
+    """The roll's member count: its solutions and its waves."""
+    return len(plan.changes) + len(plan.unchanged) + len(settings.waves)
+
+
+# -- the body ------------------------------------------------------------------------------------------------
+
+
+async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSettings, ctx: SweepContext, *,
+                          done: Sequence[int] = (), resumed_from: str | None = None,
+                          invalid: Sequence[InvalidSolution] = (),
+                          concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
+                          lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+                          health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+                          interval: float = POLL_INTERVAL) -> dict[str, Any]:
+    """Roll ``plan`` wave by wave (see the module's docstring); returns the roll's result JSON plus ``waves``,
+    ``halted_at`` (the failed wave's index, or None) and ``rolled_back`` (ids pinned back and provisioned).
+
+    ``done`` are the indexes of waves that succeeded in the roll ``resumed_from``: they are not run again.
+    The ``invalid`` solution files of the selection are members in state ``invalid``, in no wave, untouched.
+    """
+    save_layout(workspace, ctx.op_id, plan, settings, resumed_from)
+    total = members(plan, settings) + len(invalid)
+    progress = _Progress(ctx, total)
+    result: dict[str, Any] = {"component": plan.component, "version": plan.version, "pins": [], "unchanged": [],
+                              "refused": [], "invalid": [], "solutions": [], "writes": 0, "waves": [],
+                              "halted_at": None, "rolled_back": []}
+    if resumed_from:
+        result["resumed_from"] = resumed_from
+    for entry in invalid:
+        ctx.child(entry.id, MemberState.INVALID, str(entry.error))
+        ctx.log(f"invalid, left untouched: {entry.error}", child=entry.id)
+        result["invalid"].append(entry.to_json())
+    progress.add(len(invalid))
+    for wave in settings.waves:
+        ctx.child(wave_child(wave.index), MemberState.QUEUED, f"{wave.selector}: {len(wave.solutions)} solution(s)")
+    halted: Wave | None = None
+    for wave in settings.waves:
+        name = wave_child(wave.index)
+        if halted is not None:
+            why = f"not started: wave {halted.index} failed"
+            ctx.child(name, MemberState.SKIPPED, why)
+            for solution_id in wave.solutions:
+                ctx.child(solution_id, MemberState.SKIPPED, why)
+                result["solutions"].append({"id": solution_id, "state": "skipped", "actions": [], "error": why})
+            result["waves"].append({**wave.to_json(), "state": "skipped", "failed": []})
+            progress.add(len(wave.solutions) + 1)
+            continue
+        if wave.index in done:
+            for solution_id in wave.solutions:
+                ctx.child(solution_id, MemberState.SUCCEEDED, f"wave {wave.index} succeeded in {resumed_from}")
+            ctx.child(name, MemberState.SUCCEEDED, f"succeeded in {resumed_from}; not run again")
+            result["waves"].append({**wave.to_json(), "state": "succeeded", "failed": [], "earlier": resumed_from})
+            progress.add(len(wave.solutions) + 1)
+            continue
+        unhealthy = await _run_wave(workspace, plan, settings, wave, ctx, progress, result, concurrency=concurrency,
+                                    wait=wait, lock_timeout=lock_timeout, health_timeout=health_timeout,
+                                    interval=interval)
+        failed = len(unhealthy) > settings.max_unhealthy
+        verdict = (f"{len(unhealthy)} of {len(wave.solutions)} unhealthy (allowed: {settings.max_unhealthy})"
+                   + (f": {', '.join(sorted(unhealthy))}" if unhealthy else ""))
+        result["waves"].append({**wave.to_json(), "state": "failed" if failed else "succeeded",
+                                "failed": sorted(unhealthy)})
+        if failed:
+            halted = wave
+            result["halted_at"] = wave.index
+            ctx.log(f"wave {wave.index} failed: {verdict}; no later wave starts")
+            if settings.on_failure == "rollback":
+                result["rolled_back"] = await _roll_back(workspace, plan, wave, ctx, concurrency=concurrency,
+                                                         wait=wait, lock_timeout=lock_timeout,
+                                                         health_timeout=health_timeout)
+            ctx.child(name, MemberState.FAILED, verdict + (" — rolled back" if result["rolled_back"] else ""))
+        else:
+            ctx.log(f"wave {wave.index} succeeded: {verdict}")
+            ctx.child(name, MemberState.SUCCEEDED, verdict)
+        progress.add(1)
+    return result
+
+
+async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings, wave: Wave, ctx: SweepContext,
+                    progress: _Progress, result: dict[str, Any], *, concurrency: int, wait: bool,
+                    lock_timeout: float | None, health_timeout: float, interval: float) -> set[str]:
+    """Roll one wave, then judge and soak it; returns its unhealthy solutions (and adds its result to ``result``)."""
+    ctx.log(f"wave {wave.index} of {len(settings.waves)} ({wave.selector}): {', '.join(wave.solutions) or 'empty'}")
+    ctx.child(wave_child(wave.index), MemberState.RUNNING, f"{wave.selector}: rolling {len(wave.solutions)}")
+    if not wave.solutions:
+        return set()
+    sub = sub_plan(plan, wave.solutions)
+    rolled = await roll_body(workspace, sub, progress.shifted(len(wave.solutions)), provision=True,
+                             concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                             health_timeout=health_timeout)
+    for key in ("pins", "unchanged", "refused", "solutions"):
+        result[key] += rolled.get(key, [])
+    result["writes"] += rolled.get("writes", 0)
+    unhealthy = {str(entry["id"]) for entry in rolled.get("refused", [])}
+    unhealthy |= {str(entry["id"]) for entry in rolled.get("solutions", []) if entry.get("state") != "succeeded"}
+    healthy = [solution_id for solution_id in wave.solutions if solution_id not in unhealthy]
+    degraded = await _watch(workspace, healthy, settings, wave, ctx, interval)
+    for entry in result["solutions"]:
+        if entry["id"] in degraded:  # converged, but its new revision does not run: the roll failed for it
+            entry.update(state="failed", error=f"degraded: {degraded[entry['id']]}")
+    return unhealthy | set(degraded)
+
+
+async def _watch(workspace: Workspace, ids: Sequence[str], settings: WaveSettings, wave: Wave, ctx: SweepContext,
+                 interval: float) -> dict[str, str]:
+    """Read the wave's health once, then again until the soak ends; returns the ids seen ``degraded``, with why.
+
+    The soak stops early once the wave has more unhealthy solutions than it may have: it has failed already.
+    """
+    if not ids:
+        return {}
+    platform = workspace.platform()
+    deadline = time.monotonic() + settings.soak
+    if settings.soak:
+        ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s")
+    degraded: dict[str, str] = {}
+    noted = time.monotonic()
+    while True:
+        for solution in await read_solution_health(platform, ids):
+            if solution.health is Health.DEGRADED and solution.id not in degraded:
+                degraded[solution.id] = solution.health_reason or "degraded"
+                ctx.child(solution.id, MemberState.FAILED, f"degraded: {solution.health_reason}")
+                ctx.log(f"degraded{' during the soak' if settings.soak else ''}: {solution.health_reason}",
+                        child=solution.id)
+        left = deadline - time.monotonic()
+        if left <= 0 or len(degraded) > settings.max_unhealthy:
+            return degraded
+        if time.monotonic() - noted >= SOAK_NOTE_EVERY:
+            noted = time.monotonic()
+            ctx.log(f"wave {wave.index}: soaking, {left:.0f} s left")
+        await asyncio.sleep(min(interval, left))
+
+
+async def _roll_back(workspace: Workspace, plan: RollPlan, wave: Wave, ctx: SweepContext, *, concurrency: int,
+                     wait: bool, lock_timeout: float | None, health_timeout: float) -> list[str]:
+    """Pin the wave's re-pinned solutions back to the version each had, and provision them; returns those done."""
+    before = {change.id: change.before for change in plan.changes if change.id in wave.solutions}
+    back: list[str] = []
+    quiet = _Quiet(ctx)
+    for version in sorted(set(before.values())):
+        ids = [solution_id for solution_id, pin in before.items() if pin == version]
+        workspace.refresh()
+        specs = [spec for spec in workspace.solutions() if spec.id in ids]
+        ctx.log(f"rolling back {', '.join(ids)} to {plan.component} {version}")
+        try:
+            undo = plan_roll(workspace, plan.component, version, specs, allow_latest=True)
+        except OrbitError as exc:
+            ctx.log(f"could not roll back {', '.join(ids)}: {exc}")
+            continue
+        rolled = await roll_body(workspace, undo, quiet, provision=True, concurrency=concurrency, wait=wait,
+                                 lock_timeout=lock_timeout, health_timeout=health_timeout)
+        converged = {str(entry["id"]) for entry in rolled.get("solutions", []) if entry.get("state") == "succeeded"}
+        for solution_id in ids:
+            if solution_id in converged:
+                back.append(solution_id)
+                ctx.child(solution_id, MemberState.FAILED, f"rolled back to {plan.component} {version}")
+                ctx.log(f"rolled back to {plan.component} {version}", child=solution_id)
+            else:
+                ctx.child(solution_id, MemberState.FAILED, f"roll back to {plan.component} {version} failed")
+    return sorted(back)
+
+
+def sub_plan(plan: RollPlan, ids: Sequence[str]) -> RollPlan:
+    """The part of ``plan`` for the solutions ``ids``."""
+    wanted = set(ids)
+    return replace(plan, changes=tuple(change for change in plan.changes if change.id in wanted),
+                   unchanged=tuple(solution_id for solution_id in plan.unchanged if solution_id in wanted),
+                   files={key: value for key, value in plan.files.items() if key in wanted},
+                   specs={key: value for key, value in plan.specs.items() if key in wanted})
+
+
+class _Progress:
+    """The roll's progress over all its members, as each wave's roll reports its own."""
+
+    def __init__(self, ctx: SweepContext, total: int) -> None:
+        self.ctx = ctx
+        self.total = total
+        self.done = 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        self.ctx.progress(self.done, self.total)
+
+    def shifted(self, size: int) -> _Shifted:
+        return _Shifted(self, size)
+
+
+class _Shifted:
+    """A wave's roll's context: its progress counts on from the waves before it; the rest passes through."""
+
+    def __init__(self, progress: _Progress, size: int) -> None:
+        self._progress = progress
+        self._start = progress.done
+        self._size = size
+
+    @property
+    def op_id(self) -> str:
+        return self._progress.ctx.op_id
+
+    @property
+    def kind(self) -> str:
+        return self._progress.ctx.kind
+
+    def log(self, text: str, child: str | None = None) -> None:
+        self._progress.ctx.log(text, child)
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        self._progress.done = self._start + min(done, self._size)
+        self._progress.ctx.progress(self._progress.done, self._progress.total)
+
+    def child(self, child_id: str, state: MemberState, message: str = "") -> None:
+        self._progress.ctx.child(child_id, state, message)
+
+
+class _Quiet(_Shifted):
+    """A rollback's context: it logs, but moves neither the roll's progress nor its members (the roll says how
+    each rolled-back solution ended)."""
+
+    def __init__(self, ctx: SweepContext) -> None:
+        super().__init__(_Progress(ctx, 0), 0)
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        pass
+
+    def child(self, child_id: str, state: MemberState, message: str = "") -> None:
+        pass
+
+
+# -- the layout on disk, for --resume --------------------------------------------------------------------------
+
+
+def layout_path(workspace: Workspace, op_id: str) -> Path:
+    return workspace.config.state_dir / "rolls" / f"{op_id}.json"
+
+
+def save_layout(workspace: Workspace, op_id: str, plan: RollPlan, settings: WaveSettings,
+                resumed_from: str | None) -> None:
+    """What ``--resume`` needs to continue this roll: the component, the version, the layout and its settings."""
+    folder = make_private_dir(layout_path(workspace, op_id).parent)
+    body = {"op_id": op_id, "component": plan.component, "version": plan.version, "resumed_from": resumed_from,
+            **settings.to_json()}
+    atomic_write_text(folder / f"{op_id}.json", json.dumps(body, indent=2) + "\n", permissions=0o600)
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """A waved roll to continue: what it rolled, its layout and settings, and the waves that succeeded."""
+
+    record: OperationRecord
+    component: str
+    version: str
+    settings: WaveSettings
+    done: tuple[int, ...]
+
+
+def resumable(workspace: Workspace, op_id: str) -> Resumable:
+    """The waved roll ``op_id`` (a unique prefix will do), to continue from its first wave that did not succeed.
+
+    Raises:
+        NotFoundError: no such operation, or it is not a roll in waves.
+        InputError: it is still running, or every wave succeeded.
+    """
+    record = workspace.operations().get(op_id)
+    try:
+        body = json.loads(layout_path(workspace, record.id).read_text())
+    except FileNotFoundError:
+        raise NotFoundError(f"operation {record.id} is not a roll in waves (no layout in "
+                            f"{layout_path(workspace, record.id).parent}); nothing to resume") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{layout_path(workspace, record.id)}: cannot read the roll's layout: {exc}") from None
+    for later in sorted(layout_path(workspace, record.id).parent.glob("*.json")):
+        try:
+            resumed_from = json.loads(later.read_text()).get("resumed_from")
+        except (OSError, ValueError):
+            continue
+        if resumed_from == record.id:
+            raise InputError(f"operation {record.id} was resumed by operation {later.stem}; resume that one instead")
+    if not record.finished:
+        raise InputError(f"operation {record.id} is still {record.state}; resume it once it ended "
+                         f"(or orbit cancel {record.id})")
+    waves = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in body["waves"])
+    done = tuple(wave.index for wave in waves
+                 if (state := record.children.get(wave_child(wave.index))) and state.state == MemberState.SUCCEEDED)
+    if len(done) == len(waves):
+        raise InputError(f"every wave of operation {record.id} succeeded; nothing to resume")
+    settings = WaveSettings(waves, float(body["soak"]), check_settings(0, str(body["on_failure"]), 0),
+                            int(body["max_unhealthy"]))
+    return Resumable(record, str(body["component"]), str(body["version"]), settings, done)
+
+
+def outcome_lines(result: Mapping[str, Any]) -> list[str]:
+    """The waves of a finished roll in a line each, for the operator: ``wave 2 (25%): failed: globex, hooli``."""
+    lines = []
+    for wave in result.get("waves", []):
+        failed = f": {', '.join(wave['failed'])}" if wave.get("failed") else ""
+        lines.append(f"wave {wave['index']} ({wave['selector']}): {wave['state']}{failed}")
+    if result.get("halted_at") is not None:
+        lines.append(f"halted at wave {result['halted_at']}"
+                     + (f"; rolled back: {', '.join(result['rolled_back'])}" if result.get("rolled_back") else ""))
+    return lines
+
