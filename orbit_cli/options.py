@@ -7,6 +7,7 @@ imported inside the functions, and named in annotations only under ``TYPE_CHECKI
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,29 @@ def resolve_lock_timeout(value: float | None) -> float:
     from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 
     return DEFAULT_LOCK_TIMEOUT if value is None else value
+
+
+HEALTH_TIMEOUT_HELP = ("Follow each new revision this long for it to be healthy or degraded; a solution not settled "
+                       "by then fails (default 300; 0: do not wait, report what one read says).")
+
+
+def health_timeout_option(func: F) -> F:
+    """``--health-timeout SECONDS`` (see ``orbit_ops.fleet.follow.DEFAULT_HEALTH_TIMEOUT``)."""
+    return click.option("--health-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                        callback=_finite_seconds, help=HEALTH_TIMEOUT_HELP)(func)
+
+
+def _finite_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value
+
+
+def resolve_health_timeout(value: float | None) -> float:
+    """The ``--health-timeout`` given, or the default."""
+    from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT
+
+    return DEFAULT_HEALTH_TIMEOUT if value is None else value
 
 
 def refuse_read_only(settings: Settings, what: str) -> None:

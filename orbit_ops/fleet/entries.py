@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orbit_ops.config.model import InvalidSolution, SolutionSpec
+from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT, check_health_timeout, health_counts
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight, check_planned
 from orbit_ops.fleet.roll import RollPlan, roll_body
@@ -84,40 +85,44 @@ async def plan_sweep(workspace: Workspace, specs: Sequence[SolutionSpec], invali
 
 
 def start_sweep(workspace: Workspace, confirmed: SweepPlan, *, concurrency: int = DEFAULT_CONCURRENCY,
-                wait: bool = True, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> OperationRunner:
+                wait: bool = True, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+                health_timeout: float = DEFAULT_HEALTH_TIMEOUT) -> OperationRunner:
     """Record the provision or sweep of the ``confirmed`` plan; iterate ``.events()`` of the result to run it.
 
     The operation applies the confirmed plan, planning a solution again only when its file or its live
-    state changed since (``orbit_ops.fleet.sweeps.sweep_body``).
+    state changed since (``orbit_ops.fleet.sweeps.sweep_body``), and follows each new revision for up to
+    ``health_timeout`` seconds.
 
     Raises:
-        InputError: ``concurrency`` is below 1.
+        InputError: ``concurrency`` is below 1, or ``health_timeout`` is not a number of seconds.
         BackendError: the operation store cannot be written.
     """
     check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
 
     async def body(ctx: OperationContext) -> dict[str, Any]:
         return await sweep_body(workspace, confirmed.solutions, ctx, concurrency=concurrency, wait=wait,
-                                lock_timeout=lock_timeout, invalid=confirmed.invalid)
+                                lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=confirmed.invalid)
 
     return OperationRunner(workspace.operations(), confirmed.kind, confirmed.target, body, total=confirmed.members)
 
 
 def start_roll(workspace: Workspace, confirmed: RollPlan, *, provision: bool = True,
                concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
-               lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+               lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT, health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                invalid: Sequence[InvalidSolution] = ()) -> OperationRunner:
     """Record the roll of the ``confirmed`` pin changes (then one sweep unless not ``provision``); run ``.events()``.
 
     Raises:
-        InputError: ``concurrency`` is below 1.
+        InputError: ``concurrency`` is below 1, or ``health_timeout`` is not a number of seconds.
         BackendError: the operation store cannot be written.
     """
     check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
 
     async def body(ctx: OperationContext) -> dict[str, Any]:
         return await roll_body(workspace, confirmed, ctx, provision=provision, concurrency=concurrency, wait=wait,
-                               lock_timeout=lock_timeout, invalid=invalid)
+                               lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
 
     target = confirmed.target
     if invalid:
@@ -129,21 +134,23 @@ def start_roll(workspace: Workspace, confirmed: RollPlan, *, provision: bool = T
 def start_waved_roll(workspace: Workspace, confirmed: RollPlan, settings: WaveSettings, *,
                      done: Sequence[int] = (), resumed_from: str | None = None,
                      concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
-                     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+                     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT, health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                      invalid: Sequence[InvalidSolution] = ()) -> OperationRunner:
     """Record the roll of the ``confirmed`` pin changes in the waves of ``settings``; run ``.events()``.
 
     ``done`` (with ``resumed_from``, the roll continued) are waves that succeeded before and are not run again.
 
     Raises:
-        InputError: ``concurrency`` is below 1.
+        InputError: ``concurrency`` is below 1, or ``health_timeout`` is not a number of seconds.
         BackendError: the operation store cannot be written.
     """
     check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
 
     async def body(ctx: OperationContext) -> dict[str, Any]:
         return await waved_roll_body(workspace, confirmed, settings, ctx, done=done, resumed_from=resumed_from,
-                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout, invalid=invalid)
+                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                                     health_timeout=health_timeout, invalid=invalid)
 
     target = f"{confirmed.target} in {len(settings.waves)} wave{'s' if len(settings.waves) != 1 else ''}"
     if resumed_from:
@@ -202,6 +209,17 @@ class SweepOutcome:
     def not_converged(self) -> list[dict[str, Any]]:
         """The solutions of the result that did not succeed (failed, skipped, invalid)."""
         return [solution for solution in self.solutions if solution["state"] != "succeeded"]
+
+    @property
+    def unhealthy(self) -> list[dict[str, Any]]:
+        """The solutions that succeeded but whose health is not ``healthy`` (not followed, or an app not written)."""
+        return [solution for solution in self.solutions
+                if solution["state"] == "succeeded" and solution.get("health") not in (None, "healthy")]
+
+    @property
+    def health_counts(self) -> dict[str, int]:
+        """How many solutions of the result are in each health, worst first (``{"degraded": 2, "healthy": 38}``)."""
+        return health_counts(solution.get("health") for solution in self.solutions)
 
     @property
     def refused(self) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from orbit_ops.config.load import load_solution
 from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
 from orbit_ops.config.pins import PinFile, read_pin_file, write_pins
 from orbit_ops.errors import InputError, NotFoundError, OrbitError, RefusedError
+from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT
 from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, plan_and_sweep, result_json
 from orbit_ops.names import APP_COMPONENTS
@@ -115,6 +116,7 @@ def plan_roll(workspace: Workspace, component: str, version: str, specs: Sequenc
 async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, provision: bool = True,
                     concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
                     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+                    health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                     invalid: Sequence[InvalidSolution] = ()) -> dict[str, Any]:
     """Write the new pins, then provision the rolled solutions as one sweep; returns the result JSON.
 
@@ -123,7 +125,8 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     holds for longer than ``lock_timeout`` seconds. Each refusal in ``refused`` says whether it was the
     input's fault (``input``: the file changed or the edit is invalid) or the wait's. The ``invalid``
     solution files of the selection are listed (``invalid`` in the result, members in state ``invalid``)
-    and left untouched.
+    and left untouched. The provisioning follows each new revision for up to ``health_timeout`` seconds, as
+    every sweep does (``orbit_ops.fleet.sweeps.sweep_body``).
     """
     written: list[PinChange] = []
     refused: list[dict[str, Any]] = []
@@ -169,7 +172,8 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     specs = [load_solution(workspace.config, plan.specs[i].path) for i in rolled_ids]
     if specs:
         swept = await plan_and_sweep(workspace, specs, _Shifted(ctx, len(refused), total),
-                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout, invalid=invalid)
+                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                                     health_timeout=health_timeout, invalid=invalid)
     else:
         for entry in invalid:
             ctx.child(entry.id, MemberState.INVALID, str(entry.error))

@@ -9,6 +9,10 @@ One operation per solution at a time across processes: each solution is converge
 A sweep applies the plan the operator confirmed (``plan_many``'s ``PlannedSolution``s): at a solution's turn
 the plan is kept unless its solution file or its live state changed since, in which case the solution is
 planned again and the re-plan logged (``orbit_ops.fleet.planned``, decision 0037).
+
+After its writes, out of its concurrency slot and its lock, a member follows the new revisions of the apps it
+wrote until they are healthy or degraded, or the health timeout passes (``orbit_ops.fleet.follow``): all
+members share one health watcher, so a sweep reads health once per interval whatever its size.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from orbit_ops.config.load import load_solution
 from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.fleet.drift import LiveSnapshot, ReleaseIndex, SolutionStatus, desired_for, solution_status
+from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT, check_health_timeout, follow_health, health_counts
 from orbit_ops.fleet.planned import PlannedSolution, desired_changes, file_fingerprint, live_changes, replan_line
 from orbit_ops.fleet.provision import (
     ResourceAction,
@@ -34,6 +39,8 @@ from orbit_ops.fleet.provision import (
     read_solution,
 )
 from orbit_ops.fleet.resources import DesiredSolution, PlatformTarget
+from orbit_ops.fleet.wait import HealthWatcher
+from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import MemberState
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
 from orbit_ops.workspace import Workspace
@@ -63,9 +70,12 @@ class SolutionOutcome:
     actions: list[ResourceAction] = field(default_factory=list)
     error: str | None = None
     notes: tuple[str, ...] = ()
+    health: str | None = None  # the solution's health after the sweep (None: not read, an invalid file)
+    health_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "state": self.state, "actions": [a.to_json() for a in self.actions]}
+        body: dict[str, Any] = {"id": self.id, "state": self.state, "actions": [a.to_json() for a in self.actions],
+                                "health": self.health, "health_reason": self.health_reason}
         if self.error:
             body["error"] = self.error
         if self.notes:
@@ -164,6 +174,8 @@ class _Sweep:
     counter: WriteCounter
     wait: bool
     lock_timeout: float | None
+    health_timeout: float
+    watcher: HealthWatcher
 
 
 async def sweep_body(
@@ -174,6 +186,7 @@ async def sweep_body(
     concurrency: int = DEFAULT_CONCURRENCY,
     wait: bool = True,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
     invalid: Sequence[InvalidSolution] = (),
 ) -> dict[str, Any]:
     """Converge the solutions of the ``confirmed`` plan as the body of an operation; returns the result JSON.
@@ -183,17 +196,19 @@ async def sweep_body(
     Per-solution failures are recorded in the result (state ``failed``), never raised; a solution
     whose lock another operation holds longer than ``lock_timeout`` seconds is one of them. Each of
     ``invalid`` (a solution file that breaks a rule) is a member in state ``invalid`` with its error, and is
-    left untouched.
+    left untouched. A member that wrote an app follows its new revisions for up to ``health_timeout``
+    seconds and fails when one is degraded or not settled by then (``orbit_ops.fleet.follow``).
 
     Raises:
         BackendError: the platform could not be listed at all.
     """
     check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
     platform = workspace.platform()
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
     return await _converge_all(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
-                               lock_timeout=lock_timeout, invalid=invalid)
+                               lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
 
 
 async def plan_and_sweep(
@@ -204,6 +219,7 @@ async def plan_and_sweep(
     concurrency: int = DEFAULT_CONCURRENCY,
     wait: bool = True,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
     invalid: Sequence[InvalidSolution] = (),
 ) -> dict[str, Any]:
     """Plan ``specs`` and converge them in one go, with one listing: the sweep of a roll, once its pins are written.
@@ -214,12 +230,13 @@ async def plan_and_sweep(
         BackendError: the platform could not be listed at all.
     """
     check_concurrency(concurrency)
+    check_health_timeout(health_timeout)
     platform = workspace.platform()
     ctx.log(f"reading the platform ({workspace.config.backend})")
     snapshot = await read_live(platform, platform)
     planned = plan_against(workspace, specs, snapshot)
     return await _converge_all(workspace, planned, snapshot, ctx, concurrency=concurrency, wait=wait,
-                               lock_timeout=lock_timeout, invalid=invalid)
+                               lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
 
 
 async def _converge_all(
@@ -231,13 +248,22 @@ async def _converge_all(
     concurrency: int,
     wait: bool,
     lock_timeout: float | None,
+    health_timeout: float,
     invalid: Sequence[InvalidSolution],
 ) -> dict[str, Any]:
     """Converge each of ``confirmed`` against ``snapshot``, at most ``concurrency`` at once (see :func:`sweep_body`)."""
+    async with HealthWatcher(workspace.platform()) as watcher:
+        sweep = _Sweep(workspace, ctx, workspace.release_index(), workspace.target(), snapshot, WriteCounter(), wait,
+                       lock_timeout, health_timeout, watcher)
+        return await _members(sweep, confirmed, concurrency, invalid)
+
+
+async def _members(sweep: _Sweep, confirmed: Sequence[PlannedSolution], concurrency: int,
+                   invalid: Sequence[InvalidSolution]) -> dict[str, Any]:
+    """Run every member of the sweep (see :func:`sweep_body`); returns the result JSON."""
+    ctx = sweep.ctx
     total = len(confirmed) + len(invalid)  # an invalid file is a member too: done at once, left untouched
     ctx.progress(len(invalid), total)
-    sweep = _Sweep(workspace, ctx, workspace.release_index(), workspace.target(), snapshot, WriteCounter(), wait,
-                   lock_timeout)
     outcomes: dict[str, SolutionOutcome] = {}
     semaphore = asyncio.Semaphore(concurrency)
     finished = len(invalid)
@@ -246,7 +272,8 @@ async def _converge_all(
         nonlocal finished
         async with semaphore:
             outcome = await _converge(sweep, planned)
-        outcomes[planned.id] = outcome
+        # Out of the slot and the lock: waiting for health does not hold up the rest of the fleet.
+        outcomes[planned.id] = await _with_health(sweep, outcome)
         finished += 1
         ctx.progress(finished, total)
 
@@ -269,7 +296,8 @@ async def _converge_all(
     failed = [o.id for o in ordered if o.state == "failed"]
     skipped = [o.id for o in ordered if o.state == "skipped"]
     ctx.log(f"{len(confirmed) - len(failed) - len(skipped)} converged, {len(failed)} failed, {len(skipped)} skipped"
-            + (f", {len(invalid)} invalid" if invalid else "") + f"; {sweep.counter.writes} write call(s)")
+            + (f", {len(invalid)} invalid" if invalid else "") + f"; {sweep.counter.writes} write call(s)"
+            + _health_tally(ordered))
     return result_json(by_id([*ordered, *invalid_outcomes(invalid)]) if invalid else ordered, sweep.counter.writes)
 
 
@@ -309,9 +337,34 @@ async def _converge(sweep: _Sweep, confirmed: PlannedSolution) -> SolutionOutcom
         ctx.child(solution_id, MemberState.FAILED, str(exc))
         ctx.log(f"failed: {exc}", child=solution_id)
         return SolutionOutcome(solution_id, "failed", error=str(exc))
-    written = sum(1 for a in actions if a.action != "none")
-    ctx.child(solution_id, MemberState.SUCCEEDED, f"{written} change(s)" if written else "in sync")
     return SolutionOutcome(solution_id, "succeeded", actions=actions, notes=plan.notes)
+
+
+async def _with_health(sweep: _Sweep, outcome: SolutionOutcome) -> SolutionOutcome:
+    """``outcome`` with its solution's health; a succeeded member that wrote an app follows its new revisions
+    and ends ``failed`` when one is degraded or not settled in time (see ``orbit_ops.fleet.follow``)."""
+    ctx, solution_id = sweep.ctx, outcome.id
+    components = {name: component for component, name in azure_names(solution_id).apps.items()}
+    wrote = [components[a.name] for a in outcome.actions if a.kind == "app" and a.action != "none"]
+    followed = await follow_health(sweep.watcher, solution_id, wrote if outcome.state == "succeeded" else [],
+                                   sweep.health_timeout, _child_log(ctx, solution_id))
+    outcome.health, outcome.health_reason = str(followed.health), followed.health_reason
+    if outcome.state != "succeeded":
+        return outcome
+    if followed.failure is not None:
+        ctx.child(solution_id, MemberState.FAILED, followed.failure)
+        ctx.log(f"failed: {followed.failure}", child=solution_id)
+        outcome.state, outcome.error = "failed", followed.failure
+        return outcome
+    written = sum(1 for a in outcome.actions if a.action != "none")
+    ctx.child(solution_id, MemberState.SUCCEEDED, f"{written} change(s)" if written else "in sync")
+    return outcome
+
+
+def _health_tally(outcomes: Sequence[SolutionOutcome]) -> str:
+    """``; health: 38 healthy, 2 degraded`` (worst first), or nothing when no health was read."""
+    counts = health_counts(outcome.health for outcome in outcomes)
+    return "; health: " + ", ".join(f"{count} {health}" for health, count in counts.items()) if counts else ""
 
 
 def _current_spec(workspace: Workspace, confirmed: PlannedSolution) -> tuple[SolutionSpec, bool]:

@@ -1,20 +1,28 @@
-"""Waiting for health without writing (``orbit wait``, SPEC §3.6): poll until every solution has settled.
+"""Waiting for health (SPEC §3.6): poll until solutions have settled, for ``orbit wait`` and for provisioning.
 
 A solution has *settled* when its health is ``healthy`` or ``degraded``: the platform has decided whether its
 latest revisions run. ``progressing``, ``missing`` and ``unknown`` may still change (a revision activating, an
 app another operation is creating, a listing that failed once), so they are read again, at a bounded interval,
 until they settle or the timeout passes. Each read is one app listing plus :func:`~orbit_ops.fleet.status.
 read_health` (one listing of app states, revisions only of the apps not plainly healthy), and only the
-solutions not yet settled are judged again. Nothing is written, and no operation is recorded: waiting is a
-read, and runs beside whatever operation is rolling the fleet.
+solutions not yet settled are judged again. Nothing is written.
+
+One loop does the polling, :class:`HealthWatcher`: ``orbit wait`` hands it every solution at once, and a sweep
+hands it each member as its writes end (decision 0048). Whoever waits, each read covers every solution still
+awaited, so a sweep of forty costs one read per interval, not forty. The first read comes at once and the
+pauses between reads grow from :data:`FIRST_INTERVAL` to :data:`POLL_INTERVAL` (reset when a newcomer
+arrives), so a platform that has already decided (the local one) costs one read and no sleep; a pause is
+never shorter than the read before it took, so a slow platform (a large fleet on Azure) is read at most half
+the time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from orbit_ops.backends.base import AppPlatform
@@ -25,7 +33,8 @@ from orbit_ops.fleet.status import read_health
 from orbit_ops.names import APP_COMPONENTS, azure_names
 
 DEFAULT_WAIT_TIMEOUT = 300.0  # seconds `orbit wait` waits when no --timeout is given
-POLL_INTERVAL = 2.0  # seconds between two reads of the platform (less when the timeout comes sooner)
+POLL_INTERVAL = 2.0  # the longest pause between two reads of the platform (less when a timeout comes sooner)
+FIRST_INTERVAL = 0.2  # the first pause after a read; each further one doubles, up to POLL_INTERVAL
 SETTLED = (Health.HEALTHY, Health.DEGRADED)
 
 
@@ -48,6 +57,10 @@ class SolutionHealth:
     @property
     def settled(self) -> bool:
         return self.health in SETTLED
+
+    def of(self, components: Collection[str]) -> tuple[Health, str | None]:
+        """The health and reason of ``components`` only (the apps a sweep wrote), worded as :attr:`health_reason`."""
+        return solution_health({component: app for component, app in self.apps.items() if component in components})
 
     def to_json(self) -> dict[str, Any]:
         """``{id, health, health_reason, apps: {component: {name, health, revision, ready_revision,
@@ -90,26 +103,129 @@ async def read_solution_health(platform: AppPlatform, ids: Sequence[str]) -> lis
             for solution_id, apps in names.items()]
 
 
+@dataclass(frozen=True)
+class Watched:
+    """How a followed solution ended: its last health read, and whether the apps followed had settled."""
+
+    solution: SolutionHealth
+    settled: bool
+    waited: float  # seconds from the start of the follow to the read that ended it
+
+
+@dataclass(eq=False)
+class _Waiter:
+    id: str
+    components: tuple[str, ...]
+    deadline: float | None  # None: answered by the next read, never waited for
+    started: float
+    on_read: Callable[[SolutionHealth], None] | None
+    future: asyncio.Future[Watched] = field(repr=False)
+
+    def settled_by(self, solution: SolutionHealth) -> bool:
+        return solution.of(self.components)[0] in SETTLED
+
+
+class HealthWatcher:
+    """One poller for everyone waiting on health: each read covers every solution still awaited.
+
+    Use as ``async with HealthWatcher(platform) as watcher``; :meth:`follow` returns when its solution
+    settles, its timeout passes, or (with no timeout) the next read has judged it. Leaving the block stops
+    the poller.
+    """
+
+    def __init__(self, platform: AppPlatform, *, interval: float = POLL_INTERVAL) -> None:
+        self._platform = platform
+        self._longest = interval
+        self._pause = min(FIRST_INTERVAL, interval)
+        self._last_read = float("-inf")
+        self._read_cost = 0.0  # how long the last read took: the pause after it is never shorter
+        self._waiters: list[_Waiter] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0  # how many times the platform was read
+
+    async def __aenter__(self) -> HealthWatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def follow(self, solution_id: str, timeout: float | None, *, components: Sequence[str] = APP_COMPONENTS,
+                     on_read: Callable[[SolutionHealth], None] | None = None) -> Watched:
+        """Wait until the apps ``components`` of ``solution_id`` are healthy or degraded (the worst of them), or
+        ``timeout`` seconds have passed (0: one read); ``timeout`` None is answered by the next read whatever it
+        says. ``on_read`` hears each read of the solution as it comes."""
+        started = time.monotonic()
+        waiter = _Waiter(solution_id, tuple(components), None if timeout is None else started + timeout, started,
+                         on_read, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        self._pause = min(FIRST_INTERVAL, self._longest)  # a newcomer is read soon
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._poll())
+        try:
+            return await waiter.future
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    async def _poll(self) -> None:
+        try:
+            while self._waiters:
+                due = min([self._last_read + max(self._pause, self._read_cost),
+                           *(w.deadline for w in self._waiters if w.deadline is not None)])
+                if (delay := due - time.monotonic()) > 0:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                    continue  # a newcomer may have brought the next read forward
+                await self._read()
+        except Exception as exc:  # a bug in a read must reach every waiter, not leave them waiting forever
+            for waiter in self._waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+
+    async def _read(self) -> None:
+        batch = list(self._waiters)
+        self._last_read = time.monotonic()
+        self.reads += 1
+        read = {solution.id: solution
+                for solution in await read_solution_health(self._platform, list(dict.fromkeys(w.id for w in batch)))}
+        now = time.monotonic()
+        self._read_cost = now - self._last_read
+        for waiter in batch:
+            solution = read[waiter.id]
+            if waiter.on_read is not None:
+                waiter.on_read(solution)
+            settled = waiter.settled_by(solution)
+            if settled or waiter.deadline is None or now >= waiter.deadline:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                if not waiter.future.done():
+                    waiter.future.set_result(Watched(solution, settled, now - waiter.started))
+        self._pause = min(self._pause * 2, self._longest)
+
+
 async def wait_for_health(platform: AppPlatform, ids: Sequence[str], timeout: float = DEFAULT_WAIT_TIMEOUT, *,
                           interval: float = POLL_INTERVAL,
                           on_settled: Callable[[SolutionHealth], None] | None = None) -> WaitResult:
     """Read the health of ``ids`` until every one is healthy or degraded, or ``timeout`` seconds have passed.
 
-    ``timeout`` 0 answers from one read. ``on_settled`` hears each solution once, when it settles.
+    ``timeout`` 0 answers from one read; ``interval`` is the longest pause between reads. ``on_settled``
+    hears each solution once, when it settles.
     """
-    deadline = time.monotonic() + timeout
-    latest: dict[str, SolutionHealth] = {}
-    pending = list(dict.fromkeys(ids))
-    reads = 0
-    while True:
-        reads += 1
-        for solution in await read_solution_health(platform, pending):
-            latest[solution.id] = solution
-            if solution.settled and on_settled is not None:
-                on_settled(solution)
-        pending = [solution_id for solution_id in pending if not latest[solution_id].settled]
-        left = deadline - time.monotonic()
-        if not pending or left <= 0:
-            break
-        await asyncio.sleep(min(interval, left))
-    return WaitResult([latest[solution_id] for solution_id in dict.fromkeys(ids)], bool(pending), reads)
+    async with HealthWatcher(platform, interval=interval) as watcher:
+
+        async def one(solution_id: str) -> Watched:
+            watched = await watcher.follow(solution_id, timeout)
+            if watched.settled and on_settled is not None:
+                on_settled(watched.solution)
+            return watched
+
+        results = await asyncio.gather(*(one(solution_id) for solution_id in dict.fromkeys(ids)))
+    latest = {watched.solution.id: watched for watched in results}
+    return WaitResult([latest[solution_id].solution for solution_id in dict.fromkeys(ids)],
+                      any(not watched.settled for watched in results), watcher.reads)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.errors import InputError, NotFoundError, OrbitError
+from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT
 from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.roll import RollPlan, plan_roll, roll_body
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext
@@ -92,6 +93,7 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
                           invalid: Sequence[InvalidSolution] = (),
                           concurrency: int = DEFAULT_CONCURRENCY, wait: bool = True,
                           lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+                          health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                           interval: float = POLL_INTERVAL) -> dict[str, Any]:
     """Roll ``plan`` wave by wave (see the module's docstring); returns the roll's result JSON plus ``waves``,
     ``halted_at`` (the failed wave's index, or None) and ``rolled_back`` (ids pinned back and provisioned).
@@ -133,7 +135,8 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
             progress.add(len(wave.solutions) + 1)
             continue
         unhealthy = await _run_wave(workspace, plan, settings, wave, ctx, progress, result, concurrency=concurrency,
-                                    wait=wait, lock_timeout=lock_timeout, interval=interval)
+                                    wait=wait, lock_timeout=lock_timeout, health_timeout=health_timeout,
+                                    interval=interval)
         failed = len(unhealthy) > settings.max_unhealthy
         verdict = (f"{len(unhealthy)} of {len(wave.solutions)} unhealthy (allowed: {settings.max_unhealthy})"
                    + (f": {', '.join(sorted(unhealthy))}" if unhealthy else ""))
@@ -145,7 +148,8 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
             ctx.log(f"wave {wave.index} failed: {verdict}; no later wave starts")
             if settings.on_failure == "rollback":
                 result["rolled_back"] = await _roll_back(workspace, plan, wave, ctx, concurrency=concurrency,
-                                                         wait=wait, lock_timeout=lock_timeout)
+                                                         wait=wait, lock_timeout=lock_timeout,
+                                                         health_timeout=health_timeout)
             ctx.child(name, MemberState.FAILED, verdict + (" — rolled back" if result["rolled_back"] else ""))
         else:
             ctx.log(f"wave {wave.index} succeeded: {verdict}")
@@ -156,7 +160,7 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
 
 async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings, wave: Wave, ctx: SweepContext,
                     progress: _Progress, result: dict[str, Any], *, concurrency: int, wait: bool,
-                    lock_timeout: float | None, interval: float) -> set[str]:
+                    lock_timeout: float | None, health_timeout: float, interval: float) -> set[str]:
     """Roll one wave, then judge and soak it; returns its unhealthy solutions (and adds its result to ``result``)."""
     ctx.log(f"wave {wave.index} of {len(settings.waves)} ({wave.selector}): {', '.join(wave.solutions) or 'empty'}")
     ctx.child(wave_child(wave.index), MemberState.RUNNING, f"{wave.selector}: rolling {len(wave.solutions)}")
@@ -164,7 +168,8 @@ async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings
         return set()
     sub = sub_plan(plan, wave.solutions)
     rolled = await roll_body(workspace, sub, progress.shifted(len(wave.solutions)), provision=True,
-                             concurrency=concurrency, wait=wait, lock_timeout=lock_timeout)
+                             concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                             health_timeout=health_timeout)
     for key in ("pins", "unchanged", "refused", "solutions"):
         result[key] += rolled.get(key, [])
     result["writes"] += rolled.get("writes", 0)
@@ -209,7 +214,7 @@ async def _watch(workspace: Workspace, ids: Sequence[str], settings: WaveSetting
 
 
 async def _roll_back(workspace: Workspace, plan: RollPlan, wave: Wave, ctx: SweepContext, *, concurrency: int,
-                     wait: bool, lock_timeout: float | None) -> list[str]:
+                     wait: bool, lock_timeout: float | None, health_timeout: float) -> list[str]:
     """Pin the wave's re-pinned solutions back to the version each had, and provision them; returns those done."""
     before = {change.id: change.before for change in plan.changes if change.id in wave.solutions}
     back: list[str] = []
@@ -225,7 +230,7 @@ async def _roll_back(workspace: Workspace, plan: RollPlan, wave: Wave, ctx: Swee
             ctx.log(f"could not roll back {', '.join(ids)}: {exc}")
             continue
         rolled = await roll_body(workspace, undo, quiet, provision=True, concurrency=concurrency, wait=wait,
-                                 lock_timeout=lock_timeout)
+                                 lock_timeout=lock_timeout, health_timeout=health_timeout)
         converged = {str(entry["id"]) for entry in rolled.get("solutions", []) if entry.get("state") == "succeeded"}
         for solution_id in ids:
             if solution_id in converged:

@@ -230,6 +230,27 @@ def _solution_lock(name: str) -> Callable[[Case], None]:
     return setup
 
 
+def _lacks_mc_url(case: Case) -> None:
+    """globex's reader is not given MC_URL, which the release candidate's image requires."""
+    path = case.root / "solutions" / "globex.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.lstrip().startswith("MC_URL:")))
+
+
+def _apps_keep_starting(case: Case) -> None:
+    """The platform reports every app still starting, as a revision that never finishes activating does."""
+    from dataclasses import replace
+
+    from orbit_ops.backends.local.platform import LocalPlatform
+
+    listed = LocalPlatform.list_app_states
+
+    async def starting(self: LocalPlatform) -> object:
+        return {name: replace(facts, running_status="Progressing") for name, facts in (await listed(self)).items()}
+
+    case.monkeypatch.setattr(LocalPlatform, "list_app_states", starting)
+
+
 def _edited_after_plan(case: Case) -> None:
     edit_after_plan(case.monkeypatch)
 
@@ -265,6 +286,9 @@ SETUPS: dict[str, Callable[[Case], None]] = {
     "a member skipped (unreleased pin, in `--all`)": _nothing,
     "lock held past `--lock-timeout`": _solution_lock("acme-corp"),
     "lock held, `--no-wait`": _solution_lock("acme-corp"),
+    "a member's new revision degraded": _lacks_mc_url,
+    "a new revision not settled within `--health-timeout`": _apps_keep_starting,
+    "`--health-timeout 0`: a degraded revision not waited for": _lacks_mc_url,
     "roll: every member succeeded": _nothing,
     "roll: a pin write refused after others were written": _edited_after_plan,
     "roll: every pin write refused, nothing written": _edited_after_plan,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import record_platform_calls
 
+from orbit_ops.backends.local.builder import LocalBuilder
 from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.entries import SweepPlan, plan_sweep, start_sweep
@@ -80,7 +81,7 @@ class RacingPlatform(LocalPlatform):
     """Another process creates the mc app (differently) between our snapshot and our create."""
 
     def __init__(self, state_dir: Path, app_name: str) -> None:
-        super().__init__(state_dir)
+        super().__init__(state_dir, LocalBuilder(state_dir).local_registry)  # pulls as the workspace's does
         self.other = LocalPlatform(state_dir)
         self.app_name = app_name
 
@@ -108,7 +109,7 @@ class FlakyPlatform(LocalPlatform):
     """Fails every write for one solution's apps; counts solutions in flight."""
 
     def __init__(self, state_dir: Path, failing: str) -> None:
-        super().__init__(state_dir)
+        super().__init__(state_dir, LocalBuilder(state_dir).local_registry)  # pulls as the workspace's does
         self.failing = azure_names(failing).h
         self.in_flight = 0
         self.most = 0

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ import pytest
 
 import orbit_ops.operations.records
 import orbit_ops.operations.store
+from orbit_ops.backends.base import BuildRequest
+from orbit_ops.backends.local.builder import LocalBuilder
+from orbit_ops.build.context import pack_context
 from orbit_ops.catalog.releases import ReleaseRecord, append_record
 from orbit_ops.errors import BuildError
 from orbit_ops.operations.runner import OperationRunner
@@ -147,7 +151,27 @@ def build_workspace(root: Path) -> Path:
         _write(root, {f"solutions/{solution_id}.yaml": "\n".join(lines) + "\n"})
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "Record releases", when=START + timedelta(days=80))
+    _push_released_images(root)
     return root
+
+
+def _push_released_images(root: Path) -> None:
+    """Each released version's image in the local registry (``.orbit/registry``), built by the real local builder
+    from its tag's context, so an app a test provisions has an image to pull and its revision runs (provisioning
+    follows it to health, decision 0048). The records name the fixture's ACR, so integrity reads tags only."""
+    builder = LocalBuilder(root / ".orbit")
+    contexts = root / ".orbit" / "fixture-contexts"
+    for component, version, _annotated, released in HISTORY:
+        if not released:
+            continue
+        context = contexts / f"{component}-{version}"
+        _write(context, {"Dockerfile": f"FROM scratch\nCOPY VERSION /VERSION\nLABEL component={component}\n",
+                         "VERSION": f"{version}\n"})
+        packed = pack_context(context, context / "Dockerfile", contexts / f"{component}-{version}.tar.gz")
+        request = BuildRequest(component, version, f"{component}/v{version}", "0" * 40, packed,
+                               context / "Dockerfile", "fixture", f"fixture-{component}-{version}")
+        asyncio.run(builder.build(request, lambda _line: None))
+    shutil.rmtree(contexts)
 
 
 class _FrozenDatetime(datetime):
