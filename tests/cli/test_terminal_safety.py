@@ -60,6 +60,7 @@ def test_solutions_on_a_terminal_neither_passes_controls_nor_reads_markup(hostil
     path = hostile_copy / "solutions" / "globex.yaml"
     path.write_text(path.read_text().replace("display_name: Globex", "display_name: '[link=https://evil.example]x'"))
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the rich table
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that no name wraps: the markup must show as written, whole
     code, out, err = run_cli("-w", str(hostile_copy), "solutions")
     assert code == 0, err
     assert raw_controls(out) == [] and "\x1b]8;" not in out  # no hyperlink made from a display name
