@@ -234,3 +234,19 @@ def record_operations(root: Path) -> list[str]:
 
     with frozen_engine_clock():
         return asyncio.run(run_all())
+
+
+def build_local_images(root: Path, *releases: tuple[str, str]) -> None:
+    """Build (component, version) of the fixed workspace into its local registry with the real local builder, so
+    the apps provisioned from them run (their records say ``acr``: integrity still checks the tags only)."""
+    from orbit_ops.backends.base import BuildRequest
+    from orbit_ops.backends.local.builder import LocalBuilder
+    from orbit_ops.build.context import pack_context
+
+    builder = LocalBuilder(root / ".orbit")
+    for component, version in releases:
+        context = root / "apps" / component
+        packed = pack_context(context, context / "Dockerfile", root / ".orbit" / f"{component}-{version}.tar.gz")
+        request = BuildRequest(component, version, f"{component}/v{version}", "0" * 40, packed, context / "Dockerfile",
+                               "fixture", f"fixture-{component}-{version}")
+        asyncio.run(builder.build(request, lambda _line: None))
