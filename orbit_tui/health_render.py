@@ -9,17 +9,18 @@ container's words may quote its env), and every cell is shown with its control c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from orbit_ops.console_queries import AppRevisions
 from orbit_ops.fleet.drift import AppStatus
-from orbit_ops.fleet.health import RevisionFacts
+from orbit_ops.fleet.health import Health, RevisionFacts
 from orbit_ops.redact import redact
 from orbit_tui.render import NOT_KNOWN, Cell, state_cell
 
-HEALTH_COLUMNS = ("app", "health", "latest revision", "ready revision", "reason")
-REVISION_COLUMNS = ("app", "revision", "provisioning", "running", "health", "active", "replicas", "restarts", "age")
+# "health" is the app's (Orbit's judgement, on its first row); "health state" is the revision's healthState.
+REVISION_COLUMNS = ("app", "health", "revision", "provisioning", "running", "health state", "active", "replicas",
+                    "restarts", "age")
 NOTICE_SHOWN = 5  # solutions named in one degraded notice; the rest are counted
 
 # The service's revision states (lower-cased) Orbit knows, and how they look.
@@ -47,16 +48,16 @@ def shown_reason(reason: str | None) -> str:
     return redact(reason) if reason else ""
 
 
-def health_row(app: AppStatus) -> tuple[Cell, ...]:
-    """One app's health: its state, the revisions it was judged on, and the engine's reason."""
-    health = app.health
-    return (
-        Cell(app.component),
-        state_cell(str(health.health)),
-        Cell(health.revision or NOT_KNOWN, None if health.revision else "-muted"),
-        Cell(health.ready_revision or NOT_KNOWN, None if health.ready_revision else "-muted"),
-        Cell(shown_reason(health.health_reason)),
-    )
+def health_lines(apps: Sequence[AppStatus]) -> list[str]:
+    """Why each app that is not healthy is not (``orbit  degraded: image pull failed: …``; apps with the same
+    health and reason share a line), or that all of them run."""
+    said: dict[tuple[str, str], list[str]] = {}
+    for app in apps:
+        if app.health.health is not Health.HEALTHY:
+            why = shown_reason(app.health.health_reason) or "no reason given"
+            said.setdefault((str(app.health.health), why), []).append(app.component)
+    lines = [f"{', '.join(components):<6} {health}: {why}" for (health, why), components in said.items()]
+    return lines or (["every app's latest revision runs"] if apps else ["health not read yet"])
 
 
 def revision_state_cell(value: str) -> Cell:
@@ -75,9 +76,10 @@ def age_text(since: datetime | None, now: datetime) -> str:
     return f"{seconds} s"
 
 
-def revision_row(component: str, revision: RevisionFacts, now: datetime) -> tuple[Cell, ...]:
+def revision_row(app: Cell, health: Cell, revision: RevisionFacts, now: datetime) -> tuple[Cell, ...]:
     return (
-        Cell(component),
+        app,
+        health,
         Cell(revision.name),
         revision_state_cell(revision.provisioning_state),
         revision_state_cell(revision.running_state),
@@ -89,20 +91,23 @@ def revision_row(component: str, revision: RevisionFacts, now: datetime) -> tupl
     )
 
 
-def revision_rows(apps: Sequence[AppRevisions], now: datetime) -> list[tuple[str, tuple[Cell, ...]]]:
-    """Each app's newest revisions (newest first), keyed ``app/revision``; an app without any, or whose read
-    failed, is one row saying so."""
+def revision_rows(apps: Sequence[AppRevisions], health: Mapping[str, AppStatus],
+                  now: datetime) -> list[tuple[str, tuple[Cell, ...]]]:
+    """Each app's newest revisions (newest first), keyed ``app/revision``, its component and health (from
+    ``health``, component → status; a dash before the platform was read) on its first row; an app without any
+    revision, or whose revisions could not be read, is one row saying so."""
     rows: list[tuple[str, tuple[Cell, ...]]] = []
-    blank = tuple(Cell(NOT_KNOWN, "-muted") for _ in REVISION_COLUMNS[3:])
+    dash = Cell(NOT_KNOWN, "-muted")
     for app in apps:
-        if app.error is not None:
-            rows.append((app.app, (Cell(app.component), Cell(f"not read: {redact(app.error)}", "-problem"),
-                                   Cell(NOT_KNOWN, "-muted"), *blank)))
-        elif not app.revisions:
-            rows.append((app.app, (Cell(app.component), Cell("no revision", "-muted"), Cell(NOT_KNOWN, "-muted"),
-                                   *blank)))
-        rows += [(f"{app.app}/{revision.name}", revision_row(app.component, revision, now))
-                 for revision in app.revisions]
+        status = health.get(app.component)
+        first = (Cell(app.component), state_cell(str(status.health.health) if status else None))
+        if app.error is not None or not app.revisions:
+            said = Cell(f"not read: {redact(app.error)}", "-problem") if app.error else Cell("no revision", "-muted")
+            rows.append((app.app, (*first, said, *(dash for _ in REVISION_COLUMNS[3:]))))
+            continue
+        for index, revision in enumerate(app.revisions):
+            lead = first if index == 0 else (Cell(""), Cell(""))
+            rows.append((f"{app.app}/{revision.name}", revision_row(*lead, revision, now)))
     return rows
 
 

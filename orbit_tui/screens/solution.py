@@ -23,7 +23,7 @@ from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import SWEEPING_KINDS
 from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible
-from orbit_tui.health_render import HEALTH_COLUMNS, REVISION_COLUMNS, health_row, revision_rows, shown_reason
+from orbit_tui.health_render import REVISION_COLUMNS, health_lines, revision_rows
 from orbit_tui.messages import LogRequested, Part, ReadRequested, RollBackRequested
 from orbit_tui.model import ConsoleModel, HistoryRead, RevisionsRead
 from orbit_tui.render import (
@@ -59,6 +59,7 @@ class SolutionScreen(OrbitScreen):
         super().__init__(model)
         self.view = view
         self.status = status
+        self.revisions: RevisionsRead | None = None  # the last read of its apps' revisions
 
     def compose_body(self) -> ComposeResult:
         spec = self.view.spec
@@ -90,10 +91,9 @@ class SolutionScreen(OrbitScreen):
             yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
             yield Static("\n".join(visible(problem) for problem in self.view.problems), classes="problems",
                          id="solution-problems", markup=False)
-        yield Label("Health", classes="section-title", markup=False)
-        yield StateTable(HEALTH_COLUMNS, id="health", openable=False)
-        yield Label("Revisions (newest first)", classes="section-title", markup=False)
+        yield Label("Health and revisions (newest first)", classes="section-title", markup=False)
         yield StateTable(REVISION_COLUMNS, id="revisions", openable=False)
+        yield Static("", id="solution-health", classes="note", markup=False)
         yield Label("Resources (desired vs live)", classes="section-title", markup=False)
         yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
@@ -114,7 +114,7 @@ class SolutionScreen(OrbitScreen):
             )
             for pin in self.view.pins
         )
-        for table in ("#resources", "#health", "#revisions"):
+        for table in ("#resources", "#revisions"):
             self.query_one(table, StateTable).show_cursor = False
         self.show_status()
         self.model.history_read.subscribe(self, self.on_history_read)
@@ -134,16 +134,24 @@ class SolutionScreen(OrbitScreen):
     def show_status(self) -> None:
         status = self.status
         self.query_one("#solution-sync", Label).update(self.sync_note())
-        self.query_one("#health", StateTable).show_rows(
-            (app.component, health_row(app)) for app in (status.apps.values() if status else ())
-        )
+        apps = list(status.apps.values()) if status else []
+        self.query_one("#solution-health", Static).update(visible("\n".join(health_lines(apps)), multiline=True))
         self.query_one("#resources", StateTable).show_rows(
             (f"{r.kind}/{r.name}", resource_row(r.kind, r.name, r.sync, r.diff)) for r in self.read_resources()
         )
+        self.show_revisions()
 
     def on_revisions_read(self, read: RevisionsRead) -> None:
         if read.solution_id == self.view.spec.id:
-            self.query_one("#revisions", StateTable).show_rows(revision_rows(read.apps, read.at))
+            self.revisions = read
+            self.show_revisions()
+
+    def show_revisions(self) -> None:
+        """Each app's newest revisions, with the app's health from the fleet's last read on its first row."""
+        read = self.revisions
+        if read is not None:
+            health = dict(self.status.apps) if self.status else {}
+            self.query_one("#revisions", StateTable).show_rows(revision_rows(read.apps, health, read.at))
 
     def env_text(self) -> str:
         """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped
@@ -178,9 +186,7 @@ class SolutionScreen(OrbitScreen):
         status = self.status
         if status is None:
             return f"sync  {self.view.sync or NOT_KNOWN}   (the platform has not been read yet)"
-        note = f"sync  {status.sync}" + (f"   ({visible(status.reason)})" if status.reason else "")
-        reason = shown_reason(status.health_reason)
-        return note + f"\nhealth  {status.health}" + (f"   ({visible(reason)})" if reason else "")
+        return f"sync  {status.sync}" + (f"   ({visible(status.reason)})" if status.reason else "")
 
     def on_history_read(self, read: HistoryRead) -> None:
         solution_id = self.view.spec.id

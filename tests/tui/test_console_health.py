@@ -10,7 +10,7 @@ import pytest
 from conftest import SIZE
 from console_helpers import open_solutions, record_notifications, settle, table_rows
 from console_workspace import build_local_images, frozen_engine_clock
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
 from orbit_ops.demo_apps import ENV_REQUIRING_RELEASE, MC_URL
 from orbit_ops.fleet.entries import plan_sweep, start_roll, start_sweep
@@ -131,20 +131,15 @@ async def test_the_detail_shows_each_apps_revisions_and_why_it_is_degraded(runni
         await pilot.press("down", "enter")  # globex
         await settle(pilot)
         assert isinstance(app.screen, SolutionScreen) and app.screen.view.spec.id == "globex"
-        health = {row[0]: row for row in table_rows(app, "#health")}
-        assert health["orbit"][1] == "degraded"
-        assert health["orbit"][4] == ("image pull failed: 'oci:.orbit/registry/orbit:1.1.0': the local registry has "
-                                      "no orbit:1.1.0 (it holds 1.2.0, latest)")
-        assert health["orbit"][3] == "—"  # no revision of it ever ran
-        assert (health["agent"][1], health["mc"][1], health["agent"][4]) == ("healthy", "healthy", "")
         revisions = table_rows(app, "#revisions")
-        assert [row[0] for row in revisions] == ["orbit", "agent", "mc"]
+        assert [row[:2] for row in revisions] == [["orbit", "degraded"], ["agent", "healthy"], ["mc", "healthy"]]
         orbit, agent = revisions[0], revisions[1]
-        assert orbit[1] == health["orbit"][2]  # the latest revision, the one judged
-        assert orbit[2:8] == ["Failed", "Failed", "Unhealthy", "no", "0", "0"]
-        assert agent[2:8] == ["Provisioned", "Running", "Healthy", "yes", "1", "0"]
-        note = str(app.screen.query_one("#solution-sync", Label).render())
-        assert "health  degraded   (orbit: image pull failed:" in note
+        assert orbit[2].startswith("orbit-") and agent[2].startswith("agent-")
+        assert orbit[3:9] == ["Failed", "Failed", "Unhealthy", "no", "0", "0"]
+        assert agent[3:9] == ["Provisioned", "Running", "Healthy", "yes", "1", "0"]
+        why = str(app.screen.query_one("#solution-health", Static).render())
+        assert why == ("orbit  degraded: image pull failed: 'oci:.orbit/registry/orbit:1.1.0': the local registry "
+                       "has no orbit:1.1.0 (it holds 1.2.0, latest)")
 
 
 async def test_the_detail_reads_its_revisions_again_while_it_is_open(running: Path, make_app: MakeApp) -> None:
@@ -153,16 +148,18 @@ async def test_the_detail_reads_its_revisions_again_while_it_is_open(running: Pa
         await open_solutions(pilot)
         await pilot.press("enter")  # acme-corp, healthy
         await settle(pilot)
-        assert [row[0] for row in table_rows(app, "#revisions")] == ["orbit", "agent", "mc"]
+        assert [row[:2] for row in table_rows(app, "#revisions")] == [
+            ["orbit", "healthy"], ["agent", "healthy"], ["mc", "healthy"]]
+        assert str(app.screen.query_one("#solution-health", Static).render()) == "every app's latest revision runs"
         # another terminal rolls acme-corp's orbit to 1.1.0, which the local registry does not hold
         await asyncio.to_thread(roll, running, "orbit", "1.1.0", "acme-corp")
         app.model.tick("solution", "acme-corp")  # the interval's work, now
         await settle(pilot)
-        orbit = [row for row in table_rows(app, "#revisions") if row[0] == "orbit"]
-        assert [row[2] for row in orbit] == ["Failed", "Provisioned"]  # newest first
-        assert [row[5] for row in orbit] == ["no", "yes"]  # the old revision still serves
-        health = {row[0]: row for row in table_rows(app, "#health")}
-        assert health["orbit"][1] == "degraded" and health["orbit"][3] == orbit[1][1]
+        rows = table_rows(app, "#revisions")
+        assert [row[:2] for row in rows[:3]] == [["orbit", "degraded"], ["", ""], ["agent", "healthy"]]
+        assert [row[3] for row in rows[:2]] == ["Failed", "Provisioned"]  # newest first
+        assert [row[6] for row in rows[:2]] == ["no", "yes"]  # the old revision still serves
+        assert str(app.screen.query_one("#solution-health", Static).render()).startswith("orbit  degraded: ")
 
 
 async def test_a_solution_turning_degraded_updates_its_row_and_says_why(demo_copy: Path, make_app: MakeApp) -> None:

@@ -226,6 +226,29 @@ def test_integrity_in_the_solution(snap_copy: Callable[..., bool], fixed_copy: P
     assert snap_copy(keys("2", "enter"))
 
 
+def _running(root: Path) -> None:
+    """acme-corp running (its images built locally), globex's orbit 1.1.0 failing to pull: healthy and degraded."""
+    from console_workspace import build_local_images
+
+    build_local_images(root, ("orbit", "1.2.0"), ("agent", "2.0.0"), ("mc", "1.1.0"))
+    _engine(root, 4, "provision", ids=["acme-corp", "globex"])
+
+
+def test_solutions_with_health(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2"))
+
+
+def test_solutions_health_filter(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2", "slash", *"health:degraded"))
+
+
+def test_solution_revisions(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2", "down", "enter"))
+
+
 def _break_files(root: Path) -> None:
     """One malformed and one mis-typed solution file beside the fixed workspace's solutions (issue 12)."""
     (root / "solutions" / "broken.yaml").write_text('id: broken\nimages: {agent_tag: "2.0.0"\nenv: x\n')
