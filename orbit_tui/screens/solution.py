@@ -199,6 +199,7 @@ class SolutionScreen(OrbitScreen):
         self.query_one("#history", StateTable).show_rows(
             (record.id, operation_row(record, member=solution_id)) for record in mine
         )
+        self.refresh_bindings()  # Enter opens a row now that there are rows: the footer says so
 
     def read_resources(self) -> Sequence[ResourceStatus]:
         """This solution's resources, desired vs live (kind, name, sync, diff); empty before the platform read."""
