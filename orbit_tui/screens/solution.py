@@ -149,9 +149,12 @@ class SolutionScreen(OrbitScreen):
     def show_revisions(self) -> None:
         """Each app's newest revisions, with the app's health from the fleet's last read on its first row."""
         read = self.revisions
+        table = self.query_one("#revisions", StateTable)
+        # No app has a revision (none provisioned yet): the line below says why; an empty table would say nothing.
+        table.display = read is not None and any(app.revisions or app.error for app in read.apps)
         if read is not None:
             health = dict(self.status.apps) if self.status else {}
-            self.query_one("#revisions", StateTable).show_rows(revision_rows(read.apps, health, read.at))
+            table.show_rows(revision_rows(read.apps, health, read.at))
 
     def env_text(self) -> str:
         """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped

@@ -141,3 +141,14 @@ def test_operation_endings_are_announced_by_severity(state: str, severity: str) 
     from orbit_tui.render import notification_severity
 
     assert notification_severity(state) == severity
+
+
+def test_a_degraded_notice_names_five_solutions_with_their_reasons_and_counts_the_rest() -> None:
+    from orbit_tui.health_render import degraded_notice
+
+    solutions = [(f"s{index}", f"orbit: image pull failed: s{index}") for index in range(7)] + [("s7", None)]
+    title, message = degraded_notice(solutions)
+    assert title == "Health degraded: 8 solutions"
+    assert message.splitlines() == [*(f"s{index}: orbit: image pull failed: s{index}" for index in range(5)),
+                                    "… and 3 more (filter: health:degraded)"]
+    assert degraded_notice([("s7", None)]) == ("Health degraded: 1 solution", "s7: no reason given")
