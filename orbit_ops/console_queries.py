@@ -1,5 +1,5 @@
 """Questions the console asks that compose several engine calls: record integrity per release and per pin,
-the previous pins a rollback can restore, and the failures of a finished sweep.
+the previous pins a rollback can restore, the failures of a finished sweep, and one solution's revisions.
 
 Each answer is built from existing engine functions (``integrity.verify_records``, ``roll.previous_pin``, the
 operation store) so the CLI and the console never disagree; nothing here writes. The console runs these in
@@ -9,17 +9,19 @@ worker threads (``verify_records`` reads git and the registry). An operation's l
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orbit_ops.errors import NotFoundError
+from orbit_ops.errors import BackendError, NotFoundError
 from orbit_ops.fleet.drift import ReleaseIndex, SolutionStatus
+from orbit_ops.fleet.health import RevisionFacts
 from orbit_ops.fleet.integrity import verify_records
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.roll import RollPlan, previous_pin
 from orbit_ops.fleet.sweeps import plan_many
-from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.records import OperationRecord
 from orbit_ops.workspace import Workspace
@@ -157,3 +159,34 @@ async def plan_after_roll(workspace: Workspace, plan: RollPlan) -> list[PlannedS
     key = f"{plan.component}_tag"
     rolled = [dataclasses.replace(spec, images={**spec.images, key: plan.version}) for spec in plan.specs.values()]
     return await plan_many(workspace, rolled)
+
+
+REVISIONS_SHOWN = 5  # the newest revisions of each app the solution detail shows
+
+
+@dataclass(frozen=True)
+class AppRevisions:
+    """One app of a solution and its newest revisions (newest first), or why they could not be read."""
+
+    component: str
+    app: str
+    revisions: tuple[RevisionFacts, ...] = ()
+    error: str | None = None
+
+
+async def solution_revisions(workspace: Workspace, solution_id: str,
+                             limit: int = REVISIONS_SHOWN) -> list[AppRevisions]:
+    """The newest ``limit`` revisions of each of the three apps of ``solution_id``: one revisions read per app
+    (never a listing of the fleet). Never raises for the platform: an app whose read failed carries the error."""
+    platform = workspace.platform()
+    apps = azure_names(solution_id).apps
+
+    async def read(component: str) -> AppRevisions:
+        app = apps[component]
+        try:
+            revisions = await platform.list_revisions(app)
+        except BackendError as exc:
+            return AppRevisions(component, app, error=str(exc))
+        return AppRevisions(component, app, tuple(revisions[:limit]))
+
+    return list(await asyncio.gather(*(read(component) for component in APP_COMPONENTS)))

@@ -29,6 +29,7 @@ from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
 from orbit_tui import messages
 from orbit_tui.commands import OrbitCommands, screen_actions
+from orbit_tui.fleet_model import HealthDegraded
 from orbit_tui.flows import (
     FlowSteps,
     build_runner,
@@ -40,6 +41,7 @@ from orbit_tui.flows import (
     retry_failed_flow,
     show_plan_flow,
 )
+from orbit_tui.health_render import degraded_notice
 from orbit_tui.model import ConsoleModel
 from orbit_tui.render import describe_target, display_path, notification_severity, operation_summary
 from orbit_tui.runs import ConsoleRun, ConsoleRuns
@@ -108,12 +110,19 @@ class OrbitApp(App[None]):
         return self.model.runs
 
     def on_mount(self) -> None:
+        self.model.fleet.degraded.subscribe(self, self.on_health_degraded)
         self.switch_mode("components")
         self.set_interval(self.model.refresh_seconds, self._tick)
 
+    def on_health_degraded(self, degraded: HealthDegraded) -> None:
+        """Solutions whose health turned degraded since the last read: said loudly, whatever screen is shown."""
+        title, message = degraded_notice(degraded.solutions)
+        self.notify(message, title=title, severity="error", timeout=15, markup=False)
+
     def _tick(self) -> None:
         screen = self.screen
-        self.model.tick(screen.SHOWS if isinstance(screen, OrbitScreen) else None)
+        if isinstance(screen, OrbitScreen):
+            self.model.tick(screen.SHOWS, screen.shows_key())
 
     # -- navigation -----------------------------------------------------------------------------------------
 

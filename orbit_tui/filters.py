@@ -1,5 +1,5 @@
-"""The Solutions filter: free words plus ``sync:VALUE``, ``fresh:VALUE`` and ``pin:COMPONENT=VERSION`` terms,
-parsed and matched purely.
+"""The Solutions filter: free words plus ``sync:VALUE``, ``fresh:VALUE``, ``health:VALUE`` and
+``pin:COMPONENT=VERSION`` terms, parsed and matched purely.
 
 ``pin:agent=1.2.0`` matches the version written in the solution file (``latest`` for a floating pin), so it
 finds exactly the files a roll would rewrite; several values (``pin:agent=1.2.0,1.3.0``) and globs
@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
+from orbit_ops.fleet.health import HEALTH_ORDER
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.text import did_you_mean
 from orbit_tui.render import SolutionView
 
-KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "pin": "pin"}
-VALUES = {"sync": frozenset(SYNC_ORDER) | {"invalid"}, "fresh": frozenset(FRESHNESS_ORDER)}
+KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "health": "health", "pin": "pin"}
+VALUES = {
+    "sync": frozenset(SYNC_ORDER) | {"invalid"},
+    "fresh": frozenset(FRESHNESS_ORDER),
+    "health": frozenset(str(health) for health in HEALTH_ORDER),
+}
 PIN_FORM = "pin:COMPONENT=VERSION"
 
 
@@ -30,10 +36,11 @@ class SolutionFilter:
     fresh: frozenset[str] = frozenset()
     problems: tuple[str, ...] = ()
     pins: tuple[tuple[str, frozenset[str]], ...] = field(default=())  # (component, accepted version patterns)
+    health: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.words or self.sync or self.fresh or self.pins)
+        return not (self.words or self.sync or self.fresh or self.pins or self.health)
 
 
 def _pin_term(value: str, problems: list[str]) -> tuple[str, set[str]] | None:
@@ -49,10 +56,10 @@ def _pin_term(value: str, problems: list[str]) -> tuple[str, set[str]] | None:
 
 
 def parse_filter(text: str) -> SolutionFilter:
-    """Parse ``acme fresh:behind sync:drifted,missing pin:agent=1.2.0``; unknown keys or values are reported, not
-    guessed."""
+    """Parse ``acme fresh:behind sync:drifted,missing health:degraded pin:agent=1.2.0``; unknown keys or values are
+    reported with the values allowed (and the closest one), not guessed."""
     words: list[str] = []
-    wanted: dict[str, set[str]] = {"sync": set(), "fresh": set()}
+    wanted: dict[str, set[str]] = {"sync": set(), "fresh": set(), "health": set()}
     pins: dict[str, set[str]] = {}
     problems: list[str] = []
     for term in text.lower().split():
@@ -69,13 +76,15 @@ def parse_filter(text: str) -> SolutionFilter:
             if item in VALUES[field_name]:
                 wanted[field_name].add(item)
             else:
-                problems.append(f"{key}:{item} is not one of {', '.join(sorted(VALUES[field_name]))}")
+                allowed = VALUES[field_name]
+                problems.append(f"{key}:{item} is not one of {', '.join(sorted(allowed))}{did_you_mean(item, allowed)}")
     return SolutionFilter(
         tuple(words),
         frozenset(wanted["sync"]),
         frozenset(wanted["fresh"]),
         tuple(problems),
         tuple((component, frozenset(patterns)) for component, patterns in sorted(pins.items())),
+        frozenset(wanted["health"]),
     )
 
 
@@ -85,10 +94,13 @@ def _pin_matches(view: SolutionView, component: str, patterns: frozenset[str]) -
 
 
 def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
-    """Whether ``view`` is shown under ``wanted`` (a solution whose sync is not known never matches ``sync:``)."""
+    """Whether ``view`` is shown under ``wanted`` (a solution whose sync or health has not been read yet never
+    matches ``sync:`` or ``health:``; one read as ``unknown`` matches ``health:unknown``)."""
     if wanted.fresh and view.freshness not in wanted.fresh:
         return False
     if wanted.sync and view.sync not in wanted.sync:
+        return False
+    if wanted.health and view.health not in wanted.health:
         return False
     if not all(_pin_matches(view, component, patterns) for component, patterns in wanted.pins):
         return False
@@ -98,8 +110,8 @@ def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
 
 def matches_invalid(entry: InvalidSolution, wanted: SolutionFilter) -> bool:
     """Whether an invalid solution file's row is shown: its id, file name and error are its words; it has no
-    pins and no freshness, and its sync is ``invalid``."""
-    if wanted.fresh or wanted.pins or (wanted.sync and "invalid" not in wanted.sync):
+    pins, no freshness and no health, and its sync is ``invalid``."""
+    if wanted.fresh or wanted.pins or wanted.health or (wanted.sync and "invalid" not in wanted.sync):
         return False
     text = f"{entry.id} {entry.path.name} {entry.error}".lower()
     return all(word in text for word in wanted.words)

@@ -4,7 +4,10 @@ Freshness is computed from config and release records alone and published at onc
 ``orbit_ops.fleet.status.fleet_status`` (one listing per resource type) runs in a worker of its own after every load
 (once the table has been drawn) and on every interval while the fleet is shown, so the table never waits for it;
 until it answers, sync says "—". A read still running when the interval comes round is left to finish (never
-restarted, so a slow platform still answers). Record integrity (``orbit_ops.console_queries.integrity_report``:
+restarted, so a slow platform still answers). The same read gives each solution's health (``fleet_status`` reads it
+with ``read_live_with_health``: listings only for a healthy fleet, revisions for the apps that are not plainly
+healthy); a solution whose health turns ``degraded`` between two reads is published on ``degraded`` (decision
+0052), so the app can say so whatever screen is shown. Record integrity (``orbit_ops.console_queries.integrity_report``:
 moved tags, lost images, vanished records) is checked after each load, once the platform has answered.
 
 The solution files are looked at (one ``scandir``) on every interval, so a file that breaks while the console is
@@ -29,6 +32,7 @@ from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet.drift import SolutionStatus
+from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
 from orbit_tui.jobs import Jobs
@@ -36,6 +40,13 @@ from orbit_tui.render import SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 LOAD, SYNC, FILES, INTEGRITY = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity"
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthDegraded:
+    """Solutions whose health turned ``degraded`` since the read before: (id, the engine's reason), in table order."""
+
+    solutions: Sequence[tuple[str, str | None]]
 
 
 class FleetModel:
@@ -59,6 +70,7 @@ class FleetModel:
         self._stamp: Stamp | None = None  # the solution files as the last load found them
         self._integrity_due = True
         self.changed: Signal[bool] = Signal(jobs.host, "fleet-changed")
+        self.degraded: Signal[HealthDegraded] = Signal(jobs.host, "fleet-degraded")
 
     def view(self, solution_id: str) -> SolutionView | None:
         return next((view for view in self.views if view.spec.id == solution_id), None)
@@ -114,15 +126,20 @@ class FleetModel:
         statuses, snapshot = await asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace)))
         last = await asyncio.to_thread(self.read_last_operations, [view.spec for view in self.views])
         first = self.synced_at is None  # the first answer fills the sync column: not a change to flag
+        before = self.statuses
         self.statuses = {status.id: status for status in statuses}
         self.live_error = snapshot.error
         self.synced_at = clock_time(self.clock())
-        sync = self.read_sync([view.spec for view in self.views])
-        self.views = [
-            dataclasses.replace(view, sync=sync.get(view.spec.id), last_operation=last.get(view.spec.id))
-            for view in self.views
-        ]
+        self.views = [self.with_status(view, last.get(view.spec.id)) for view in self.views]
         self.changed.publish(not first)
+        turned = [
+            (status.id, status.health_reason)
+            for view in self.views
+            if (status := self.statuses.get(view.spec.id)) is not None and status.health is Health.DEGRADED
+            and (old := before.get(view.spec.id)) is not None and old.health is not Health.DEGRADED
+        ]
+        if turned:
+            self.degraded.publish(HealthDegraded(turned))
         if self._integrity_due:
             self._integrity_due = False
             self.jobs.run(INTEGRITY, lambda: self._check_integrity(statuses))
@@ -134,6 +151,18 @@ class FleetModel:
         self.changed.publish(True)
 
     # -- reads ------------------------------------------------------------------------------------------------
+
+    def with_status(self, view: SolutionView, last: LastOperation | None) -> SolutionView:
+        """``view`` with its sync, health and health reason from the last platform read (None until it answered,
+        never a guess) and its last operation."""
+        status = self.statuses.get(view.spec.id)
+        return dataclasses.replace(
+            view,
+            sync=status.sync if status else None,
+            health=str(status.health) if status else None,
+            health_reason=status.health_reason if status else None,
+            last_operation=last,
+        )
 
     def with_problems(self, view: SolutionView) -> SolutionView:
         report = self.integrity
@@ -149,23 +178,12 @@ class FleetModel:
             solution_set = workspace.solution_set()
             releases = workspace.release_index()
         specs = solution_set.valid
-        sync = self.read_sync(specs)
         last = self.read_last_operations(specs)
         views = [
-            self.with_problems(
-                SolutionView(spec, pin_views(spec, releases), sync=sync.get(spec.id), last_operation=last.get(spec.id))
-            )
+            self.with_problems(self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)))
             for spec in specs
         ]
         return views, list(solution_set.invalid), stamp
-
-    def read_sync(self, specs: Sequence[SolutionSpec]) -> Mapping[str, str]:
-        """Solution id → sync (``synced|drifted|missing|unknown``) from the last platform read.
-
-        Empty until the first read answered; a missing id shows "—", never a guessed value.
-        """
-        wanted = {spec.id for spec in specs}
-        return {solution_id: status.sync for solution_id, status in self.statuses.items() if solution_id in wanted}
 
     def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, LastOperation]:
         """Solution id → the newest operation that touched it, with the solution's own state in it."""

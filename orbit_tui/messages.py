@@ -15,7 +15,8 @@ from textual.screen import Screen
 
 from orbit_ops.config.model import InvalidSolution
 
-Part = Literal["components", "tags", "fleet", "operations", "history"]  # what a screen shows, read by the model
+# What a screen shows, read by the model; "solution" is one solution's detail: the fleet's status and its revisions.
+Part = Literal["components", "tags", "fleet", "operations", "history", "solution"]
 
 
 class BuildRequested(Message):
@@ -123,7 +124,7 @@ class BackRequested(Message):
 
 class ReadRequested(Message):
     """A screen (re)wants what it shows read from the workspace: ``what`` is a part of the console model, ``key``
-    the component (``tags``) or solution (``history``) it is about."""
+    the component (``tags``) or solution (``history``, ``solution``) it is about."""
 
     def __init__(self, what: Part, key: str = "") -> None:
         super().__init__()

@@ -4,7 +4,8 @@ k9s's ``model`` layer for Textual: screens never call the engine or the app. A s
 (``orbit_tui.messages``); the app asks this model, which reads in workers of its own (run on the app, so the one
 worker-error handler sees their errors) and publishes each answer as a past-tense fact on a Signal that the screens
 showing it subscribe to. The model keeps the fleet (``orbit_tui.fleet_model``: load → platform read → integrity),
-what each tick of the app's interval refreshes, the reading lock, and the operations this console started. It
+one solution's revisions (``orbit_ops.console_queries.solution_revisions``) while its detail is shown, what each
+tick of the app's interval refreshes, the reading lock, and the operations this console started. It
 knows no screen and no app.
 
 ``at_rest`` (``orbit_tui.jobs``) is set whenever no read of the model is running or scheduled.
@@ -21,7 +22,7 @@ from datetime import datetime
 from textual.dom import DOMNode
 from textual.signal import Signal
 
-from orbit_ops.console_queries import record_problems
+from orbit_ops.console_queries import AppRevisions, record_problems, solution_revisions
 from orbit_ops.operations.records import OperationRecord
 from orbit_ops.workspace import ComponentSummary, Workspace, pin_counts, summarize_components
 from orbit_tui.fleet_model import FleetModel
@@ -75,6 +76,15 @@ class HistoryRead:
     records: Sequence[OperationRecord]
 
 
+@dataclass(frozen=True)
+class RevisionsRead:
+    """The newest revisions of each app of ``solution_id``, as of ``at`` (the console's clock)."""
+
+    solution_id: str
+    apps: Sequence[AppRevisions]
+    at: datetime
+
+
 class ConsoleModel:
     """The console's data over one workspace; ``host`` (the app) runs its workers and owns its signals."""
 
@@ -98,6 +108,7 @@ class ConsoleModel:
         self.tags_read: Signal[TagsRead] = Signal(host, "tags-read")
         self.operations_read: Signal[OperationsRead] = Signal(host, "operations-read")
         self.history_read: Signal[HistoryRead] = Signal(host, "history-read")
+        self.revisions_read: Signal[RevisionsRead] = Signal(host, "revisions-read")
         self.fleet = FleetModel(workspace, self.jobs, clock=clock, reading=self.reading)
 
     # -- refresh ----------------------------------------------------------------------------------------------
@@ -107,12 +118,15 @@ class ConsoleModel:
         self.workspace.refresh()
         self.workspace_changed.publish(None)
 
-    def tick(self, shown: Part | None) -> None:
-        """The interval: refresh what the current screen shows (``fleet`` or ``operations``), nothing else."""
-        if shown == "fleet":
+    def tick(self, shown: Part | None, key: str = "") -> None:
+        """The interval: refresh what the current screen shows (``fleet``, ``operations``, or the ``solution``
+        ``key``: the fleet's status, which holds its health, and its revisions), nothing else."""
+        if shown in ("fleet", "solution"):
             self.fleet.tick()
-        elif shown == "operations":
+        if shown == "operations":
             self.read_operations()
+        elif shown == "solution" and not self.jobs.busy(f"revisions:{key}"):
+            self.read_revisions(key)
 
     # -- reads ------------------------------------------------------------------------------------------------
 
@@ -124,6 +138,7 @@ class ConsoleModel:
             "operations": self.read_operations,
             "history": lambda: self.read_history(key),
             "fleet": self.fleet.load,
+            "solution": lambda: self.read_revisions(key),
         }
         reads[what]()
 
@@ -186,3 +201,13 @@ class ConsoleModel:
             self.history_read.publish(HistoryRead(solution_id, records))
 
         self.jobs.run(f"history:{solution_id}", read)
+
+    def read_revisions(self, solution_id: str) -> None:
+        """The newest revisions of the three apps of ``solution_id`` (one read per app, in a thread of its own)."""
+
+        async def read() -> None:
+            workspace = self.workspace
+            apps = await asyncio.to_thread(lambda: asyncio.run(solution_revisions(workspace, solution_id)))
+            self.revisions_read.publish(RevisionsRead(solution_id, apps, self.clock()))
+
+        self.jobs.run(f"revisions:{solution_id}", read)

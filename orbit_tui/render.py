@@ -42,6 +42,10 @@ STATE_CLASSES: dict[str, str] = {
     "behind": "-behind",
     "unreleased": "-unreleased",
     "floating": "-floating",
+    # health (SPEC §3.6; missing and unknown as for sync)
+    "healthy": "-healthy",
+    "progressing": "-progressing",
+    "degraded": "-degraded",
     # operations and sweep members (SPEC §3.5)
     "queued": "-queued",
     "pending": "-queued",
@@ -63,7 +67,7 @@ PROBLEM_MARK = "⚠"  # an integrity problem (moved tag, lost image, vanished re
 
 COMPONENT_COLUMNS = ("component", "latest tag", "latest release", "unreleased tags", "on latest", "integrity")
 TAG_COLUMNS = ("version", "commit", "date", "kind", "release", "built at", "solutions")
-SOLUTION_COLUMNS = ("", "id", "name", *APP_COMPONENTS, "freshness", "sync", "last operation")
+SOLUTION_COLUMNS = ("", "id", "name", *APP_COMPONENTS, "freshness", "sync", "health", "last operation")
 OPERATION_COLUMNS = ("id", "kind", "target", "state", "progress", "created", "finished")
 CHILD_COLUMNS = ("solution", "state", "message")
 
@@ -234,11 +238,13 @@ def worst_freshness(pins: Iterable[PinView]) -> str:
 
 @dataclass(frozen=True)
 class SolutionView:
-    """A solution row: config and pins now; sync and last operation once the engine supplies them."""
+    """A solution row: config and pins now; sync, health and last operation once the engine supplies them."""
 
     spec: SolutionSpec
     pins: tuple[PinView, ...]
     sync: str | None = None  # SolutionStatus.sync from the last platform read
+    health: str | None = None  # SolutionStatus.health from the last platform read
+    health_reason: str | None = None  # the worst app's reason, named by its component
     last_operation: LastOperation | None = None  # the newest operation that touched it, with its own state in it
     problems: tuple[str, ...] = ()  # integrity problems of its pins (console_queries.integrity_report)
     problem_pins: frozenset[str] = frozenset()  # the components whose pin has one
@@ -264,6 +270,7 @@ def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, .
         *(problem_cell(pin.cell) if pin.component in view.problem_pins else pin.cell for pin in view.pins),
         state_cell(view.freshness),
         state_cell(view.sync),
+        state_cell(view.health),
         Cell(f"{last.kind} {last.state}", state_class(last.state)) if last else Cell(NOT_KNOWN, "-muted"),
     )
 
@@ -285,6 +292,7 @@ def invalid_row(entry: InvalidSolution) -> tuple[Cell, ...]:
         *(Cell(NOT_KNOWN, "-muted") for _ in APP_COMPONENTS),
         Cell(NOT_KNOWN, "-muted"),
         state_cell("invalid"),
+        Cell(NOT_KNOWN, "-muted"),
         Cell(NOT_KNOWN, "-muted"),
     )
 

@@ -79,6 +79,10 @@ class OrbitScreen(Screen[None]):
             return None
         return True
 
+    def shows_key(self) -> str:
+        """The component or solution that what this screen shows (``SHOWS``) is about; empty for none."""
+        return ""
+
     def cursor_key(self) -> str | None:
         """The key of the table row under the cursor (screens with a :class:`StateTable`), or None."""
         tables = self.query(StateTable)

@@ -1,7 +1,10 @@
 """One solution: its Azure names, its pins judged against the releases, its env values (secrets masked),
-integrity problems of its pins, desired vs live per resource (kind, name, sync and the field-level diff, from
-the Solutions screen's last platform read), and the operations that named it. ``u`` rolls one app back to the
-pin it had before its last roll (``orbit rollback``), asked with the same question as any roll.
+integrity problems of its pins, each app's health and its newest revisions, desired vs live per resource (kind,
+name, sync and the field-level diff), and the operations that named it. ``u`` rolls one app back to the pin it
+had before its last roll (``orbit rollback``), asked with the same question as any roll.
+
+Health, sync and resources come from the fleet model's platform read, the revisions from a read of this
+solution's three apps; both are read again on every interval while the detail is shown.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import SWEEPING_KINDS
 from orbit_ops.redact import shown_env_value
 from orbit_ops.text import visible
-from orbit_tui.messages import LogRequested, ReadRequested, RollBackRequested
-from orbit_tui.model import ConsoleModel, HistoryRead
+from orbit_tui.health_render import REVISION_COLUMNS, health_lines, revision_rows
+from orbit_tui.messages import LogRequested, Part, ReadRequested, RollBackRequested
+from orbit_tui.model import ConsoleModel, HistoryRead, RevisionsRead
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
@@ -45,6 +49,7 @@ class SolutionScreen(OrbitScreen):
     """Pushed from Solutions with Enter."""
 
     AUTO_FOCUS = "#history"
+    SHOWS: ClassVar[Part | None] = "solution"
     MUTATING = frozenset({"roll_back"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("u", "roll_back", "Roll back", tooltip="Roll an app back to its pin before its last roll (asks first)"),
@@ -54,6 +59,7 @@ class SolutionScreen(OrbitScreen):
         super().__init__(model)
         self.view = view
         self.status = status
+        self.revisions: RevisionsRead | None = None  # the last read of its apps' revisions
 
     def compose_body(self) -> ComposeResult:
         spec = self.view.spec
@@ -85,6 +91,9 @@ class SolutionScreen(OrbitScreen):
             yield Label(f"Integrity {PROBLEM_MARK}", classes="section-title", markup=False)
             yield Static("\n".join(visible(problem) for problem in self.view.problems), classes="problems",
                          id="solution-problems", markup=False)
+        yield Label("Health and revisions (newest first)", classes="section-title", markup=False)
+        yield StateTable(REVISION_COLUMNS, id="revisions", openable=False)
+        yield Static("", id="solution-health", classes="note", markup=False)
         yield Label("Resources (desired vs live)", classes="section-title", markup=False)
         yield StateTable(RESOURCE_COLUMNS, id="resources", openable=False)
         yield Label("Operations", classes="section-title", markup=False)
@@ -105,13 +114,47 @@ class SolutionScreen(OrbitScreen):
             )
             for pin in self.view.pins
         )
-        resources = self.query_one("#resources", StateTable)
-        resources.show_cursor = False
-        resources.show_rows(
+        for table in ("#resources", "#revisions"):
+            self.query_one(table, StateTable).show_cursor = False
+        self.show_status()
+        self.model.history_read.subscribe(self, self.on_history_read)
+        self.model.revisions_read.subscribe(self, self.on_revisions_read)
+        self.model.fleet.changed.subscribe(self, self.on_fleet_changed)
+        self.post_message(ReadRequested("history", self.view.spec.id))
+        self.post_message(ReadRequested("solution", self.view.spec.id))
+
+    def shows_key(self) -> str:
+        return self.view.spec.id
+
+    def on_fleet_changed(self, _changed: bool) -> None:
+        """A platform read of the fleet answered: this solution's sync, health and resources as it found them."""
+        self.status = self.model.fleet.statuses.get(self.view.spec.id, self.status)
+        self.show_status()
+
+    def show_status(self) -> None:
+        status = self.status
+        self.query_one("#solution-sync", Label).update(self.sync_note())
+        apps = list(status.apps.values()) if status else []
+        self.query_one("#solution-health", Static).update(visible("\n".join(health_lines(apps)), multiline=True))
+        self.query_one("#resources", StateTable).show_rows(
             (f"{r.kind}/{r.name}", resource_row(r.kind, r.name, r.sync, r.diff)) for r in self.read_resources()
         )
-        self.model.history_read.subscribe(self, self.on_history_read)
-        self.post_message(ReadRequested("history", self.view.spec.id))
+        self.show_revisions()
+
+    def on_revisions_read(self, read: RevisionsRead) -> None:
+        if read.solution_id == self.view.spec.id:
+            self.revisions = read
+            self.show_revisions()
+
+    def show_revisions(self) -> None:
+        """Each app's newest revisions, with the app's health from the fleet's last read on its first row."""
+        read = self.revisions
+        table = self.query_one("#revisions", StateTable)
+        # No app has a revision (none provisioned yet): the line below says why; an empty table would say nothing.
+        table.display = read is not None and any(app.revisions or app.error for app in read.apps)
+        if read is not None:
+            health = dict(self.status.apps) if self.status else {}
+            table.show_rows(revision_rows(read.apps, health, read.at))
 
     def env_text(self) -> str:
         """Each app's env values as provisioning sets them: ``***`` for a secret-named variable, secret-shaped
@@ -143,10 +186,10 @@ class SolutionScreen(OrbitScreen):
         return "\n".join(lines)
 
     def sync_note(self) -> str:
-        note = f"sync  {self.view.sync or NOT_KNOWN}"
-        if self.status is None:
-            return note + "   (the platform has not been read yet)"
-        return note + (f"   ({visible(self.status.reason)})" if self.status.reason else "")
+        status = self.status
+        if status is None:
+            return f"sync  {self.view.sync or NOT_KNOWN}   (the platform has not been read yet)"
+        return f"sync  {status.sync}" + (f"   ({visible(status.reason)})" if status.reason else "")
 
     def on_history_read(self, read: HistoryRead) -> None:
         solution_id = self.view.spec.id
@@ -159,6 +202,7 @@ class SolutionScreen(OrbitScreen):
         self.query_one("#history", StateTable).show_rows(
             (record.id, operation_row(record, member=solution_id)) for record in mine
         )
+        self.refresh_bindings()  # Enter opens a row now that there are rows: the footer says so
 
     def read_resources(self) -> Sequence[ResourceStatus]:
         """This solution's resources, desired vs live (kind, name, sync, diff); empty before the platform read."""

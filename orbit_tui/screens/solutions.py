@@ -1,4 +1,4 @@
-"""Solutions: pins, freshness, sync and the last operation; plan, re-provision, sweep and roll.
+"""Solutions: pins, freshness, sync, health and the last operation; plan, re-provision, sweep and roll.
 
 The rows come from the fleet model (``orbit_tui.fleet_model``), which reads the solutions, then the platform, then
 the records' integrity, and again on every interval while this screen is current; this screen renders what it
@@ -41,7 +41,7 @@ from orbit_tui.render import (
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
-FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, sync:invalid, pin:agent=1.2.0 (Esc clears)"
+FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0 (Esc clears)"
 
 
 class SolutionsScreen(OrbitScreen):
@@ -53,9 +53,11 @@ class SolutionsScreen(OrbitScreen):
     LEGEND = (
         "Pins: ↓ a newer release exists · ! never released (provisioning refused) · latest (x) floats on the "
         "newest · ⚠ its release record has a problem (Enter shows it).\n"
-        "Colours: green synced/current/succeeded · yellow drifted/behind · red missing/unreleased/failed. "
+        "Health: does the latest revision of each app run (the worst app's; Enter shows its revisions and why).\n"
+        "Colours: green synced/current/healthy/succeeded · yellow drifted/behind · blue progressing · "
+        "red missing/unreleased/degraded/failed. "
         "A row flashes when a background refresh changed it. Filter terms: words, fresh:behind, "
-        "sync:drifted,missing, pin:agent=1.2.0 (globs allowed)."
+        "sync:drifted,missing, health:degraded, pin:agent=1.2.0 (globs allowed)."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", tooltip=FILTER_HELP),
@@ -85,7 +87,8 @@ class SolutionsScreen(OrbitScreen):
     def compose_body(self) -> ComposeResult:
         yield Label("Solutions", classes="screen-title", id="solutions-title", markup=False)
         box = Input(
-            placeholder="filter: words, fresh:behind, sync:drifted, pin:agent=1.2.0 (Enter keeps, Esc clears)",
+            placeholder="filter: words, fresh:behind, sync:drifted, health:degraded, pin:agent=1.2.0 "
+            "(Enter keeps, Esc clears)",
             id="solutions-filter",
             compact=True,
         )
@@ -128,6 +131,9 @@ class SolutionsScreen(OrbitScreen):
         for view in self.views:
             counts[view.freshness] = counts.get(view.freshness, 0) + 1
         summary = ", ".join(f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts)
+        degraded = sum(1 for view in self.views if view.health == "degraded")
+        if degraded:
+            summary += (", " if summary else "") + f"{degraded} degraded"
         flagged = sum(1 for view in self.views if view.problems)
         if flagged:
             summary += (", " if summary else "") + f"{flagged} with integrity problems ⚠"
@@ -154,6 +160,8 @@ class SolutionsScreen(OrbitScreen):
             notes.append(f"the platform could not be read: {fleet.live_error}")
         elif self.wanted.sync and not any(view.sync for view in self.views):
             notes.append("sync is not known yet: the platform is being read")
+        elif self.wanted.health and not any(view.health for view in self.views):
+            notes.append("health is not known yet: the platform is being read")
         self.query_one("#solutions-note", Label).update(visible("  ".join(notes), multiline=True))
         every = f"refreshes every {self.model.refresh_seconds:g}s"
         as_of = f"sync as of {fleet.synced_at} UTC · {every}" if fleet.synced_at else f"reading the platform… · {every}"

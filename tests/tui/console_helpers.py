@@ -114,24 +114,3 @@ async def provision_with_engine(root: Path, *ids: str) -> None:
     confirmed = await plan_sweep(workspace, specs, skip_unreleased=True)
     async for _event in start_sweep(workspace, confirmed).events():
         pass
-
-
-def push_local_image(root: Path, component: str, version: str, *, requires: str = "") -> None:
-    """Build ``component:version`` into the workspace's local registry with the real local builder; ``requires``
-    names the env variables its image declares required (label ``org.orbit.env.required``)."""
-    from orbit_ops.backends.base import BuildRequest
-    from orbit_ops.backends.local.builder import LocalBuilder
-    from orbit_ops.build.context import pack_context
-
-    context = root.parent / f"context-{component}-{version}"
-    context.mkdir()
-    label = f'LABEL org.orbit.env.required="{requires}"\n' if requires else ""
-    (context / "Dockerfile").write_text(f"FROM scratch\nCOPY VERSION /VERSION\n{label}")
-    (context / "VERSION").write_text(f"{version}\n")
-    packed = pack_context(context, context / "Dockerfile", root.parent / f"{component}-{version}.tar.gz")
-    request = BuildRequest(component, version, f"{component}/v{version}", "0" * 40, packed, context / "Dockerfile",
-                           "test", f"push-{component}-{version}")
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:  # a test's own loop may be running: the build gets a loop of its own
-        pool.submit(asyncio.run, LocalBuilder(root / ".orbit").build(request, lambda _line: None)).result()

@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -159,19 +161,36 @@ def _push_released_images(root: Path) -> None:
     """Each released version's image in the local registry (``.orbit/registry``), built by the real local builder
     from its tag's context, so an app a test provisions has an image to pull and its revision runs (provisioning
     follows it to health, decision 0048). The records name the fixture's ACR, so integrity reads tags only."""
-    builder = LocalBuilder(root / ".orbit")
-    contexts = root / ".orbit" / "fixture-contexts"
     for component, version, _annotated, released in HISTORY:
-        if not released:
-            continue
-        context = contexts / f"{component}-{version}"
-        _write(context, {"Dockerfile": f"FROM scratch\nCOPY VERSION /VERSION\nLABEL component={component}\n",
-                         "VERSION": f"{version}\n"})
-        packed = pack_context(context, context / "Dockerfile", contexts / f"{component}-{version}.tar.gz")
-        request = BuildRequest(component, version, f"{component}/v{version}", "0" * 40, packed,
-                               context / "Dockerfile", "fixture", f"fixture-{component}-{version}")
-        asyncio.run(builder.build(request, lambda _line: None))
+        if released:
+            push_image(root, component, version)
+
+
+def push_image(root: Path, component: str, version: str, *, requires: str = "") -> None:
+    """Build ``component:version`` into the workspace's local registry with the real local builder (a tag already
+    there is moved to the new image); ``requires`` names the env variables its image declares required (label
+    ``org.orbit.env.required``)."""
+    contexts = root.parent / f"contexts-{root.name}"
+    context = contexts / f"{component}-{version}"
+    label = f'LABEL org.orbit.env.required="{requires}"\n' if requires else ""
+    _write(context, {"Dockerfile": f"FROM scratch\nCOPY VERSION /VERSION\nLABEL component={component}\n{label}",
+                     "VERSION": f"{version}\n"})
+    packed = pack_context(context, context / "Dockerfile", contexts / f"{component}-{version}.tar.gz")
+    request = BuildRequest(component, version, f"{component}/v{version}", "0" * 40, packed, context / "Dockerfile",
+                           "fixture", f"fixture-{component}-{version}")
+    with ThreadPoolExecutor(1) as pool:  # a test's own loop may be running: the build gets a loop of its own
+        pool.submit(asyncio.run, LocalBuilder(root / ".orbit").build(request, lambda _line: None)).result()
     shutil.rmtree(contexts)
+
+
+def untag_image(root: Path, component: str, version: str) -> None:
+    """Delete ``component:version``'s tag from the local registry, as an operator deleting an image would: a
+    revision that needs it then fails to pull, and a plan cannot read its config."""
+    index = root / ".orbit" / "registry" / component / "index.json"
+    document = json.loads(index.read_text())
+    document["manifests"] = [entry for entry in document["manifests"]
+                             if entry.get("annotations", {}).get("org.opencontainers.image.ref.name") != version]
+    index.write_text(json.dumps(document))
 
 
 class _FrozenDatetime(datetime):

@@ -10,6 +10,7 @@ import pytest
 
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
+from orbit_ops.fleet.health import Health
 from orbit_ops.operations.kinds import OperationState
 from orbit_ops.workspace import Workspace
 from orbit_tui.filters import parse_filter
@@ -30,12 +31,13 @@ from orbit_tui.render import (
 
 def test_every_engine_state_has_a_class_styled_in_the_stylesheet() -> None:
     stylesheet = (Path(__file__).parents[2] / "orbit_tui" / "orbit.tcss").read_text()
-    for state in (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *OperationState):  # invalid: a solution file (SPEC §2)
+    states = (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *Health, *OperationState)  # invalid: a solution file (SPEC §2)
+    for state in states:
         name = state_class(state)
         assert name == f"-{state}"
         assert f"StateTable > .{name}" in stylesheet and f".state.{name}" in stylesheet
     assert state_class("not-a-state") is None
-    known = (*SYNC_ORDER, "invalid", *FRESHNESS_ORDER, *OperationState, "prerelease")
+    known = (*states, "prerelease")
     assert set(STATE_CLASSES.values()) <= {f"-{s}" for s in known}
 
 
@@ -63,7 +65,7 @@ def test_pins_are_judged_against_the_release_records(
     worst = next(value for value in FRESHNESS_ORDER if value in freshness)
     row = solution_row(view)
     assert row[6].text == worst
-    assert (row[7].text, row[8].text) == ("—", "—")  # sync and last operation: not supplied, not guessed
+    assert (row[7].text, row[8].text, row[9].text) == ("—", "—", "—")  # sync, health, last operation: not guessed
 
 
 @pytest.mark.parametrize(
@@ -74,6 +76,8 @@ def test_pins_are_judged_against_the_release_records(
         ("fresh:behind", (), set(), {"behind"}, 0),
         ("freshness:behind,unreleased sync:drifted", (), {"drifted"}, {"behind", "unreleased"}, 0),
         ("sync:sideways", (), set(), set(), 1),
+        ("health:degraded,missing sync:synced", (), {"synced"}, set(), 0),
+        ("health:sick", (), set(), set(), 1),
         ("team:red", ("team:red",), set(), set(), 0),
     ],
 )
@@ -137,3 +141,14 @@ def test_operation_endings_are_announced_by_severity(state: str, severity: str) 
     from orbit_tui.render import notification_severity
 
     assert notification_severity(state) == severity
+
+
+def test_a_degraded_notice_names_five_solutions_with_their_reasons_and_counts_the_rest() -> None:
+    from orbit_tui.health_render import degraded_notice
+
+    solutions = [(f"s{index}", f"orbit: image pull failed: s{index}") for index in range(7)] + [("s7", None)]
+    title, message = degraded_notice(solutions)
+    assert title == "Health degraded: 8 solutions"
+    assert message.splitlines() == [*(f"s{index}: orbit: image pull failed: s{index}" for index in range(5)),
+                                    "… and 3 more (filter: health:degraded)"]
+    assert degraded_notice([("s7", None)]) == ("Health degraded: 1 solution", "s7: no reason given")

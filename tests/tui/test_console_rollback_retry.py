@@ -218,7 +218,7 @@ async def test_solutions_show_each_solutions_own_state_in_its_last_operation(
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
         await open_solutions(pilot)
-        last = {row[1]: row[8] for row in table_rows(app, "#solutions")}
+        last = {row[1]: row[-1] for row in table_rows(app, "#solutions")}
     # each solution shows its own state in the scripted sweep (which failed as a whole, as globex did)
     assert last == {
         "acme-corp": "sweep succeeded",

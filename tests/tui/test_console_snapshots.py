@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import SIZE
-from console_helpers import push_local_image, settle, settled_screen
+from console_helpers import settle, settled_screen
+from console_workspace import push_image, untag_image
 from textual.pilot import Pilot
 
 from orbit_tui.app import OrbitApp
@@ -173,7 +174,7 @@ def test_roll_confirmation(snap: Callable[..., bool]) -> None:
 
 def test_roll_confirmation_names_the_solutions_lacking_a_variable(snap_copy: Callable[..., bool],
                                                                   fixed_copy: Path) -> None:
-    push_local_image(fixed_copy, "orbit", "1.2.0", requires="MC_URL")  # neither acme-corp nor globex sets it
+    push_image(fixed_copy, "orbit", "1.2.0", requires="MC_URL")  # neither acme-corp nor globex sets it
     assert snap_copy(keys("2", "space", "down", "space", "t", "enter"))
 
 
@@ -230,6 +231,28 @@ def test_integrity_on_solutions(snap_copy: Callable[..., bool], fixed_copy: Path
 def test_integrity_in_the_solution(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
     _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
     assert snap_copy(keys("2", "enter"))
+
+
+def _running(root: Path) -> None:
+    """acme-corp running, globex's orbit 1.1.0 (its image deleted from the registry) failing to pull: healthy and
+    degraded."""
+    untag_image(root, "orbit", "1.1.0")
+    _engine(root, 4, "provision", ids=["acme-corp", "globex"])
+
+
+def test_solutions_with_health(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2"))
+
+
+def test_solutions_health_filter(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2", "slash", *"health:degraded"))
+
+
+def test_solution_revisions(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _running(fixed_copy)
+    assert snap_copy(keys("2", "down", "enter"))
 
 
 def _break_files(root: Path) -> None:

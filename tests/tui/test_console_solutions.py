@@ -27,10 +27,11 @@ async def test_rows_show_pins_freshness_and_the_last_operation(fixed_root: Path,
             "1.1.0",
             "floating",
             "missing",  # read from the (empty) local platform in a worker
+            "missing",  # health: its apps do not exist
             "sweep succeeded",
         ]
         assert rows["umbrella-health"][3] == "1.3.0 !" and rows["umbrella-health"][6] == "unreleased"
-        assert rows["hooli"][8] == "—"  # no operation named it
+        assert rows["hooli"][9] == "—"  # no operation named it
 
 
 async def test_slash_filters_by_text_and_freshness_and_escape_clears(fixed_root: Path, make_app: MakeApp) -> None:
