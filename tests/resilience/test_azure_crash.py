@@ -119,7 +119,8 @@ def test_killed_azure_sweeps_leave_no_lock_and_converge(make_azure_workspace: Ca
     for round_ in range(KILLS):
         if emulators.arm.apps and round_ >= 3:
             drifted += drift(emulators, rng, rng.randint(5, 40))
-        landed, running_then, spent = kill_at_random(root, emulators, delays[round_], "provision", "--all", "--yes")
+        landed, running_then, spent = kill_at_random(root, emulators, delays[round_], "provision", "--all", "--yes",
+                                                    "--health-timeout", "0")
         killed += landed
         mid_run += running_then
         seconds.append(spent)
@@ -127,10 +128,12 @@ def test_killed_azure_sweeps_leave_no_lock_and_converge(make_azure_workspace: Ca
         assert running == [], f"round {round_}: {running}"
     loop = time.monotonic() - started
 
-    process = orbit(root, emulators, "provision", "--all", "--yes", "--no-wait")
+    # Killing writes is the subject; following revisions to health is test_azure_provision_health's.
+    process = orbit(root, emulators, "provision", "--all", "--yes", "--no-wait", "--health-timeout", "0")
     _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err.decode()  # no lock was left behind: --no-wait would fail on one
-    process = orbit(root, emulators, "provision", "--all", "--yes", "--json", stdout=subprocess.PIPE)
+    process = orbit(root, emulators, "provision", "--all", "--yes", "--json", "--health-timeout", "0",
+                    stdout=subprocess.PIPE)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err.decode()
     assert json.loads(out)["writes"] == 0
