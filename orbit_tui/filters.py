@@ -1,5 +1,9 @@
-"""The Solutions filter: free words plus ``sync:VALUE``, ``fresh:VALUE``, ``health:VALUE`` and
-``pin:COMPONENT=VERSION`` terms, parsed and matched purely.
+"""The Solutions filter: free words plus ``sync:VALUE``, ``fresh:VALUE``, ``health:VALUE``,
+``pin:COMPONENT=VERSION`` and ``label:SELECTOR`` terms, parsed and matched purely.
+
+``label:ring=canary`` takes a label selector as ``--only`` does (``orbit_ops.config.labels``: ``key=value`` or
+``key!=value``, requirements joined by ``,`` must all hold, as with ``kubectl -l``); several ``label:`` terms must
+all hold too. Label keys and values keep their case.
 
 ``pin:agent=1.2.0`` matches the version written in the solution file (``latest`` for a floating pin), so it
 finds exactly the files a roll would rewrite; several values (``pin:agent=1.2.0,1.3.0``) and globs
@@ -11,14 +15,16 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from orbit_ops.config.labels import LabelSelector, parse_selector
 from orbit_ops.config.model import InvalidSolution
+from orbit_ops.errors import InputError
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.fleet.health import HEALTH_ORDER
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.text import did_you_mean
 from orbit_tui.render import SolutionView
 
-KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "health": "health", "pin": "pin"}
+KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "health": "health", "pin": "pin", "label": "label"}
 VALUES = {
     "sync": frozenset(SYNC_ORDER) | {"invalid"},
     "fresh": frozenset(FRESHNESS_ORDER),
@@ -37,10 +43,11 @@ class SolutionFilter:
     problems: tuple[str, ...] = ()
     pins: tuple[tuple[str, frozenset[str]], ...] = field(default=())  # (component, accepted version patterns)
     health: frozenset[str] = frozenset()
+    labels: tuple[LabelSelector, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.words or self.sync or self.fresh or self.pins or self.health)
+        return not (self.words or self.sync or self.fresh or self.pins or self.health or self.labels)
 
 
 def _pin_term(value: str, problems: list[str]) -> tuple[str, set[str]] | None:
@@ -61,13 +68,21 @@ def parse_filter(text: str) -> SolutionFilter:
     words: list[str] = []
     wanted: dict[str, set[str]] = {"sync": set(), "fresh": set(), "health": set()}
     pins: dict[str, set[str]] = {}
+    labels: list[LabelSelector] = []
     problems: list[str] = []
-    for term in text.lower().split():
+    for written in text.split():
+        term = written.lower()
         key, sep, value = term.partition(":")
         if not sep or key not in KEYS:
             words.append(term)
             continue
         field_name = KEYS[key]
+        if field_name == "label":
+            try:
+                labels.append(parse_selector(written.partition(":")[2]))
+            except InputError as exc:
+                problems.append(f"label:{exc!s}")
+            continue
         if field_name == "pin":
             if (found := _pin_term(value, problems)) is not None:
                 pins.setdefault(found[0], set()).update(found[1])
@@ -85,6 +100,7 @@ def parse_filter(text: str) -> SolutionFilter:
         tuple(problems),
         tuple((component, frozenset(patterns)) for component, patterns in sorted(pins.items())),
         frozenset(wanted["health"]),
+        tuple(labels),
     )
 
 
@@ -104,14 +120,16 @@ def matches(view: SolutionView, wanted: SolutionFilter) -> bool:
         return False
     if not all(_pin_matches(view, component, patterns) for component, patterns in wanted.pins):
         return False
+    if not all(selector.matches(view.spec.labels) for selector in wanted.labels):
+        return False
     haystack = view.search_text
     return all(word in haystack for word in wanted.words)
 
 
 def matches_invalid(entry: InvalidSolution, wanted: SolutionFilter) -> bool:
     """Whether an invalid solution file's row is shown: its id, file name and error are its words; it has no
-    pins, no freshness and no health, and its sync is ``invalid``."""
-    if wanted.fresh or wanted.pins or wanted.health or (wanted.sync and "invalid" not in wanted.sync):
+    pins, no labels, no freshness and no health, and its sync is ``invalid``."""
+    if wanted.fresh or wanted.pins or wanted.health or wanted.labels or (wanted.sync and "invalid" not in wanted.sync):
         return False
     text = f"{entry.id} {entry.path.name} {entry.error}".lower()
     return all(word in text for word in wanted.words)

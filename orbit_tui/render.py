@@ -255,8 +255,10 @@ class SolutionView:
 
     @functools.cached_property
     def search_text(self) -> str:
-        """What ``/`` words are looked up in: id, name and pins, lower-case (computed once per view)."""
-        return " ".join([self.spec.id, self.spec.display_name, *(pin.pinned for pin in self.pins)]).lower()
+        """What ``/`` words are looked up in: id, name, pins and labels (``ring=canary``), lower-case (computed once
+        per view)."""
+        labels = (f"{key}={value}" for key, value in self.spec.labels.items())
+        return " ".join([self.spec.id, self.spec.display_name, *(pin.pinned for pin in self.pins), *labels]).lower()
 
 
 def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, ...]:

@@ -75,6 +75,8 @@ class SolutionScreen(OrbitScreen):
                         + [f"share     {name}" for name in names.shares.values()]
                         + [f"storage   {name}" for name in names.storages.values()]
                         + [f"file      {visible(spec.path.name)}", f"quota     {spec.share_quota_gib} GiB"]
+                        + ([f"labels    {visible(', '.join(f'{k}={v}' for k, v in sorted(spec.labels.items())))}"]
+                           if spec.labels else [])
                     ),
                     markup=False,
                 )

@@ -41,7 +41,8 @@ from orbit_tui.render import (
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
-FILTER_HELP = "Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0 (Esc clears)"
+FILTER_HELP = ("Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0, "
+               "label:ring=canary (Esc clears)")
 
 
 class SolutionsScreen(OrbitScreen):
@@ -57,7 +58,7 @@ class SolutionsScreen(OrbitScreen):
         "Colours: green synced/current/healthy/succeeded · yellow drifted/behind · blue progressing · "
         "red missing/unreleased/degraded/failed. "
         "A row flashes when a background refresh changed it. Filter terms: words, fresh:behind, "
-        "sync:drifted,missing, health:degraded, pin:agent=1.2.0 (globs allowed)."
+        "sync:drifted,missing, health:degraded, pin:agent=1.2.0 (globs allowed), label:ring=canary (as --only)."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", tooltip=FILTER_HELP),
@@ -87,8 +88,8 @@ class SolutionsScreen(OrbitScreen):
     def compose_body(self) -> ComposeResult:
         yield Label("Solutions", classes="screen-title", id="solutions-title", markup=False)
         box = Input(
-            placeholder="filter: words, fresh:behind, sync:drifted, health:degraded, pin:agent=1.2.0 "
-            "(Enter keeps, Esc clears)",
+            placeholder="filter: words, fresh:behind, sync:drifted, health:degraded, pin:agent=1.2.0, "
+            "label:ring=canary (Enter keeps, Esc clears)",
             id="solutions-filter",
             compact=True,
         )
