@@ -17,6 +17,7 @@ from typing import Any
 
 from orbit_ops.backends.base import AppPlatform, BuildRequest, BuiltImage, ShareStore
 from orbit_ops.backends.local.builder import LocalBuilder
+from orbit_ops.build.context import pack_context
 from orbit_ops.workspace import Workspace
 
 GIT_ENV = {
@@ -116,3 +117,15 @@ def record_platform_calls(workspace: Workspace) -> RecordingPlatform:
     recorder = RecordingPlatform(workspace.platform())
     workspace._platform = recorder
     return recorder
+
+
+def build_agent_image(state_dir: Path, tmp_path: Path, version: str, dockerfile: str) -> str:
+    """Build ``agent:<version>`` from ``dockerfile`` with the real local builder; returns the image it pushed."""
+    context = tmp_path / f"context-{version}"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    (context / "app.py").write_text("print('agent')\n")
+    packed = pack_context(context, context / "Dockerfile", tmp_path / f"agent-{version}.tar.gz")
+    request = BuildRequest("agent", version, f"agent/v{version}", "0" * 40, packed, context / "Dockerfile",
+                           "test", f"build-{version}")
+    return asyncio.run(LocalBuilder(state_dir).build(request, lambda _line: None)).image

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -11,30 +10,17 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from support import build_agent_image as build
 
-from orbit_ops.backends.base import BuildRequest
 from orbit_ops.backends.local.builder import LocalBuilder
 from orbit_ops.backends.local.platform import LocalPlatform
 from orbit_ops.backends.local.revisions import KEPT_REVISIONS
-from orbit_ops.build.context import pack_context
 from orbit_ops.fleet.health import Health, app_health
 from orbit_ops.fleet.resources import App, Mount
 from orbit_ops.fleet.status import read_health
 
 DOCKERFILE = 'FROM python:3.12-slim\nLABEL org.orbit.env.required="SERIAL, REGION"\nCOPY app.py /app.py\n'
 PLAIN_DOCKERFILE = "FROM python:3.12-slim\nCOPY app.py /app.py\n"
-
-
-def build(state_dir: Path, tmp_path: Path, version: str, dockerfile: str) -> str:
-    """Build ``agent:<version>`` with the real local builder; returns the image reference it pushed."""
-    context = tmp_path / f"context-{version}"
-    context.mkdir()
-    (context / "Dockerfile").write_text(dockerfile)
-    (context / "app.py").write_text("print('agent')\n")
-    packed = pack_context(context, context / "Dockerfile", tmp_path / f"agent-{version}.tar.gz")
-    request = BuildRequest("agent", version, f"agent/v{version}", "0" * 40, packed, context / "Dockerfile",
-                           "test", f"build-{version}")
-    return asyncio.run(LocalBuilder(state_dir).build(request, lambda _line: None)).image
 
 
 @pytest.fixture

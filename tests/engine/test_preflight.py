@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from support import build_agent_image as build
 
-from orbit_ops.backends.base import BuildRequest, ImageLabels, RecordedImage, required_env
+from orbit_ops.backends.base import ImageLabels, RecordedImage, required_env
 from orbit_ops.backends.local.builder import LocalBuilder
-from orbit_ops.build.context import pack_context
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.preflight import check_apps
 from orbit_ops.fleet.resources import App
@@ -29,17 +28,6 @@ class CountingBuilder(LocalBuilder):
     async def image_labels(self, images: Sequence[RecordedImage]) -> dict[RecordedImage, ImageLabels]:
         self.asked.append(list(images))
         return await super().image_labels(images)
-
-
-def build(state_dir: Path, tmp_path: Path, version: str, dockerfile: str) -> str:
-    context = tmp_path / f"context-{version}"
-    context.mkdir()
-    (context / "Dockerfile").write_text(dockerfile)
-    (context / "app.py").write_text("print('agent')\n")
-    packed = pack_context(context, context / "Dockerfile", tmp_path / f"agent-{version}.tar.gz")
-    request = BuildRequest("agent", version, f"agent/v{version}", "0" * 40, packed, context / "Dockerfile",
-                           "test", f"build-{version}")
-    return asyncio.run(LocalBuilder(state_dir).build(request, lambda _line: None)).image
 
 
 @pytest.fixture
