@@ -2,9 +2,9 @@
 
 One operation: a member per solution and one per wave (``wave 1``, … — never a solution id, which holds no
 space). Each wave is an ordinary roll of its solutions (:func:`orbit_ops.fleet.roll.roll_body`: pins written
-under each solution's lock, then one sweep), followed by a health read of the wave and, for ``soak`` seconds,
-a watch of it: a solution that ends failed or skipped, or whose apps are ``degraded`` after the provisioning
-or at any read of the soak, is unhealthy. More than ``max_unhealthy`` unhealthy solutions fail the wave; no
+under each solution's lock, then one sweep, which follows the new revisions to health and reports each
+member's health), then, for ``soak`` seconds, a watch of it: a solution that ends failed or skipped, or whose
+apps are ``degraded`` when its sweep ends or at any read of the soak, is unhealthy. More than ``max_unhealthy`` unhealthy solutions fail the wave; no
 later wave starts (their solutions end ``skipped``) and, with ``on_failure="rollback"``, the failed wave's
 re-pinned solutions are pinned back to the version each had and provisioned.
 
@@ -175,42 +175,48 @@ async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings
     result["writes"] += rolled.get("writes", 0)
     unhealthy = {str(entry["id"]) for entry in rolled.get("refused", [])}
     unhealthy |= {str(entry["id"]) for entry in rolled.get("solutions", []) if entry.get("state") != "succeeded"}
-    healthy = [solution_id for solution_id in wave.solutions if solution_id not in unhealthy]
-    degraded = await _watch(workspace, healthy, settings, wave, ctx, interval)
+    # The sweep followed each new revision and read every member's health as it ended: a member it left
+    # succeeded but degraded (one that wrote no app, say) is unhealthy too, with no read of our own.
+    degraded = {str(entry["id"]): str(entry.get("health_reason") or "degraded") for entry in rolled.get("solutions", [])
+                if entry.get("state") == "succeeded" and entry.get("health") == "degraded"}
+    for solution_id, why in degraded.items():
+        ctx.child(solution_id, MemberState.FAILED, f"degraded: {why}")
+    if settings.soak and len(unhealthy) + len(degraded) <= settings.max_unhealthy:
+        watched = [solution_id for solution_id in wave.solutions if solution_id not in unhealthy | set(degraded)]
+        degraded |= await _soak(workspace, watched, settings, wave, ctx, len(unhealthy) + len(degraded), interval)
     for entry in result["solutions"]:
         if entry["id"] in degraded:  # converged, but its new revision does not run: the roll failed for it
             entry.update(state="failed", error=f"degraded: {degraded[entry['id']]}")
     return unhealthy | set(degraded)
 
 
-async def _watch(workspace: Workspace, ids: Sequence[str], settings: WaveSettings, wave: Wave, ctx: SweepContext,
-                 interval: float) -> dict[str, str]:
-    """Read the wave's health once, then again until the soak ends; returns the ids seen ``degraded``, with why.
+async def _soak(workspace: Workspace, ids: Sequence[str], settings: WaveSettings, wave: Wave, ctx: SweepContext,
+                already: int, interval: float) -> dict[str, str]:
+    """Watch the wave's healthy solutions for ``settings.soak`` seconds; returns those seen ``degraded``, with why.
 
-    The soak stops early once the wave has more unhealthy solutions than it may have: it has failed already.
+    The first read comes one interval after the sweep's own; the soak stops early once the wave has more
+    unhealthy solutions (``already`` of them before it) than it may have: it has failed then.
     """
     if not ids:
         return {}
     platform = workspace.platform()
     deadline = time.monotonic() + settings.soak
-    if settings.soak:
-        ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s")
+    ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s")
     degraded: dict[str, str] = {}
     noted = time.monotonic()
-    while True:
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(interval, left))
         for solution in await read_solution_health(platform, ids):
             if solution.health is Health.DEGRADED and solution.id not in degraded:
                 degraded[solution.id] = solution.health_reason or "degraded"
                 ctx.child(solution.id, MemberState.FAILED, f"degraded: {solution.health_reason}")
-                ctx.log(f"degraded{' during the soak' if settings.soak else ''}: {solution.health_reason}",
-                        child=solution.id)
-        left = deadline - time.monotonic()
-        if left <= 0 or len(degraded) > settings.max_unhealthy:
-            return degraded
+                ctx.log(f"degraded during the soak: {solution.health_reason}", child=solution.id)
+        if already + len(degraded) > settings.max_unhealthy:
+            break
         if time.monotonic() - noted >= SOAK_NOTE_EVERY:
             noted = time.monotonic()
-            ctx.log(f"wave {wave.index}: soaking, {left:.0f} s left")
-        await asyncio.sleep(min(interval, left))
+            ctx.log(f"wave {wave.index}: soaking, {max(0.0, deadline - time.monotonic()):.0f} s left")
+    return degraded
 
 
 async def _roll_back(workspace: Workspace, plan: RollPlan, wave: Wave, ctx: SweepContext, *, concurrency: int,

@@ -4,6 +4,7 @@ first wave and rolls that wave back, and the request log shows no write to a lat
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,3 +45,27 @@ def test_a_crash_looping_first_wave_halts_and_is_rolled_back_and_no_later_app_is
     assert writes and not [path for path in writes if any(f"/containerApps/{app}" in path for app in later_apps)]
     code, out, _ = run_cli("-w", str(root), "solutions", "--json")
     assert {row["images"]["agent_tag"] for row in json.loads(out)} == {"1.0.0"}  # pins back, later ones untouched
+
+
+def test_a_revision_that_turns_degraded_during_the_soak_fails_its_wave(
+    make_azure_workspace: Callable[..., Path], emulators: Any, run_cli: Run,
+) -> None:
+    emulators.arm.clock.per_request = 0
+    root = make_azure_workspace(3)
+    assert run_cli("-w", str(root), "provision", "--all", "--yes", "--health-timeout", "0")[0] == 0
+    emulators.arm.clock.advance(PROVISIONING_SECONDS + ACTIVATION_SECONDS + 1)
+    emulators.arm.image_fault(f"{emulators.login_server}/agent:1.1.0", "crash-loop")
+    # The sweep reads once (--health-timeout 0): the new revisions are still provisioning, nothing fails. During
+    # the soak the service's time moves on: the revisions start, then crash-loop.
+    timer = threading.Timer(1.0, emulators.arm.clock.advance, (PROVISIONING_SECONDS + ACTIVATION_SECONDS + 15,))
+    timer.start()
+    try:
+        code, out, err = run_cli("-w", str(root), "roll", "agent", "1.1.0", "--all", "--waves", "1,*", "--soak", "6s",
+                                 "--health-timeout", "0", "--yes", "--json")
+    finally:
+        timer.cancel()
+    assert code == 1, err
+    result = json.loads(out)
+    assert [(w["state"], w["failed"]) for w in result["waves"]] == [("failed", ["customer-00"]), ("skipped", [])]
+    [first] = [s for s in result["solutions"] if s["id"] == "customer-00"]
+    assert first["state"] == "failed" and first["error"].startswith("degraded: agent: restarting: ")
