@@ -71,6 +71,15 @@ LOCK_TIMEOUT_HELP = ("Give up (exit 1) when another operation holds a lock for l
                      "0: do not wait).")
 
 
+def selection_options(func: F) -> F:
+    """``--only``/``--exclude PATTERN`` (repeatable): an id glob or a label selector (``orbit_ops.config.labels``)."""
+    func = click.option("--exclude", multiple=True, metavar="PATTERN",
+                        help="Leave out ids matching this glob or label selector (repeatable).")(func)
+    return click.option("--only", multiple=True, metavar="PATTERN",
+                        help="Only ids matching this glob, or labels matching this selector (ring=canary); "
+                             "repeatable.")(func)
+
+
 def lock_timeout_option(func: F) -> F:
     """``--lock-timeout SECONDS`` (see ``orbit_ops.operations.locks.DEFAULT_LOCK_TIMEOUT``)."""
     return click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",

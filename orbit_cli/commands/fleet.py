@@ -25,6 +25,7 @@ from orbit_cli.options import (
     resolve_health_timeout,
     resolve_lock_timeout,
     select_solutions,
+    selection_options,
 )
 from orbit_cli.output import echo, print_json, print_table
 from orbit_cli.running import finish_sweep, run_operation
@@ -40,10 +41,7 @@ if TYPE_CHECKING:
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when anything is drifted or missing (like terraform "
               "plan -detailed-exitcode).")
-@click.option("--only", multiple=True, metavar="PATTERN",
-              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Leave out ids matching this glob or label selector (repeatable).")
+@selection_options
 @json_option
 @pass_settings
 def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tuple[str, ...],
@@ -220,10 +218,7 @@ def _print_plan(planned: Sequence[PlannedSolution], invalid: Sequence[InvalidSol
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution (a sweep).")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
-@click.option("--only", multiple=True, metavar="PATTERN",
-              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Leave out ids matching this glob or label selector (repeatable).")
+@selection_options
 @click.option("--failed-from", metavar="OP_ID", help="Retry only the solutions that failed in sweep OP_ID.")
 @click.option("--no-wait", is_flag=True, help="Fail a solution at once if another operation holds it.")
 @lock_timeout_option

@@ -20,6 +20,7 @@ from orbit_cli.options import (
     resolve_health_timeout,
     resolve_lock_timeout,
     select_solutions,
+    selection_options,
 )
 from orbit_cli.output import echo, print_json
 from orbit_cli.running import finish_sweep, run_operation
@@ -36,10 +37,7 @@ if TYPE_CHECKING:
 @click.argument("version", required=False)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
-@click.option("--only", multiple=True, metavar="PATTERN",
-              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Leave out ids matching this glob or label selector (repeatable).")
+@selection_options
 @click.option("--no-provision", is_flag=True, help="Only edit the pins; do not provision.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Solutions converged at once.")
 @click.option("--waves", metavar="SPEC", help="Roll in waves: sizes (1,10%,*) or label steps (ring=canary,*).")

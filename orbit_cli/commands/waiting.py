@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orbit_cli.options import Settings, json_option, pass_settings, report_invalid, select_solutions
+from orbit_cli.options import Settings, json_option, pass_settings, report_invalid, select_solutions, selection_options
 from orbit_cli.output import echo, print_json
 
 if TYPE_CHECKING:
@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Every solution.")
-@click.option("--only", multiple=True, metavar="PATTERN",
-              help="Only ids matching this glob, or labels matching this selector (ring=canary); repeatable.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Leave out ids matching this glob or label selector (repeatable).")
+@selection_options
 @click.option("--timeout", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Give up (exit 1) after this long (default 300; 0: answer from one read).")
 @json_option
