@@ -19,6 +19,7 @@ from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, W
 from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.operations.lockstore import LocalLockStore, LockStore
 from orbit_ops.operations.store import OperationStore
 from orbit_ops.versions import LATEST, newest_first
 
@@ -38,6 +39,7 @@ class Workspace:
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
         self._platform: LocalPlatform | AzurePlatform | None = None
+        self._locks: LockStore | None = None
         # Told once, with the reason, when a store under .orbit/ had to be opened read-only.
         self.on_read_only_state: Callable[[str], None] | None = None
         self._told_read_only = False
@@ -58,6 +60,19 @@ class Workspace:
             self._operations = OperationStore(self.config.state_dir)
             self._tell_read_only(self._operations.read_only)
         return self._operations
+
+    def locks(self) -> LockStore:
+        """The locks of ``state:`` in ``orbit.yaml``: this machine's flocks, or leases in the shared container."""
+        if self._locks is None:
+            state = self.config.state
+            if state.shared:
+                from orbit_ops.backends.azure.state_blobs import StateContainer
+                from orbit_ops.backends.azure.state_locks import BlobLockStore
+
+                self._locks = BlobLockStore(StateContainer(state))
+            else:
+                self._locks = LocalLockStore(self.config.state_dir)
+        return self._locks
 
     def state_unwritable(self) -> str | None:
         """Why ``.orbit/`` cannot be written (``"<folder> is read-only"``...), or None when it can.
