@@ -8,11 +8,12 @@ blob's metadata (operation, kind, user, host, pid, since, expires), renews the l
 in the background, and on release marks the metadata free before releasing the lease. A holder that dies stops
 renewing: the service frees the lease when its period ends, with no manual step.
 
-The fence (:meth:`_Lease.ensure`): the lease is surely ours until the period has passed since the last renewal
-*request was sent* (the service starts counting later than that). Before each write the holder checks that
-more than half a period is left, renewing right there when it is not; a renewal the service refuses (broken,
-taken after expiry) or that cannot reach it before the period ends marks the lease lost, and every later
-``ensure`` raises :class:`~orbit_ops.errors.LockLostError`, so the operation stops before writing again.
+The fence (:meth:`_Lease.ensure`): before each write the holder renews the lease, which the service does only
+for the lease it still holds under that id, so a broken or expired-and-taken lease is seen at the next write,
+not at the next background renewal. The lease is surely ours until one period after the last successful renewal
+*request was sent* (the service starts counting later than that); a renewal the service refuses, or that cannot
+reach it before that moment, marks the lease lost, and every later ``ensure`` raises
+:class:`~orbit_ops.errors.LockLostError`, so the operation stops before writing again.
 See ``docs/decisions/0065-locks-as-renewable-leases.md``.
 """
 
@@ -219,8 +220,8 @@ class _Lease:
         return self._waited
 
     async def ensure(self) -> None:
-        if self.lost is None and self._left() < self._period / 2:
-            await self._renew()
+        if self.lost is None:
+            await self._renew()  # the check: the service renews only the lease it still holds for us
         if self.lost is not None:
             raise LockLostError(f"lost {self._what}: {self.lost}; stopped before writing again (the work done "
                                 "before is kept; run the operation again to finish)")
@@ -310,9 +311,9 @@ def _info(scope: str, lease_state: str, metadata: dict[str, str]) -> LockInfo:
     shown_by = f"{unquote(broken_by)} at {metadata.get('brokenat', '?')}" if broken_by else None
     if lease_state == "leased":
         return LockInfo(scope, _holder(metadata) if metadata.get("orbitstate") == "held" else None, "held")
-    if lease_state in ("broken", "breaking"):
-        return LockInfo(scope, None, "broken", shown_by)
-    return LockInfo(scope, None, "free", shown_by if metadata.get("orbitstate") == "broken" else None)
+    if lease_state in ("broken", "breaking") or metadata.get("orbitstate") == "broken":
+        return LockInfo(scope, None, "broken", shown_by)  # until another operation takes it
+    return LockInfo(scope, None, "free")
 
 
 def _in_seconds(seconds: float) -> str:
