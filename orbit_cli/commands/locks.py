@@ -58,8 +58,8 @@ def break_lock(settings: Settings, scope: str, yes: bool) -> None:
     """
     from orbit_ops.errors import InputError
     from orbit_ops.operations.liveness import HOST
-    from orbit_ops.operations.lockstore import current_user
     from orbit_ops.operations.locks import utc_now
+    from orbit_ops.operations.lockstore import current_user
 
     if not _SCOPE.match(scope):
         raise InputError(f"'{scope[:80]}' is not a lock scope (orbit locks lists them: solution-ID, build-COMPONENT)")
