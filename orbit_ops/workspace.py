@@ -20,11 +20,13 @@ from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.lockstore import LocalLockStore, LockStore
+from orbit_ops.operations.shared import SharedOperations
 from orbit_ops.operations.store import OperationStore
 from orbit_ops.versions import LATEST, newest_first
 
 if TYPE_CHECKING:
     from orbit_ops.backends.azure.platform import AzurePlatform
+    from orbit_ops.backends.azure.state_blobs import StateContainer
     from orbit_ops.backends.local.platform import LocalPlatform
     from orbit_ops.fleet.drift import ReleaseIndex
 
@@ -40,6 +42,7 @@ class Workspace:
         self._operations: OperationStore | None = None
         self._platform: LocalPlatform | AzurePlatform | None = None
         self._locks: LockStore | None = None
+        self._state: StateContainer | None = None
         # Told once, with the reason, when a store under .orbit/ had to be opened read-only.
         self.on_read_only_state: Callable[[str], None] | None = None
         self._told_read_only = False
@@ -59,17 +62,35 @@ class Workspace:
         if self._operations is None:
             self._operations = OperationStore(self.config.state_dir)
             self._tell_read_only(self._operations.read_only)
+            if self.config.state.shared:
+                from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+
+                self._operations.mirror = BlobOperationMirror(self._state_container())
         return self._operations
+
+    def shared_operations(self) -> SharedOperations | None:
+        """The team's operations in the shared state store; None with the local store (``state: local``)."""
+        if not self.config.state.shared:
+            return None
+        from orbit_ops.backends.azure.state_operations import BlobSharedOperations
+
+        return BlobSharedOperations(self._state_container())
+
+    def _state_container(self) -> StateContainer:
+        if self._state is None:
+            from orbit_ops.backends.azure.state_blobs import StateContainer
+
+            self._state = StateContainer(self.config.state)
+        return self._state
 
     def locks(self) -> LockStore:
         """The locks of ``state:`` in ``orbit.yaml``: this machine's flocks, or leases in the shared container."""
         if self._locks is None:
             state = self.config.state
             if state.shared:
-                from orbit_ops.backends.azure.state_blobs import StateContainer
                 from orbit_ops.backends.azure.state_locks import BlobLockStore
 
-                self._locks = BlobLockStore(StateContainer(state))
+                self._locks = BlobLockStore(self._state_container())
             else:
                 self._locks = LocalLockStore(self.config.state_dir)
         return self._locks

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,11 +16,13 @@ from orbit_cli.options import (
     report_ignored,
     resolve_lock_timeout,
 )
-from orbit_cli.output import echo, print_json, print_table
+from orbit_cli.output import echo, print_json, print_table, warn
 from orbit_cli.running import exit_code_of, run_operation
 
 if TYPE_CHECKING:
     from orbit_ops.operations.events import OperationFinished
+    from orbit_ops.operations.shared import SharedOperations
+    from orbit_ops.workspace import Workspace
 
 
 @click.command()
@@ -86,29 +88,69 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
 @json_option
 @pass_settings
 def ops(settings: Settings, limit: int, kind: str | None) -> None:
-    """Operations, newest first (also those started by other processes)."""
+    """Operations, newest first (also those started by other processes; with a shared state store, the team's)."""
     from orbit_ops.operations.kinds import OperationKind
 
     workspace = settings.open()
     records = workspace.operations().list(limit=limit, kind=OperationKind(kind) if kind else None)
+    rows = team_operations(workspace, [record.to_json() | {"user": None} for record in records], limit, kind)
     if settings.json:
-        print_json([record.to_json() for record in records])
+        print_json(rows)
         return
     print_table(
-        ["id", "kind", "target", "state", "progress", "created", "finished"],
+        ["id", "kind", "target", "state", "progress", "created", "finished", "user", "host"],
         [
             [
-                r.id,
-                r.kind,
-                r.target,
-                r.state,
-                f"{r.done}/{r.total}" if r.total else str(r.done or ""),
-                r.created_at[:19].replace("T", " "),
-                (r.finished_at or "")[:19].replace("T", " "),
+                r["id"],
+                r["kind"],
+                r["target"],
+                r["state"],
+                _progress(r["progress"]),
+                r["created_at"][:19].replace("T", " "),
+                (r["finished_at"] or "")[:19].replace("T", " "),
+                r.get("user") or "",
+                r.get("host") or "",
             ]
-            for r in records
+            for r in rows
         ],
     )
+
+
+def team_operations(workspace: Workspace, local: list[dict[str, Any]], limit: int,
+                    kind: str | None) -> list[dict[str, Any]]:
+    """``local`` (this machine's index) with the shared store's operations added, newest first.
+
+    An operation this machine ran is shown as its own index has it (with the user the store recorded); when the
+    store cannot be reached, a warning says so and the local cache alone is shown.
+    """
+    import asyncio
+
+    from orbit_ops.errors import StateStoreUnreachableError
+
+    shared = workspace.shared_operations()
+    if shared is None:
+        return local
+    try:
+        team = asyncio.run(shared.list_records())
+    except StateStoreUnreachableError as exc:
+        warn(f"{exc}: showing this machine's operations only (its local cache)")
+        return local
+    by_id = {row["id"]: row for row in local}
+    for row in team:
+        if kind is not None and row["kind"] != kind:
+            continue
+        mine = by_id.get(row["id"])
+        if mine is None:
+            by_id[row["id"]] = row
+        else:
+            mine["user"] = row.get("user")
+    merged = sorted(by_id.values(), key=lambda row: (row["created_at"], row["id"]), reverse=True)
+    return merged[:limit]
+
+
+def _progress(progress: dict[str, int]) -> str:
+    done, total = progress.get("done", 0), progress.get("total", 0)
+    return f"{done}/{total}" if total else str(done or "")
 
 
 @click.command()
@@ -121,6 +163,7 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     import asyncio
     import contextlib
 
+    from orbit_ops.errors import NotFoundError
     from orbit_ops.operations.events import LogLine
     from orbit_ops.operations.events import to_json as event_json
     from orbit_ops.operations.log import follow as follow_events
@@ -128,7 +171,16 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
 
     workspace = settings.open()
     store = workspace.operations()
-    record = store.get(op_id)
+    try:
+        record = store.get(op_id)
+    except NotFoundError:
+        shared = workspace.shared_operations()
+        if shared is None:
+            raise
+        # Not run on this machine: the team's store may have it (a colleague's, or CI's).
+        if not _shared_logs(settings, shared, op_id, follow):
+            raise
+        return
     if not follow:
         events = store.read_events(record.id)
         if settings.json:
@@ -161,6 +213,55 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     finished = asyncio.run(stream())
     if finished is not None and finished.state == "failed":
         sys.exit(1)
+
+
+def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follow: bool) -> bool:
+    """``orbit logs`` of an operation found only in the shared store; False when it is not there either."""
+    import asyncio
+    import contextlib
+
+    from orbit_ops.operations.events import LogLine
+    from orbit_ops.operations.events import to_json as event_json
+    from orbit_ops.text import json_text
+
+    document = asyncio.run(shared.record(op_id))
+    if document is None:
+        return False
+    label = f"{document['kind']} {document['target']}"
+    by = f" (started by {document.get('user')} on {document.get('host')})"
+    if not follow:
+        events = asyncio.run(shared.read_events(document["id"]))
+        if settings.json:
+            print_json([event_json(event) for event in events])
+            return True
+        for event in events:
+            if isinstance(event, LogLine):
+                prefix = f"[{event.child}] " if event.child else ""
+                echo(f"{event.at[11:19]} {prefix}{event.text}")
+        document = asyncio.run(shared.record(document["id"])) or document
+        if document["state"] in ("queued", "running"):
+            echo(f"{label} is {document['state']}{by} (use --follow to stream it)")
+        else:
+            error = f": {document['error']}" if document.get("error") else ""
+            echo(f"{label} {document['state']}{error}{by}")
+        return True
+
+    async def stream() -> OperationFinished | None:
+        from orbit_cli.render import EventPrinter
+
+        with EventPrinter(quiet=settings.json) as printer:
+            printer._label = label
+            async with contextlib.aclosing(shared.follow(document["id"])) as events:
+                async for event in events:
+                    if settings.json:
+                        echo(json_text(event_json(event)))
+                    printer.handle(event)
+            return printer.finished
+
+    finished = asyncio.run(stream())
+    if finished is not None and finished.state == "failed":
+        sys.exit(1)
+    return True
 
 
 @click.command()

@@ -18,6 +18,7 @@ import asyncio
 import os
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -99,6 +100,29 @@ class StateContainer:
                         "attempts)") from None
                 wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else delay
                 await asyncio.sleep(wait + random.uniform(0, delay / 4))
+                delay = min(delay * 2, MAX_BACKOFF)
+        raise AssertionError("unreachable")
+
+    def call_sync(self, func: Callable[..., T], *args: Any, what: str, attempts: int = ATTEMPTS, **kwargs: Any) -> T:
+        """:meth:`call` for a worker thread of its own (blocking; same retries and mapping).
+
+        Raises:
+            StateStoreRefusedError / StateStoreUnreachableError: as :meth:`call`.
+        """
+        delay = FIRST_BACKOFF
+        for attempt in range(1, attempts + 1):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # mapped just below
+                error, retry_after = self._map(exc, what)
+                if not isinstance(error, _Transient):
+                    raise error from None
+                if attempt == attempts:
+                    raise StateStoreUnreachableError(
+                        f"{what}: the state store ({self.where}) {error.message} (gave up after {attempts} "
+                        "attempts)") from None
+                wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else delay
+                time.sleep(wait + random.uniform(0, delay / 4))
                 delay = min(delay * 2, MAX_BACKOFF)
         raise AssertionError("unreachable")
 
