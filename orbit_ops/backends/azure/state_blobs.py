@@ -15,6 +15,7 @@ lease and record code to decide on; what cannot be reached becomes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import threading
@@ -103,6 +104,38 @@ class StateContainer:
                 delay = min(delay * 2, MAX_BACKOFF)
         raise AssertionError("unreachable")
 
+    async def append_at_end(self, blob: Any, data: bytes, *, what: str) -> None:
+        """Append ``data`` (whole lines) to the append blob ``blob`` once, at its end as it is now.
+
+        Each attempt states the offset it expects (``appendpos``); when that condition fails, the bytes at that
+        offset are compared with ``data``: equal, it was this very append, retried after its answer was lost.
+        The blob is created when missing. Starts a fresh line when the last writer stopped mid-line.
+
+        Raises:
+            StateStoreRefusedError / StateStoreUnreachableError: as :meth:`call`.
+        """
+        for _ in range(5):
+            try:
+                size = (await self.call(blob.get_blob_properties, what=what)).size
+            except StateStoreRefusedError as exc:
+                if exc.code != "BlobNotFound":
+                    raise
+                with contextlib.suppress(StateStoreRefusedError):  # another writer made it first
+                    await self.call(blob.create_append_blob, if_none_match="*", what=what)
+                continue
+            lead = b""
+            if size and await self.call(_read_range, blob, size - 1, 1, what=what) != b"\n":
+                lead = b"\n"
+            try:
+                await self.call(blob.append_block, lead + data, appendpos_condition=size, what=what)
+                return
+            except StateStoreRefusedError as exc:
+                if exc.code != "AppendPositionConditionNotMet":
+                    raise
+                if await self.call(_read_range, blob, size, len(lead + data), what=what) == lead + data:
+                    return  # this very append, retried after its answer was lost
+        raise StateStoreUnreachableError(f"{what}: the log in {self.where} kept moving under five appends")
+
     def call_sync(self, func: Callable[..., T], *args: Any, what: str, attempts: int = ATTEMPTS, **kwargs: Any) -> T:
         """:meth:`call` for a worker thread of its own (blocking; same retries and mapping).
 
@@ -140,7 +173,8 @@ class StateContainer:
             return _Transient(f"cannot be reached ({_reason(exc)})"), None
         if isinstance(exc, HttpResponseError):
             status = exc.status_code or 0
-            code = str(getattr(exc, "error_code", None) or _header(exc, "x-ms-error-code") or "")
+            raw = _header(exc, "x-ms-error-code") or getattr(exc, "error_code", None) or ""
+            code = str(getattr(raw, "value", raw))  # the SDK's StorageErrorCode is an enum: its value is the code
             if status in TRANSIENT_STATUS:
                 return _Transient(f"answered {status}{' ' + code if code else ''}"), _retry_after(exc)
             if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
@@ -155,6 +189,11 @@ class StateContainer:
                 f"{what}: no credential for the state store ({_reason(exc)}); set {CONNECTION_STRING_ENV} or sign "
                 "in with 'az login'"), None
         return BackendError(f"{what}: {type(exc).__name__}: {redact(str(exc))[:300]}"), None
+
+
+def _read_range(blob: Any, offset: int, length: int) -> bytes:
+    data: bytes = blob.download_blob(offset=offset, length=length).readall()
+    return data
 
 
 class _Transient(BackendError):

@@ -182,21 +182,17 @@ class BlobLockStore:
         return before
 
     async def audit(self, entry: dict[str, Any]) -> None:
-        """Append one JSON line to ``audit/locks.log`` (an append blob, made on first use)."""
-        blob = self.container.blob(AUDIT_BLOB)
+        """Append one JSON line to ``audit/locks.log`` (an append blob, made on first use), exactly once."""
         line = (json.dumps(entry, sort_keys=True) + "\n").encode()
-        for _ in range(3):
-            try:
-                await self.container.call(blob.append_block, line, what="recording it in the state store")
-                return
-            except StateStoreRefusedError as exc:
-                if exc.code == "ContainerNotFound":
-                    await self.make_container()
-                elif exc.code != "BlobNotFound":
-                    raise
-                with contextlib.suppress(StateStoreRefusedError):  # another writer made it first
-                    await self.container.call(blob.create_append_blob, if_none_match="*",
-                                              what="creating the state store's audit log")
+        try:
+            await self.container.append_at_end(self.container.blob(AUDIT_BLOB), line,
+                                               what="recording it in the state store")
+        except StateStoreRefusedError as exc:
+            if exc.code != "ContainerNotFound":
+                raise
+            await self.make_container()
+            await self.container.append_at_end(self.container.blob(AUDIT_BLOB), line,
+                                               what="recording it in the state store")
 
 
 class _Lease:

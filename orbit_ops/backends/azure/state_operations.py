@@ -136,12 +136,34 @@ class _Writer(threading.Thread):
         try:
             self.container.call_sync(self.log_blob.create_append_blob, if_none_match="*", what=what)
         except StateStoreRefusedError as exc:
-            raise StateStoreUnreachableError(f"{what}: its log: {exc.message}") from None
+            # The operation id is new: a log already there is our own create, retried after its answer was lost.
+            if exc.code not in ("BlobAlreadyExists", "ConditionNotMet") or \
+                    self.container.call_sync(self.log_blob.get_blob_properties, what=what).size != 0:
+                raise StateStoreUnreachableError(f"{what}: its log: {exc.message}") from None
 
     def _create_record(self, what: str) -> None:
-        answer = self.container.call_sync(self.record_blob.upload_blob, self._body(), overwrite=False,
-                                          metadata=summary_metadata(self.document), what=what)
+        body = self._body()
+        try:
+            answer = self.container.call_sync(self.record_blob.upload_blob, body, overwrite=False,
+                                              metadata=summary_metadata(self.document), what=what)
+        except StateStoreRefusedError as exc:
+            # A retried create whose first attempt landed finds its own record there.
+            if exc.code != "BlobAlreadyExists" or self._stored_etag(body, what) is None:
+                raise
+            return
         self.etag = answer.get("etag")
+
+    def _stored_etag(self, body: bytes, what: str) -> str | None:
+        """The record's ETag when the stored record is exactly ``body`` (our own write, its answer lost)."""
+        def read() -> tuple[bytes, str]:
+            downloader = self.record_blob.download_blob()
+            return downloader.readall(), downloader.properties.etag
+
+        data, etag = self.container.call_sync(read, what=what)
+        if data != body:
+            return None
+        self.etag = etag
+        return etag
 
     def put(self, events: list[Event]) -> None:
         self._queue.put(list(events))
@@ -228,12 +250,15 @@ class _Writer(threading.Thread):
         if self.lost is not None:
             return
         what = f"updating the shared record of {self.op_id}"
+        body = self._body()
         try:
             answer = self.container.call_sync(
-                self.record_blob.upload_blob, self._body(), overwrite=True, lease=self.lease, etag=self.etag,
+                self.record_blob.upload_blob, body, overwrite=True, lease=self.lease, etag=self.etag,
                 match_condition=MatchConditions.IfNotModified, metadata=summary_metadata(self.document), what=what)
         except StateStoreRefusedError as exc:
             if exc.status in (409, 412):
+                if exc.status == 412 and self._stored_etag(body, what) is not None:
+                    return  # our own write, retried after its answer was lost
                 self.lost = f"another machine wrote its record ({exc.code}): it read this operation as gone"
             raise
         self.etag = answer.get("etag")
@@ -376,34 +401,25 @@ class BlobSharedOperations:
         document.update(state=OperationState.INTERRUPTED.value, finished_at=at, error=reason)
         closing.append(OperationFinished(op_id, OperationState.INTERRUPTED, at, reason))
         blob = self.container.blob(record_name(op_id))
+        body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
         try:
-            await self.container.call(blob.upload_blob, json.dumps(document, ensure_ascii=False, sort_keys=True),
-                                      overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified,
+            await self.container.call(blob.upload_blob, body, overwrite=True, etag=etag,
+                                      match_condition=MatchConditions.IfNotModified,
                                       metadata=summary_metadata(document), what=f"recording {op_id} interrupted")
         except StateStoreRefusedError as exc:
-            if exc.status in (409, 412):
+            if exc.status not in (409, 412):
+                raise
+            stored, _, _ = await self._download(op_id)
+            if stored != document:
                 return None  # another reader (or the owner, back) wrote it first
-            raise
+            # Our own write, retried after its answer was lost: we won, and close the log.
         await self._append_closing(op_id, closing)
         return document
 
     async def _append_closing(self, op_id: str, events: list[Event]) -> None:
         """Append the closing events at the log's end as it is now (the owner is gone: nobody else appends)."""
-        blob = self.container.blob(log_name(op_id))
-        data = encode_events(events)
-        for _ in range(3):
-            size = (await self.container.call(blob.get_blob_properties, what=f"closing the log of {op_id}")).size
-            if size:
-                last = await self.container.call(_read, blob, size - 1, 1, what=f"closing the log of {op_id}")
-                if last != b"\n":
-                    data = b"\n" + data  # the owner died mid-line
-            try:
-                await self.container.call(blob.append_block, data, appendpos_condition=size,
-                                          what=f"closing the log of {op_id}")
-                return
-            except StateStoreRefusedError as exc:
-                if exc.code != "AppendPositionConditionNotMet":
-                    raise
+        await self.container.append_at_end(self.container.blob(log_name(op_id)), encode_events(events),
+                                           what=f"closing the log of {op_id}")
 
     async def read_events(self, op_id: str) -> list[Event]:
         data = await self._read_from(op_id, 0)
