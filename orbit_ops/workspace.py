@@ -16,7 +16,7 @@ from orbit_ops.catalog.releases import ReleaseRecord, latest_record, load_all_re
 from orbit_ops.catalog.tags import TagScan, scan_tags
 from orbit_ops.config.load import find_workspace, load_config, load_solution_set
 from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
-from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
+from orbit_ops.errors import BackendError, NotFoundError, StateStoreUnreachableError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.lockstore import LocalLockStore, LockStore
@@ -113,6 +113,23 @@ class Workspace:
         reason = self.state_unwritable()
         if reason is not None:
             raise StateUnwritableError(f"cannot {what}: {reason}, so nothing could be recorded; nothing was done")
+
+    def require_reachable_state(self, what: str) -> None:
+        """Refuse ``what`` (a mutating command) before it starts when the shared state store cannot be reached:
+        no operation runs unlocked or unrecorded. The container is created when it does not exist yet.
+
+        Raises:
+            StateStoreUnreachableError: the store cannot be reached, or refused our credential (exit 1).
+        """
+        if not self.config.state.shared:
+            return
+        from orbit_ops.backends.azure.state_blobs import probe
+
+        try:
+            probe(self._state_container())
+        except StateStoreUnreachableError as exc:
+            raise StateStoreUnreachableError(f"cannot {what}: {exc}; nothing was done (no operation runs unlocked "
+                                             "while the team's store is out of reach)") from None
 
     def _tell_read_only(self, reason: str | None) -> None:
         if reason is not None and not self._told_read_only and self.on_read_only_state is not None:

@@ -191,6 +191,25 @@ class StateContainer:
         return BackendError(f"{what}: {type(exc).__name__}: {redact(str(exc))[:300]}"), None
 
 
+def probe(container: StateContainer) -> None:
+    """Check the store answers (creating the container when it is missing), trying a few times only.
+
+    Raises:
+        StateStoreUnreachableError: it cannot be reached, or refused our credential.
+    """
+    client = container.client()
+    try:
+        container.call_sync(client.get_container_properties, attempts=3, what="reaching the state store")
+    except StateStoreRefusedError as exc:
+        if exc.code != "ContainerNotFound":
+            raise StateStoreUnreachableError(f"reaching the state store: {exc.message}") from None
+        try:
+            container.call_sync(client.create_container, attempts=3, what="creating the state container")
+        except StateStoreRefusedError as again:
+            if again.code != "ContainerAlreadyExists":
+                raise StateStoreUnreachableError(f"creating the state container: {again.message}") from None
+
+
 def _read_range(blob: Any, offset: int, length: int) -> bytes:
     data: bytes = blob.download_blob(offset=offset, length=length).readall()
     return data
