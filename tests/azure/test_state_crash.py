@@ -89,11 +89,10 @@ def test_holders_killed_at_random_moments_free_their_locks_and_read_interrupted_
                                                                                  op_id=f"takeover-{scope}"):
                 return time.monotonic() - at
 
-        async def all_of_them() -> list[float]:
-            return list(await asyncio.gather(*(take_over(scope, at) for scope, at in zip(scopes, killed_at,
-                                                                                          strict=True))))
+        async def all_of_them(pairs: list[tuple[str, float]]) -> list[float]:
+            return list(await asyncio.gather(*(take_over(scope, at) for scope, at in pairs)))
 
-        took = asyncio.run(all_of_them())
+        took = asyncio.run(all_of_them(list(zip(scopes, killed_at, strict=True))))
         takeovers.extend(took)
         assert max(took) < LEASE_SECONDS + 5, took
         reader = BlobSharedOperations(StateContainer(state_store.settings))
