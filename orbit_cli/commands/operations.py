@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,7 +22,6 @@ from orbit_cli.running import exit_code_of, run_operation
 if TYPE_CHECKING:
     from orbit_ops.operations.events import OperationFinished
     from orbit_ops.operations.shared import SharedOperations
-    from orbit_ops.workspace import Workspace
 
 
 @click.command()
@@ -89,11 +88,16 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
 @pass_settings
 def ops(settings: Settings, limit: int, kind: str | None) -> None:
     """Operations, newest first (also those started by other processes; with a shared state store, the team's)."""
+    import asyncio
+
     from orbit_ops.operations.kinds import OperationKind
+    from orbit_ops.operations.team import team_operations
 
     workspace = settings.open()
-    records = workspace.operations().list(limit=limit, kind=OperationKind(kind) if kind else None)
-    rows = team_operations(workspace, [record.to_json() | {"user": None} for record in records], limit, kind)
+    rows, unreachable = asyncio.run(team_operations(workspace, limit=limit,
+                                                    kind=OperationKind(kind) if kind else None))
+    if unreachable is not None:
+        warn(f"{unreachable}: showing this machine's operations only (its local cache)")
     if settings.json:
         print_json(rows)
         return
@@ -114,38 +118,6 @@ def ops(settings: Settings, limit: int, kind: str | None) -> None:
             for r in rows
         ],
     )
-
-
-def team_operations(workspace: Workspace, local: list[dict[str, Any]], limit: int,
-                    kind: str | None) -> list[dict[str, Any]]:
-    """``local`` (this machine's index) with the shared store's operations added, newest first.
-
-    An operation this machine ran is shown as its own index has it (with the user the store recorded); when the
-    store cannot be reached, a warning says so and the local cache alone is shown.
-    """
-    import asyncio
-
-    from orbit_ops.errors import StateStoreUnreachableError
-
-    shared = workspace.shared_operations()
-    if shared is None:
-        return local
-    try:
-        team = asyncio.run(shared.list_records())
-    except StateStoreUnreachableError as exc:
-        warn(f"{exc}: showing this machine's operations only (its local cache)")
-        return local
-    by_id = {row["id"]: row for row in local}
-    for row in team:
-        if kind is not None and row["kind"] != kind:
-            continue
-        mine = by_id.get(row["id"])
-        if mine is None:
-            by_id[row["id"]] = row
-        else:
-            mine["user"] = row.get("user")
-    merged = sorted(by_id.values(), key=lambda row: (row["created_at"], row["id"]), reverse=True)
-    return merged[:limit]
 
 
 def _progress(progress: dict[str, int]) -> str:
