@@ -7,6 +7,7 @@ container on Azurite, and runs ``orbit`` as its own process, as two laptops woul
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from support import GIT_ENV
 
 from orbit_ops.backends.azure.state_blobs import StateContainer
 from orbit_ops.backends.azure.state_locks import BlobLockStore
+from orbit_ops.backends.azure.state_operations import BlobSharedOperations
 
 if TYPE_CHECKING:
     from conftest import AzureEmulators, StateStoreFixture  # tests/azure/conftest.py
@@ -115,3 +117,36 @@ def test_a_holder_killed_mid_provision_frees_the_solution_for_the_other_machine_
                      rf"{doomed.pid} on ", out + err), out + err
     assert took < LEASE_SECONDS + 8, f"{took:.1f} s"
     assert "provision customer-01 succeeded" in out
+    # The killed operation reads interrupted from both machines.
+    killed = re.search(r"held by operation (\S+) ", out + err)
+    assert killed is not None
+    for root in (laptop_b, laptop_a):
+        done = subprocess.run([sys.executable, "-c", SHIM, "-w", str(root), "ops", "--json"], capture_output=True,
+                              text=True, env={**os.environ, **GIT_ENV, "PYTHONPATH": os.pathsep.join(sys.path)},
+                              timeout=60)
+        [row] = [row for row in json.loads(done.stdout) if row["id"] == killed.group(1)]
+        assert (row["state"], row["user"], row["kind"]) == ("interrupted", "alice", "provision"), row
+
+
+def test_a_provision_on_one_machine_is_followed_live_on_the_other(
+        make_azure_workspace: Callable[..., Path], emulators: AzureEmulators,
+        state_store: StateStoreFixture) -> None:
+    laptop_a, laptop_b = (machine(make_azure_workspace, state_store, name) for name in ("laptop-a", "laptop-b"))
+    emulators.arm_server.inject(Fault("latency", method="PUT", path="/containerApps/", seconds=3, count=1))
+    running = orbit(laptop_a, "alice", emulators, "provision", "--all", "--yes")
+    operations = BlobSharedOperations(StateContainer(state_store.settings))
+    deadline = time.monotonic() + 30
+    while not (rows := asyncio.run(operations.list_records())) or rows[0]["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    op_id = rows[0]["id"]
+    follower = orbit(laptop_b, "bob", emulators, "logs", op_id, "--follow")
+    out_b, err_b = follower.communicate(timeout=120)
+    out_a, err_a = running.communicate(timeout=120)
+    assert running.returncode == 0 and follower.returncode == 0, err_a + err_b
+    replay = orbit(laptop_a, "alice", emulators, "logs", op_id)
+    local, _ = replay.communicate(timeout=60)
+    lines_b = [line for line in out_b.splitlines() if line[:2].isdigit() and line[2] == ":"]
+    lines_a = [line for line in local.splitlines() if line[:2].isdigit() and line[2] == ":"]
+    assert lines_b == lines_a and len(lines_a) > 10  # every line, in order, none twice
+    assert "converged" in out_b

@@ -286,6 +286,7 @@ def _holder_metadata(op_id: str | None, kind: str | None, period: int) -> dict[s
 
 def holder_from(metadata: dict[str, str]) -> LockHolder | None:
     """The holder a lock blob's metadata names; None unless it says ``held`` (free, broken, or not yet said)."""
+    metadata = {key: value or "" for key, value in metadata.items()}  # an empty value comes back as None
     if metadata.get("orbitstate") != "held":
         return None
     return _holder(metadata)
@@ -303,6 +304,7 @@ def _holder(metadata: dict[str, str]) -> LockHolder | None:
 
 
 def _info(scope: str, lease_state: str, metadata: dict[str, str]) -> LockInfo:
+    metadata = {key: value or "" for key, value in metadata.items()}  # an empty value comes back as None
     broken_by = metadata.get("brokenby")
     shown_by = f"{unquote(broken_by)} at {metadata.get('brokenat', '?')}" if broken_by else None
     if lease_state == "leased":

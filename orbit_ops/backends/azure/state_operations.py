@@ -284,12 +284,13 @@ def summary_metadata(document: dict[str, Any]) -> dict[str, str]:
               "total": str(progress.get("total", 0)), "created": document.get("created_at") or "",
               "finished": document.get("finished_at") or "", "user": document.get("user") or "",
               "host": document.get("host") or "", "pid": str(document.get("pid") or "")}
-    return {key: quote(str(value), safe="") for key, value in fields.items()}
+    # Empty values are left out: a metadata header with no value comes back as None, or not at all.
+    return {key: quote(str(value), safe="") for key, value in fields.items() if str(value)}
 
 
 def summary_from(metadata: dict[str, str]) -> dict[str, Any] | None:
     """The ``orbit ops`` row of a record blob's metadata; None for a blob that is not an operation record."""
-    fields = {key: unquote(value) for key, value in metadata.items()}
+    fields = {key: unquote(value or "") for key, value in metadata.items()}
     if not fields.get("opid") or not fields.get("state"):
         return None
     try:
