@@ -142,7 +142,7 @@ def test_a_provision_on_one_machine_is_followed_live_on_the_other(
     op_id = rows[0]["id"]
     follower = orbit(laptop_b, "bob", emulators, "logs", op_id, "--follow")
     out_b, err_b = follower.communicate(timeout=120)
-    out_a, err_a = running.communicate(timeout=120)
+    _, err_a = running.communicate(timeout=120)
     assert running.returncode == 0 and follower.returncode == 0, err_a + err_b
     replay = orbit(laptop_a, "alice", emulators, "logs", op_id)
     local, _ = replay.communicate(timeout=60)
