@@ -242,9 +242,28 @@ def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follo
 @pass_settings
 def cancel(settings: Settings, op_id: str) -> None:
     """Ask a running operation (in any process) to stop; its cleanup still runs."""
+    import asyncio
+
+    from orbit_ops.errors import NotFoundError
+    from orbit_ops.operations.liveness import HOST
+    from orbit_ops.operations.lockstore import current_user
+
     refuse_read_only(settings, "cancel")
     workspace = settings.open()
-    record = workspace.operations().request_cancel(op_id)
+    try:
+        record = workspace.operations().request_cancel(op_id)
+    except NotFoundError:
+        shared = workspace.shared_operations()
+        if shared is None:
+            raise
+        # Another machine's operation: ask it through the team's store.
+        document = asyncio.run(shared.request_cancel(op_id, by=f"{current_user()} on {HOST}"))
+        if settings.json:
+            print_json(document | {"cancel_requested": True})
+        else:
+            echo(f"cancel requested for {document['id']} ({document['kind']} {document['target']}, "
+                 f"{document['state']}, on {document.get('host')}); it stops within a few seconds")
+        return
     if settings.json:
         print_json(record.to_json())
     else:

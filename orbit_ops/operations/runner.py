@@ -282,7 +282,10 @@ class OperationRunner:
         if now < self._next_poll:
             return
         self._next_poll = now + CANCEL_POLL_SECONDS
-        if not task.done() and not self._cancel_wanted and self.store.cancel_requested(self.op_id):
+        mirror = self.store.mirror
+        if not task.done() and not self._cancel_wanted and (
+                self.store.cancel_requested(self.op_id)
+                or (mirror is not None and mirror.cancel_requested(self.op_id))):
             self.cancel()
 
     async def _wait_for_news(self, task: asyncio.Task[Any], timeout: float) -> None:

@@ -34,6 +34,10 @@ class OperationMirror(Protocol):
     def finish(self, op_id: str, events: list[Event], *, timeout: float) -> None:
         """Queue the last batch and wait up to ``timeout`` seconds for everything queued to reach the store."""
 
+    def cancel_requested(self, op_id: str) -> bool:
+        """Whether someone on another machine asked (``orbit cancel``) for ``op_id`` to stop (as last seen: the
+        store is asked every ``CANCEL_CHECK_SECONDS`` at most)."""
+
 
 class SharedOperations(Protocol):
     """The reader's side: the team's operations as the shared store holds them."""
@@ -59,3 +63,12 @@ class SharedOperations(Protocol):
 
     async def read_events(self, op_id: str) -> list[Event]:
         """Every complete event the shared log holds now."""
+
+    async def request_cancel(self, ref: str, *, by: str) -> dict[str, Any]:
+        """Ask the machine running operation ``ref`` to cancel it (it does within a few seconds); returns its record.
+
+        Raises:
+            NotFoundError: the store has no such operation.
+            RefusedError: it has already finished.
+            StateStoreUnreachableError: the store cannot be reached.
+        """

@@ -195,3 +195,41 @@ def test_orbit_ops_and_logs_on_machine_b_show_machine_a_operation(
     assert "built on machine a" in out
     code, out, err = run_cli("-w", str(root_b), "logs", "20990101-000000-0000")
     assert code == 2
+
+
+def test_orbit_cancel_on_machine_b_stops_machine_a_operation(
+        tmp_path: Path, state_store: StateStoreFixture, make_workspace: Callable[..., Path],
+        run_cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGNAME", "erin")
+    store = machine_a(tmp_path, state_store)
+    root_b = make_workspace(config=MINIMAL_CONFIG)
+    add_state(root_b, state_store.azurite, state_store.container)
+    cleaned: list[str] = []
+
+    async def body(ctx: OperationContext) -> None:
+        ctx.child("acme", MemberState.RUNNING)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cleaned.append("cleanup ran")
+
+    async def scenario() -> tuple[str, tuple[int, str, str], float]:
+        runner = OperationRunner(store, OperationKind.SWEEP, "acme", body, total=1)
+        consumed = asyncio.create_task(_consume(runner))
+        reader = machine_b(state_store)
+        while (document := await reader.record(runner.op_id)) is None or document["state"] != "running":
+            await asyncio.sleep(0.05)
+        asked = await asyncio.to_thread(run_cli, "-w", str(root_b), "cancel", runner.op_id)
+        asked_at = time.monotonic()
+        await asyncio.wait_for(consumed, timeout=30)
+        return runner.op_id, asked, time.monotonic() - asked_at
+
+    op_id, (code, out, err), took = asyncio.run(scenario())
+    assert code == 0, err
+    assert f"cancel requested for {op_id} (sweep acme, running, on {os.uname().nodename})" in out
+    assert cleaned == ["cleanup ran"] and took < 10
+    assert store.get(op_id).state == "cancelled"
+    [row] = json.loads(run_cli("-w", str(root_b), "ops", "--json")[1])
+    assert (row["id"], row["state"]) == (op_id, "cancelled")
+    code, out, err = run_cli("-w", str(root_b), "cancel", op_id)
+    assert code == 2 and "already cancelled" in err

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from orbit_ops.backends.azure.state_blobs import StateContainer, StateStoreRefusedError
-from orbit_ops.errors import OrbitError, StateStoreUnreachableError
+from orbit_ops.errors import NotFoundError, OrbitError, RefusedError, StateStoreUnreachableError
 from orbit_ops.operations.events import (
     ChildChanged,
     Event,
@@ -47,6 +47,8 @@ from orbit_ops.operations.records import OperationRecord, utc_now
 
 OPS_PREFIX = "ops/"
 LOGS_PREFIX = "logs/"
+CANCEL_PREFIX = "cancel/"
+CANCEL_CHECK_SECONDS = 2.0  # how often a running operation's writer asks whether another machine cancelled it
 MAX_APPEND_BYTES = 4 * 1024 * 1024  # Append Block's limit per call
 _log = logging.getLogger(__name__)
 _ACTIVE = (OperationState.QUEUED.value, OperationState.RUNNING.value)
@@ -83,6 +85,10 @@ class BlobOperationMirror:
         if writer is not None:
             writer.put(events)
 
+    def cancel_requested(self, op_id: str) -> bool:
+        writer = self._writers.get(op_id)
+        return writer is not None and writer.cancel_wanted
+
     def finish(self, op_id: str, events: list[Event], *, timeout: float) -> None:
         writer = self._writers.pop(op_id, None)
         if writer is not None:
@@ -107,6 +113,8 @@ class _Writer(threading.Thread):
         self.lost: str | None = None  # why the record is no longer ours to write (another machine took over)
         self._queue: queue.Queue[list[Event] | None] = queue.Queue()
         self._renewed = 0.0
+        self.cancel_wanted = False  # another machine asked to cancel (read by the runner's cancel poll)
+        self._cancel_checked = 0.0
 
     # -- on the runner's thread ---------------------------------------------------------------
 
@@ -180,7 +188,8 @@ class _Writer(threading.Thread):
         done = False
         while not done:
             try:
-                item = self._queue.get(timeout=max(0.1, self._renewed + self.period / 3 - time.monotonic()))
+                due = min(self._renewed + self.period / 3, self._cancel_checked + CANCEL_CHECK_SECONDS)
+                item = self._queue.get(timeout=max(0.1, due - time.monotonic()))
             except queue.Empty:
                 item = []
             batch: list[Event] = []
@@ -198,6 +207,9 @@ class _Writer(threading.Thread):
                     self._write_record()
                 if not done and time.monotonic() >= self._renewed + self.period / 3:
                     self._renew()
+                if not done and not self.cancel_wanted and time.monotonic() >= self._cancel_checked + \
+                        CANCEL_CHECK_SECONDS:
+                    self._check_cancel()
             except OrbitError as exc:  # kept going: the next batch tries again, the local log has it all
                 _log.warning("operation %s: the shared store: %s", self.op_id, exc)
         if self.lost is None and self.lease is not None:
@@ -262,6 +274,17 @@ class _Writer(threading.Thread):
                 self.lost = f"another machine wrote its record ({exc.code}): it read this operation as gone"
             raise
         self.etag = answer.get("etag")
+
+    def _check_cancel(self) -> None:
+        self._cancel_checked = time.monotonic()
+        blob = self.container.blob(CANCEL_PREFIX + self.op_id)
+        try:
+            self.container.call_sync(blob.get_blob_properties, attempts=2, what=f"checking on {self.op_id}")
+        except StateStoreRefusedError as exc:
+            if exc.code != "BlobNotFound":
+                raise
+            return
+        self.cancel_wanted = True
 
     def _renew(self) -> None:
         sent = time.monotonic()
@@ -421,6 +444,20 @@ class BlobSharedOperations:
         """Append the closing events at the log's end as it is now (the owner is gone: nobody else appends)."""
         await self.container.append_at_end(self.container.blob(log_name(op_id)), encode_events(events),
                                            what=f"closing the log of {op_id}")
+
+    async def request_cancel(self, ref: str, *, by: str) -> dict[str, Any]:
+        document = await self.record(ref)
+        if document is None:
+            raise NotFoundError(f"no operation matches {ref!r} in this machine's index or in {self.container.where}")
+        if document.get("state") not in _ACTIVE:
+            raise RefusedError(f"operation {document['id']} already {document.get('state')}; there is nothing to "
+                               "cancel")
+        blob = self.container.blob(CANCEL_PREFIX + document["id"])
+        request = json.dumps({"by": by, "at": utc_now()}).encode()
+        with contextlib.suppress(StateStoreRefusedError):  # asked already (by us, retried, or by someone else)
+            await self.container.call(blob.upload_blob, request, overwrite=False,
+                                      what=f"asking to cancel {document['id']}")
+        return document
 
     async def read_events(self, op_id: str) -> list[Event]:
         data = await self._read_from(op_id, 0)
