@@ -46,7 +46,7 @@ def pin(ws: Workspace, solution_id: str) -> str:
 
 async def waved(ws: Workspace, waves: str, *, soak: float = 0.0, stop_on: str | None = None,
                 ids: int = 6) -> tuple[str, OperationFinished, list[ChildChanged]]:
-    """Roll orbit RC in ``waves`` over the first ``ids`` solutions; ask for a stop when ``stop_on`` starts running."""
+    """Roll orbit RC in ``waves`` over the first ``ids`` solutions; ask for a stop when ``stop_on`` soaks."""
     specs = ws.solutions()[:ids]
     plan = await check_roll(ws, plan_roll(ws, "orbit", RC, specs))
     runner = start_waved_roll(ws, plan, WaveSettings(lay_out(specs, parse_waves(waves)), soak), health_timeout=20)
@@ -55,7 +55,7 @@ async def waved(ws: Workspace, waves: str, *, soak: float = 0.0, stop_on: str | 
     async for event in runner.events():
         if isinstance(event, ChildChanged):
             seen.append(event)
-            if event.child == stop_on and event.state == "running":
+            if event.child == stop_on and event.message.startswith("soaking until"):
                 request_stop(ws, runner.op_id[:-1])  # a prefix, as the CLI takes it
         if isinstance(event, OperationFinished):
             finished = event
@@ -65,7 +65,7 @@ async def waved(ws: Workspace, waves: str, *, soak: float = 0.0, stop_on: str | 
 
 async def test_a_stop_lets_the_current_wave_finish_and_starts_no_later_one(ws: Workspace) -> None:
     untouched = {spec.id: pin(ws, spec.id) for spec in ws.solutions()[:6]}
-    op_id, finished, _ = await waved(ws, "1,1,*", stop_on=wave_child(1))
+    op_id, finished, _ = await waved(ws, "1,1,*", soak=2.0, stop_on=wave_child(1))  # asked during its soak
     result: dict[str, Any] = finished.result or {}
     assert finished.state == "cancelled" and finished.error == "stopped by operator after wave 1"
     assert [(w["index"], w["state"]) for w in result["waves"]] == [(1, "succeeded"), (2, "skipped"), (3, "skipped")]
