@@ -45,9 +45,9 @@ class WavesForm:
 FIELDS = (("waves", "waves"), ("soak", "soak"), ("on_failure", "on failure"), ("max_unhealthy", "max unhealthy"))
 HINTS = {
     "waves": "1,25%,* or ring=canary,ring=early,*",
-    "soak": "watch each wave this long: 0, 90s, 5m",
-    "on_failure": "halt, or rollback (pin the failed wave back)",
-    "max_unhealthy": "unhealthy solutions a wave may have and pass",
+    "soak": "watch each wave: 0, 90s, 5m",
+    "on_failure": "halt, or rollback (pin it back)",
+    "max_unhealthy": "unhealthy a wave may have and pass",
 }
 
 

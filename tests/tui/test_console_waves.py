@@ -261,3 +261,16 @@ async def test_read_only_hides_stop_resume_and_roll_back(ringed: Path, make_app:
         await asyncio.sleep(0)
         await settle(pilot)
         assert app.screen is screen and not [n for n in notes if n[1].get("severity") == "error"]
+
+
+def test_the_soak_countdown_is_read_from_the_engines_deadline() -> None:
+    from datetime import UTC, datetime
+
+    from orbit_tui.roll_render import wave_message, wave_state
+
+    message = "soaking until 2026-11-24T12:01:00Z (60 s)"
+    now = datetime(2026, 11, 24, 12, 0, 18, 500000, tzinfo=UTC)
+    assert wave_message(message, now) == "soak: 42 s left (ends 12:01:00 UTC)"
+    assert wave_message(message, datetime(2026, 11, 24, 12, 2, tzinfo=UTC)) == "soak: 0 s left (ends 12:01:00 UTC)"
+    assert (wave_state("running", message), wave_state("running", "1: rolling 1")) == ("soaking", "running")
+    assert wave_message("1 of 3 unhealthy (allowed: 0): globex", now) == "1 of 3 unhealthy (allowed: 0): globex"
