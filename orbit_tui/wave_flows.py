@@ -150,8 +150,9 @@ async def roll_back_wave_flow(steps: FlowSteps, op_id: str) -> None:
     _refuse_read_only(steps, "rolling back")
     workspace = steps.workspace
     back = await plan_wave_rollback(workspace, op_id)
+    width = max(len(change.id) for change in back.changes)
     lines = [*(line for plan in back.plans for line in plan.preflight.lines()),
-             *(f"{change.id}  {change.component}  {change.before_text} → {change.after_text}"
+             *(f"{change.id:<{width}}  {change.component}  {change.before_text} → {change.after_text}"
                for change in back.changes)]
 
     def answered(answer: bool | str | None) -> None:

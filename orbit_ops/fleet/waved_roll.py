@@ -207,11 +207,12 @@ async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings
                 if entry.get("state") == "succeeded" and entry.get("health") == "degraded"}
     for solution_id, why in degraded.items():
         ctx.child(solution_id, MemberState.FAILED, f"degraded: {why}")
+    soaks = settings.soak > 0 and len(unhealthy) + len(degraded) <= settings.max_unhealthy
     for entry in rolled.get("solutions", []):  # the health the sweep read for each converged member, as it is
         if entry.get("state") == "succeeded" and entry["id"] not in degraded and entry.get("health"):
             ctx.child(str(entry["id"]), MemberState.SUCCEEDED, f"health {entry['health']}"
-                      + (" · soaking" if settings.soak else ""))
-    if settings.soak and len(unhealthy) + len(degraded) <= settings.max_unhealthy:
+                      + (" · soaking" if soaks else ""))
+    if soaks:
         watched = [solution_id for solution_id in wave.solutions if solution_id not in unhealthy | set(degraded)]
         degraded |= await _soak(workspace, watched, settings, wave, ctx, len(unhealthy) + len(degraded), interval)
     for entry in result["solutions"]:
@@ -235,10 +236,12 @@ async def _soak(workspace: Workspace, ids: Sequence[str], settings: WaveSettings
     ctx.child(wave_child(wave.index), MemberState.RUNNING, f"{SOAKING}{until} ({settings.soak:g} s)")
     ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s, until {until}")
     degraded: dict[str, str] = {}
-    noted = time.monotonic()
+    health: dict[str, str] = {}  # each watched solution's health at the last read
+    noted = started = time.monotonic()
     while (left := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(interval, left))
         for solution in await read_solution_health(platform, ids):
+            health[solution.id] = solution.health.value
             if solution.health is Health.DEGRADED and solution.id not in degraded:
                 degraded[solution.id] = solution.health_reason or "degraded"
                 ctx.child(solution.id, MemberState.FAILED, f"degraded: {solution.health_reason}")
@@ -248,6 +251,12 @@ async def _soak(workspace: Workspace, ids: Sequence[str], settings: WaveSettings
         if time.monotonic() - noted >= SOAK_NOTE_EVERY:
             noted = time.monotonic()
             ctx.log(f"wave {wave.index}: soaking, {max(0.0, deadline - time.monotonic()):.0f} s left")
+    cut = already + len(degraded) > settings.max_unhealthy
+    for solution_id in ids:
+        if solution_id not in degraded and solution_id in health:
+            ctx.child(solution_id, MemberState.SUCCEEDED,
+                      f"health {health[solution_id]} · " + ("soak cut short: the wave failed" if cut else
+                                                           f"soaked {time.monotonic() - started:.0f} s"))
     return degraded
 
 

@@ -196,6 +196,10 @@ async def test_c_stops_after_the_current_wave_and_r_resumes_from_the_next(ringed
         await until_ended(pilot, screen)
         assert screen.state == "cancelled"
         assert [row[2] for row in table_rows(app, "#waves")] == ["succeeded", "skipped"]
+        solutions = {row[0]: row for row in table_rows(app, "#children")}
+        assert solutions["acme-corp"][3] == "succeeded" and solutions["acme-corp"][4].startswith(
+            "health healthy · soaked ")  # watched through its soak
+        assert solutions["initech"][3:] == ["skipped", "stopped by operator after wave 1"]
         assert str(screen.query_one("#roll-halt", Label).render()).startswith(
             "stopped by operator after wave 1; later waves not started")
         assert orbit_pin(ringed, "acme-corp") == "1.1.0" and orbit_pin(ringed, "initech") == "latest"
