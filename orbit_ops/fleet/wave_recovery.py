@@ -61,7 +61,7 @@ class WaveRollback:
     @property
     def target(self) -> str:
         count = len(self.changes)
-        return (f"{self.plans[0].component} of wave {self.wave.index} of {self.record.id} back "
+        return (f"{self.plans[0].component} back: wave {self.wave.index} of {self.record.id} "
                 f"→ {count} solution{'s' if count != 1 else ''}")
 
 
