@@ -466,15 +466,13 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
     """
     record = workspace.operations().get(op_id)
     try:
-        body = json.loads(layout_path(workspace, record.id).read_text())
-    except FileNotFoundError:
+        layout = saved_layout(workspace, record.id)
+    except NotFoundError:
         earlier = re.search(r"\(resuming (\S+)\)", record.target)
         hint = (f" (it was killed before it began: resume {earlier[1]} instead)" if earlier and not record.children
                 else "")
         raise NotFoundError(f"operation {record.id} is not a roll in waves (no layout in "
                             f"{layout_path(workspace, record.id).parent}); nothing to resume{hint}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{layout_path(workspace, record.id)}: cannot read the roll's layout: {exc}") from None
     for later in sorted(layout_path(workspace, record.id).parent.glob("*.json")):
         try:
             resumed_from = json.loads(later.read_text()).get("resumed_from")
@@ -485,15 +483,12 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
     if not record.finished:
         raise InputError(f"operation {record.id} is still {record.state}; resume it once it ended "
                          f"(or orbit cancel {record.id})")
-    waves = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in body["waves"])
-    before = {int(index) for index in body.get("done", [])}  # done by the rolls this one resumed
-    done = tuple(wave.index for wave in waves if wave.index in before
+    waves = layout.settings.waves
+    done = tuple(wave.index for wave in waves if wave.index in layout.done_before
                  or ((state := record.children.get(wave_child(wave.index))) and state.state == MemberState.SUCCEEDED))
     if len(done) == len(waves):
         raise InputError(f"every wave of operation {record.id} succeeded; nothing to resume")
-    settings = WaveSettings(waves, float(body["soak"]), check_settings(0, str(body["on_failure"]), 0),
-                            int(body["max_unhealthy"]))
-    return Resumable(record, str(body["component"]), str(body["version"]), settings, done)
+    return Resumable(record, layout.component, layout.version, layout.settings, done)
 
 
 def outcome_lines(result: Mapping[str, Any]) -> list[str]:
