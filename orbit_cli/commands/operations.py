@@ -165,14 +165,24 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
 
 @click.command()
 @click.argument("op_id", metavar="ID")
+@click.option("--after-wave", is_flag=True,
+              help="A roll in waves: let the current wave finish (with its soak), start no later one.")
 @json_option
 @pass_settings
-def cancel(settings: Settings, op_id: str) -> None:
+def cancel(settings: Settings, op_id: str, after_wave: bool) -> None:
     """Ask a running operation (in any process) to stop; its cleanup still runs."""
     refuse_read_only(settings, "cancel")
     workspace = settings.open()
-    record = workspace.operations().request_cancel(op_id)
+    if after_wave:
+        from orbit_ops.fleet.waved_roll import request_stop
+
+        record = request_stop(workspace, op_id)
+    else:
+        record = workspace.operations().request_cancel(op_id)
     if settings.json:
         print_json(record.to_json())
+    elif after_wave:
+        echo(f"stop requested for {record.id} ({record.kind} {record.target}): the current wave finishes, no later "
+             f"wave starts; continue later with orbit roll --resume {record.id}")
     else:
         echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")
