@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from orbit_ops.build.pipeline import BuildPlan
 from orbit_ops.errors import InputError, OrbitError
+from orbit_ops.fleet.waved_roll import is_waved_roll, request_stop
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
@@ -50,9 +51,12 @@ from orbit_tui.screens.components import ComponentsScreen
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import QUIT_BACKGROUND, QUIT_CANCEL, HelpScreen, QuitScreen
 from orbit_tui.screens.operations import OperationsScreen
+from orbit_tui.screens.roll import RollScreen
 from orbit_tui.screens.solution import InvalidSolutionScreen, SolutionScreen
 from orbit_tui.screens.solutions import SolutionsScreen
 from orbit_tui.screens.tags import TagsScreen
+from orbit_tui.screens.waves import WavesForm
+from orbit_tui.wave_flows import plan_waved_roll_flow, resume_roll_flow, roll_back_wave_flow
 from orbit_tui.widgets import ModeBar
 
 Clock = Callable[[], datetime]
@@ -96,6 +100,7 @@ class OrbitApp(App[None]):
             workspace, read_only, ask=self.push_screen, run_build=self.run_build, run_operation=self.run_operation,
             plan_roll=lambda ids, component, version, rollback: self.plan_roll(ids, component, version,
                                                                                 rollback=rollback),
+            plan_waves=lambda ids, component, version, form: self.plan_waves(ids, component, version, form),
         )
         config = workspace.config
         self.sub_title = visible(f"{display_path(config.root)} · {describe_target(config)}") + (
@@ -146,7 +151,11 @@ class OrbitApp(App[None]):
             self.switch_mode(self.model.mode_history.pop())
 
     def open_log(self, op_id: str) -> None:
-        self.push_screen(LogScreen(self.model, op_id))
+        """The operation's live log; a roll in waves gets the roll view (its waves above its log)."""
+        if is_waved_roll(self.workspace, op_id):
+            self.push_screen(RollScreen(self.model, op_id))
+        else:
+            self.push_screen(LogScreen(self.model, op_id))
 
     def on_log_requested(self, message: messages.LogRequested) -> None:
         self.open_log(message.op_id)
@@ -230,6 +239,37 @@ class OrbitApp(App[None]):
     async def plan_roll(self, ids: list[str], component: str, version: str, *, rollback: bool = False) -> None:
         """Plan the picked roll (or roll back) and ask (see :func:`orbit_tui.flows.plan_roll_flow`)."""
         await plan_roll_flow(self.steps, ids, component, version, rollback=rollback)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def plan_waves(self, ids: list[str], component: str, version: str, form: WavesForm | None) -> None:
+        """``w`` on the roll pick: ask how, then lay out and ask (see :func:`orbit_tui.wave_flows`)."""
+        await plan_waved_roll_flow(self.steps, ids, component, version, form)
+
+    def on_resume_roll_requested(self, message: messages.ResumeRollRequested) -> None:
+        self.resume_roll(message.op_id)
+
+    def on_roll_back_wave_requested(self, message: messages.RollBackWaveRequested) -> None:
+        self.roll_back_wave(message.op_id)
+
+    def on_stop_after_wave_requested(self, message: messages.StopAfterWaveRequested) -> None:
+        self.request_stop(message.op_id, message.what)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def resume_roll(self, op_id: str) -> None:
+        """``r`` in the roll view (see :func:`orbit_tui.wave_flows.resume_roll_flow`)."""
+        await resume_roll_flow(self.steps, op_id)
+
+    @work(exclusive=True, group="solutions-plan", exit_on_error=False)
+    async def roll_back_wave(self, op_id: str) -> None:
+        """``u`` in the roll view (see :func:`orbit_tui.wave_flows.roll_back_wave_flow`)."""
+        await roll_back_wave_flow(self.steps, op_id)
+
+    @work(group="cancel", exit_on_error=False)
+    async def request_stop(self, op_id: str, what: str) -> None:
+        """Ask waved roll ``op_id`` to stop after its current wave (any process's roll checks between waves)."""
+        await asyncio.to_thread(request_stop, self.workspace, op_id)
+        self.notify(f"stop requested for {what}: the current wave finishes, no later wave starts",
+                    title="Stopping after this wave", markup=False)
 
     @work(exclusive=True, group="solutions-plan", exit_on_error=False)
     async def roll_back(self, solution_id: str) -> None:

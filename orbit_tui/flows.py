@@ -28,6 +28,7 @@ from orbit_ops.versions import newest_first
 from orbit_ops.workspace import Workspace
 from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen
+from orbit_tui.screens.waves import IN_WAVES, RollPickScreen, WavesForm
 
 Answered = Callable[[Any], None]
 
@@ -42,6 +43,8 @@ class FlowSteps:
     run_build: Callable[[BuildPlan], object]  # start a confirmed build
     run_operation: Callable[[OperationRunner], object]  # start a confirmed provision, sweep or roll
     plan_roll: Callable[[list[str], str, str, bool], object]  # plan a picked roll (ids, component, version, rollback)
+    # plan a roll in waves (ids, component, version, the waves form: None asks for it)
+    plan_waves: Callable[[list[str], str, str, WavesForm | None], object]
 
 
 def build_confirmation(plan: BuildPlan, registry: str) -> ConfirmScreen:
@@ -226,12 +229,16 @@ async def pick_roll_flow(steps: FlowSteps, ids: Sequence[str]) -> None:
         raise RefusedError("nothing is released yet: there is no version to roll")
 
     def picked(choice: str | None) -> None:
-        if choice:
+        if choice and choice.startswith(IN_WAVES):
+            component, _, version = choice.removeprefix(IN_WAVES).partition("@")
+            steps.plan_waves(list(ids), component, version, None)
+        elif choice:
             component, _, version = choice.partition("@")
             steps.plan_roll(list(ids), component, version, False)
 
-    note = f"to {len(ids)} solution(s); only released versions are offered. Enter picks; the next step shows the plan."
-    steps.ask(ChoiceScreen("Roll which version?", choices, note=note, id="pick-roll"), picked)
+    note = (f"to {len(ids)} solution(s); only released versions are offered. Enter picks; the next step shows the "
+            "plan. w: roll it in waves (canary first, health-gated).")
+    steps.ask(RollPickScreen("Roll which version?", choices, note=note, id="pick-roll"), picked)
 
 
 PINS_ONLY = "pins-only"

@@ -68,6 +68,31 @@ class RetryRequested(Message):
         self.op_id = op_id
 
 
+class StopAfterWaveRequested(Message):
+    """The operator confirmed stopping waved roll ``op_id`` after its current wave (any process's roll)."""
+
+    def __init__(self, op_id: str, what: str) -> None:
+        super().__init__()
+        self.op_id = op_id
+        self.what = what
+
+
+class ResumeRollRequested(Message):
+    """``r`` in the roll view: continue waved roll ``op_id`` from its first wave that did not succeed."""
+
+    def __init__(self, op_id: str) -> None:
+        super().__init__()
+        self.op_id = op_id
+
+
+class RollBackWaveRequested(Message):
+    """``u`` in the roll view: pin the failed wave of waved roll ``op_id`` back."""
+
+    def __init__(self, op_id: str) -> None:
+        super().__init__()
+        self.op_id = op_id
+
+
 class CancelRequested(Message):
     """The operator confirmed cancelling ``op_id`` (any process's operation)."""
 

@@ -55,6 +55,7 @@ STATE_CLASSES: dict[str, str] = {
     "cancelled": "-cancelled",
     "interrupted": "-interrupted",
     "skipped": "-cancelled",
+    "soaking": "-progressing",  # a wave of a roll in waves, watched after its provisioning
     # tags
     "prerelease": "-prerelease",
     "released": "-succeeded",

@@ -139,9 +139,11 @@ class StateTable(DataTable[Text]):
     def upsert_row(self, key: str, cells: tuple[Cell, ...]) -> None:
         """Redraw the row ``key`` in place, or append it (a sweep's members arrive one event at a time)."""
         if key in self._index:
+            _, before = self._rows[self._index[key]]
             self._rows[self._index[key]] = (key, cells)
-            for column, cell in zip(self._column_names, cells, strict=True):
-                self.update_cell(key, column or "mark", self.styled(cell))
+            for column, cell, old in zip(self._column_names, cells, before, strict=True):
+                if cell != old:  # a longer state or message widens its column, as a new row would
+                    self.update_cell(key, column or "mark", self.styled(cell), update_width=True)
             return
         self._index[key] = len(self._rows)
         self._rows.append((key, cells))

@@ -238,9 +238,11 @@ def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follo
 
 @click.command()
 @click.argument("op_id", metavar="ID")
+@click.option("--after-wave", is_flag=True,
+              help="A roll in waves: let the current wave finish (with its soak), start no later one.")
 @json_option
 @pass_settings
-def cancel(settings: Settings, op_id: str) -> None:
+def cancel(settings: Settings, op_id: str, after_wave: bool) -> None:
     """Ask a running operation (in any process) to stop; its cleanup still runs."""
     import asyncio
 
@@ -250,21 +252,29 @@ def cancel(settings: Settings, op_id: str) -> None:
 
     refuse_read_only(settings, "cancel")
     workspace = settings.open()
-    try:
-        record = workspace.operations().request_cancel(op_id)
-    except NotFoundError:
-        shared = workspace.shared_operations()
-        if shared is None:
-            raise
-        # Another machine's operation: ask it through the team's store.
-        document = asyncio.run(shared.request_cancel(op_id, by=f"{current_user()} on {HOST}"))
-        if settings.json:
-            print_json(document | {"cancel_requested": True})
-        else:
-            echo(f"cancel requested for {document['id']} ({document['kind']} {document['target']}, "
-                 f"{document['state']}, on {document.get('host')}); it stops within a few seconds")
-        return
+    if after_wave:
+        from orbit_ops.fleet.waved_roll import request_stop
+
+        record = request_stop(workspace, op_id)
+    else:
+        try:
+            record = workspace.operations().request_cancel(op_id)
+        except NotFoundError:
+            shared = workspace.shared_operations()
+            if shared is None:
+                raise
+            # Another machine's operation: ask it through the team's store.
+            document = asyncio.run(shared.request_cancel(op_id, by=f"{current_user()} on {HOST}"))
+            if settings.json:
+                print_json(document | {"cancel_requested": True})
+            else:
+                echo(f"cancel requested for {document['id']} ({document['kind']} {document['target']}, "
+                     f"{document['state']}, on {document.get('host')}); it stops within a few seconds")
+            return
     if settings.json:
         print_json(record.to_json())
+    elif after_wave:
+        echo(f"stop requested for {record.id} ({record.kind} {record.target}): the current wave finishes, no later "
+             f"wave starts; continue later with orbit roll --resume {record.id}")
     else:
         echo(f"cancel requested for {record.id} ({record.kind} {record.target}, {record.state})")

@@ -123,21 +123,16 @@ def _show_roll(settings: Settings, roll_plan: RollPlan, layout: WaveSettings | N
     """The pin changes (in their waves, with labels) and the invalid files, as the operator confirms them."""
     if settings.json:
         return
-    changes = {change.id: change for change in roll_plan.changes}
     if layout is None:
         for change in roll_plan.changes:
             echo(f"{change.id}: {change.describe()}")
         if roll_plan.unchanged:
             echo(f"already on {roll_plan.version}: {', '.join(roll_plan.unchanged)}")
     else:
-        for wave in layout.waves:
-            echo(f"wave {wave.index} ({wave.selector}): {len(wave.solutions)} solution(s)"
-                 + (" — succeeded before, not run again" if wave.index in done else ""))
-            for solution_id in wave.solutions:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(roll_plan.specs[solution_id].labels.items()))
-                pending = changes.get(solution_id)
-                echo(f"    {solution_id}: " + (pending.describe() if pending else f"already on {roll_plan.version}")
-                     + (f"  [{labels}]" if labels else ""))
+        from orbit_ops.fleet.wave_recovery import layout_lines
+
+        for line in layout_lines(roll_plan, layout.waves, done):
+            echo(line)
     for entry in invalid:
         echo(f"{entry.id}: invalid, left untouched: {entry.error}")
     for line in roll_plan.preflight.lines():
@@ -172,21 +167,10 @@ def _resume_roll(settings: Settings, op_id: str, concurrency: int, yes: bool, lo
                  health_timeout: float) -> None:
     import asyncio
 
-    from orbit_ops.fleet.preflight import check_roll
-    from orbit_ops.fleet.roll import plan_roll
-    from orbit_ops.fleet.waved_roll import resumable
+    from orbit_ops.fleet.wave_recovery import plan_resume
 
     workspace = settings.open()
-    earlier = resumable(workspace, op_id)
-    wanted = {solution_id for wave in earlier.settings.waves for solution_id in wave.solutions}
-    specs = [spec for spec in workspace.solutions() if spec.id in wanted]
-    missing = sorted(wanted - {spec.id for spec in specs})
-    if missing:
-        from orbit_ops.errors import InputError
-
-        raise InputError(f"cannot resume {earlier.record.id}: solution(s) {', '.join(missing)} of its waves are "
-                         "gone or invalid now")
-    roll_plan = asyncio.run(check_roll(workspace, plan_roll(workspace, earlier.component, earlier.version, specs)))
+    earlier, roll_plan = asyncio.run(plan_resume(workspace, op_id))
     run_waved_roll(settings, workspace, roll_plan, earlier.settings, concurrency, yes, lock_timeout, health_timeout,
                 done=earlier.done, resumed_from=earlier.record.id)
 

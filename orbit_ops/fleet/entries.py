@@ -26,7 +26,7 @@ from orbit_ops.operations.events import OperationFinished
 from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.operations.records import OperationRecord
-from orbit_ops.operations.runner import OperationContext, OperationRunner
+from orbit_ops.operations.runner import OperationContext, OperationRunner, OperationStopped
 from orbit_ops.workspace import Workspace
 
 
@@ -121,8 +121,9 @@ def start_roll(workspace: Workspace, confirmed: RollPlan, *, provision: bool = T
     check_health_timeout(health_timeout)
 
     async def body(ctx: OperationContext) -> dict[str, Any]:
-        return await roll_body(workspace, confirmed, ctx, provision=provision, concurrency=concurrency, wait=wait,
-                               lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
+        result = await roll_body(workspace, confirmed, ctx, provision=provision, concurrency=concurrency, wait=wait,
+                                 lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
+        return result | preflight_json(confirmed.preflight)
 
     target = confirmed.target
     if invalid:
@@ -148,9 +149,14 @@ def start_waved_roll(workspace: Workspace, confirmed: RollPlan, settings: WaveSe
     check_health_timeout(health_timeout)
 
     async def body(ctx: OperationContext) -> dict[str, Any]:
-        return await waved_roll_body(workspace, confirmed, settings, ctx, done=done, resumed_from=resumed_from,
-                                     concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
-                                     health_timeout=health_timeout, invalid=invalid)
+        try:
+            result = await waved_roll_body(workspace, confirmed, settings, ctx, done=done, resumed_from=resumed_from,
+                                           concurrency=concurrency, wait=wait, lock_timeout=lock_timeout,
+                                           health_timeout=health_timeout, invalid=invalid)
+        except OperationStopped as stopped:  # stopped between two waves: the result keeps what was confirmed too
+            stopped.result.update(preflight_json(confirmed.preflight))
+            raise
+        return result | preflight_json(confirmed.preflight)
 
     target = f"{confirmed.target} in {len(settings.waves)} wave{'s' if len(settings.waves) != 1 else ''}"
     if resumed_from:
@@ -159,6 +165,14 @@ def start_waved_roll(workspace: Workspace, confirmed: RollPlan, settings: WaveSe
                              total=members(confirmed, settings) + len(invalid))
     save_layout(workspace, runner.op_id, confirmed, settings, resumed_from, done)
     return runner
+
+
+def preflight_json(preflight: Preflight) -> dict[str, Any]:
+    """A roll's preflight in its result, as ``orbit plan --json`` has it: the solutions lacking a variable their
+    new image requires (``{"id", "lacking": [...]}``) and why image configs could not be read."""
+    return {"preflight": [{"id": solution_id, "lacking": [lack.to_json() for lack in lacks]}
+                          for solution_id, lacks in sorted(preflight.lacking.items())],
+            "preflight_warnings": list(preflight.warnings)}
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ One operation: a member per solution and one per wave (``wave 1``, … — never
 space). Each wave is an ordinary roll of its solutions (:func:`orbit_ops.fleet.roll.roll_body`: pins written
 under each solution's lock, then one sweep, which follows the new revisions to health and reports each
 member's health), then, for ``soak`` seconds, a watch of it: a solution that ends failed or skipped, or whose
-apps are ``degraded`` when its sweep ends or at any read of the soak, is unhealthy. More than ``max_unhealthy`` unhealthy solutions fail the wave; no
-later wave starts (their solutions end ``skipped``) and, with ``on_failure="rollback"``, the failed wave's
-re-pinned solutions are pinned back to the version each had and provisioned.
+apps are ``degraded`` when its sweep ends or at any read of the soak, is unhealthy. More than ``max_unhealthy``
+unhealthy solutions fail the wave; no later wave starts (their solutions end ``skipped``) and, with
+``on_failure="rollback"``, the failed wave's re-pinned solutions are pinned back to the version each had and
+provisioned. An operator's stop (:func:`request_stop`) is taken between two waves: the roll ends ``cancelled``
+after the wave it was in, resumable (decision 0061).
 
 The layout and the roll's settings are written to ``.orbit/rolls/<operation>.json`` before the first wave,
 so ``orbit roll --resume OP`` continues from the first wave that did not succeed, never redoing one that did
@@ -21,6 +23,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +39,7 @@ from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.operations.kinds import MemberState
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.operations.records import OperationRecord
+from orbit_ops.operations.runner import OperationStopped
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.workspace import Workspace
 
@@ -43,6 +47,9 @@ OnFailure = Literal["halt", "rollback"]
 ON_FAILURE: tuple[OnFailure, ...] = ("halt", "rollback")
 WAVE_CHILD = "wave "  # a wave's member id: "wave 2"
 SOAK_NOTE_EVERY = 30.0  # seconds between two "soaking" lines in the log
+SOAKING = "soaking until "  # a soaking wave's member message: "soaking until 2026-12-02T06:10:30Z (60 s)"
+_SOAK_UNTIL = re.compile(r"soaking until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+STOPPED_BY_OPERATOR = "stopped by operator"
 
 
 def wave_child(index: int) -> str:
@@ -51,6 +58,12 @@ def wave_child(index: int) -> str:
 
 def is_wave_child(name: str) -> bool:
     return name.startswith(WAVE_CHILD)
+
+
+def soak_deadline(message: str) -> datetime | None:
+    """When a soaking wave's soak ends, read from its member message (None: the wave is not soaking)."""
+    found = _SOAK_UNTIL.search(message)
+    return datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if found else None
 
 
 @dataclass(frozen=True)
@@ -116,10 +129,19 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
     for wave in settings.waves:
         ctx.child(wave_child(wave.index), MemberState.QUEUED, f"{wave.selector}: {len(wave.solutions)} solution(s)")
     halted: Wave | None = None
+    stopped: str | None = None  # why no later wave starts: the operator asked for a stop (see request_stop)
+    last = max((wave.index for wave in settings.waves if wave.index not in done), default=0)
     for wave in settings.waves:
         name = wave_child(wave.index)
-        if halted is not None:
-            why = f"not started: wave {halted.index} failed"
+        if halted is None and stopped is None and wave.index not in done and stop_requested(workspace, ctx.op_id):
+            previous = [earlier.index for earlier in settings.waves if earlier.index < wave.index]
+            stopped = (f"{STOPPED_BY_OPERATOR} after wave {previous[-1]}" if previous
+                       else f"{STOPPED_BY_OPERATOR} before wave {wave.index}")
+            result["stopped_after"] = previous[-1] if previous else 0
+            ctx.log(f"{stopped}: no later wave starts (orbit roll --resume {ctx.op_id} continues from wave "
+                    f"{wave.index})")
+        if halted is not None or stopped is not None:
+            why = stopped or f"not started: wave {halted.index if halted else 0} failed"
             ctx.child(name, MemberState.SKIPPED, why)
             for solution_id in wave.solutions:
                 ctx.child(solution_id, MemberState.SKIPPED, why)
@@ -155,6 +177,10 @@ async def waved_roll_body(workspace: Workspace, plan: RollPlan, settings: WaveSe
             ctx.log(f"wave {wave.index} succeeded: {verdict}")
             ctx.child(name, MemberState.SUCCEEDED, verdict)
         progress.add(1)
+        if wave.index == last and halted is None and stop_requested(workspace, ctx.op_id):
+            ctx.log("a stop was requested during the last wave: no later wave was left to stop")
+    if stopped is not None:
+        raise OperationStopped(stopped, result)
     return result
 
 
@@ -181,7 +207,12 @@ async def _run_wave(workspace: Workspace, plan: RollPlan, settings: WaveSettings
                 if entry.get("state") == "succeeded" and entry.get("health") == "degraded"}
     for solution_id, why in degraded.items():
         ctx.child(solution_id, MemberState.FAILED, f"degraded: {why}")
-    if settings.soak and len(unhealthy) + len(degraded) <= settings.max_unhealthy:
+    soaks = settings.soak > 0 and len(unhealthy) + len(degraded) <= settings.max_unhealthy
+    for entry in rolled.get("solutions", []):  # the health the sweep read for each converged member, as it is
+        if entry.get("state") == "succeeded" and entry["id"] not in degraded and entry.get("health"):
+            ctx.child(str(entry["id"]), MemberState.SUCCEEDED, f"health {entry['health']}"
+                      + (" · soaking" if soaks else ""))
+    if soaks:
         watched = [solution_id for solution_id in wave.solutions if solution_id not in unhealthy | set(degraded)]
         degraded |= await _soak(workspace, watched, settings, wave, ctx, len(unhealthy) + len(degraded), interval)
     for entry in result["solutions"]:
@@ -201,12 +232,16 @@ async def _soak(workspace: Workspace, ids: Sequence[str], settings: WaveSettings
         return {}
     platform = workspace.platform()
     deadline = time.monotonic() + settings.soak
-    ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s")
+    until = (datetime.now(UTC) + timedelta(seconds=settings.soak)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ctx.child(wave_child(wave.index), MemberState.RUNNING, f"{SOAKING}{until} ({settings.soak:g} s)")
+    ctx.log(f"wave {wave.index}: soaking for {settings.soak:g} s, until {until}")
     degraded: dict[str, str] = {}
-    noted = time.monotonic()
+    health: dict[str, str] = {}  # each watched solution's health at the last read
+    noted = started = time.monotonic()
     while (left := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(interval, left))
         for solution in await read_solution_health(platform, ids):
+            health[solution.id] = solution.health.value
             if solution.health is Health.DEGRADED and solution.id not in degraded:
                 degraded[solution.id] = solution.health_reason or "degraded"
                 ctx.child(solution.id, MemberState.FAILED, f"degraded: {solution.health_reason}")
@@ -216,6 +251,12 @@ async def _soak(workspace: Workspace, ids: Sequence[str], settings: WaveSettings
         if time.monotonic() - noted >= SOAK_NOTE_EVERY:
             noted = time.monotonic()
             ctx.log(f"wave {wave.index}: soaking, {max(0.0, deadline - time.monotonic()):.0f} s left")
+    cut = already + len(degraded) > settings.max_unhealthy
+    for solution_id in ids:
+        if solution_id not in degraded and solution_id in health:
+            ctx.child(solution_id, MemberState.SUCCEEDED,
+                      f"health {health[solution_id]} · " + ("soak cut short: the wave failed" if cut else
+                                                           f"soaked {time.monotonic() - started:.0f} s"))
     return degraded
 
 
@@ -335,6 +376,76 @@ def save_layout(workspace: Workspace, op_id: str, plan: RollPlan, settings: Wave
     atomic_write_text(folder / f"{op_id}.json", json.dumps(body, indent=2) + "\n", permissions=0o600)
 
 
+def stop_path(workspace: Workspace, op_id: str) -> Path:
+    return workspace.config.state_dir / "rolls" / f"{op_id}.stop"
+
+
+def stop_requested(workspace: Workspace, op_id: str) -> bool:
+    """Whether the operator asked waved roll ``op_id`` to stop after its current wave."""
+    return stop_path(workspace, op_id).exists()
+
+
+def request_stop(workspace: Workspace, ref: str) -> OperationRecord:
+    """Ask the waved roll ``ref`` (a unique prefix will do) to stop after its current wave, from any process.
+
+    The roll checks between waves: the wave running finishes, its soak included; no later wave starts (their
+    solutions end ``skipped``), and the operation ends ``cancelled``, resumable with ``orbit roll --resume``.
+
+    Raises:
+        NotFoundError: no such operation, or it is not a roll in waves.
+        RefusedError: it has already finished.
+    """
+    from orbit_ops.errors import RefusedError
+
+    record = workspace.operations().get(ref)
+    if not layout_path(workspace, record.id).exists():
+        raise NotFoundError(f"operation {record.id} ({record.kind} {record.target}) is not a roll in waves: "
+                            f"there is no wave to stop after (orbit cancel {record.id} stops it now)")
+    if record.finished:
+        raise RefusedError(f"operation {record.id} already {record.state}; there is nothing to stop")
+    path = stop_path(workspace, record.id)
+    atomic_write_text(path, json.dumps({"op_id": record.id, "requested_at": datetime.now(UTC).isoformat()}) + "\n",
+                      permissions=0o600)
+    return record
+
+
+def is_waved_roll(workspace: Workspace, op_id: str) -> bool:
+    """Whether operation ``op_id`` (a full id) is a roll in waves (it wrote its layout)."""
+    return layout_path(workspace, op_id).exists()
+
+
+@dataclass(frozen=True)
+class SavedLayout:
+    """A waved roll's layout file: what it rolls and how, and the waves done before it by the rolls it resumes."""
+
+    component: str
+    version: str
+    settings: WaveSettings
+    done_before: tuple[int, ...]
+    resumed_from: str | None
+
+
+def saved_layout(workspace: Workspace, op_id: str) -> SavedLayout:
+    """The layout file of waved roll ``op_id`` (a full id).
+
+    Raises:
+        NotFoundError: it has none (not a roll in waves).
+        InputError: the file cannot be read.
+    """
+    try:
+        body = json.loads(layout_path(workspace, op_id).read_text())
+        waves = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in body["waves"])
+        settings = WaveSettings(waves, float(body["soak"]), check_settings(0, str(body["on_failure"]), 0),
+                                int(body["max_unhealthy"]))
+        return SavedLayout(str(body["component"]), str(body["version"]), settings,
+                           tuple(int(index) for index in body.get("done", [])), body.get("resumed_from"))
+    except FileNotFoundError:
+        raise NotFoundError(f"operation {op_id} is not a roll in waves (no layout in "
+                            f"{layout_path(workspace, op_id).parent})") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{layout_path(workspace, op_id)}: cannot read the roll's layout: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Resumable:
     """A waved roll to continue: what it rolled, its layout and settings, and the waves that succeeded."""
@@ -355,15 +466,13 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
     """
     record = workspace.operations().get(op_id)
     try:
-        body = json.loads(layout_path(workspace, record.id).read_text())
-    except FileNotFoundError:
+        layout = saved_layout(workspace, record.id)
+    except NotFoundError:
         earlier = re.search(r"\(resuming (\S+)\)", record.target)
         hint = (f" (it was killed before it began: resume {earlier[1]} instead)" if earlier and not record.children
                 else "")
         raise NotFoundError(f"operation {record.id} is not a roll in waves (no layout in "
                             f"{layout_path(workspace, record.id).parent}); nothing to resume{hint}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{layout_path(workspace, record.id)}: cannot read the roll's layout: {exc}") from None
     for later in sorted(layout_path(workspace, record.id).parent.glob("*.json")):
         try:
             resumed_from = json.loads(later.read_text()).get("resumed_from")
@@ -374,15 +483,12 @@ def resumable(workspace: Workspace, op_id: str) -> Resumable:
     if not record.finished:
         raise InputError(f"operation {record.id} is still {record.state}; resume it once it ended "
                          f"(or orbit cancel {record.id})")
-    waves = tuple(Wave(int(w["index"]), str(w["selector"]), tuple(w["solutions"])) for w in body["waves"])
-    before = {int(index) for index in body.get("done", [])}  # done by the rolls this one resumed
-    done = tuple(wave.index for wave in waves if wave.index in before
+    waves = layout.settings.waves
+    done = tuple(wave.index for wave in waves if wave.index in layout.done_before
                  or ((state := record.children.get(wave_child(wave.index))) and state.state == MemberState.SUCCEEDED))
     if len(done) == len(waves):
         raise InputError(f"every wave of operation {record.id} succeeded; nothing to resume")
-    settings = WaveSettings(waves, float(body["soak"]), check_settings(0, str(body["on_failure"]), 0),
-                            int(body["max_unhealthy"]))
-    return Resumable(record, str(body["component"]), str(body["version"]), settings, done)
+    return Resumable(record, layout.component, layout.version, layout.settings, done)
 
 
 def outcome_lines(result: Mapping[str, Any]) -> list[str]:

@@ -53,6 +53,16 @@ Body = Callable[["OperationContext"], Coroutine[Any, Any, dict[str, Any] | None]
 _log = logging.getLogger(__name__)
 
 
+class OperationStopped(Exception):
+    """Raised by a body that stopped early on purpose, at a point it chose (a waved roll stopped by its operator
+    between two waves): the operation ends ``cancelled`` with ``reason`` as its error, and keeps ``result``."""
+
+    def __init__(self, reason: str, result: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
+
+
 class OperationContext:
     """What an operation's body reports through; every call is persisted and then yielded.
 
@@ -303,6 +313,9 @@ class OperationRunner:
             self._pending.extend(ChildChanged(self.op_id, child, MemberState.CANCELLED)
                                  for child, child_state in self._children.items()
                                  if child_state in MEMBER_ACTIVE_STATES)
+        elif isinstance(stopped := task.exception(), OperationStopped):
+            _state, _error, result, result_text = _outcome(stopped.result)
+            state, error = OperationState.CANCELLED, redact(stopped.reason)
         elif (exc := task.exception()) is not None:
             state, error, result = OperationState.FAILED, _error_message(exc), None
         else:

@@ -74,6 +74,26 @@ def test_a_failing_wave_halts_the_roll_and_later_waves_are_left_as_they_were(roo
     states = {s["id"]: s for s in result["solutions"]}
     assert all(states[i]["state"] == "skipped" and "wave 2 failed" in states[i]["error"] for i in waves[2]["solutions"])
     assert all(MC_URL in states[i]["error"] for i in waves[1]["failed"])
+    # the preflight the confirmation showed is in the result too, as `orbit plan --json` has it
+    assert {entry["id"] for entry in result["preflight"]} == lacking(root)
+    assert all(entry["lacking"][0]["missing"] == [MC_URL] for entry in result["preflight"])
+    assert result["preflight_warnings"] == []
+
+
+def test_a_roll_at_once_carries_its_preflight_in_its_json(root: Path, run_cli: Run) -> None:
+    one = sorted(lacking(root))[0]
+    code, out, err = run_cli("-w", str(root), "roll", "orbit", RC, one, "--no-provision", "--yes", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["preflight"] == [{"id": one, "lacking": [
+        {"component": "orbit", "image": result["preflight"][0]["lacking"][0]["image"], "missing": [MC_URL]}]}]
+    assert result["preflight_warnings"] == []
+
+
+def test_cancel_after_wave_is_refused_for_a_roll_not_in_waves(root: Path, run_cli: Run) -> None:
+    run_cli("-w", str(root), "roll", "orbit", RC, "acme-corp", "--no-provision", "--yes")
+    code, _, err = run_cli("-w", str(root), "cancel", result_op(run_cli, root), "--after-wave")
+    assert code == 2 and "is not a roll in waves" in err
 
 
 def test_rollback_pins_the_failed_wave_back_where_each_was(root: Path, run_cli: Run) -> None:

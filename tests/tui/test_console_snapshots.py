@@ -321,3 +321,95 @@ def test_quit_dialog(snap: Callable[..., bool]) -> None:
         await settled_screen(pilot)
 
     assert snap(run)
+
+
+# --- rolls in waves ----------------------------------------------------------------------------------------
+
+
+def _ring(root: Path) -> None:
+    for solution_id, ring in {"acme-corp": "canary", "globex": "early", "hooli": "early"}.items():
+        path = root / "solutions" / f"{solution_id}.yaml"
+        path.write_text(path.read_text() + f"labels:\n  ring: {ring}\n")
+
+
+def _waved_roll(root: Path, first_id: int, waves: str) -> None:
+    """Roll orbit 1.1.0 to every solution in ``waves`` with the engine (as ``orbit roll --waves`` would), the store's
+    clock and ids frozen."""
+    import asyncio
+
+    from console_workspace import frozen_engine_clock
+
+    from orbit_ops.fleet.entries import start_waved_roll
+    from orbit_ops.fleet.preflight import check_roll
+    from orbit_ops.fleet.roll import plan_roll
+    from orbit_ops.fleet.waved_roll import WaveSettings
+    from orbit_ops.fleet.waves import lay_out, parse_waves
+    from orbit_ops.workspace import Workspace
+
+    workspace = Workspace.open(root)
+    specs = workspace.solutions()
+
+    async def run() -> None:
+        plan = await check_roll(workspace, plan_roll(workspace, "orbit", "1.1.0", specs))
+        runner = start_waved_roll(workspace, plan, WaveSettings(lay_out(specs, parse_waves(waves))))
+        async for _event in runner.events():
+            pass
+
+    with frozen_engine_clock(first_id):
+        asyncio.run(run())
+    workspace.operations().close()
+
+
+def test_waves_form(snap: Callable[..., bool]) -> None:
+    assert snap(keys("2", "a", "t", "down", "w"))
+
+
+def test_waves_confirmation(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _ring(fixed_copy)
+    assert snap_copy(keys("2", "a", "t", "down", "w", "enter"))
+
+
+def test_roll_view_of_a_halted_roll(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+    _ring(fixed_copy)
+    push_image(fixed_copy, "orbit", "1.1.0", requires="MC_URL")  # no fixture solution sets it: the canary fails
+    _waved_roll(fixed_copy, 4, "ring=canary,ring=early,*")
+    assert snap_copy(log_of("20261124-120000-0004"))
+
+
+def test_roll_view_of_a_soaking_wave(snap_copy: Callable[..., bool], fixed_copy: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from the console and caught mid-soak: the countdown runs to the engine's deadline (its clock and the
+    console's both stand at 12:00:00)."""
+    import itertools
+    from types import SimpleNamespace
+
+    from console_workspace import _FrozenDatetime
+
+    import orbit_ops.fleet.waved_roll
+    import orbit_ops.operations.records
+    import orbit_ops.operations.store
+    from orbit_tui.screens.roll import RollScreen
+
+    _ring(fixed_copy)
+    counter = itertools.count(4)
+    for module in (orbit_ops.operations.store, orbit_ops.operations.records, orbit_ops.fleet.waved_roll):
+        monkeypatch.setattr(module, "datetime", _FrozenDatetime)
+    monkeypatch.setattr(orbit_ops.operations.store, "secrets",
+                        SimpleNamespace(token_hex=lambda _n: f"{next(counter):04d}"))
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await keys("2", "a", "t", "down", "w", "tab")(pilot)
+        await pilot.press("ctrl+u", *"10m", "enter")
+        await settle(pilot)
+        await pilot.press("y")
+        screen = pilot.app.screen
+        for _ in range(600):
+            screen = pilot.app.screen
+            if isinstance(screen, RollScreen) and "soaking until" in screen.messages.get("wave 1", ""):
+                break
+            await pilot.pause(0.1)
+        assert isinstance(screen, RollScreen)
+        await settle(pilot, skip=("operation", "log"))
+        await pilot.pause(0.3)
+
+    assert snap_copy(run)
