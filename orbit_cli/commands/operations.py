@@ -91,7 +91,7 @@ def ops(settings: Settings, limit: int, kind: str | None) -> None:
     import asyncio
 
     from orbit_ops.operations.kinds import OperationKind
-    from orbit_ops.operations.team import team_operations
+    from orbit_ops.team import team_operations
 
     workspace = settings.open()
     rows, unreachable = asyncio.run(team_operations(workspace, limit=limit,

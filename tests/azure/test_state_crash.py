@@ -76,6 +76,13 @@ def test_holders_killed_at_random_moments_free_their_locks_and_read_interrupted_
         for owner in owners:
             assert owner.stdout is not None
             op_ids.append(owner.stdout.readline().decode().strip())
+        reader = BlobSharedOperations(StateContainer(state_store.settings))
+        for scope, op_id in zip(scopes, op_ids, strict=True):  # each is running its member, as the team sees it
+            deadline = time.monotonic() + 30
+            while ((document := asyncio.run(reader.record(op_id))) is None
+                   or document["children"].get(scope, {}).get("state") != "running"):
+                assert time.monotonic() < deadline, f"{op_id} never showed its member running"
+                time.sleep(0.05)
         killed_at: list[float] = []
         for owner in owners:  # each at its own moment of its writes
             time.sleep(chance.uniform(0, 0.4))
@@ -95,7 +102,6 @@ def test_holders_killed_at_random_moments_free_their_locks_and_read_interrupted_
         took = asyncio.run(all_of_them(list(zip(scopes, killed_at, strict=True))))
         takeovers.extend(took)
         assert max(took) < LEASE_SECONDS + 5, took
-        reader = BlobSharedOperations(StateContainer(state_store.settings))
         for scope, op_id in zip(scopes, op_ids, strict=True):
             deadline = time.monotonic() + LEASE_SECONDS + 5
             while (document := asyncio.run(reader.record(op_id))) is not None and document["state"] == "running":

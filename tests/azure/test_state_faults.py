@@ -90,7 +90,8 @@ def test_every_event_reaches_the_shared_log_exactly_once_and_is_followed_so_thro
     assert len(stored) == len(local) and isinstance(stored[-1], OperationFinished)
     document = asyncio.run(clean.record(op_id))
     assert document is not None and document["state"] == "succeeded" and document["result"] == {"lines": 400}
-    assert proxy.counts["drop"] >= 10 and proxy.counts["503"] >= 10 and proxy.counts["429"] >= 10, proxy.counts
+    faults = proxy.counts["drop"] + proxy.counts["503"] + proxy.counts["429"]
+    assert faults >= 20 and min(proxy.counts["drop"], proxy.counts["503"], proxy.counts["429"]) >= 3, proxy.counts
 
 
 def test_locks_exclude_each_other_through_faults(faulty: tuple[FaultyBlobProxy, StateSettings]) -> None:

@@ -217,7 +217,7 @@ class _Lease:
 
     async def ensure(self) -> None:
         if self.lost is None:
-            await self._renew()  # the check: the service renews only the lease it still holds for us
+            await self._renew(note_expiry=False)  # the check: the service renews only a lease it still holds for us
         if self.lost is not None:
             raise LockLostError(f"lost {self._what}: {self.lost}; stopped before writing again (the work done "
                                 "before is kept; run the operation again to finish)")
@@ -230,8 +230,11 @@ class _Lease:
             await asyncio.sleep(max(0.2, self._left() - self._period * 2 / 3))
             await self._renew()
 
-    async def _renew(self) -> None:
-        """Renew now; on a refusal, or when the period ends before the service answers, the lease is lost."""
+    async def _renew(self, *, note_expiry: bool = True) -> None:
+        """Renew now; on a refusal, or when the period ends before the service answers, the lease is lost.
+
+        ``note_expiry`` also writes the new expiry into the metadata (``orbit locks`` shows it): the background
+        renewal does, the fence before each write does not (one request per write is enough)."""
         loop = asyncio.get_running_loop()
         async with self._renewing:
             while self.lost is None:
@@ -252,6 +255,8 @@ class _Lease:
                     await asyncio.sleep(min(0.5, max(0.0, self._left())))
                     continue
                 self._confirmed_at = sent
+                if not note_expiry:
+                    return
                 self._metadata["expires"] = _in_seconds(self._period)
                 with contextlib.suppress(OrbitError):
                     await self._store.container.call(self._blob.set_blob_metadata, self._metadata,
