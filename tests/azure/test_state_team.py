@@ -150,3 +150,31 @@ def test_a_provision_on_one_machine_is_followed_live_on_the_other(
     lines_a = [line for line in local.splitlines() if line[:2].isdigit() and line[2] == ":"]
     assert lines_b == lines_a and len(lines_a) > 10  # every line, in order, none twice
     assert "converged" in out_b
+
+
+def test_a_lock_broken_mid_provision_stops_its_holder_before_its_next_platform_write(
+        make_azure_workspace: Callable[..., Path], emulators: AzureEmulators,
+        state_store: StateStoreFixture) -> None:
+    laptop = machine(make_azure_workspace, state_store, "laptop-a")
+    # The first app write is held up 3 s: the lock is broken while it is in flight.
+    emulators.arm_server.inject(Fault("latency", method="PUT", path="/containerApps/", seconds=3, count=1))
+    running = orbit(laptop, "alice", emulators, "provision", "customer-00", "--yes")
+    locks = BlobLockStore(StateContainer(state_store.settings))
+    deadline = time.monotonic() + 30
+    while not [info for info in asyncio.run(locks.list_locks()) if info.state == "held"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    while not [r for r in emulators.arm_server.log if r.method == "PUT" and "/storages/" in r.path]:
+        assert time.monotonic() < deadline  # the storages are written, the first app PUT is on its way
+        time.sleep(0.05)
+    time.sleep(0.5)
+    asyncio.run(locks.break_lock("solution-customer-00", by="bob on laptop-b at now"))
+    broken_at = time.monotonic()
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 1, out + err
+    assert "lost solution customer-00" in out + err and "stopped before writing again" in out + err
+    after = [r for r in [*emulators.arm_server.log, *emulators.files_server.log]
+             if r.method in WRITE_METHODS and r.at > broken_at]
+    # Only the write already in flight when the lease was broken lands (a fence cannot recall a sent request).
+    assert [r.path.rsplit("/", 2)[-2] for r in after] == ["containerApps"], after
+    assert len(writes_to(emulators, "customer-00")) < 8
