@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from orbit_cli.commands import console, fleet, listings, operations, rolling, waiting
+from orbit_cli.commands import console, fleet, listings, locks, operations, rolling, waiting
 from orbit_cli.options import Settings
 from orbit_cli.output import echo
 
@@ -36,7 +36,7 @@ def cli(ctx: click.Context, workspace: str | None, as_json: bool, read_only: boo
 
 for _command in (
     listings.components, listings.tags, listings.releases, listings.solutions, listings.names,
-    operations.build, operations.ops, operations.logs, operations.cancel,
+    operations.build, operations.ops, operations.logs, operations.cancel, locks.locks,
     fleet.status, fleet.plan, fleet.apply_plan, fleet.provision, rolling.roll, rolling.rollback, waiting.wait,
     console.demo, console.tui,
 ):

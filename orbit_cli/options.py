@@ -38,6 +38,7 @@ class Settings:
 
         Raises:
             StateUnwritableError: a mutating command on a ``.orbit/`` that cannot be written.
+            StateStoreUnreachableError: a mutating command while the shared state store is out of reach.
         """
         from orbit_ops.workspace import Workspace
 
@@ -47,6 +48,7 @@ class Settings:
         if self.writing is not None:
             workspace.on_read_only_state = None  # the refusal below says it
             workspace.require_writable_state(self.writing)
+            workspace.require_reachable_state(self.writing)
         return workspace
 
 

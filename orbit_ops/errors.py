@@ -10,12 +10,17 @@
     ├── BuildError                  a build step failed
     │   └── DockerfileError         the local builder cannot read or run a Dockerfile (backends.local)
     ├── LockTimeoutError            another operation held a lock for longer than --lock-timeout
+    ├── LockLostError               a lease this operation held was lost (renewal failed, or broken): it stopped
+    │                               before writing again
     └── BackendError                a backend call failed (Azure, local store)
         ├── MissingOnPlatformError  the platform lacks what should be there (an image the registry lost, a
         │                           resource deleted behind Orbit's back): the platform's fault, not a typo
         ├── ResourceExistsError     a create met a resource that already exists (reconciled, never shown)
         ├── ThrottledError          the service asked us to slow down (carries retry_after seconds)
-        └── StateUnwritableError    ``.orbit/`` is read-only or full: it can be read, nothing recorded
+        ├── StateUnwritableError    ``.orbit/`` is read-only or full: it can be read, nothing recorded
+        ├── StateStoreUnreachableError  the shared state store (``state: azure-blob``) cannot be reached
+        └── StateStoreRefusedError  the shared store refused a request; its storage error code says why
+                                    (``backends.azure.state_blobs``: lease and record code decide on it)
 
 Third-party exceptions are mapped to these at the module that calls the third party, so callers
 and front ends only ever handle ``OrbitError``. ``tests/engine/test_errors.py`` holds this tree to the code.
@@ -83,6 +88,11 @@ class LockTimeoutError(OrbitError):
     """A lock stayed held by another operation for longer than the wait allowed (exit code 1)."""
 
 
+class LockLostError(OrbitError):
+    """The lease behind a held lock was lost (its renewal failed, or someone broke it): the operation stopped
+    at its next write rather than write unlocked (exit code 1)."""
+
+
 class BackendError(OrbitError):
     """A backend call failed."""
 
@@ -110,4 +120,12 @@ class StateUnwritableError(BackendError):
     """The state folder (``.orbit/``) cannot be written: read-only, full, or not ours to write.
 
     Its stores still answer reads; every write is refused with this error, which names the folder.
+    """
+
+
+class StateStoreUnreachableError(BackendError):
+    """The shared state store (``state: azure-blob`` in ``orbit.yaml``) could not be reached or refused us.
+
+    Read-only commands say so and show what the local cache knows; mutating commands refuse rather than run
+    unlocked.
     """

@@ -16,14 +16,17 @@ from orbit_ops.catalog.releases import ReleaseRecord, latest_record, load_all_re
 from orbit_ops.catalog.tags import TagScan, scan_tags
 from orbit_ops.config.load import find_workspace, load_config, load_solution_set
 from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
-from orbit_ops.errors import BackendError, NotFoundError, StateUnwritableError
+from orbit_ops.errors import BackendError, NotFoundError, StateStoreUnreachableError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.operations.lockstore import LocalLockStore, LockStore
+from orbit_ops.operations.shared import SharedOperations
 from orbit_ops.operations.store import OperationStore
 from orbit_ops.versions import LATEST, newest_first
 
 if TYPE_CHECKING:
     from orbit_ops.backends.azure.platform import AzurePlatform
+    from orbit_ops.backends.azure.state_blobs import StateContainer
     from orbit_ops.backends.local.platform import LocalPlatform
     from orbit_ops.fleet.drift import ReleaseIndex
 
@@ -38,6 +41,8 @@ class Workspace:
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
         self._platform: LocalPlatform | AzurePlatform | None = None
+        self._locks: LockStore | None = None
+        self._state: StateContainer | None = None
         # Told once, with the reason, when a store under .orbit/ had to be opened read-only.
         self.on_read_only_state: Callable[[str], None] | None = None
         self._told_read_only = False
@@ -57,7 +62,38 @@ class Workspace:
         if self._operations is None:
             self._operations = OperationStore(self.config.state_dir)
             self._tell_read_only(self._operations.read_only)
+            if self.config.state.shared:
+                from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+
+                self._operations.mirror = BlobOperationMirror(self._state_container())
         return self._operations
+
+    def shared_operations(self) -> SharedOperations | None:
+        """The team's operations in the shared state store; None with the local store (``state: local``)."""
+        if not self.config.state.shared:
+            return None
+        from orbit_ops.backends.azure.state_operations import BlobSharedOperations
+
+        return BlobSharedOperations(self._state_container())
+
+    def _state_container(self) -> StateContainer:
+        if self._state is None:
+            from orbit_ops.backends.azure.state_blobs import StateContainer
+
+            self._state = StateContainer(self.config.state)
+        return self._state
+
+    def locks(self) -> LockStore:
+        """The locks of ``state:`` in ``orbit.yaml``: this machine's flocks, or leases in the shared container."""
+        if self._locks is None:
+            state = self.config.state
+            if state.shared:
+                from orbit_ops.backends.azure.state_locks import BlobLockStore
+
+                self._locks = BlobLockStore(self._state_container())
+            else:
+                self._locks = LocalLockStore(self.config.state_dir)
+        return self._locks
 
     def state_unwritable(self) -> str | None:
         """Why ``.orbit/`` cannot be written (``"<folder> is read-only"``...), or None when it can.
@@ -77,6 +113,23 @@ class Workspace:
         reason = self.state_unwritable()
         if reason is not None:
             raise StateUnwritableError(f"cannot {what}: {reason}, so nothing could be recorded; nothing was done")
+
+    def require_reachable_state(self, what: str) -> None:
+        """Refuse ``what`` (a mutating command) before it starts when the shared state store cannot be reached:
+        no operation runs unlocked or unrecorded. The container is created when it does not exist yet.
+
+        Raises:
+            StateStoreUnreachableError: the store cannot be reached, or refused our credential (exit 1).
+        """
+        if not self.config.state.shared:
+            return
+        from orbit_ops.backends.azure.state_blobs import probe
+
+        try:
+            probe(self._state_container())
+        except StateStoreUnreachableError as exc:
+            raise StateStoreUnreachableError(f"cannot {what}: {exc}; nothing was done (no operation runs unlocked "
+                                             "while the team's store is out of reach)") from None
 
     def _tell_read_only(self, reason: str | None) -> None:
         if reason is not None and not self._told_read_only and self.on_read_only_state is not None:

@@ -24,6 +24,7 @@ from textual.signal import Signal
 
 from orbit_ops.console_queries import AppRevisions, record_problems, solution_revisions
 from orbit_ops.operations.records import OperationRecord
+from orbit_ops.team import team_records
 from orbit_ops.workspace import ComponentSummary, Workspace, pin_counts, summarize_components
 from orbit_tui.fleet_model import FleetModel
 from orbit_tui.jobs import Jobs
@@ -66,6 +67,7 @@ class OperationsRead:
 
     records: Sequence[OperationRecord]
     at: str
+    note: str | None = None  # why the team's operations are missing (the shared state store is out of reach)
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,12 @@ class ConsoleModel:
         """Every operation of the store (this console's, the CLI's, CI's)."""
 
         async def read() -> None:
-            records = await asyncio.to_thread(self.workspace.operations().list)
-            self.operations_read.publish(OperationsRead(records, clock_time(self.clock())))
+            note = None
+            if self.workspace.config.state.shared:  # the team's, through the shared state store
+                records, note = await team_records(self.workspace)
+            else:
+                records = await asyncio.to_thread(self.workspace.operations().list)
+            self.operations_read.publish(OperationsRead(records, clock_time(self.clock()), note))
 
         self.jobs.run("operations", read)
 

@@ -319,6 +319,14 @@ def operation_row(record: OperationRecord, member: str | None = None) -> tuple[C
     )
 
 
+TEAM_COLUMNS = ("user", "host")  # beside OPERATION_COLUMNS when the state store is shared
+
+
+def team_cells(record: OperationRecord) -> tuple[Cell, ...]:
+    """Who started the operation and where (the shared state store's record; this machine's index has no user)."""
+    return Cell(record.user or ""), Cell(record.host)
+
+
 def child_row(child: str, state: str, message: str) -> tuple[Cell, ...]:
     return (Cell(child), state_cell(state), Cell(message))
 

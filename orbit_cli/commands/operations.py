@@ -16,11 +16,12 @@ from orbit_cli.options import (
     report_ignored,
     resolve_lock_timeout,
 )
-from orbit_cli.output import echo, print_json, print_table
+from orbit_cli.output import echo, print_json, print_table, warn
 from orbit_cli.running import exit_code_of, run_operation
 
 if TYPE_CHECKING:
     from orbit_ops.operations.events import OperationFinished
+    from orbit_ops.operations.shared import SharedOperations
 
 
 @click.command()
@@ -86,29 +87,42 @@ def build(settings: Settings, target: str | None, platform_version: str | None, 
 @json_option
 @pass_settings
 def ops(settings: Settings, limit: int, kind: str | None) -> None:
-    """Operations, newest first (also those started by other processes)."""
+    """Operations, newest first (also those started by other processes; with a shared state store, the team's)."""
+    import asyncio
+
     from orbit_ops.operations.kinds import OperationKind
+    from orbit_ops.team import team_operations
 
     workspace = settings.open()
-    records = workspace.operations().list(limit=limit, kind=OperationKind(kind) if kind else None)
+    rows, unreachable = asyncio.run(team_operations(workspace, limit=limit,
+                                                    kind=OperationKind(kind) if kind else None))
+    if unreachable is not None:
+        warn(f"{unreachable}: showing this machine's operations only (its local cache)")
     if settings.json:
-        print_json([record.to_json() for record in records])
+        print_json(rows)
         return
     print_table(
-        ["id", "kind", "target", "state", "progress", "created", "finished"],
+        ["id", "kind", "target", "state", "progress", "created", "finished", "user", "host"],
         [
             [
-                r.id,
-                r.kind,
-                r.target,
-                r.state,
-                f"{r.done}/{r.total}" if r.total else str(r.done or ""),
-                r.created_at[:19].replace("T", " "),
-                (r.finished_at or "")[:19].replace("T", " "),
+                r["id"],
+                r["kind"],
+                r["target"],
+                r["state"],
+                _progress(r["progress"]),
+                r["created_at"][:19].replace("T", " "),
+                (r["finished_at"] or "")[:19].replace("T", " "),
+                r.get("user") or "",
+                r.get("host") or "",
             ]
-            for r in records
+            for r in rows
         ],
     )
+
+
+def _progress(progress: dict[str, int]) -> str:
+    done, total = progress.get("done", 0), progress.get("total", 0)
+    return f"{done}/{total}" if total else str(done or "")
 
 
 @click.command()
@@ -121,6 +135,7 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
     import asyncio
     import contextlib
 
+    from orbit_ops.errors import NotFoundError
     from orbit_ops.operations.events import LogLine
     from orbit_ops.operations.events import to_json as event_json
     from orbit_ops.operations.log import follow as follow_events
@@ -128,7 +143,16 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
 
     workspace = settings.open()
     store = workspace.operations()
-    record = store.get(op_id)
+    try:
+        record = store.get(op_id)
+    except NotFoundError:
+        shared = workspace.shared_operations()
+        if shared is None:
+            raise
+        # Not run on this machine: the team's store may have it (a colleague's, or CI's).
+        if not _shared_logs(settings, shared, op_id, follow):
+            raise
+        return
     if not follow:
         events = store.read_events(record.id)
         if settings.json:
@@ -163,6 +187,55 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
         sys.exit(1)
 
 
+def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follow: bool) -> bool:
+    """``orbit logs`` of an operation found only in the shared store; False when it is not there either."""
+    import asyncio
+    import contextlib
+
+    from orbit_ops.operations.events import LogLine
+    from orbit_ops.operations.events import to_json as event_json
+    from orbit_ops.text import json_text
+
+    document = asyncio.run(shared.record(op_id))
+    if document is None:
+        return False
+    label = f"{document['kind']} {document['target']}"
+    by = f" (started by {document.get('user')} on {document.get('host')})"
+    if not follow:
+        events = asyncio.run(shared.read_events(document["id"]))
+        if settings.json:
+            print_json([event_json(event) for event in events])
+            return True
+        for event in events:
+            if isinstance(event, LogLine):
+                prefix = f"[{event.child}] " if event.child else ""
+                echo(f"{event.at[11:19]} {prefix}{event.text}")
+        document = asyncio.run(shared.record(document["id"])) or document
+        if document["state"] in ("queued", "running"):
+            echo(f"{label} is {document['state']}{by} (use --follow to stream it)")
+        else:
+            error = f": {document['error']}" if document.get("error") else ""
+            echo(f"{label} {document['state']}{error}{by}")
+        return True
+
+    async def stream() -> OperationFinished | None:
+        from orbit_cli.render import EventPrinter
+
+        with EventPrinter(quiet=settings.json) as printer:
+            printer._label = label
+            async with contextlib.aclosing(shared.follow(document["id"])) as events:
+                async for event in events:
+                    if settings.json:
+                        echo(json_text(event_json(event)))
+                    printer.handle(event)
+            return printer.finished
+
+    finished = asyncio.run(stream())
+    if finished is not None and finished.state == "failed":
+        sys.exit(1)
+    return True
+
+
 @click.command()
 @click.argument("op_id", metavar="ID")
 @click.option("--after-wave", is_flag=True,
@@ -171,6 +244,12 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
 @pass_settings
 def cancel(settings: Settings, op_id: str, after_wave: bool) -> None:
     """Ask a running operation (in any process) to stop; its cleanup still runs."""
+    import asyncio
+
+    from orbit_ops.errors import NotFoundError
+    from orbit_ops.operations.liveness import HOST
+    from orbit_ops.operations.lockstore import current_user
+
     refuse_read_only(settings, "cancel")
     workspace = settings.open()
     if after_wave:
@@ -178,7 +257,20 @@ def cancel(settings: Settings, op_id: str, after_wave: bool) -> None:
 
         record = request_stop(workspace, op_id)
     else:
-        record = workspace.operations().request_cancel(op_id)
+        try:
+            record = workspace.operations().request_cancel(op_id)
+        except NotFoundError:
+            shared = workspace.shared_operations()
+            if shared is None:
+                raise
+            # Another machine's operation: ask it through the team's store.
+            document = asyncio.run(shared.request_cancel(op_id, by=f"{current_user()} on {HOST}"))
+            if settings.json:
+                print_json(document | {"cancel_requested": True})
+            else:
+                echo(f"cancel requested for {document['id']} ({document['kind']} {document['target']}, "
+                     f"{document['state']}, on {document.get('host')}); it stops within a few seconds")
+            return
     if settings.json:
         print_json(record.to_json())
     elif after_wave:

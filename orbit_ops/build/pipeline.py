@@ -27,7 +27,7 @@ from orbit_ops.catalog.tags import ReleaseTag
 from orbit_ops.config.model import ComponentSpec
 from orbit_ops.errors import InputError, OrbitError, RefusedError
 from orbit_ops.operations.kinds import OperationKind
-from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version
@@ -182,8 +182,8 @@ async def build_body(
                 f"({plan.existing.digest}); nothing to do (use --force to rebuild)")
         return result_json(plan, None)
 
-    async with held(lock_path(config.state_dir, f"build-{name}"), what=f"the build of {name}", on_wait=ctx.log,
-                    timeout=lock_timeout, op_id=ctx.op_id, kind=ctx.kind):
+    async with workspace.locks().hold(f"build-{name}", what=f"the build of {name}", on_wait=ctx.log,
+                                      timeout=lock_timeout, op_id=ctx.op_id, kind=ctx.kind) as lock:
         # The other build may have released this very version while we waited.
         current = latest_record(load_records(config.releases_dir, name), tag.version)
         if current is not None and plan.existing is None:
@@ -246,6 +246,7 @@ async def build_body(
                 built_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
                 builder=builder.name,
             )
+            await lock.ensure()  # the fence: no record is written under a lease that was lost
             path = await asyncio.to_thread(append_record, config.releases_dir, record)
             ctx.log(f"release record appended to {_rel(path, config.root)}")
             ctx.progress(4, BUILD_STEPS)

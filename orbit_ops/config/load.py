@@ -41,6 +41,7 @@ from orbit_ops.config.secrets import merge_secrets, split_secret_env
 from orbit_ops.config.solution_files import list_files as solution_file_paths
 from orbit_ops.config.solution_files import read_solution_text
 from orbit_ops.config.solution_files import stamp as solution_file_stamp
+from orbit_ops.config.state import read_state
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.redact import register_env_secrets, register_secret_names
@@ -101,6 +102,7 @@ def load_config(root: Path) -> WorkspaceConfig:
     defaults = read_defaults(doc, data.get("defaults", {}), components)
     azure = read_azure(doc, data.get("azure"), required=backend == "azure")
     secret_names = read_secret_names(doc, data.get("secret_env_names"))
+    state = read_state(doc, data.get("state"))
     register_secret_names(secret_names)
     register_env_secrets(defaults.env)
     return WorkspaceConfig(
@@ -114,6 +116,7 @@ def load_config(root: Path) -> WorkspaceConfig:
         defaults=defaults,
         azure=azure,
         secret_env_names=secret_names,
+        state=state,
     )
 
 

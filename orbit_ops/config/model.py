@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orbit_ops.config.secrets import KeyVaultSecret
+from orbit_ops.config.state import StateSettings
 from orbit_ops.errors import ConfigError, InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.text import did_you_mean
@@ -74,6 +75,7 @@ class WorkspaceConfig:
     defaults: Defaults
     azure: AzureSettings | None
     secret_env_names: tuple[str, ...] = ()  # beyond the built-in words of ``redact.is_secret_name``
+    state: StateSettings = field(default_factory=StateSettings)  # ``state:``: local, or a shared blob store
 
     @property
     def state_dir(self) -> Path:

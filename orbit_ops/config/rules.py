@@ -38,7 +38,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PIN_RULE = f"a pin is a released version or 'latest'; {VERSION_RULE}"
 
 TOP_KEYS = ("platform_repo", "releases_dir", "solutions_dir", "backend", "components", "defaults", "azure",
-             "secret_env_names")
+             "secret_env_names", "state")
 _SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!-]+$")
 SECRET_NAMES_RULE = ("secret_env_names lists env variable names or glob patterns (letters, digits, '_', '*', '?', "
                      "'[...]') whose values are masked like PASSWORD, TOKEN or KEY ones")

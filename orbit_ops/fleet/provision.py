@@ -9,7 +9,7 @@ provision in a row finds nothing to do and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,17 +130,25 @@ async def apply_solution(
     shares: ShareStore,
     log: Callable[[str], None],
     counter: WriteCounter,
+    *,
+    fence: Callable[[], Awaitable[None]] | None = None,
 ) -> list[ResourceAction]:
     """Carry out ``plan`` in order; returns the actions really taken (after reconciling races).
 
+    ``fence`` is awaited before each write: the check that the solution's lock is still held
+    (``orbit_ops.operations.lockstore.HeldLock.ensure``).
+
     Raises:
         BackendError: a call failed; the resources before it are converged, the rest untouched.
+        LockLostError: ``fence`` found the lock lost; the resources before it are written, the rest untouched.
     """
     done: list[ResourceAction] = []
     for step in plan.actions:
         if step.action == "none":
             done.append(step)
             continue
+        if fence is not None:
+            await fence()
         if step.action == "create":
             try:
                 counter.writes += 1
@@ -158,6 +166,8 @@ async def apply_solution(
                     continue
                 step = ResourceAction(step.kind, step.name, "update", changes, step.desired)
                 log(f"{step.kind} {step.name} already exists; reconciling")
+                if fence is not None:
+                    await fence()
         counter.writes += 1
         await _update(step.desired, platform, shares)
         log(f"updated {step.kind} {step.name}: {'; '.join(step.changes)}")

@@ -24,7 +24,7 @@ from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, SweepContext, invalid_outcomes, plan_and_sweep, result_json
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.kinds import MemberState, OperationKind
-from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.versions import LATEST, VERSION_RULE, is_version, newest_first
 from orbit_ops.workspace import Workspace
 
@@ -134,9 +134,10 @@ async def roll_body(workspace: Workspace, plan: RollPlan, ctx: SweepContext, *, 
     for change in plan.changes:
         spec = plan.specs[change.id]
         try:
-            async with held(lock_path(workspace.config.state_dir, f"solution-{change.id}"),
-                            what=f"solution {change.id}", wait=wait, timeout=lock_timeout,
-                            on_wait=functools.partial(ctx.log, child=change.id), op_id=ctx.op_id, kind=ctx.kind):
+            async with workspace.locks().hold(f"solution-{change.id}", what=f"solution {change.id}", wait=wait,
+                                              timeout=lock_timeout, on_wait=functools.partial(ctx.log, child=change.id),
+                                              op_id=ctx.op_id, kind=ctx.kind) as lock:
+                await lock.ensure()  # the fence: no pin is written under a lease that was lost
                 write_pins(plan.files[change.id], {plan.component: plan.version},
                            validate=functools.partial(_validate, workspace.config, spec.path))
         except OrbitError as exc:

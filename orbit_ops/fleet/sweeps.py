@@ -42,7 +42,7 @@ from orbit_ops.fleet.resources import DesiredSolution, PlatformTarget
 from orbit_ops.fleet.wait import HealthWatcher
 from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import MemberState
-from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT, held, lock_path
+from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT
 from orbit_ops.workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
@@ -322,17 +322,17 @@ async def _converge(sweep: _Sweep, confirmed: PlannedSolution) -> SolutionOutcom
     ctx.child(solution_id, MemberState.RUNNING)
     platform = workspace.platform()
     try:
-        async with held(lock_path(workspace.config.state_dir, f"solution-{solution_id}"),
-                        what=f"solution {solution_id}", wait=sweep.wait, on_wait=log, timeout=sweep.lock_timeout,
-                        op_id=ctx.op_id, kind=ctx.kind) as waited:
+        async with workspace.locks().hold(f"solution-{solution_id}", what=f"solution {solution_id}",
+                                          wait=sweep.wait, on_wait=log, timeout=sweep.lock_timeout,
+                                          op_id=ctx.op_id, kind=ctx.kind) as lock:
             # After waiting, someone else converged it meanwhile: read it afresh, one resource at a time.
-            live = await read_solution(platform, platform, desired) if waited else sweep.snapshot
+            live = await read_solution(platform, platform, desired) if lock.waited else sweep.snapshot
             plan = _plan_at_turn(confirmed, spec, desired, live, edited, log)
             for note in plan.notes:
                 log(note)
             if not plan.writes:
                 log("in sync: nothing to do")
-            actions = await apply_solution(plan, platform, platform, log, sweep.counter)
+            actions = await apply_solution(plan, platform, platform, log, sweep.counter, fence=lock.ensure)
     except OrbitError as exc:
         ctx.child(solution_id, MemberState.FAILED, str(exc))
         ctx.log(f"failed: {exc}", child=solution_id)

@@ -66,10 +66,15 @@ class LockHolder:
     since: str  # UTC, ISO 8601
     op_id: str | None = None
     kind: str | None = None
+    user: str | None = None  # the shared store records who started the operation (a flock's file does not)
+    expires: str | None = None  # a lease's end unless renewed (UTC, ISO 8601); None for a flock
 
     def describe(self) -> str:
-        """``operation 20261201-213005-ab12 (roll, pid 4242 on host, since 21:30:05)``."""
+        """``operation 20261201-213005-ab12 (roll, pid 4242 on host, since 21:30:05)``; ``…(roll, alice, pid …``
+        when the user is known."""
         detail = f"pid {self.pid} on {self.host}, since {self.since[11:19] or self.since}"
+        if self.user:
+            detail = f"{self.user}, {detail}"
         if self.op_id is None:
             return f"process {self.pid} on {self.host} (since {self.since[11:19] or self.since})"
         return f"operation {self.op_id} ({self.kind + ', ' if self.kind else ''}{detail})"
@@ -87,7 +92,7 @@ def _prefix(op_id: str | None, kind: str | None, pid: int, host: str) -> bytes:
 
 
 def _record(op_id: str | None, kind: str | None) -> bytes:
-    return _prefix(op_id, kind, os.getpid(), HOST) + _utc_now().encode() + b'"}\n'
+    return _prefix(op_id, kind, os.getpid(), HOST) + utc_now().encode() + b'"}\n'
 
 
 def read_holder(path: Path) -> LockHolder | None:
@@ -107,6 +112,23 @@ def read_holder(path: Path) -> LockHolder | None:
     if holder.host == HOST and not pid_exists(holder.pid):
         return None
     return holder
+
+
+def busy_error(what: str, holder: LockHolder | None) -> RefusedError:
+    """The refusal of a lock held elsewhere when the caller does not wait."""
+    return RefusedError(f"{what} is busy: {_describe(holder)} (retry, or drop --no-wait)")
+
+
+def timeout_error(what: str, timeout: float, holder: LockHolder | None) -> LockTimeoutError:
+    """The end of a wait that lasted ``timeout`` seconds, naming the holder and what to do."""
+    hint = f"orbit cancel {holder.op_id}" if holder and holder.op_id else "stop its holder"
+    return LockTimeoutError(f"gave up waiting for {what} after {_seconds(timeout)} (--lock-timeout): "
+                            f"{_describe(holder)}; wait longer with --lock-timeout, or {hint}")
+
+
+def waiting_line(what: str, holder: LockHolder | None) -> str:
+    """What a waiter is told: ``waiting for solution acme-corp: held by operation …``."""
+    return f"waiting for {what}: {_describe(holder)}"
 
 
 def _describe(holder: LockHolder | None) -> str:
@@ -195,16 +217,14 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
     while not lock.try_acquire(_record(op_id, kind)):
         holder = read_holder(path)
         if not wait:
-            raise RefusedError(f"{what} is busy: {_describe(holder)} (retry, or drop --no-wait)") from None
+            raise busy_error(what, holder)
         elapsed = loop.time() - started
         if timeout is not None and elapsed >= timeout:
-            hint = f"orbit cancel {holder.op_id}" if holder and holder.op_id else "stop its holder"
-            raise LockTimeoutError(f"gave up waiting for {what} after {_seconds(timeout)} (--lock-timeout): "
-                                   f"{_describe(holder)}; wait longer with --lock-timeout, or {hint}") from None
+            raise timeout_error(what, timeout, holder)
         # An unknown holder is reported only once it stays unknown: one that just took the lock
         # writes its record a moment later.
         if on_wait is not None and holder != told and (holder is not None or elapsed >= UNKNOWN_GRACE_SECONDS):
-            on_wait(f"waiting for {what}: {_describe(holder)}")
+            on_wait(waiting_line(what, holder))
             told = holder
         waited = True
         await asyncio.sleep(POLL_SECONDS if timeout is None else max(0.0, min(POLL_SECONDS, timeout - elapsed)))
@@ -217,7 +237,7 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
 _clock: tuple[int, str] = (0, "")
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
     """The current UTC second as ISO 8601, made once a second (a sweep takes a lock per solution)."""
     global _clock
     second = int(time.time())

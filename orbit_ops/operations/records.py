@@ -63,6 +63,7 @@ class OperationRecord:
     pid_started: str | None
     cancel_requested: bool
     children: Mapping[str, ChildState] = field(default_factory=dict)
+    user: str | None = None  # who started it, as the shared state store records it (None: this machine's index)
 
     @property
     def finished(self) -> bool:

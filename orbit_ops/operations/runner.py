@@ -45,6 +45,7 @@ from orbit_ops.redact import redact, redact_json
 CANCEL_POLL_SECONDS = 0.2
 FLUSH_SECONDS = 0.1  # the longest an event waits before it is stored and yielded
 FLUSH_EVENTS = 500  # ...or this many events, whichever comes first
+MIRROR_DRAIN_SECONDS = 30.0  # at its end, the longest an operation waits for the shared store to have it all
 MAX_ERROR_LENGTH = 2000
 
 Body = Callable[["OperationContext"], Coroutine[Any, Any, dict[str, Any] | None]]
@@ -192,6 +193,8 @@ class OperationRunner:
             self._fd = open_append(self.store.log_path(self.op_id))
             started = OperationStarted(self.op_id, self.kind, self.target, utc_now())
             self.store.mark_running(self.op_id, started.at)
+            if self.store.mirror is not None:
+                self.store.mirror.started(self.store.get(self.op_id))
             self.emit(started)
         except BaseException:
             # Nothing ran: let the next reader record the operation as interrupted.
@@ -270,6 +273,8 @@ class OperationRunner:
         except BackendError:
             self._pending[:0] = events
             raise
+        if self.store.mirror is not None:
+            self.store.mirror.publish(self.op_id, events)
         self._queue.extend(events)
         self._wake.set()
 
@@ -287,7 +292,10 @@ class OperationRunner:
         if now < self._next_poll:
             return
         self._next_poll = now + CANCEL_POLL_SECONDS
-        if not task.done() and not self._cancel_wanted and self.store.cancel_requested(self.op_id):
+        mirror = self.store.mirror
+        if not task.done() and not self._cancel_wanted and (
+                self.store.cancel_requested(self.op_id)
+                or (mirror is not None and mirror.cancel_requested(self.op_id))):
             self.cancel()
 
     async def _wait_for_news(self, task: asyncio.Task[Any], timeout: float) -> None:
@@ -332,6 +340,8 @@ class OperationRunner:
         finally:
             if fd is not None:
                 os.close(fd)
+            if self.store.mirror is not None:
+                self.store.mirror.finish(self.op_id, [finished], timeout=MIRROR_DRAIN_SECONDS)
         return finished
 
 

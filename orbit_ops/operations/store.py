@@ -44,6 +44,7 @@ from orbit_ops.operations.records import (
     record_from_row,
     utc_now,
 )
+from orbit_ops.operations.shared import OperationMirror
 from orbit_ops.redact import redact
 from orbit_ops.sqlitestore import SqliteStore
 from orbit_ops.statedir import is_unwritable, make_private_dir
@@ -91,6 +92,8 @@ class OperationStore(SqliteStore):
 
     LABEL = "operation store"
     SCHEMA_VERSION = _SCHEMA_VERSION
+    # With a shared state store, where the runner also publishes each operation (``orbit_ops.operations.shared``).
+    mirror: OperationMirror | None = None
 
     def __init__(self, state_dir: Path) -> None:
         """Open (creating if needed) the store in ``state_dir``.

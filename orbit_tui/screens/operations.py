@@ -12,7 +12,7 @@ from orbit_ops.fleet.entries import failed_members
 from orbit_ops.operations.records import OperationRecord
 from orbit_tui.messages import LogRequested, ReadRequested, RetryRequested
 from orbit_tui.model import ConsoleModel, OperationsRead
-from orbit_tui.render import OPERATION_COLUMNS, operation_row
+from orbit_tui.render import OPERATION_COLUMNS, TEAM_COLUMNS, operation_row, team_cells
 from orbit_tui.screens.base import OrbitScreen
 from orbit_tui.widgets import StateTable
 
@@ -39,10 +39,13 @@ class OperationsScreen(OrbitScreen):
     def __init__(self, model: ConsoleModel) -> None:
         super().__init__(model)
         self.records: dict[str, OperationRecord] = {}
+        self.team = False
 
     def compose_body(self) -> ComposeResult:
+        # With a shared state store the team's operations are listed, and who started each, from where.
+        self.team = self.model.workspace.config.state.shared
         yield Label("Operations", classes="screen-title", id="operations-title", markup=False)
-        yield StateTable(OPERATION_COLUMNS, id="operations")
+        yield StateTable(OPERATION_COLUMNS + (TEAM_COLUMNS if self.team else ()), id="operations")
         yield Label("", id="operations-as-of", classes="note", markup=False)
 
     def on_mount(self) -> None:
@@ -59,12 +62,14 @@ class OperationsScreen(OrbitScreen):
     def on_operations_read(self, read: OperationsRead) -> None:
         records = read.records
         self.records = {record.id: record for record in records}
-        self.query_one(StateTable).show_rows((record.id, operation_row(record)) for record in records)
+        self.query_one(StateTable).show_rows(
+            (record.id, operation_row(record) + (team_cells(record) if self.team else ())) for record in records)
         running = sum(1 for record in records if not record.finished)
         title = f"Operations: {len(records)}" + (f", {running} running" if running else "")
         self.query_one("#operations-title", Label).update(title)
         self.query_one("#operations-as-of", Label).update(
             f"as of {read.at} UTC · refreshes every {self.model.refresh_seconds:g}s"
+            + (f" · {read.note}: this machine's operations only" if read.note else "")
         )
         self.refresh_bindings()
 

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import pytest
 from emulators.arm import ArmEmulator
+from emulators.azurite import Azurite, AzuriteMissingError, start_azurite
 from emulators.files import FilesEmulator
 from emulators.server import Emulator, Running, make_certificate, serve
 from support import git
@@ -23,6 +24,7 @@ from support import git
 from orbit_ops.backends.azure import platform as azure_platform
 from orbit_ops.backends.azure.platform import ClientOptions
 from orbit_ops.config.model import AzureSettings
+from orbit_ops.config.state import StateSettings
 
 TOKEN = "orbit-test-bearer-7c1e5a90d2f34b6e9a01"
 ACCOUNT_KEY = base64.b64encode(b"orbit-test-storage-account-key/" + bytes(range(33))).decode()
@@ -173,3 +175,31 @@ def make_azure_workspace(tmp_path: Path, emulators: AzureEmulators) -> Callable[
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def state_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite for the shared state store (``state: azure-blob``); each test takes its own container."""
+    try:
+        azurite = start_azurite(tmp_path_factory.mktemp("state-azurite"))
+    except AzuriteMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield azurite
+    azurite.stop()
+
+
+@pytest.fixture
+def state_store(state_azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> StateStoreFixture:
+    """A fresh container on Azurite, its settings, and the connection string in ``ORBIT_STATE_CONNECTION_STRING``."""
+    from state_fixtures import connection_string, fresh_container, state_settings
+
+    monkeypatch.setenv("ORBIT_STATE_CONNECTION_STRING", connection_string(state_azurite))
+    container = fresh_container()
+    return StateStoreFixture(state_azurite, container, state_settings(state_azurite, container))
+
+
+@dataclass
+class StateStoreFixture:
+    azurite: Azurite
+    container: str
+    settings: StateSettings
