@@ -8,9 +8,11 @@ end can say so.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from orbit_ops.errors import StateStoreUnreachableError
+from orbit_ops.operations.events import Event
 from orbit_ops.operations.kinds import MemberState, OperationKind, OperationState
 from orbit_ops.operations.records import OperationRecord
 
@@ -70,3 +72,81 @@ def record_of(row: dict[str, Any]) -> OperationRecord:
         finished_at=row.get("finished_at"), error=row.get("error"), result=row.get("result"),
         host=row.get("host") or "", pid=int(row.get("pid") or 0), pid_started=row.get("pid_started"),
         cancel_requested=bool(row.get("cancel_requested")), children=children, user=row.get("user"))
+
+
+async def operation_record(workspace: Workspace, op_id: str) -> OperationRecord:
+    """Operation ``op_id`` (a unique prefix will do): this machine's, else the team's from the shared store.
+
+    Raises:
+        NotFoundError: neither this machine nor the shared store has it.
+        StateStoreUnreachableError: it is not this machine's and the shared store cannot be reached.
+    """
+    import asyncio
+
+    from orbit_ops.errors import NotFoundError
+
+    try:
+        return await asyncio.to_thread(workspace.operations().get, op_id)
+    except NotFoundError:
+        shared = workspace.shared_operations()
+        if shared is None:
+            raise
+        row = await shared.record(op_id)
+        if row is None:
+            raise
+        return record_of(row)
+
+
+async def follow_operation(workspace: Workspace, op_id: str) -> AsyncGenerator[list[Event | bytes], None]:
+    """Replay and tail operation ``op_id`` wherever it runs, in batches (see ``operations.log.follow_batches``;
+    log lines of this machine's operations come as stored bytes). Another machine's operation is followed
+    through the shared store (``SharedOperations.follow``: ranged reads from the last offset), an event a batch.
+
+    Raises:
+        NotFoundError: neither this machine nor the shared store has it.
+        StateStoreUnreachableError: it is not this machine's and the shared store cannot be reached.
+    """
+    import asyncio
+    import contextlib
+
+    from orbit_ops.errors import NotFoundError
+    from orbit_ops.operations.log import follow_batches
+
+    store = workspace.operations()
+    try:
+        record = await asyncio.to_thread(store.get, op_id)
+    except NotFoundError:
+        record = None
+    if record is not None:
+        async with contextlib.aclosing(follow_batches(store, record.id, raw_log_lines=True)) as batches:
+            async for batch in batches:
+                yield batch
+        return
+    found = await operation_record(workspace, op_id)  # raises when the team's store has it not either
+    shared = workspace.shared_operations()
+    assert shared is not None  # operation_record found it there
+    async with contextlib.aclosing(shared.follow(found.id)) as events:
+        async for event in events:
+            yield [event]
+
+
+async def request_cancel(workspace: Workspace, op_id: str, *, by: str) -> OperationRecord:
+    """Ask operation ``op_id`` to stop, wherever it runs: this machine's index, else the shared store (its owner
+    sees the request within a few seconds). ``by`` (user on host) is recorded with a shared request.
+
+    Raises:
+        NotFoundError: no such operation here or in the shared store.
+        RefusedError: it has already finished.
+        StateStoreUnreachableError: it is not this machine's and the shared store cannot be reached.
+    """
+    import asyncio
+
+    from orbit_ops.errors import NotFoundError
+
+    try:
+        return await asyncio.to_thread(workspace.operations().request_cancel, op_id)
+    except NotFoundError:
+        shared = workspace.shared_operations()
+        if shared is None:
+            raise
+        return record_of(await shared.request_cancel(op_id, by=by) | {"cancel_requested": True})

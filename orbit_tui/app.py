@@ -25,7 +25,10 @@ from textual.worker import Worker, WorkerState
 from orbit_ops.build.pipeline import BuildPlan
 from orbit_ops.errors import InputError, OrbitError
 from orbit_ops.fleet.waved_roll import is_waved_roll, request_stop
+from orbit_ops.operations.liveness import HOST
+from orbit_ops.operations.lockstore import current_user
 from orbit_ops.operations.runner import OperationRunner
+from orbit_ops.team import request_cancel
 from orbit_ops.text import visible
 from orbit_ops.workspace import Workspace
 from orbit_tui import messages
@@ -299,7 +302,7 @@ class OrbitApp(App[None]):
     @work(group="cancel", exit_on_error=False)
     async def request_cancel(self, op_id: str, what: str) -> None:
         """Ask the engine to cancel ``op_id`` (any process's operation: its owner stops it and cleans up)."""
-        await asyncio.to_thread(self.workspace.operations().request_cancel, op_id)
+        await request_cancel(self.workspace, op_id, by=f"{current_user()} on {HOST}")  # here or on another machine
         self.notify(f"cancel requested for {what}", title="Cancelling", markup=False)
 
     def on_operation_ended(self, message: OperationEnded) -> None:

@@ -23,7 +23,7 @@ from orbit_ops.operations.events import (
     ProgressChanged,
 )
 from orbit_ops.operations.kinds import ACTIVE_STATES, SWEEPING_KINDS
-from orbit_ops.operations.log import follow_batches
+from orbit_ops.team import follow_operation, operation_record
 from orbit_ops.text import visible
 from orbit_tui.messages import CancelRequested, DialogRequested, RetryRequested
 from orbit_tui.model import ConsoleModel
@@ -47,8 +47,9 @@ YIELDS_PER_BATCH = 4
 
 
 class LogScreen(OrbitScreen):
-    """Streams the operation's log from the store (``operations.log.follow_batches``, the batched form of
-    ``operations.log.follow``): the store is the one source, for this console's runs and others'."""
+    """Streams the operation's log from the store (``team.follow_operation``: this machine's
+    ``operations.log.follow_batches``, else the shared state store's log of another machine's operation): the
+    store is the one source, for this console's runs and others'."""
 
     MUTATING = frozenset({"cancel", "retry_failed"})
     AUTO_FOCUS = "#log"
@@ -105,14 +106,14 @@ class LogScreen(OrbitScreen):
 
     @work(exclusive=True, group="log", exit_on_error=False)
     async def stream(self) -> None:
-        """Follow the store's log a bounded batch at a time (``operations.log.follow_batches``): each batch is one
+        """Follow the operation's log a bounded batch at a time (``team.follow_operation``: this machine's store, or
+        the team's shared store for another machine's operation): each batch is one
         write to the log widget, and keys are handled between batches. Log lines stay as stored until the widget
         shows them (``raw_log_lines``); the header is redrawn once a batch, if an event changed it."""
-        store = self.workspace.operations()
-        record = await asyncio.to_thread(store.get, self.op_id)
+        record = await operation_record(self.workspace, self.op_id)  # this machine's, else the team's
         self.op_id, self.kind, self.target, self.state = record.id, record.kind, record.target, record.state
         self._show_header()
-        async with contextlib.aclosing(follow_batches(store, self.op_id, raw_log_lines=True)) as batches:
+        async with contextlib.aclosing(follow_operation(self.workspace, self.op_id)) as batches:
             async for batch in batches:
                 pending = self._pending
                 for item in batch:
