@@ -8,7 +8,8 @@ restarted, so a slow platform still answers). The same read gives each solution'
 with ``read_live_with_health``: listings only for a healthy fleet, revisions for the apps that are not plainly
 healthy); a solution whose health turns ``degraded`` between two reads is published on ``degraded`` (decision
 0052), so the app can say so whatever screen is shown. Record integrity (``orbit_ops.console_queries.integrity_report``:
-moved tags, lost images, vanished records) is checked after each load, once the platform has answered.
+moved tags, lost images, vanished records) is judged for the pins after each load, once the platform has answered,
+from the records' verification the whole console shares (``orbit_tui.record_checks``: once per refresh).
 
 The solution files are looked at (one ``scandir``) on every interval, so a file that breaks while the console is
 open turns into an invalid row instead of its old content staying on screen as current. When the workspace cannot
@@ -36,6 +37,7 @@ from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
 from orbit_tui.jobs import Jobs
+from orbit_tui.record_checks import RecordChecks
 from orbit_tui.render import SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
@@ -53,9 +55,16 @@ class FleetModel:
     """The solutions, their sync and integrity, and the policy that refreshes them."""
 
     def __init__(
-        self, workspace: Workspace, jobs: Jobs, *, clock: Callable[[], datetime], reading: threading.Lock
+        self,
+        workspace: Workspace,
+        jobs: Jobs,
+        *,
+        clock: Callable[[], datetime],
+        reading: threading.Lock,
+        checks: RecordChecks | None = None,
     ) -> None:
         self.workspace = workspace
+        self.checks = checks or RecordChecks(workspace)
         self.jobs = jobs
         self.clock = clock
         self.reading = reading
@@ -146,7 +155,10 @@ class FleetModel:
 
     async def _check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:
         """Verify the release records behind every pin (git tags, registry images) in a thread; mark what fails."""
-        self.integrity = await asyncio.to_thread(integrity_report, self.workspace, statuses)
+        def report() -> IntegrityReport:
+            return integrity_report(self.workspace, statuses, self.checks.problems())
+
+        self.integrity = await asyncio.to_thread(report)
         self.views = [self.with_problems(view) for view in self.views]
         self.changed.publish(True)
 

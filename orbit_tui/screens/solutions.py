@@ -15,11 +15,12 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import Input, Label
 
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.text import visible
 from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
+from orbit_tui.line_table import LineTable
 from orbit_tui.messages import (
     InvalidSolutionRequested,
     PlanRequested,
@@ -39,7 +40,6 @@ from orbit_tui.render import (
     solution_row,
 )
 from orbit_tui.screens.base import OrbitScreen
-from orbit_tui.widgets import StateTable
 
 FILTER_HELP = ("Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0, "
                "label:ring=canary (Esc clears)")
@@ -49,6 +49,7 @@ class SolutionsScreen(OrbitScreen):
     """Mode 2: one row per solution file; ``/`` filters, space and ``a`` select, Enter opens the solution."""
 
     MODE = "solutions"
+    AUTO_FOCUS = "LineTable"
     SHOWS = "fleet"
     MUTATING = frozenset({"provision", "sweep_all", "roll"})
     LEGEND = (
@@ -95,7 +96,7 @@ class SolutionsScreen(OrbitScreen):
         )
         box.display = False  # before mounting, so auto-focus lands on the table
         yield box
-        yield StateTable(SOLUTION_COLUMNS, id="solutions")
+        yield LineTable(SOLUTION_COLUMNS, id="solutions")
         yield Label("", id="solutions-note", classes="note", markup=False)
         yield Label("", id="solutions-as-of", classes="note", markup=False)
 
@@ -127,7 +128,7 @@ class SolutionsScreen(OrbitScreen):
         if self.invalid:  # in id order among the others
             rows += [(invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid()]
             rows.sort(key=lambda row: (row[1][1].text, row[0]))
-        self.query_one(StateTable).show_rows(rows, flash=changed)
+        self.query_one(LineTable).show_rows(rows, flash=changed)
         counts: dict[str, int] = {}
         for view in self.views:
             counts[view.freshness] = counts.get(view.freshness, 0) + 1
@@ -187,14 +188,14 @@ class SolutionsScreen(OrbitScreen):
         """What ``p``, ``r`` and ``t`` act on: the selection, or else the solution under the cursor."""
         if self.selected:
             return self.selected_ids()
-        key = self.query_one(StateTable).current_key
+        key = self.query_one(LineTable).current_key
         return [key] if key is not None and not key.startswith(INVALID_KEY_PREFIX) else []
 
     # -- actions --------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
-        if allowed and action in ("toggle_select", "select_all") and not self.query_one(StateTable).row_count:
+        if allowed and action in ("toggle_select", "select_all") and not self.query_one(LineTable).row_count:
             return None
         if allowed and action in ("plan", "provision", "roll", "sweep_all") and self.fleet.load_error:
             return None  # the rows are stale: acting on them would act on what is no longer known
@@ -231,7 +232,7 @@ class SolutionsScreen(OrbitScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "solutions-filter":
-            self.query_one(StateTable).focus()
+            self.query_one(LineTable).focus()
             event.input.display = bool(event.value)
 
     def action_back(self) -> None:
@@ -239,7 +240,7 @@ class SolutionsScreen(OrbitScreen):
         if box.has_focus or not self.wanted.empty:
             box.value = ""
             box.display = False
-            self.query_one(StateTable).focus()
+            self.query_one(LineTable).focus()
             return
         super().action_back()
 
@@ -247,7 +248,7 @@ class SolutionsScreen(OrbitScreen):
         return not self.wanted.empty or self.query_one("#solutions-filter", Input).has_focus or super().can_go_back()
 
     def action_toggle_select(self) -> None:
-        key = self.query_one(StateTable).current_key
+        key = self.query_one(LineTable).current_key
         if key is None or key.startswith(INVALID_KEY_PREFIX):
             return
         self.selected ^= {key}
@@ -258,8 +259,8 @@ class SolutionsScreen(OrbitScreen):
         self.selected = self.selected - shown if shown <= self.selected else self.selected | shown
         self.show()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value or ""
+    def on_line_table_row_selected(self, event: LineTable.RowSelected) -> None:
+        key = event.key
         if key.startswith(INVALID_KEY_PREFIX):
             entry = next((entry for entry in self.invalid if invalid_key(entry) == key), None)
             if entry is not None:

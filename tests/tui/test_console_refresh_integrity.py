@@ -20,10 +20,10 @@ from orbit_ops.operations.log import follow_batches
 from orbit_ops.operations.runner import OperationRunner
 from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
+from orbit_tui.line_table import LineTable
 from orbit_tui.screens.components import ComponentsScreen
 from orbit_tui.screens.solution import SolutionScreen
 from orbit_tui.screens.tags import TagsScreen
-from orbit_tui.widgets import StateTable
 
 MakeApp = Callable[..., OrbitApp]
 
@@ -48,11 +48,11 @@ async def test_the_solutions_screen_says_when_sync_was_read_and_how_often(fixed_
 async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
     fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 0.2)
+    monkeypatch.setattr(LineTable, "FLASH_SECONDS", 0.2)
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_solutions(pilot)
-        table = screen.query_one(StateTable)
+        table = screen.query_one(LineTable)
         assert table.flashing == {}  # the first answer of the platform is not a change
         await provision_with_engine(fixed_copy, "globex")  # behind the console's back, as another terminal would
         app.model.fleet.sync()  # the interval's refresh
