@@ -287,7 +287,7 @@ class LineTable(ScrollView, can_focus=True):
 
     # -- mouse ----------------------------------------------------------------------------------------------
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         row = event.style.meta.get("row")
         if not isinstance(row, int) or row < 0 or row >= len(self._rows):
             return  # the header, or below the last row

@@ -65,7 +65,9 @@ async def filter_for(pilot: object, screen: SolutionsScreen, text: str) -> None:
     await settle(pilot)  # type: ignore[arg-type]
 
 
-async def test_ten_thousand_solutions_show_their_first_rows_filter_and_page(fleet_root: Path, make_app: MakeApp) -> None:
+async def test_ten_thousand_solutions_show_their_first_rows_filter_and_page(
+    fleet_root: Path, make_app: MakeApp
+) -> None:
     app = make_app(fleet_root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_solutions(pilot)
