@@ -23,7 +23,6 @@ class RecordChecks:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.verified = 0  # how many times the records were verified (what the console did, for tests and benches)
         self._lock = threading.Lock()
         self._generation = 0
         self._found: tuple[int, Problems] | None = None
@@ -41,6 +40,5 @@ class RecordChecks:
         with self._lock:
             generation = self._generation
             if self._found is None or self._found[0] != generation:
-                self.verified += 1
                 self._found = (generation, record_problems(self.workspace))
             return self._found[1]

@@ -178,6 +178,40 @@ async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_soluti
         assert text.startswith("agent 2.0.0: the tag moved: record ")
 
 
+async def test_the_records_are_verified_once_per_refresh_for_every_screen(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Components, Tags and Solutions show the same verification; ctrl+r verifies again, once."""
+    import orbit_tui.record_checks as record_checks
+
+    verified: list[str] = []
+    real = record_checks.record_problems
+    monkeypatch.setattr(record_checks, "record_problems", lambda ws: verified.append("all") or real(ws))
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert {row[0]: row[5] for row in table_rows(app, "#components")}["agent"] == "⚠ 1 record problem"
+        await pilot.press("enter")  # agent's tags
+        await settle(pilot)
+        assert {row[0]: row[4] for row in table_rows(app, "#tags")}["2.0.0"].endswith(" ⚠")
+        await open_solutions(pilot)
+        assert {row[1]: row[4] for row in table_rows(app, "#solutions")}["acme-corp"] == "2.0.0 ⚠"
+        assert verified == ["all"]  # three screens, one verification
+        _move_tag(fixed_copy, "agent/v2.0.0", "agent/v2.0.0-rc.1")  # moved again, elsewhere: seen after ctrl+r
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert verified == ["all", "all"]
+        assert {row[1]: row[4] for row in table_rows(app, "#solutions")}["acme-corp"] == "2.0.0 ⚠"
+        await pilot.press("1")  # back to the tags, read again after ctrl+r: the same verification
+        await settle(pilot)
+        assert {row[0]: row[4] for row in table_rows(app, "#tags")}["2.0.0"].endswith(" ⚠")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert {row[0]: row[5] for row in table_rows(app, "#components")}["agent"] == "⚠ 1 record problem"
+        assert verified == ["all", "all"]
+
+
 async def test_a_rebuild_with_another_digest_is_marked_like_any_record_problem(
     fixed_copy: Path, make_app: MakeApp
 ) -> None:
