@@ -13,6 +13,7 @@ finds exactly the files a roll would rewrite; several values (``pin:agent=1.2.0,
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orbit_ops.config.labels import LabelSelector, parse_selector
@@ -133,3 +134,35 @@ def matches_invalid(entry: InvalidSolution, wanted: SolutionFilter) -> bool:
         return False
     text = f"{entry.id} {entry.path.name} {entry.error}".lower()
     return all(word in text for word in wanted.words)
+
+
+def narrows(before: SolutionFilter, after: SolutionFilter) -> bool:
+    """Whether every solution ``after`` shows is one ``before`` showed: the same keyed terms, and each word of
+    ``before`` inside a word of ``after`` (a character typed at the end of the filter, the common case)."""
+    same_terms = (before.sync, before.fresh, before.health, before.pins, before.labels) == (
+        after.sync, after.fresh, after.health, after.pins, after.labels
+    )
+    return same_terms and all(any(word in longer for longer in after.words) for word in before.words)
+
+
+class FleetIndex:
+    """One publication of the fleet's views, with what filtering reads of each (its words) taken once, so a
+    keystroke of the filter is a pass over plain strings, or over the rows the last keystroke left."""
+
+    def __init__(self, views: Sequence[SolutionView]) -> None:
+        self.views = views
+        self.haystacks = [view.search_text for view in views]
+
+    def select(self, wanted: SolutionFilter, within: Sequence[int] | None = None) -> list[int]:
+        """The positions of the views ``wanted`` shows, in order; ``within``: only these can (see :func:`narrows`)."""
+        candidates: Sequence[int] = range(len(self.views)) if within is None else within
+        if wanted.empty:
+            return list(candidates)
+        words, haystacks = wanted.words, self.haystacks
+        if not (wanted.sync or wanted.fresh or wanted.health or wanted.pins or wanted.labels):
+            if len(words) == 1:
+                word = words[0]
+                return [index for index in candidates if word in haystacks[index]]
+            return [index for index in candidates if all(word in haystacks[index] for word in words)]
+        views = self.views
+        return [index for index in candidates if matches(views[index], wanted)]

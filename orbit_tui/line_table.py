@@ -190,9 +190,12 @@ class LineTable(ScrollView, can_focus=True):
 
     def _measure(self, key: str, cells: tuple[Cell, ...]) -> tuple[tuple[Cell, ...], tuple[str, ...], tuple[int, ...]]:
         measured = self._measured.get(key)
-        if measured is None or (measured[0] is not cells and measured[0] != cells):
-            texts = tuple(visible(cell.text) for cell in cells)
-            measured = (cells, texts, tuple(cell_len(text) for text in texts))
+        if measured is None or measured[0] is not cells:
+            if measured is None or measured[0] != cells:
+                texts = tuple(visible(cell.text) for cell in cells)
+                measured = (cells, texts, tuple(cell_len(text) for text in texts))
+            else:  # the same content rendered again (a new publication): remember these, compare no more
+                measured = (cells, measured[1], measured[2])
             self._measured[key] = measured
         return measured
 

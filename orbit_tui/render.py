@@ -249,8 +249,9 @@ class SolutionView:
     problems: tuple[str, ...] = ()  # integrity problems of its pins (console_queries.integrity_report)
     problem_pins: frozenset[str] = frozenset()  # the components whose pin has one
 
-    @property
+    @functools.cached_property
     def freshness(self) -> str:
+        """The worst freshness of its pins (computed once per view: filters and counts ask it of every row)."""
         return worst_freshness(self.pins)
 
     @functools.cached_property

@@ -19,7 +19,7 @@ from textual.widgets import Input, Label
 
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.text import visible
-from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
+from orbit_tui.filters import FleetIndex, SolutionFilter, matches_invalid, narrows, parse_filter
 from orbit_tui.line_table import LineTable
 from orbit_tui.messages import (
     InvalidSolutionRequested,
@@ -77,6 +77,13 @@ class SolutionsScreen(OrbitScreen):
         self.selected: set[str] = set()
         self.wanted = SolutionFilter()
         self._cells: dict[str, tuple[SolutionView, bool, tuple[Cell, ...]]] = {}  # rendered once per view
+        # Per publication of the fleet (decision 0075): the views' search words, every row's cells in view order,
+        # the title's counts, and the last filter's positions (a filter typed further looks only within them).
+        self._index = FleetIndex([])
+        self._rows: list[tuple[str, tuple[Cell, ...]]] | None = None
+        self._positions: dict[str, int] = {}
+        self._counts: str | None = None
+        self._last: tuple[SolutionFilter, list[int]] | None = None
 
     @property
     def views(self) -> list[SolutionView]:
@@ -113,32 +120,74 @@ class SolutionsScreen(OrbitScreen):
 
     # -- view -----------------------------------------------------------------------------------------------
 
+    def _fleet(self) -> FleetIndex:
+        """The index of the views published last (made again when the fleet model published new ones)."""
+        if self._index.views is not self.views:
+            self._index = FleetIndex(self.views)
+            self._rows, self._counts, self._last = None, None, None
+            self._positions = {view.spec.id: position for position, view in enumerate(self.views)}
+        return self._index
+
+    def shown_positions(self) -> list[int]:
+        """The positions (in :attr:`views`) of the solutions the filter shows."""
+        index = self._fleet()
+        last = self._last
+        if last is not None and last[0] == self.wanted:
+            return last[1]
+        within = last[1] if last is not None and narrows(last[0], self.wanted) else None
+        positions = index.select(self.wanted, within)
+        self._last = (self.wanted, positions)
+        return positions
+
     def shown(self) -> list[SolutionView]:
-        if self.wanted.empty:
-            return self.views
-        return [view for view in self.views if matches(view, self.wanted)]
+        views = self.views
+        return [views[position] for position in self.shown_positions()]
 
     def shown_invalid(self) -> list[InvalidSolution]:
         return [entry for entry in self.invalid if self.wanted.empty or matches_invalid(entry, self.wanted)]
 
+    def _all_rows(self) -> list[tuple[str, tuple[Cell, ...]]]:
+        """Every solution's row, in view order (rendered once per publication; a selection redraws its rows)."""
+        self._fleet()
+        if self._rows is None:
+            self._rows = [(view.spec.id, self.row(view)) for view in self.views]
+        return self._rows
+
+    def _reselected(self, ids: set[str]) -> None:
+        """The selection of ``ids`` changed: render their rows again."""
+        rows = self._all_rows()
+        for solution_id in ids:
+            if (position := self._positions.get(solution_id)) is not None:
+                rows[position] = (solution_id, self.row(self.views[position]))
+
+    def _summary(self) -> str:
+        """The title's counts over the whole fleet (once per publication)."""
+        self._fleet()
+        if self._counts is None:
+            counts: dict[str, int] = {}
+            degraded = flagged = 0
+            for view in self.views:
+                counts[view.freshness] = counts.get(view.freshness, 0) + 1
+                degraded += view.health == "degraded"
+                flagged += bool(view.problems)
+            parts = [f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts]
+            if degraded:
+                parts.append(f"{degraded} degraded")
+            if flagged:
+                parts.append(f"{flagged} with integrity problems ⚠")
+            self._counts = ", ".join(parts)
+        return self._counts
+
     def show(self, *, changed: bool = False) -> None:
         """Redraw the table; ``changed`` (a refresh, not a filter or selection) flags the rows whose content moved."""
-        shown = self.shown()
-        rows: list[tuple[str, tuple[Cell, ...]]] = [(view.spec.id, self.row(view)) for view in shown]
+        positions = self.shown_positions()
+        all_rows = self._all_rows()
+        rows = list(all_rows) if self.wanted.empty else [all_rows[position] for position in positions]
         if self.invalid:  # in id order among the others
-            rows += [(invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid()]
+            rows = [*rows, *((invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid())]
             rows.sort(key=lambda row: (row[1][1].text, row[0]))
         self.query_one(LineTable).show_rows(rows, flash=changed)
-        counts: dict[str, int] = {}
-        for view in self.views:
-            counts[view.freshness] = counts.get(view.freshness, 0) + 1
-        summary = ", ".join(f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts)
-        degraded = sum(1 for view in self.views if view.health == "degraded")
-        if degraded:
-            summary += (", " if summary else "") + f"{degraded} degraded"
-        flagged = sum(1 for view in self.views if view.problems)
-        if flagged:
-            summary += (", " if summary else "") + f"{flagged} with integrity problems ⚠"
+        summary = self._summary()
         title = f"Solutions: {len(self.views)}" + (f" ({summary})" if summary else "")
         if self.invalid:
             title += f"  ·  {len(self.invalid)} invalid file{'s' if len(self.invalid) != 1 else ''} ⚠"
@@ -148,7 +197,8 @@ class SolutionsScreen(OrbitScreen):
             title += f"  ·  filter shows {len(rows)}"
         if self.selected:
             title += f"  ·  {len(self.selected)} selected"
-            hidden = len(self.selected) - sum(1 for view in shown if view.spec.id in self.selected)
+            shown_ids = self.selected if self.wanted.empty else {rows_key for rows_key, _ in rows}
+            hidden = len(self.selected) - len(self.selected & shown_ids)
             if hidden:
                 title += f" ({hidden} hidden by the filter)"  # p, r and t act on them too: say so
         self.query_one("#solutions-title", Label).update(title)
@@ -252,11 +302,14 @@ class SolutionsScreen(OrbitScreen):
         if key is None or key.startswith(INVALID_KEY_PREFIX):
             return
         self.selected ^= {key}
+        self._reselected({key})
         self.show()
 
     def action_select_all(self) -> None:
         shown = {view.spec.id for view in self.shown()}
+        before = self.selected
         self.selected = self.selected - shown if shown <= self.selected else self.selected | shown
+        self._reselected(before ^ self.selected)
         self.show()
 
     def on_line_table_row_selected(self, event: LineTable.RowSelected) -> None:
