@@ -155,7 +155,6 @@ class BareTable(App[None]):
     """Textual's DataTable with the same rows of text, and a filter box that redraws it by substring."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("slash", "filter", "Filter")]
-    TABLE: ClassVar[type] = DataTable
 
     def __init__(self, rows: list[tuple[str, ...]], haystacks: list[str]) -> None:
         super().__init__()
@@ -171,9 +170,12 @@ class BareTable(App[None]):
     def make_table(self) -> Any:
         return DataTable(cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
+    def on_mount(self) -> None:  # Textual runs every class's on_mount: subclasses override ``setup`` instead
+        self.setup()
+
+    def setup(self) -> None:
         self.fill(range(len(self.rows)))
-        self.query_one(self.TABLE).focus()
+        self.query_one(DataTable).focus()
 
     def fill(self, indexes: Iterable[int]) -> None:
         table = self.query_one(DataTable)
@@ -205,7 +207,7 @@ class BareLineTable(BareTable):
 
         return LineTable(COLUMNS)
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         from orbit_ops.bulk import bulk_built
         from orbit_tui.render import Cell
 
@@ -232,7 +234,7 @@ class BareFastTable(BareTable):
         records = [self.rows[index] for index in indexes] or [("",) * len(COLUMNS)]
         return FastDataTable(data=records, column_labels=list(COLUMNS), cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         self.query_one(fast_table_class()).focus()
 
     def refill(self, indexes: list[int]) -> None:
