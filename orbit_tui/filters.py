@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orbit_ops.config.labels import LabelSelector, parse_selector
-from orbit_ops.config.model import InvalidSolution
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.errors import InputError
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.fleet.health import HEALTH_ORDER
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.text import did_you_mean
-from orbit_tui.render import SolutionView
+from orbit_tui.render import PinView, SolutionView
 
 KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "health": "health", "pin": "pin", "label": "label"}
 VALUES = {
@@ -149,9 +149,23 @@ class FleetIndex:
     """One publication of the fleet's views, with what filtering reads of each (its words) taken once, so a
     keystroke of the filter is a pass over plain strings, or over the rows the last keystroke left."""
 
-    def __init__(self, views: Sequence[SolutionView]) -> None:
+    def __init__(self, views: Sequence[SolutionView], previous: FleetIndex | None = None) -> None:
+        """``previous``: the index of the publication before, whose words are reused where spec and pins are the
+        same objects (a refresh changes sync, health and operations, not what the words are made of)."""
         self.views = views
-        self.haystacks = [view.search_text for view in views]
+        self.haystacks: list[str]
+        known: dict[str, tuple[SolutionSpec, tuple[PinView, ...], str]] = {} if previous is None else {
+            view.spec.id: (view.spec, view.pins, words)
+            for view, words in zip(previous.views, previous.haystacks, strict=True)
+        }
+
+        def words_of(view: SolutionView) -> str:
+            found = known.get(view.spec.id)
+            if found is not None and found[0] is view.spec and found[1] is view.pins:
+                return found[2]
+            return view.search_text
+
+        self.haystacks = [words_of(view) for view in views]
 
     def select(self, wanted: SolutionFilter, within: Sequence[int] | None = None) -> list[int]:
         """The positions of the views ``wanted`` shows, in order; ``within``: only these can (see :func:`narrows`)."""

@@ -159,27 +159,41 @@ class FleetModel:
             return integrity_report(self.workspace, statuses, self.checks.problems())
 
         self.integrity = await asyncio.to_thread(report)
-        self.views = [self.with_problems(view) for view in self.views]
+        flagged = self.flagged_pins()
+        self.views = [self.with_problems(view, flagged) for view in self.views]
         self.changed.publish(True)
 
     # -- reads ------------------------------------------------------------------------------------------------
 
     def with_status(self, view: SolutionView, last: LastOperation | None) -> SolutionView:
         """``view`` with its sync, health and health reason from the last platform read (None until it answered,
-        never a guess) and its last operation."""
+        never a guess) and its last operation; ``view`` itself when none of them changed (the console redraws
+        what changed, and tells by identity first)."""
         status = self.statuses.get(view.spec.id)
-        return dataclasses.replace(
-            view,
-            sync=status.sync if status else None,
-            health=str(status.health) if status else None,
-            health_reason=status.health_reason if status else None,
-            last_operation=last,
-        )
+        sync = status.sync if status else None
+        health = str(status.health) if status else None
+        reason = status.health_reason if status else None
+        if (view.sync, view.health, view.health_reason, view.last_operation) == (sync, health, reason, last):
+            return view
+        return dataclasses.replace(view, sync=sync, health=health, health_reason=reason, last_operation=last)
 
-    def with_problems(self, view: SolutionView) -> SolutionView:
-        report = self.integrity
-        flagged = frozenset(component for (solution, component) in report.pins if solution == view.spec.id)
-        return dataclasses.replace(view, problems=report.solutions.get(view.spec.id, ()), problem_pins=flagged)
+    def flagged_pins(self) -> dict[str, frozenset[str]]:
+        """Solution id → the components whose pin has an integrity problem (from the last report)."""
+        found: dict[str, set[str]] = {}
+        for solution, component in self.integrity.pins:
+            found.setdefault(solution, set()).add(component)
+        return {solution: frozenset(components) for solution, components in found.items()}
+
+    def with_problems(self, view: SolutionView, flagged: Mapping[str, frozenset[str]] | None = None) -> SolutionView:
+        """``view`` with its integrity problems from the last report (``view`` itself when they did not change);
+        ``flagged``: :meth:`flagged_pins`, made once for a whole fleet."""
+        if flagged is None:
+            flagged = self.flagged_pins()
+        problems = self.integrity.solutions.get(view.spec.id, ())
+        pins = flagged.get(view.spec.id, frozenset())
+        if view.problems == problems and view.problem_pins == pins:
+            return view
+        return dataclasses.replace(view, problems=problems, problem_pins=pins)
 
     def read_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
         """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
@@ -191,8 +205,11 @@ class FleetModel:
             releases = workspace.release_index()
         specs = solution_set.valid
         last = self.read_last_operations(specs)
+        flagged = self.flagged_pins()
         views = [
-            self.with_problems(self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)))
+            self.with_problems(
+                self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)), flagged
+            )
             for spec in specs
         ]
         return views, list(solution_set.invalid), stamp

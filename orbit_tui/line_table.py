@@ -127,12 +127,15 @@ class LineTable(ScrollView, can_focus=True):
         # key → (cells, their texts as shown, their widths): measured once per cells, reused by every redraw.
         self._measured: dict[str, tuple[tuple[Cell, ...], tuple[str, ...], tuple[int, ...]]] = {}
         self._widths = tuple(cell_len(label) for label in self._labels)
+        self._shown_texts: dict[str, tuple[str, int]] = {}
         self.cursor_row = 0
         self.hover_row = -1
         self._show_hover = False
         self.flashing: dict[str, int] = {}  # key of a row a refresh just changed (styled -changed) → that refresh
         self._refreshes = 0
         self._styles: dict[tuple[str | None, bool], Style] = {}
+        # (row kind, cursor, hover, state, glow) → its styles: a line is drawn from looked-up styles only.
+        self._line_styles: dict[tuple[str, bool, bool, str | None, bool], tuple[Style, Style]] = {}
 
     def on_mount(self) -> None:
         # A new theme restyles the component classes after this signal: drop the looked-up styles once done.
@@ -169,11 +172,10 @@ class LineTable(ScrollView, can_focus=True):
         old = self._rows
         same_keys = len(new) == len(old) and all(a[0] == b[0] for a, b in zip(new, old, strict=True))
         if same_keys:
-            changed = {key for (key, cells), (_, before) in zip(new, old, strict=True) if cells is not before
-                       and cells != before}
-            self._rows = new
-            if flash and changed:
+            if flash and (changed := {key for (key, cells), (_, before) in zip(new, old, strict=True)
+                                      if cells is not before and cells != before}):
                 self._flash(changed)
+            self._rows = new
         else:
             keep = self.current_key
             self._rows = new
@@ -192,12 +194,19 @@ class LineTable(ScrollView, can_focus=True):
         measured = self._measured.get(key)
         if measured is None or measured[0] is not cells:
             if measured is None or measured[0] != cells:
-                texts = tuple(visible(cell.text) for cell in cells)
-                measured = (cells, texts, tuple(cell_len(text) for text in texts))
+                shown = self._shown_texts
+                found = [shown.get(cell.text) or self._show_text(cell.text) for cell in cells]
+                measured = (cells, tuple(text for text, _ in found), tuple(width for _, width in found))
             else:  # the same content rendered again (a new publication): remember these, compare no more
                 measured = (cells, measured[1], measured[2])
             self._measured[key] = measured
         return measured
+
+    def _show_text(self, text: str) -> tuple[str, int]:
+        """``text`` as a cell shows it (control characters as escapes) and its width; once per distinct text."""
+        shown = visible(text)
+        found = self._shown_texts[text] = (shown, cell_len(shown))
+        return found
 
     def _measure_all(self) -> None:
         """Widen the columns to the rows not measured before (each row is measured once per content).
@@ -328,9 +337,17 @@ class LineTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._line_styles.clear()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        self._line_styles.clear()  # the cursor's style is another with the focus
+
+    def _on_blur(self, event: events.Blur) -> None:
+        self._line_styles.clear()
 
     def _restyle(self) -> None:
         self._styles.clear()
+        self._line_styles.clear()
         self.refresh()
 
     # -- Textual's line API ---------------------------------------------------------------------------------
@@ -358,34 +375,60 @@ class LineTable(ScrollView, can_focus=True):
         glow: bool = False,
     ) -> Strip:
         """One line, as DataTable draws a row: each cell padded to its column, styled row → cursor → cell."""
-        if index < 0:
-            row_style = self.get_component_styles("linetable--header").rich_style
-            component = Style()
-        else:
-            parity = "linetable--odd-row" if index % 2 else "linetable--even-row"
-            row_style = self.get_component_styles(parity).rich_style
-            component = Style()
-            if self._show_hover and index == self.hover_row:
-                component += self.get_component_rich_style("linetable--hover")
-            if index == self.cursor_row:
-                component += self.get_component_rich_style("linetable--cursor")
-        post = Style.from_color(color=component.color)  # the cursor's colour wins over the cell's, as in DataTable
+        cursor = index == self.cursor_row
+        hover = self._show_hover and index == self.hover_row and index >= 0
+        plain, extend = self._row_styles(index, cursor, hover)
         segments: list[Segment] = []
         for column, (text, column_width) in enumerate(zip(texts, self._widths, strict=True)):
-            pre = row_style + Style.from_meta({"row": index, "column": column}) + component
-            plain = pre + post
-            cell_style = self._cell_style(cells[column].state, glow) if cells is not None else Style.null()
+            # The cell's position as meta (what a click reads), as DataTable gives it: it also keeps each cell
+            # its own segment on screen, so the screen is painted exactly as it was with DataTable.
+            meta = Style.from_meta({"row": index, "column": column})
+            plain_meta = plain + meta
             shown = text if cell_len(text) <= column_width else set_cell_size(text, column_width)
-            fill = column_width - cell_len(shown)
-            segments.append(Segment(" " * PADDING, plain))
+            fill = " " * (column_width - cell_len(shown) + PADDING)
+            segments.append(Segment(" " * PADDING, plain_meta))
             if shown:
-                segments.append(Segment(shown, pre + cell_style + post))
-            segments.append(Segment(" " * (fill + PADDING), plain))
-        extend = row_style + component + Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
+                state = cells[column].state if cells is not None else None
+                segments.append(Segment(shown, self._text_style(index, cursor, hover, state, glow) + meta))
+            segments.append(Segment(fill, plain_meta))
         remaining = max(0, width - self._table_width())
-        segments.append(Segment(" " * remaining, extend))
+        segments.append(Segment(" " * remaining, extend + Style.from_meta({"row": index, "column": 0,
+                                                                           "out_of_bounds": True})))
         scroll_x = int(self.scroll_x)
         strip = Strip(segments)
         if scroll_x:
             strip = strip.crop(scroll_x, scroll_x + width)
         return strip.adjust_cell_length(width, base).simplify()
+
+    def _row_styles(self, index: int, cursor: bool, hover: bool) -> tuple[Style, Style]:
+        """(padding and fill, the space right of the last column) of a row: looked up once per kind of row."""
+        kind = "header" if index < 0 else ("odd" if index % 2 else "even")
+        key = (kind, cursor, hover, None, False)
+        found = self._line_styles.get(key)
+        if found is None:
+            row_style, component = self._row_and_component(kind, cursor, hover)
+            post = Style.from_color(color=component.color)  # the cursor's colour wins over a cell's, as in DataTable
+            found = self._line_styles[key] = (row_style + component + post, row_style + component)
+        return found
+
+    def _text_style(self, index: int, cursor: bool, hover: bool, state: str | None, glow: bool) -> Style:
+        kind = "header" if index < 0 else ("odd" if index % 2 else "even")
+        key = (kind, cursor, hover, state, glow)
+        found = self._line_styles.get(key)
+        if found is None:
+            row_style, component = self._row_and_component(kind, cursor, hover)
+            post = Style.from_color(color=component.color)
+            text = row_style + component + self._cell_style(state, glow) + post
+            found = self._line_styles[key] = (text, text)
+        return found[0]
+
+    def _row_and_component(self, kind: str, cursor: bool, hover: bool) -> tuple[Style, Style]:
+        if kind == "header":
+            return self.get_component_styles("linetable--header").rich_style, Style()
+        row_style = self.get_component_styles(f"linetable--{kind}-row").rich_style
+        component = Style()
+        if hover:
+            component += self.get_component_rich_style("linetable--hover")
+        if cursor:
+            component += self.get_component_rich_style("linetable--cursor")
+        return row_style, component

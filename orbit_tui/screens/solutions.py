@@ -37,6 +37,7 @@ from orbit_tui.render import (
     SolutionView,
     invalid_key,
     invalid_row,
+    same_row,
     solution_row,
 )
 from orbit_tui.screens.base import OrbitScreen
@@ -123,7 +124,7 @@ class SolutionsScreen(OrbitScreen):
     def _fleet(self) -> FleetIndex:
         """The index of the views published last (made again when the fleet model published new ones)."""
         if self._index.views is not self.views:
-            self._index = FleetIndex(self.views)
+            self._index = FleetIndex(self.views, self._index)
             self._rows, self._counts, self._last = None, None, None
             self._positions = {view.spec.id: position for position, view in enumerate(self.views)}
         return self._index
@@ -221,10 +222,13 @@ class SolutionsScreen(OrbitScreen):
         self.refresh_bindings()
 
     def row(self, view: SolutionView) -> tuple[Cell, ...]:
-        """The cells of ``view`` (rendered again only when the view or its selection changed)."""
+        """The cells of ``view`` (rendered again only when what the row shows or its selection changed: a refresh
+        publishes new views, most of them showing what they showed)."""
         selected = view.spec.id in self.selected
         cached = self._cells.get(view.spec.id)
-        if cached is not None and cached[0] is view and cached[1] == selected:
+        if cached is not None and cached[1] == selected and (cached[0] is view or same_row(cached[0], view)):
+            if cached[0] is not view:
+                self._cells[view.spec.id] = (view, selected, cached[2])
             return cached[2]
         cells = solution_row(view, selected=selected)
         self._cells[view.spec.id] = (view, selected, cells)
