@@ -15,7 +15,7 @@ How it measures (headless ``App.run_test``, which lays out and renders every fra
   redrawn with the rows that match (the bare apps filter the same row texts by substring).
 - *scroll by a page*: ``pagedown`` posted until the first frame after the table handled it, 10 pages from the top.
 - *peak memory*: the console started in a fresh process (``--memory``) until interactive at 10,000 and at 1,000
-  solutions; its peak RSS (``ru_maxrss``).
+  solutions; its peak RSS (``VmHWM``).
 - *widgets*: the same 10,000 rows of text in a bare app holding Textual's ``DataTable``, Orbit's ``LineTable``
   (decision 0075) and, when it is importable, ``textual-fastdatatable`` (``FASTDATATABLE_PATH`` may name a folder
   holding it and pyarrow: it is not a dependency of Orbit). fastdatatable cannot replace its rows (``clear()``
@@ -439,10 +439,12 @@ def peak_memory(root: Path, count: int) -> float:
 
 
 def memory_main(root: str, count: int) -> None:
-    import resource
-
+    """Print this process's peak RSS in MiB: ``VmHWM`` (``ru_maxrss`` would be the parent's at the fork: Linux
+    keeps the larger across fork and exec)."""
     asyncio.run(orbit_solutions(Path(root), count, more=False))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    with open("/proc/self/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(peak_kib / 1024)
 
 
 

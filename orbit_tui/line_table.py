@@ -123,7 +123,7 @@ class LineTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._labels = tuple(columns)
         self._rows: list[Row] = []
-        self._index: dict[str, int] = {}
+        self._index: dict[str, int] | None = {}
         # key → (cells, their texts as shown, their widths): measured once per cells, reused by every redraw.
         self._measured: dict[str, tuple[tuple[Cell, ...], tuple[str, ...], tuple[int, ...]]] = {}
         self._widths = tuple(cell_len(label) for label in self._labels)
@@ -154,6 +154,8 @@ class LineTable(ScrollView, can_focus=True):
 
     def get_row(self, key: str) -> list[Text]:
         """The row ``key`` as it is drawn: one styled text per cell."""
+        if self._index is None:
+            self._index = {key: index for index, (key, _) in enumerate(self._rows)}
         return self.get_row_at(self._index[key])
 
     def get_row_at(self, index: int) -> list[Text]:
@@ -179,10 +181,11 @@ class LineTable(ScrollView, can_focus=True):
         else:
             keep = self.current_key
             self._rows = new
-            self._index = {key: index for index, (key, _) in enumerate(new)}
+            self._index = None  # made when a key is looked up (get_row), not at every keystroke of a filter
             self.flashing.clear()
-            if keep is not None and keep in self._index:
-                self.cursor_row = self._index[keep]
+            found = None if keep is None else next((i for i, (key, _) in enumerate(new) if key == keep), None)
+            if found is not None:
+                self.cursor_row = found
             else:
                 self.cursor_row = 0
                 self.scroll_to(y=0, animate=False, immediate=True)
