@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(os.environ.get("ORBIT_REPO", HERE.parent))  # the code the console runs (another checkout to compare)
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
@@ -30,20 +30,21 @@ from common import machine  # noqa: E402
 
 SIZES = (40, 10_000)
 TIMEOUT = 120.0
+TMUX = ["tmux", "-L", f"orbit-bench-{os.getpid()}"]  # a server of its own: no other tmux user is touched
 
 
 def capture(session: str) -> str:
-    done = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+    done = subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True)
     return done.stdout
 
 
 def one_launch(root: Path, first_id: str, count: int, index: int) -> tuple[float, float]:
-    session = f"orbit-bench-{os.getpid()}-{index}"
+    session = f"run-{index}"
     command = f"cd {root} && PYTHONPATH={REPO} {sys.executable} -c 'from orbit_cli.main import main; main()' tui"
     start = time.perf_counter()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "45", command], check=True)
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", command], check=True)
     try:
-        subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "2"], check=True)
         rows = synced = 0.0
         while time.perf_counter() - start < TIMEOUT:
             pane = capture(session)
@@ -58,7 +59,7 @@ def one_launch(root: Path, first_id: str, count: int, index: int) -> tuple[float
             raise TimeoutError(f"{root}: the console did not show its rows and sync in {TIMEOUT:.0f} s")
         return rows, synced
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
 
 
 def main() -> None:
@@ -76,19 +77,23 @@ def main() -> None:
         first = {size: Workspace.open(root).solutions()[0].id for size, root in roots.items()}
         load_before = os.getloadavg()[0]
         samples: dict[int, list[tuple[float, float]]] = {size: [] for size in SIZES}
-        one_launch(roots[40], first[40], 40, 0)  # warm-up: imports, page cache
-        for run in range(runs):
-            for size in SIZES:
-                samples[size].append(one_launch(roots[size], first[size], size, run * 10 + size))
+        subprocess.run([*TMUX, "new-session", "-d", "-s", "keep", "sleep 3600"], check=True)  # the server stays up
+        try:
+            one_launch(roots[40], first[40], 40, 0)  # warm-up: imports, page cache
+            for run in range(runs):
+                for size in SIZES:
+                    samples[size].append(one_launch(roots[size], first[size], size, run * 100_000 + size))
+        finally:
+            subprocess.run([*TMUX, "kill-server"], capture_output=True)
     small, big = samples[40], samples[10_000]
 
     def of(values: list[tuple[float, float]], which: int) -> float:
         return statistics.median(value[which] for value in values)
 
     print("### The console in tmux (issue 17)\n")
-    print(f"Machine: {machine()}. Medians of {runs} interleaved launches (`python bench/bench_tmux.py {runs}`), "
-          f"tmux 160×45, `orbit tui` then `2`. Load average (1 min) at the start {load_before:.1f}, at the end "
-          f"{os.getloadavg()[0]:.1f} (shared machine).\n")
+    print(f"Machine: {machine()}. Medians of {runs} interleaved launches (`python bench/bench_tmux.py {runs}`, "
+          f"code of {REPO}), tmux 160×45, `orbit tui` then `2`. Load average (1 min) at the start "
+          f"{load_before:.1f}, at the end {os.getloadavg()[0]:.1f} (shared machine).\n")
     print("| what | 40 solutions | 10,000 solutions | ratio |")
     print("|---|---|---|---|")
     for label, which in (("launch → first Solutions rows shown", 0), ("launch → sync column filled", 1)):
