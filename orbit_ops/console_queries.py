@@ -96,16 +96,22 @@ def pin_problems(
     return found
 
 
-def integrity_report(workspace: Workspace, statuses: Sequence[SolutionStatus] = ()) -> IntegrityReport:
+def integrity_report(
+    workspace: Workspace,
+    statuses: Sequence[SolutionStatus] = (),
+    records: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+) -> IntegrityReport:
     """Record problems, and each solution pinning a version whose record is wrong or gone.
 
     ``statuses`` (from ``fleet.fleet_status``) add what runs live; without them only the history of rolls says
-    whether a version without a record was released once.
+    whether a version without a record was released once. ``records``: :func:`record_problems` already
+    verified (the console verifies once per refresh and shares the answer); None verifies here.
 
     Raises:
         GitError: the tags cannot be listed.
     """
-    records = record_problems(workspace)
+    if records is None:
+        records = record_problems(workspace)
     releases = workspace.release_index()
     rolled = rolled_versions(workspace.operations().list(kind=OperationKind.ROLL))
     live = {status.id: {name: app.live for name, app in status.apps.items()} for status in statuses}

@@ -13,16 +13,17 @@ finds exactly the files a roll would rewrite; several values (``pin:agent=1.2.0,
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orbit_ops.config.labels import LabelSelector, parse_selector
-from orbit_ops.config.model import InvalidSolution
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.errors import InputError
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.fleet.health import HEALTH_ORDER
 from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.text import did_you_mean
-from orbit_tui.render import SolutionView
+from orbit_tui.render import PinView, SolutionView
 
 KEYS = {"sync": "sync", "fresh": "fresh", "freshness": "fresh", "health": "health", "pin": "pin", "label": "label"}
 VALUES = {
@@ -133,3 +134,49 @@ def matches_invalid(entry: InvalidSolution, wanted: SolutionFilter) -> bool:
         return False
     text = f"{entry.id} {entry.path.name} {entry.error}".lower()
     return all(word in text for word in wanted.words)
+
+
+def narrows(before: SolutionFilter, after: SolutionFilter) -> bool:
+    """Whether every solution ``after`` shows is one ``before`` showed: the same keyed terms, and each word of
+    ``before`` inside a word of ``after`` (a character typed at the end of the filter, the common case)."""
+    same_terms = (before.sync, before.fresh, before.health, before.pins, before.labels) == (
+        after.sync, after.fresh, after.health, after.pins, after.labels
+    )
+    return same_terms and all(any(word in longer for longer in after.words) for word in before.words)
+
+
+class FleetIndex:
+    """One publication of the fleet's views, with what filtering reads of each (its words) taken once, so a
+    keystroke of the filter is a pass over plain strings, or over the rows the last keystroke left."""
+
+    def __init__(self, views: Sequence[SolutionView], previous: FleetIndex | None = None) -> None:
+        """``previous``: the index of the publication before, whose words are reused where spec and pins are the
+        same objects (a refresh changes sync, health and operations, not what the words are made of)."""
+        self.views = views
+        self.haystacks: list[str]
+        known: dict[str, tuple[SolutionSpec, tuple[PinView, ...], str]] = {} if previous is None else {
+            view.spec.id: (view.spec, view.pins, words)
+            for view, words in zip(previous.views, previous.haystacks, strict=True)
+        }
+
+        def words_of(view: SolutionView) -> str:
+            found = known.get(view.spec.id)
+            if found is not None and found[0] is view.spec and found[1] is view.pins:
+                return found[2]
+            return view.search_text
+
+        self.haystacks = [words_of(view) for view in views]
+
+    def select(self, wanted: SolutionFilter, within: Sequence[int] | None = None) -> list[int]:
+        """The positions of the views ``wanted`` shows, in order; ``within``: only these can (see :func:`narrows`)."""
+        candidates: Sequence[int] = range(len(self.views)) if within is None else within
+        if wanted.empty:
+            return list(candidates)
+        words, haystacks = wanted.words, self.haystacks
+        if not (wanted.sync or wanted.fresh or wanted.health or wanted.pins or wanted.labels):
+            if len(words) == 1:
+                word = words[0]
+                return [index for index in candidates if word in haystacks[index]]
+            return [index for index in candidates if all(word in haystacks[index] for word in words)]
+        views = self.views
+        return [index for index in candidates if matches(views[index], wanted)]

@@ -8,7 +8,8 @@ restarted, so a slow platform still answers). The same read gives each solution'
 with ``read_live_with_health``: listings only for a healthy fleet, revisions for the apps that are not plainly
 healthy); a solution whose health turns ``degraded`` between two reads is published on ``degraded`` (decision
 0052), so the app can say so whatever screen is shown. Record integrity (``orbit_ops.console_queries.integrity_report``:
-moved tags, lost images, vanished records) is checked after each load, once the platform has answered.
+moved tags, lost images, vanished records) is judged for the pins after each load, once the platform has answered,
+from the records' verification the whole console shares (``orbit_tui.record_checks``: once per refresh).
 
 The solution files are looked at (one ``scandir``) on every interval, so a file that breaks while the console is
 open turns into an invalid row instead of its old content staying on screen as current. When the workspace cannot
@@ -36,6 +37,7 @@ from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
 from orbit_tui.jobs import Jobs
+from orbit_tui.record_checks import RecordChecks
 from orbit_tui.render import SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
@@ -53,9 +55,16 @@ class FleetModel:
     """The solutions, their sync and integrity, and the policy that refreshes them."""
 
     def __init__(
-        self, workspace: Workspace, jobs: Jobs, *, clock: Callable[[], datetime], reading: threading.Lock
+        self,
+        workspace: Workspace,
+        jobs: Jobs,
+        *,
+        clock: Callable[[], datetime],
+        reading: threading.Lock,
+        checks: RecordChecks | None = None,
     ) -> None:
         self.workspace = workspace
+        self.checks = checks or RecordChecks(workspace)
         self.jobs = jobs
         self.clock = clock
         self.reading = reading
@@ -146,28 +155,45 @@ class FleetModel:
 
     async def _check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:
         """Verify the release records behind every pin (git tags, registry images) in a thread; mark what fails."""
-        self.integrity = await asyncio.to_thread(integrity_report, self.workspace, statuses)
-        self.views = [self.with_problems(view) for view in self.views]
+        def report() -> IntegrityReport:
+            return integrity_report(self.workspace, statuses, self.checks.problems())
+
+        self.integrity = await asyncio.to_thread(report)
+        flagged = self.flagged_pins()
+        self.views = [self.with_problems(view, flagged) for view in self.views]
         self.changed.publish(True)
 
     # -- reads ------------------------------------------------------------------------------------------------
 
     def with_status(self, view: SolutionView, last: LastOperation | None) -> SolutionView:
         """``view`` with its sync, health and health reason from the last platform read (None until it answered,
-        never a guess) and its last operation."""
+        never a guess) and its last operation; ``view`` itself when none of them changed (the console redraws
+        what changed, and tells by identity first)."""
         status = self.statuses.get(view.spec.id)
-        return dataclasses.replace(
-            view,
-            sync=status.sync if status else None,
-            health=str(status.health) if status else None,
-            health_reason=status.health_reason if status else None,
-            last_operation=last,
-        )
+        sync = status.sync if status else None
+        health = str(status.health) if status else None
+        reason = status.health_reason if status else None
+        if (view.sync, view.health, view.health_reason, view.last_operation) == (sync, health, reason, last):
+            return view
+        return dataclasses.replace(view, sync=sync, health=health, health_reason=reason, last_operation=last)
 
-    def with_problems(self, view: SolutionView) -> SolutionView:
-        report = self.integrity
-        flagged = frozenset(component for (solution, component) in report.pins if solution == view.spec.id)
-        return dataclasses.replace(view, problems=report.solutions.get(view.spec.id, ()), problem_pins=flagged)
+    def flagged_pins(self) -> dict[str, frozenset[str]]:
+        """Solution id → the components whose pin has an integrity problem (from the last report)."""
+        found: dict[str, set[str]] = {}
+        for solution, component in self.integrity.pins:
+            found.setdefault(solution, set()).add(component)
+        return {solution: frozenset(components) for solution, components in found.items()}
+
+    def with_problems(self, view: SolutionView, flagged: Mapping[str, frozenset[str]] | None = None) -> SolutionView:
+        """``view`` with its integrity problems from the last report (``view`` itself when they did not change);
+        ``flagged``: :meth:`flagged_pins`, made once for a whole fleet."""
+        if flagged is None:
+            flagged = self.flagged_pins()
+        problems = self.integrity.solutions.get(view.spec.id, ())
+        pins = flagged.get(view.spec.id, frozenset())
+        if view.problems == problems and view.problem_pins == pins:
+            return view
+        return dataclasses.replace(view, problems=problems, problem_pins=pins)
 
     def read_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
         """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
@@ -179,8 +205,11 @@ class FleetModel:
             releases = workspace.release_index()
         specs = solution_set.valid
         last = self.read_last_operations(specs)
+        flagged = self.flagged_pins()
         views = [
-            self.with_problems(self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)))
+            self.with_problems(
+                self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)), flagged
+            )
             for spec in specs
         ]
         return views, list(solution_set.invalid), stamp

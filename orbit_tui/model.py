@@ -22,18 +22,18 @@ from datetime import datetime
 from textual.dom import DOMNode
 from textual.signal import Signal
 
-from orbit_ops.console_queries import AppRevisions, record_problems, solution_revisions
+from orbit_ops.console_queries import AppRevisions, solution_revisions
 from orbit_ops.operations.records import OperationRecord
 from orbit_ops.team import team_records
 from orbit_ops.workspace import ComponentSummary, Workspace, pin_counts, summarize_components
 from orbit_tui.fleet_model import FleetModel
 from orbit_tui.jobs import Jobs
 from orbit_tui.messages import Part
+from orbit_tui.record_checks import Problems, RecordChecks
 from orbit_tui.render import Cell, clock_time, tag_row
 from orbit_tui.runs import ConsoleRuns
 
 Clock = Callable[[], datetime]
-Problems = dict[tuple[str, str], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,15 @@ class ConsoleModel:
         self.operations_read: Signal[OperationsRead] = Signal(host, "operations-read")
         self.history_read: Signal[HistoryRead] = Signal(host, "history-read")
         self.revisions_read: Signal[RevisionsRead] = Signal(host, "revisions-read")
-        self.fleet = FleetModel(workspace, self.jobs, clock=clock, reading=self.reading)
+        self.checks = RecordChecks(workspace)  # one verification of the release records per refresh, shared
+        self.fleet = FleetModel(workspace, self.jobs, clock=clock, reading=self.reading, checks=self.checks)
 
     # -- refresh ----------------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Re-read config, solutions, tags and records; every screen showing them asks for them again."""
+        """Re-read config, solutions, tags and records (verified again); every screen showing them asks again."""
         self.workspace.refresh()
+        self.checks.invalidate()
         self.workspace_changed.publish(None)
 
     def tick(self, shown: Part | None, key: str = "") -> None:
@@ -156,7 +158,7 @@ class ConsoleModel:
             self.jobs.run("components-integrity", verify)
 
         async def verify() -> None:
-            self.records_verified.publish(RecordsVerified(await asyncio.to_thread(record_problems, self.workspace)))
+            self.records_verified.publish(RecordsVerified(await asyncio.to_thread(self.checks.problems)))
 
         self.jobs.run("components", read)
 
@@ -180,7 +182,7 @@ class ConsoleModel:
                 self.jobs.run(f"tags-integrity:{component}", verify)
 
         async def verify() -> None:
-            found = await asyncio.to_thread(record_problems, self.workspace)
+            found = await asyncio.to_thread(self.checks.problems)
             mine = {version: problems for (name, version), problems in found.items() if name == component}
             self.jobs.run(f"tags:{component}", lambda: read(mine))
 

@@ -86,7 +86,9 @@ def state_class(value: str | None) -> str | None:
     return STATE_CLASSES.get(value or "")
 
 
+@functools.lru_cache(maxsize=256)
 def state_cell(value: str | None) -> Cell:
+    """The cell of a state (one shared cell per value: a fleet's 10,000 rows hold a handful of states)."""
     return Cell(value or NOT_KNOWN, state_class(value) if value else "-muted")
 
 
@@ -212,7 +214,7 @@ class PinView:
     latest: str | None
     freshness: str
 
-    @property
+    @functools.cached_property
     def cell(self) -> Cell:
         text = self.pinned
         if self.pinned == LATEST:
@@ -250,8 +252,9 @@ class SolutionView:
     problems: tuple[str, ...] = ()  # integrity problems of its pins (console_queries.integrity_report)
     problem_pins: frozenset[str] = frozenset()  # the components whose pin has one
 
-    @property
+    @functools.cached_property
     def freshness(self) -> str:
+        """The worst freshness of its pins (computed once per view: filters and counts ask it of every row)."""
         return worst_freshness(self.pins)
 
     @functools.cached_property
@@ -266,16 +269,38 @@ def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, .
     """The Solutions row; the last operation is shown with *this solution's* state in it (a sweep that failed
     overall may have succeeded here), and a pin with an integrity problem carries the problem mark."""
     last = view.last_operation
+    problem_pins = view.problem_pins
     return (
-        Cell("✓" if selected else " ", "-selected" if selected else None),
+        SELECTED if selected else UNSELECTED,
         Cell(view.spec.id),
         Cell(view.spec.display_name),
-        *(problem_cell(pin.cell) if pin.component in view.problem_pins else pin.cell for pin in view.pins),
+        *(problem_cell(pin.cell) if problem_pins and pin.component in problem_pins else pin.cell for pin in view.pins),
         state_cell(view.freshness),
         state_cell(view.sync),
         state_cell(view.health),
-        Cell(f"{last.kind} {last.state}", state_class(last.state)) if last else Cell(NOT_KNOWN, "-muted"),
+        _last_operation_cell(last.kind, last.state) if last else NOT_KNOWN_CELL,
     )
+
+
+def same_row(before: SolutionView, after: SolutionView) -> bool:
+    """Whether two views of one solution show the same row (a refresh keeps the spec and pins objects of the
+    views it did not change, so this is a few identity checks)."""
+    return (
+        before.spec is after.spec
+        and before.pins is after.pins
+        and before.sync == after.sync
+        and before.health == after.health
+        and before.problem_pins == after.problem_pins
+        and before.last_operation == after.last_operation
+    )
+
+
+SELECTED, UNSELECTED, NOT_KNOWN_CELL = Cell("✓", "-selected"), Cell(" "), Cell(NOT_KNOWN, "-muted")
+
+
+@functools.lru_cache(maxsize=256)
+def _last_operation_cell(kind: str, state: str) -> Cell:
+    return Cell(f"{kind} {state}", state_class(state))
 
 
 INVALID_KEY_PREFIX = "file:"  # row keys of invalid files: never a solution id (ids have no ':'), never acted on

@@ -318,11 +318,15 @@ class OperationLog(ScrollView, can_focus=True):
         if self.auto_scroll and self._at_end:
             self._keep_end()
 
-    def set_query(self, query: str) -> list[int]:
-        """Mark ``query`` and return the indexes of the lines containing it."""
+    def set_query(self, query: str, within: Sequence[int] | None = None) -> list[int]:
+        """Mark ``query`` and return the indexes of the lines containing it; ``within``: only these lines can
+        (the matches of a query that ``query`` extends: typing a search looks again only at what still matched)."""
         self.search.query = query
         self._strips.clear()
         self.refresh()
+        if within is not None:
+            needle = query.lower()
+            return [index for index in within if needle in self._text(index).lower()] if needle else []
         return self.find(query)
 
     def find(self, query: str, start: int = 0) -> list[int]:

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header
 
 from orbit_ops.workspace import Workspace
+from orbit_tui.line_table import LineTable
 from orbit_tui.messages import BackRequested, Part
 from orbit_tui.model import ConsoleModel
 from orbit_tui.widgets import ModeBar, StateTable
@@ -84,9 +85,12 @@ class OrbitScreen(Screen[None]):
         return ""
 
     def cursor_key(self) -> str | None:
-        """The key of the table row under the cursor (screens with a :class:`StateTable`), or None."""
-        tables = self.query(StateTable)
-        return tables.first().current_key if tables else None
+        """The key of the table row under the cursor (screens with a :class:`StateTable` or a
+        :class:`LineTable`), or None."""
+        for table in self.query("StateTable, LineTable"):
+            if isinstance(table, StateTable | LineTable):
+                return table.current_key
+        return None
 
     def can_go_back(self) -> bool:
         """Whether Esc has somewhere to go (screens with a search or filter box also close it); dialogs above a

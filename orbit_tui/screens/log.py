@@ -230,8 +230,15 @@ class LogScreen(OrbitScreen):
             self.query_one(OperationLog).focus()  # the query stays; n and N walk its matches
 
     def find(self, query: str) -> None:
-        """Mark ``query``, stop following, and jump to its first match."""
-        self.matches = self.query_one(OperationLog).set_query(query)
+        """Mark ``query``, stop following, and jump to its first match.
+
+        Incremental: a query that extends the last one (a character typed) can only match lines the last one
+        matched, so only those are looked at again; new lines are searched as they arrive (``_flush``).
+        """
+        log = self.query_one(OperationLog)
+        previous = log.search.query
+        narrows = bool(previous) and previous.lower() in query.lower()
+        self.matches = log.set_query(query, within=self.matches if narrows else None)
         self.match_index = -1
         if self.matches:
             if self.following:

@@ -15,11 +15,13 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import Input, Label
 
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.text import visible
-from orbit_tui.filters import SolutionFilter, matches, matches_invalid, parse_filter
+from orbit_tui.filters import FleetIndex, SolutionFilter, matches_invalid, narrows, parse_filter
+from orbit_tui.line_table import LineTable
 from orbit_tui.messages import (
     InvalidSolutionRequested,
     PlanRequested,
@@ -36,10 +38,10 @@ from orbit_tui.render import (
     SolutionView,
     invalid_key,
     invalid_row,
+    same_row,
     solution_row,
 )
 from orbit_tui.screens.base import OrbitScreen
-from orbit_tui.widgets import StateTable
 
 FILTER_HELP = ("Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0, "
                "label:ring=canary (Esc clears)")
@@ -49,6 +51,7 @@ class SolutionsScreen(OrbitScreen):
     """Mode 2: one row per solution file; ``/`` filters, space and ``a`` select, Enter opens the solution."""
 
     MODE = "solutions"
+    AUTO_FOCUS = "LineTable"
     SHOWS = "fleet"
     MUTATING = frozenset({"provision", "sweep_all", "roll"})
     LEGEND = (
@@ -76,6 +79,13 @@ class SolutionsScreen(OrbitScreen):
         self.selected: set[str] = set()
         self.wanted = SolutionFilter()
         self._cells: dict[str, tuple[SolutionView, bool, tuple[Cell, ...]]] = {}  # rendered once per view
+        # Per publication of the fleet (decision 0075): the views' search words, every row's cells in view order,
+        # the title's counts, and the last filter's positions (a filter typed further looks only within them).
+        self._index = FleetIndex([])
+        self._rows: list[tuple[str, tuple[Cell, ...]]] | None = None
+        self._positions: dict[str, int] = {}
+        self._counts: str | None = None
+        self._last: tuple[SolutionFilter, list[int]] | None = None
 
     @property
     def views(self) -> list[SolutionView]:
@@ -95,7 +105,7 @@ class SolutionsScreen(OrbitScreen):
         )
         box.display = False  # before mounting, so auto-focus lands on the table
         yield box
-        yield StateTable(SOLUTION_COLUMNS, id="solutions")
+        yield LineTable(SOLUTION_COLUMNS, id="solutions")
         yield Label("", id="solutions-note", classes="note", markup=False)
         yield Label("", id="solutions-as-of", classes="note", markup=False)
 
@@ -112,32 +122,78 @@ class SolutionsScreen(OrbitScreen):
 
     # -- view -----------------------------------------------------------------------------------------------
 
+    def _fleet(self) -> FleetIndex:
+        """The index of the views published last (made again when the fleet model published new ones)."""
+        if self._index.views is not self.views:
+            self._index = FleetIndex(self.views, self._index)
+            self._rows, self._counts, self._last = None, None, None
+            self._positions = {view.spec.id: position for position, view in enumerate(self.views)}
+        return self._index
+
+    def shown_positions(self) -> list[int]:
+        """The positions (in :attr:`views`) of the solutions the filter shows."""
+        index = self._fleet()
+        last = self._last
+        if last is not None and last[0] == self.wanted:
+            return last[1]
+        within = last[1] if last is not None and narrows(last[0], self.wanted) else None
+        positions = index.select(self.wanted, within)
+        self._last = (self.wanted, positions)
+        return positions
+
     def shown(self) -> list[SolutionView]:
-        if self.wanted.empty:
-            return self.views
-        return [view for view in self.views if matches(view, self.wanted)]
+        views = self.views
+        return [views[position] for position in self.shown_positions()]
 
     def shown_invalid(self) -> list[InvalidSolution]:
         return [entry for entry in self.invalid if self.wanted.empty or matches_invalid(entry, self.wanted)]
 
+    def _all_rows(self) -> list[tuple[str, tuple[Cell, ...]]]:
+        """Every solution's row, in view order (rendered once per publication; a selection redraws its rows)."""
+        self._fleet()
+        if self._rows is None:
+            self._rows = [(view.spec.id, self.row(view)) for view in self.views]
+        return self._rows
+
+    def _reselected(self, ids: set[str]) -> None:
+        """The selection of ``ids`` changed: render their rows again."""
+        rows = self._all_rows()
+        for solution_id in ids:
+            if (position := self._positions.get(solution_id)) is not None:
+                rows[position] = (solution_id, self.row(self.views[position]))
+
+    def _summary(self) -> str:
+        """The title's counts over the whole fleet (once per publication)."""
+        self._fleet()
+        if self._counts is None:
+            counts: dict[str, int] = {}
+            degraded = flagged = 0
+            for view in self.views:
+                counts[view.freshness] = counts.get(view.freshness, 0) + 1
+                degraded += view.health == "degraded"
+                flagged += bool(view.problems)
+            parts = [f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts]
+            if degraded:
+                parts.append(f"{degraded} degraded")
+            if flagged:
+                parts.append(f"{flagged} with integrity problems ⚠")
+            self._counts = ", ".join(parts)
+        return self._counts
+
     def show(self, *, changed: bool = False) -> None:
         """Redraw the table; ``changed`` (a refresh, not a filter or selection) flags the rows whose content moved."""
-        shown = self.shown()
-        rows: list[tuple[str, tuple[Cell, ...]]] = [(view.spec.id, self.row(view)) for view in shown]
+        with bulk_built():  # 10,000 rows' cells live on: no collector passes over the console while they are made
+            self._show(changed)
+
+    def _show(self, changed: bool) -> None:
+        positions = self.shown_positions()
+        all_rows = self._all_rows()
+        rows = list(all_rows) if self.wanted.empty else [all_rows[position] for position in positions]
         if self.invalid:  # in id order among the others
-            rows += [(invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid()]
+            rows = [*rows, *((invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid())]
             rows.sort(key=lambda row: (row[1][1].text, row[0]))
-        self.query_one(StateTable).show_rows(rows, flash=changed)
-        counts: dict[str, int] = {}
-        for view in self.views:
-            counts[view.freshness] = counts.get(view.freshness, 0) + 1
-        summary = ", ".join(f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts)
-        degraded = sum(1 for view in self.views if view.health == "degraded")
-        if degraded:
-            summary += (", " if summary else "") + f"{degraded} degraded"
-        flagged = sum(1 for view in self.views if view.problems)
-        if flagged:
-            summary += (", " if summary else "") + f"{flagged} with integrity problems ⚠"
+        self.query_one(LineTable).show_rows(rows, flash=changed)
+        summary = self._summary()
         title = f"Solutions: {len(self.views)}" + (f" ({summary})" if summary else "")
         if self.invalid:
             title += f"  ·  {len(self.invalid)} invalid file{'s' if len(self.invalid) != 1 else ''} ⚠"
@@ -147,7 +203,8 @@ class SolutionsScreen(OrbitScreen):
             title += f"  ·  filter shows {len(rows)}"
         if self.selected:
             title += f"  ·  {len(self.selected)} selected"
-            hidden = len(self.selected) - sum(1 for view in shown if view.spec.id in self.selected)
+            shown_ids = self.selected if self.wanted.empty else {rows_key for rows_key, _ in rows}
+            hidden = len(self.selected) - len(self.selected & shown_ids)
             if hidden:
                 title += f" ({hidden} hidden by the filter)"  # p, r and t act on them too: say so
         self.query_one("#solutions-title", Label).update(title)
@@ -170,10 +227,13 @@ class SolutionsScreen(OrbitScreen):
         self.refresh_bindings()
 
     def row(self, view: SolutionView) -> tuple[Cell, ...]:
-        """The cells of ``view`` (rendered again only when the view or its selection changed)."""
+        """The cells of ``view`` (rendered again only when what the row shows or its selection changed: a refresh
+        publishes new views, most of them showing what they showed)."""
         selected = view.spec.id in self.selected
         cached = self._cells.get(view.spec.id)
-        if cached is not None and cached[0] is view and cached[1] == selected:
+        if cached is not None and cached[1] == selected and (cached[0] is view or same_row(cached[0], view)):
+            if cached[0] is not view:
+                self._cells[view.spec.id] = (view, selected, cached[2])
             return cached[2]
         cells = solution_row(view, selected=selected)
         self._cells[view.spec.id] = (view, selected, cells)
@@ -187,14 +247,14 @@ class SolutionsScreen(OrbitScreen):
         """What ``p``, ``r`` and ``t`` act on: the selection, or else the solution under the cursor."""
         if self.selected:
             return self.selected_ids()
-        key = self.query_one(StateTable).current_key
+        key = self.query_one(LineTable).current_key
         return [key] if key is not None and not key.startswith(INVALID_KEY_PREFIX) else []
 
     # -- actions --------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
-        if allowed and action in ("toggle_select", "select_all") and not self.query_one(StateTable).row_count:
+        if allowed and action in ("toggle_select", "select_all") and not self.query_one(LineTable).row_count:
             return None
         if allowed and action in ("plan", "provision", "roll", "sweep_all") and self.fleet.load_error:
             return None  # the rows are stale: acting on them would act on what is no longer known
@@ -231,7 +291,7 @@ class SolutionsScreen(OrbitScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "solutions-filter":
-            self.query_one(StateTable).focus()
+            self.query_one(LineTable).focus()
             event.input.display = bool(event.value)
 
     def action_back(self) -> None:
@@ -239,7 +299,7 @@ class SolutionsScreen(OrbitScreen):
         if box.has_focus or not self.wanted.empty:
             box.value = ""
             box.display = False
-            self.query_one(StateTable).focus()
+            self.query_one(LineTable).focus()
             return
         super().action_back()
 
@@ -247,19 +307,22 @@ class SolutionsScreen(OrbitScreen):
         return not self.wanted.empty or self.query_one("#solutions-filter", Input).has_focus or super().can_go_back()
 
     def action_toggle_select(self) -> None:
-        key = self.query_one(StateTable).current_key
+        key = self.query_one(LineTable).current_key
         if key is None or key.startswith(INVALID_KEY_PREFIX):
             return
         self.selected ^= {key}
+        self._reselected({key})
         self.show()
 
     def action_select_all(self) -> None:
         shown = {view.spec.id for view in self.shown()}
+        before = self.selected
         self.selected = self.selected - shown if shown <= self.selected else self.selected | shown
+        self._reselected(before ^ self.selected)
         self.show()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value or ""
+    def on_line_table_row_selected(self, event: LineTable.RowSelected) -> None:
+        key = event.key
         if key.startswith(INVALID_KEY_PREFIX):
             entry = next((entry for entry in self.invalid if invalid_key(entry) == key), None)
             if entry is not None:

@@ -12,6 +12,7 @@ from orbit_ops.fleet.entries import plan_sweep, start_sweep
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
+from orbit_tui.line_table import LineTable
 from orbit_tui.screens.solutions import SolutionsScreen
 from orbit_tui.widgets import StateTable
 
@@ -74,8 +75,9 @@ async def open_solutions(pilot: Pilot[Any]) -> SolutionsScreen:
 
 
 def table_rows(app: OrbitApp, selector: str) -> list[list[str]]:
-    """The plain text of every row of a StateTable on the current screen."""
-    table = app.screen.query_one(selector, StateTable)
+    """The plain text of every row of a StateTable (or the Solutions screen's LineTable) on the current screen."""
+    table = app.screen.query_one(selector)
+    assert isinstance(table, StateTable | LineTable)
     return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
 
 

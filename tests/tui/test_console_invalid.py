@@ -12,10 +12,10 @@ from console_helpers import open_solutions, settle, table_rows
 from textual.widgets import Label, Static
 
 from orbit_tui.app import OrbitApp
+from orbit_tui.line_table import LineTable
 from orbit_tui.screens.modals import PlanScreen
 from orbit_tui.screens.solution import InvalidSolutionScreen
 from orbit_tui.screens.solutions import SolutionsScreen
-from orbit_tui.widgets import StateTable
 
 MakeApp = Callable[..., OrbitApp]
 BROKEN = 'id: globex\nimages: {agent_tag: "2.0.0"\n'  # the flow mapping never closes
@@ -36,7 +36,7 @@ async def test_an_invalid_file_is_its_own_row_and_the_rest_stays_usable(fixed_co
         rows = {row[1]: row for row in table_rows(app, "#solutions")}
         assert len(rows) == 7 and rows["zeta"][7] == "invalid"
         assert "1 invalid file ⚠" in _title(screen)
-        table = screen.query_one(StateTable)
+        table = screen.query_one(LineTable)
         table.move_cursor(row=table.row_count - 1)
         await settle(pilot)
         assert table.current_key == "file:zeta.yaml"

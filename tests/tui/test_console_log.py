@@ -273,3 +273,32 @@ async def test_a_long_sweep_log_still_shows_its_end_once_the_member_table_appear
         log = screen.query_one(OperationLog)
         assert log.line_count == 301 and log.is_vertical_scroll_end
         assert _log_lines(app)[-1].endswith("sweep 3 solutions succeeded")
+
+
+async def test_typing_a_search_looks_again_only_at_the_lines_that_still_matched(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: Any
+) -> None:
+    expected = [f"step {index:05d}" + (" needle" if index % 1000 == 0 else "") + (" x" if index == 3000 else "")
+                for index in range(20_000)]
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        op_id = await _finished_log(app, expected)
+        screen = await _open(pilot, op_id)
+        await pilot.press("slash", *"needle")
+        await settle(pilot)
+        assert screen.matches == list(range(0, 20_000, 1000))
+        scans: list[int] = []  # the first line of each scan of the log from a line on
+        real = OperationLog.find
+
+        def find(log: OperationLog, query: str, start: int = 0) -> list[int]:
+            scans.append(start)
+            return real(log, query, start)
+
+        monkeypatch.setattr(OperationLog, "find", find)
+        await pilot.press("space", "x")  # "needle x": only the 20 lines that held "needle" can hold it
+        await settle(pilot)
+        assert screen.matches == [3000] and scans == []  # the log was not scanned again
+        assert "match 1/1" in str(screen.query_one("#log-mode").render())
+        await pilot.press("backspace", "backspace", "backspace")  # "needl": each wider query scans the log once
+        await settle(pilot)
+        assert screen.matches == list(range(0, 20_000, 1000)) and scans == [0, 0, 0]

@@ -20,10 +20,10 @@ from orbit_ops.operations.log import follow_batches
 from orbit_ops.operations.runner import OperationRunner
 from orbit_tui.app import REFRESH_ENV, OrbitApp, refresh_seconds_from_env
 from orbit_tui.filters import parse_filter
+from orbit_tui.line_table import LineTable
 from orbit_tui.screens.components import ComponentsScreen
 from orbit_tui.screens.solution import SolutionScreen
 from orbit_tui.screens.tags import TagsScreen
-from orbit_tui.widgets import StateTable
 
 MakeApp = Callable[..., OrbitApp]
 
@@ -48,11 +48,11 @@ async def test_the_solutions_screen_says_when_sync_was_read_and_how_often(fixed_
 async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
     fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(StateTable, "FLASH_SECONDS", 0.2)
+    monkeypatch.setattr(LineTable, "FLASH_SECONDS", 0.2)
     app = make_app(fixed_copy)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_solutions(pilot)
-        table = screen.query_one(StateTable)
+        table = screen.query_one(LineTable)
         assert table.flashing == {}  # the first answer of the platform is not a change
         await provision_with_engine(fixed_copy, "globex")  # behind the console's back, as another terminal would
         app.model.fleet.sync()  # the interval's refresh
@@ -176,6 +176,40 @@ async def test_a_moved_tag_is_marked_on_components_tags_solutions_and_the_soluti
         assert isinstance(app.screen, SolutionScreen)
         text = str(app.screen.query_one("#solution-problems").render())
         assert text.startswith("agent 2.0.0: the tag moved: record ")
+
+
+async def test_the_records_are_verified_once_per_refresh_for_every_screen(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Components, Tags and Solutions show the same verification; ctrl+r verifies again, once."""
+    import orbit_tui.record_checks as record_checks
+
+    verified: list[str] = []
+    real = record_checks.record_problems
+    monkeypatch.setattr(record_checks, "record_problems", lambda ws: verified.append("all") or real(ws))
+    _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert {row[0]: row[5] for row in table_rows(app, "#components")}["agent"] == "⚠ 1 record problem"
+        await pilot.press("enter")  # agent's tags
+        await settle(pilot)
+        assert {row[0]: row[4] for row in table_rows(app, "#tags")}["2.0.0"].endswith(" ⚠")
+        await open_solutions(pilot)
+        assert {row[1]: row[4] for row in table_rows(app, "#solutions")}["acme-corp"] == "2.0.0 ⚠"
+        assert verified == ["all"]  # three screens, one verification
+        _move_tag(fixed_copy, "agent/v2.0.0", "agent/v2.0.0-rc.1")  # moved again, elsewhere: seen after ctrl+r
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert verified == ["all", "all"]
+        assert {row[1]: row[4] for row in table_rows(app, "#solutions")}["acme-corp"] == "2.0.0 ⚠"
+        await pilot.press("1")  # back to the tags, read again after ctrl+r: the same verification
+        await settle(pilot)
+        assert {row[0]: row[4] for row in table_rows(app, "#tags")}["2.0.0"].endswith(" ⚠")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert {row[0]: row[5] for row in table_rows(app, "#components")}["agent"] == "⚠ 1 record problem"
+        assert verified == ["all", "all"]
 
 
 async def test_a_rebuild_with_another_digest_is_marked_like_any_record_problem(

@@ -17,6 +17,7 @@ from console_workspace import push_image, untag_image
 from textual.pilot import Pilot
 
 from orbit_tui.app import OrbitApp
+from orbit_tui.line_table import LineTable
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import QuitScreen
 from orbit_tui.screens.solutions import SolutionsScreen
@@ -52,6 +53,7 @@ def lasting_flash(monkeypatch: pytest.MonkeyPatch) -> None:
     """A row changed by a refresh stays flagged for the whole test: what the snapshot shows cannot depend on
     whether the machine took more than the flag's 1.5 s to get there."""
     monkeypatch.setattr(StateTable, "FLASH_SECONDS", 3600)
+    monkeypatch.setattr(LineTable, "FLASH_SECONDS", 3600)
 
 
 @pytest.fixture

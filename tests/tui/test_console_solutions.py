@@ -97,3 +97,24 @@ async def test_the_title_says_when_selected_solutions_are_hidden_by_the_filter(
         title = str(screen.query_one("#solutions-title").render())
         assert title.endswith("2 selected (1 hidden by the filter)")
         assert screen.acted_on() == ["acme-corp", "globex"]  # what p, r and t will act on, as the title says
+
+
+async def test_a_click_puts_the_cursor_on_a_row_and_a_second_click_opens_it(
+    fixed_root: Path, make_app: MakeApp
+) -> None:
+    from orbit_tui.line_table import LineTable
+    from orbit_tui.screens.solution import SolutionScreen
+
+    app = make_app(fixed_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_solutions(pilot)
+        table = screen.query_one(LineTable)
+        await pilot.click("#solutions", offset=(8, 3))  # the header is line 0: line 3 is the third row, hooli
+        await settle(pilot)
+        assert table.current_key == "hooli" and isinstance(app.screen, SolutionsScreen)
+        await pilot.click("#solutions", offset=(0, 0))  # the header: nothing moves, nothing opens
+        await settle(pilot)
+        assert table.current_key == "hooli" and isinstance(app.screen, SolutionsScreen)
+        await pilot.click("#solutions", offset=(8, 3))
+        await settle(pilot)
+        assert isinstance(app.screen, SolutionScreen) and app.screen.view.spec.id == "hooli"
