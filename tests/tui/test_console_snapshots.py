@@ -225,8 +225,12 @@ def test_integrity_on_tags(snap_copy: Callable[..., bool], fixed_copy: Path) -> 
     assert snap_copy(keys("enter"))
 
 
-def test_integrity_on_solutions(snap_copy: Callable[..., bool], fixed_copy: Path) -> None:
+def test_integrity_on_solutions(snap_copy: Callable[..., bool], fixed_copy: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     _move_tag(fixed_copy, "agent/v2.0.0", "agent/v1.0.0")
+    # The records' check may end before or after the rows are first drawn (a refresh then flags the marked rows,
+    # or not): what is shown here is the marks, so no row is flagged either way.
+    monkeypatch.setattr(LineTable, "_flash", lambda self, keys: None)
     assert snap_copy(keys("2"))
 
 
