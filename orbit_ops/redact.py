@@ -139,6 +139,16 @@ def register_secret_names(patterns: Iterable[str]) -> None:
             _is_secret_name.cache_clear()
 
 
+def is_known_secret(value: str) -> bool:
+    """Whether ``value`` is, whole, a secret this process knows (registered, or a credential variable's value)."""
+    return value in _registered() or value in _env_secrets()
+
+
+def secret_name_patterns() -> tuple[str, ...]:
+    """The name patterns registered with ``register_secret_names`` (upper case), in the order registered."""
+    return _name_patterns
+
+
 def clear_registered_secrets() -> None:
     """Forget every registered secret and name pattern (for tests, and processes that rotate credentials)."""
     global _snapshot, _name_patterns
