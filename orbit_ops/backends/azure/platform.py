@@ -39,16 +39,24 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from orbit_ops.backends.azure.app_documents import (
+    app_from_document,
     app_from_model,
     app_patch,
     new_app_model,
+    storage_from_document,
     storage_from_model,
     storage_model,
 )
 from orbit_ops.backends.azure.arm_calls import Pacing, create_once, found, inline_polling, wait
+from orbit_ops.backends.azure.arm_pages import API_VERSION, JsonObject, get_json, get_page, segment
 from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, credential
 from orbit_ops.backends.azure.files import AzureFileShares
-from orbit_ops.backends.azure.revision_documents import app_facts, needs_replicas, newest_first, revision_facts
+from orbit_ops.backends.azure.revision_documents import (
+    app_facts_from_document,
+    needs_replicas,
+    newest_first,
+    revision_facts,
+)
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, MissingOnPlatformError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
@@ -96,6 +104,8 @@ class AzurePlatform:
             f"/providers/Microsoft.App/managedEnvironments/{settings.environment}"
         )
         self.shares = AzureFileShares(self.endpoints, settings.storage_account, self.options.files)
+        self._group_path = (f"/subscriptions/{segment(settings.subscription_id)}"
+                            f"/resourceGroups/{segment(settings.resource_group)}")
         self._pacing = Pacing(self.options.reads, self.options.writes)
         self._client: Any = None
         self._lock = threading.Lock()
@@ -117,23 +127,23 @@ class AzurePlatform:
             BackendError: a page could not be read (after retries).
         """
         client = self._arm()
+        path = f"{self._group_path}/providers/Microsoft.App/containerApps"
 
-        def page(token: str | None) -> tuple[list[Any], str | None]:
-            pages = client.container_apps.list_by_resource_group(self.resource_group).by_page(continuation_token=token)
-            items = list(next(pages, []))
-            return items, pages.continuation_token
+        def page(link: str | None) -> tuple[list[JsonObject], str | None]:
+            return get_page(client, path, link)
 
         apps: dict[str, App] = {}
         states: dict[str, AppFacts] = {}
-        token: str | None = None
+        link: str | None = None
         while True:
-            items, token = await self._read(page, token, what=f"list the container apps of {self.resource_group}")
-            for model in items:
-                if (model.tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY:
-                    app = app_from_model(model)
+            items, link = await self._read(page, link, what=f"list the container apps of {self.resource_group}")
+            for document in items:
+                tags = document.get("tags")
+                if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+                    app = app_from_document(document)
                     apps[app.name] = app
-                    states[app.name] = app_facts(model)
-            if not token:
+                    states[app.name] = app_facts_from_document(document)
+            if not link:
                 with self._lock:
                     self._states = (time.monotonic(), states)
                 return apps
@@ -248,13 +258,15 @@ class AzurePlatform:
             BackendError: the listing failed.
         """
         client = self._arm()
+        environment = segment(self.settings.environment)
+        path = f"{self._group_path}/providers/Microsoft.App/managedEnvironments/{environment}/storages"
 
-        def listing() -> list[Any]:
-            collection = client.managed_environments_storages.list(self.resource_group, self.settings.environment)
-            return list(collection.value or [])
+        def listing() -> list[JsonObject]:
+            items = get_json(client, path).get("value")
+            return [item for item in items or [] if isinstance(item, dict)]
 
-        models = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
-        storages = [storage_from_model(model) for model in models]
+        documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
+        storages = [storage_from_document(document) for document in documents]
         return {storage.name: storage for storage in storages}
 
     async def get_storage(self, name: str) -> Storage | None:
@@ -322,6 +334,7 @@ class AzurePlatform:
                     self.settings.subscription_id,
                     base_url=arm,
                     credential_scopes=[arm + "/.default"],
+                    api_version=API_VERSION,
                     **self.endpoints.pooled_transport(arm, self.options.arm),
                 )
             return self._client
