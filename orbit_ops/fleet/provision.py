@@ -100,11 +100,23 @@ async def read_live(platform: AppPlatform, shares: ShareStore) -> LiveSnapshot:
     Raises:
         BackendError: a listing failed.
     """
+    taken = getattr(platform, "listing_token", None)
+    token = taken() if callable(taken) else None
     return LiveSnapshot(
         apps=await platform.list_apps(),
         storages=await platform.list_storages(),
         shares=await shares.list_shares(),
+        token=token,
     )
+
+
+def still_current(platform: AppPlatform, snapshot: LiveSnapshot) -> bool:
+    """Whether ``snapshot`` (read by :func:`read_live`) may stand for a new listing of ``platform``: only a
+    platform that can tell (Azure: read by this instance moments ago, nothing written through it since) says so;
+    any other answers no, and is listed again (the local backend answers a repeated listing from memory while
+    its database is unchanged)."""
+    check = getattr(platform, "listing_current", None)
+    return snapshot.error is None and snapshot.token is not None and callable(check) and bool(check(snapshot.token))
 
 
 async def read_solution(platform: AppPlatform, shares: ShareStore, desired: DesiredSolution) -> LiveSnapshot:

@@ -67,6 +67,8 @@ T = TypeVar("T")
 MANAGED_BY = "orbit"
 # How long the app states a listing of the apps carried may answer the next health read (see list_app_states).
 STATES_KEPT_S = 15.0
+# How long a plan's listing may stand for the sweep that applies it (see listing_current; decision 0072).
+LISTING_KEPT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class AzurePlatform:
         self._client: Any = None
         self._lock = threading.Lock()
         self._states: tuple[float, dict[str, AppFacts]] | None = None  # (when listed, states) of the last list_apps
+        self._writes = 0  # writes begun or ended through this instance (see listing_token)
 
     def close(self) -> None:
         with self._lock:
@@ -366,9 +369,28 @@ class AzurePlatform:
             self._forget_states()
 
     def _forget_states(self) -> None:
-        """A write makes the app states the last listing carried stale for a health read."""
+        """A write makes the app states the last listing carried stale for a health read, and every listing
+        read before it not current (see :meth:`listing_current`)."""
         with self._lock:
             self._states = None
+            self._writes += 1
+
+    # -- listings that stand for a later read ------------------------------------------------------------
+
+    def listing_token(self) -> tuple[AzurePlatform, int, float]:
+        """Taken before a listing: what :meth:`listing_current` later compares (this instance, the writes made
+        through it so far, when)."""
+        with self._lock:
+            return self, self._writes, time.monotonic()
+
+    def listing_current(self, token: object) -> bool:
+        """Whether a listing read after ``token`` was taken may stand for a new one: it was read by this instance,
+        no write went through it since, and it is under ``LISTING_KEPT_S`` old. ARM offers no change token for
+        a resource group, so this is what a sweep can know without listing again (decision 0072)."""
+        if not isinstance(token, tuple) or len(token) != 3 or token[0] is not self:
+            return False
+        with self._lock:
+            return bool(token[1] == self._writes and time.monotonic() - token[2] < LISTING_KEPT_S)
 
     async def _get_app_model(self, name: str) -> Any:
         client = self._arm()
