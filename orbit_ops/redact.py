@@ -139,9 +139,10 @@ def register_secret_names(patterns: Iterable[str]) -> None:
             _is_secret_name.cache_clear()
 
 
-def is_known_secret(value: str) -> bool:
-    """Whether ``value`` is, whole, a secret this process knows (registered, or a credential variable's value)."""
-    return value in _registered() or value in _env_secrets()
+def known_secrets() -> frozenset[str]:
+    """Every secret this process knows now, whole (registered ones in each escaped form, and the values of the
+    credential variables): for asking of many texts at once whether one is a known secret."""
+    return _registered() | _env_secrets()
 
 
 def secret_name_patterns() -> tuple[str, ...]:

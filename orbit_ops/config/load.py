@@ -184,7 +184,7 @@ def load_solution_set(config: WorkspaceConfig) -> SolutionSet:
     (:mod:`orbit_ops.config.solution_cache`, the same results whether it is there or not).
     """
     with bulk_built():
-        return load_cached_set(config, lambda path: load_solution(config, path))
+        return load_cached_set(config, lambda path, text: load_solution(config, path, text=text))
 
 
 def load_solutions(config: WorkspaceConfig) -> list[SolutionSpec]:

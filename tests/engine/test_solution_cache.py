@@ -3,13 +3,16 @@ files gives, and a file is read again whenever it, ``orbit.yaml`` or the code ch
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import MINIMAL_CONFIG
@@ -47,15 +50,15 @@ def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The names of the solution files actually read and validated, in order."""
+    """The names of the solution files a load of the set actually opened and read, in order."""
     seen: list[str] = []
-    real = load_module.load_solution
+    real = solution_cache.read_solution_file
 
-    def spy(config: WorkspaceConfig, path: Path, **kwargs: object) -> object:
+    def spy(folder: Path, path: Path) -> tuple[str, os.stat_result]:
         seen.append(path.name)
-        return real(config, path, **kwargs)  # type: ignore[arg-type]
+        return real(folder, path)
 
-    monkeypatch.setattr(load_module, "load_solution", spy)
+    monkeypatch.setattr(solution_cache, "read_solution_file", spy)
     yield seen
 
 
@@ -89,7 +92,23 @@ def same(left: SolutionSet, right: SolutionSet) -> None:
 
 
 def cache_file(root: Path) -> Path:
-    return root / ".orbit" / "cache" / "solutions.json"
+    """The cache file, once the writes this process started ended (they run on a thread of their own)."""
+    solution_cache.wait_for_writes()
+    return root / ".orbit" / "cache" / "solutions.bin"
+
+
+def entries(root: Path) -> dict[str, Any]:
+    """The entries of the cache file, read as the cache reads them."""
+    blob = cache_file(root).read_bytes()
+    magic, digest, payload = blob[:8], blob[8:40], blob[40:]
+    assert magic == solution_cache.MAGIC and hashlib.sha256(payload).digest() == digest
+    found: dict[str, Any] = marshal.loads(payload)[1]
+    return found
+
+
+def write_entries(root: Path, key: str, found: dict[str, Any]) -> None:
+    payload = marshal.dumps((key, found))
+    cache_file(root).write_bytes(solution_cache.MAGIC + hashlib.sha256(payload).digest() + payload)
 
 
 def workspace(make_workspace: Callable[..., Path]) -> Path:
@@ -177,7 +196,7 @@ def test_deleted_and_added_files(make_workspace: Callable[..., Path], reads: lis
     result = load_solution_set(config)
     assert [spec.id for spec in result.valid] == ["globex", "initech"]
     assert reads == ["initech.yaml"]
-    assert set(json.loads(cache_file(root).read_text())["entries"]) == {"globex.yaml", "initech.yaml"}
+    assert set(entries(root)) == {"globex.yaml", "initech.yaml"}
 
 
 def test_an_invalid_file_made_valid(make_workspace: Callable[..., Path], reads: list[str]) -> None:
@@ -235,8 +254,8 @@ def test_another_version_of_orbit_reads_every_file_again(make_workspace: Callabl
 
 
 @pytest.mark.parametrize("damage", [
-    b"", b"\x00\xff garbage", b'{"format": 1, "key": ', b"[1, 2, 3]", b'{"format": 1}',
-    "entries of the wrong shape",
+    b"", b"\x00\xff garbage", b"orbitsc1" + bytes(32) + b"payload", "truncated", "a bit flipped",
+    "not marshal data", "another key", "entries of the wrong shape",
 ])
 def test_a_corrupt_cache_is_ignored_and_replaced(make_workspace: Callable[..., Path], reads: list[str],
                                                  damage: bytes | str) -> None:
@@ -244,11 +263,24 @@ def test_a_corrupt_cache_is_ignored_and_replaced(make_workspace: Callable[..., P
     config = load_config(root)
     expected = uncached(config)
     load_solution_set(config)
-    if isinstance(damage, str):
-        data = json.loads(cache_file(root).read_text())
-        data["entries"] = {name: {"i": entry["i"], "s": [1, None, "x"]} if "s" in entry else
-                           {"i": entry["i"], "e": [{"no": 1}, "line", None]} for name, entry in data["entries"].items()}
-        damage = json.dumps(data).encode()
+    blob = cache_file(root).read_bytes()
+    key = solution_cache._key(config)
+    if damage == "truncated":
+        damage = blob[:len(blob) // 2]
+    elif damage == "a bit flipped":
+        damage = blob[:100] + bytes([blob[100] ^ 1]) + blob[101:]
+    elif damage == "not marshal data":
+        payload = b"\xff\xfe not marshal"
+        damage = solution_cache.MAGIC + hashlib.sha256(payload).digest() + payload
+    elif damage == "another key":
+        write_entries(root, "another key", entries(root))
+        damage = cache_file(root).read_bytes()
+    elif damage == "entries of the wrong shape":
+        write_entries(root, key, {name: {"i": entry["i"], "s": [1, None, "x"]} if "s" in entry else
+                                  {"i": entry["i"], "e": [{"no": 1}, "line", None]}
+                                  for name, entry in entries(root).items()})
+        damage = cache_file(root).read_bytes()
+    assert isinstance(damage, bytes)
     cache_file(root).write_bytes(damage)
     reads.clear()
     same(load_solution_set(config), expected)
@@ -310,9 +342,9 @@ def test_secret_values_never_reach_the_cache(make_workspace: Callable[..., Path]
     })
     config = load_config(root)
     cold = load_solution_set(config)
-    text = cache_file(root).read_text()
-    assert "s3cr3t-of-globex" not in text and "hunter2-default" not in text
-    assert set(json.loads(text)["entries"]) == {"acme-corp.yaml"}  # globex holds a secret of its own: read each time
+    blob = cache_file(root).read_bytes()
+    assert b"s3cr3t-of-globex" not in blob and b"hunter2-default" not in blob
+    assert set(entries(root)) == {"acme-corp.yaml"}  # globex holds a secret of its own: read each time
     reads.clear()
     warm = load_solution_set(config)
     same(warm, cold)
@@ -343,4 +375,4 @@ def test_the_demo_workspace_warm_equals_cold(demo_workspace: Path, tmp_path: Pat
     expected = uncached(config)
     same(load_solution_set(config), expected)
     same(load_solution_set(config), expected)
-    assert len(json.loads(cache_file(root).read_text())["entries"]) == len(expected.valid) + len(expected.invalid)
+    assert len(entries(root)) == len(expected.valid) + len(expected.invalid)
