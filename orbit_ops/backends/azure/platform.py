@@ -32,6 +32,7 @@ asks about (those not plainly healthy), as shaped by :mod:`~orbit_ops.backends.a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -135,21 +136,31 @@ class AzurePlatform:
         def page(link: str | None) -> tuple[list[JsonObject], str | None]:
             return get_page(client, path, link)
 
+        what = f"list the container apps of {self.resource_group}"
         apps: dict[str, App] = {}
         states: dict[str, AppFacts] = {}
-        link: str | None = None
-        while True:
-            items, link = await self._read(page, link, what=f"list the container apps of {self.resource_group}")
-            for document in items:
-                tags = document.get("tags")
-                if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
-                    app = app_from_document(document)
-                    apps[app.name] = app
-                    states[app.name] = app_facts_from_document(document)
-            if not link:
-                with self._lock:
-                    self._states = (time.monotonic(), states)
-                return apps
+        # The next page is asked for as soon as its link is known, and this page's apps are read meanwhile: the
+        # pages still come one after another, their latency no longer adds to the reading of each.
+        pending: asyncio.Future[tuple[list[JsonObject], str | None]] = asyncio.ensure_future(
+            self._read(page, None, what=what))
+        try:
+            while True:
+                items, link = await pending
+                if link:
+                    pending = asyncio.ensure_future(self._read(page, link, what=what))
+                for document in items:
+                    tags = document.get("tags")
+                    if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+                        app = app_from_document(document)
+                        apps[app.name] = app
+                        states[app.name] = app_facts_from_document(document)
+                if not link:
+                    with self._lock:
+                        self._states = (time.monotonic(), states)
+                    return apps
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     async def get_app(self, name: str) -> App | None:
         """The container app ``name`` (tagged or not), or None if it does not exist.
