@@ -100,8 +100,9 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
             invalid.append(InvalidSolution(name, path, error))
             continue
         solutions[result.id] = result
-    cache.save()
-    return SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+    loaded = SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+    cache.save()  # last: its thread then competes with the caller's next steps, not with this
+    return loaded
 
 
 def _scan(folder: Path, trusted_before: int, stat_first: bool) -> list[tuple[str, Path, Identity | None, bool]]:
@@ -202,6 +203,7 @@ class _Cache:
 
     def _write(self, entries: dict[str, Entry], fresh: list[tuple[str, Path, Identity, Loaded]],
                known: frozenset[str]) -> None:
+        time.sleep(0)  # let the thread that started this return to its caller first
         tmp = None
         try:
             for name, path, identity, result in fresh:
