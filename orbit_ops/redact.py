@@ -139,6 +139,17 @@ def register_secret_names(patterns: Iterable[str]) -> None:
             _is_secret_name.cache_clear()
 
 
+def known_secrets() -> frozenset[str]:
+    """Every secret this process knows now, whole (registered ones in each escaped form, and the values of the
+    credential variables): for asking of many texts at once whether one is a known secret."""
+    return _registered() | _env_secrets()
+
+
+def secret_name_patterns() -> tuple[str, ...]:
+    """The name patterns registered with ``register_secret_names`` (upper case), in the order registered."""
+    return _name_patterns
+
+
 def clear_registered_secrets() -> None:
     """Forget every registered secret and name pattern (for tests, and processes that rotate credentials)."""
     global _snapshot, _name_patterns

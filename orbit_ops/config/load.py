@@ -15,7 +15,6 @@ from orbit_ops.config.model import (
     BACKENDS,
     CONFIG_FILE,
     PIN_KEYS,
-    InvalidSolution,
     SolutionSet,
     SolutionSpec,
     WorkspaceConfig,
@@ -38,6 +37,7 @@ from orbit_ops.config.rules import (
     read_string,
 )
 from orbit_ops.config.secrets import merge_secrets, split_secret_env
+from orbit_ops.config.solution_cache import load_cached_set
 from orbit_ops.config.solution_files import list_files as solution_file_paths
 from orbit_ops.config.solution_files import read_solution_text
 from orbit_ops.config.solution_files import stamp as solution_file_stamp
@@ -183,26 +183,11 @@ def load_solution_set(config: WorkspaceConfig) -> SolutionSet:
     """Every solution file of the workspace: the valid ones sorted by id, and every invalid file with its error.
 
     One bad file never hides the good ones; the second file claiming an id already taken is the invalid one.
+    A file unchanged since an earlier load is not read again: its result comes from the cache under ``.orbit/``
+    (:mod:`orbit_ops.config.solution_cache`, the same results whether it is there or not).
     """
-    invalid: list[InvalidSolution] = []
-    solutions: dict[str, SolutionSpec] = {}
     with bulk_built():
-        for path in solution_files(config):
-            stem = path.name.rsplit(".", 1)[0]
-            try:
-                spec = load_solution(config, path)
-            except ConfigError as exc:
-                invalid.append(InvalidSolution(stem, path, exc))
-                continue
-            if spec.id in solutions:
-                error = ConfigError(path, f"duplicate solution id '{spec.id}' (also {solutions[spec.id].path.name})",
-                                    line=1, rule="one file per solution id")
-                # Its id is its file name: the stem is the valid solution's id, and an entry is never mistaken
-                # for it (a sweep's member, a console row, a selection).
-                invalid.append(InvalidSolution(path.name, path, error))
-                continue
-            solutions[spec.id] = spec
-    return SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+        return load_cached_set(config, lambda path, text: load_solution(config, path, text=text))
 
 
 def load_solutions(config: WorkspaceConfig) -> list[SolutionSpec]:

@@ -62,7 +62,18 @@ def stamp(folder: Path) -> Stamp:
 
 
 def read_solution_text(folder: Path, path: Path) -> str:
-    """The text of solution file ``path``, read only if it is a regular file inside ``folder`` (``solutions_dir``).
+    """The text of solution file ``path`` (see :func:`read_solution_file`).
+
+    Raises:
+        ConfigError: the file is not a regular file inside ``solutions_dir``, cannot be read, is too large or
+            is not UTF-8.
+    """
+    return read_solution_file(folder, path)[0]
+
+
+def read_solution_file(folder: Path, path: Path) -> tuple[str, os.stat_result]:
+    """The text of solution file ``path`` and the ``fstat`` of the file read, read only if it is a regular file
+    inside ``folder`` (``solutions_dir``).
 
     A symbolic link is followed only to a file inside ``solutions_dir``: a link to ``/etc/passwd`` must not
     put a system file's lines into an error message. The file is opened without following a link and
@@ -99,7 +110,7 @@ def read_solution_text(folder: Path, path: Path) -> str:
     finally:
         os.close(fd)
     try:
-        return b"".join(chunks).decode("utf-8")
+        return b"".join(chunks).decode("utf-8"), info
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"not valid UTF-8 at byte {exc.start}", rule="files are UTF-8") from None
 

@@ -35,6 +35,8 @@ class LiveSnapshot:
     shares: Mapping[str, Any]
     error: str | None = None  # set when the platform could not be read: every status is then unknown
     health: Mapping[str, AppHealth] | None = None  # by app name; None when health was not read
+    # What the platform said before it was listed (``listing_token``), to ask later whether it is still current.
+    token: object = field(default=None, compare=False)
 
     def get(self, resource: Resource) -> Resource | None:
         kind = resource.kind

@@ -9,6 +9,7 @@ provision in a row finds nothing to do and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,11 +101,29 @@ async def read_live(platform: AppPlatform, shares: ShareStore) -> LiveSnapshot:
     Raises:
         BackendError: a listing failed.
     """
-    return LiveSnapshot(
-        apps=await platform.list_apps(),
-        storages=await platform.list_storages(),
-        shares=await shares.list_shares(),
-    )
+    taken = getattr(platform, "listing_token", None)
+    token = taken() if callable(taken) else None
+    # The three listings at once (the app pages follow one another; the storages and the shares need not wait
+    # for them), their results and failures taken in the order of before: apps, storages, shares.
+    apps = asyncio.ensure_future(platform.list_apps())
+    storages = asyncio.ensure_future(platform.list_storages())
+    found = asyncio.ensure_future(shares.list_shares())
+    try:
+        return LiveSnapshot(apps=await apps, storages=await storages, shares=await found, token=token)
+    finally:
+        for task in (apps, storages, found):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(apps, storages, found, return_exceptions=True)
+
+
+def still_current(platform: AppPlatform, snapshot: LiveSnapshot) -> bool:
+    """Whether ``snapshot`` (read by :func:`read_live`) may stand for a new listing of ``platform``: only a
+    platform that can tell (Azure: read by this instance moments ago, nothing written through it since) says so;
+    any other answers no, and is listed again (the local backend answers a repeated listing from memory while
+    its database is unchanged)."""
+    check = getattr(platform, "listing_current", None)
+    return snapshot.error is None and snapshot.token is not None and callable(check) and bool(check(snapshot.token))
 
 
 async def read_solution(platform: AppPlatform, shares: ShareStore, desired: DesiredSolution) -> LiveSnapshot:

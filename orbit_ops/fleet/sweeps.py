@@ -37,6 +37,7 @@ from orbit_ops.fleet.provision import (
     plan_solution,
     read_live,
     read_solution,
+    still_current,
 )
 from orbit_ops.fleet.resources import DesiredSolution, PlatformTarget
 from orbit_ops.fleet.wait import HealthWatcher
@@ -205,8 +206,16 @@ async def sweep_body(
     check_concurrency(concurrency)
     check_health_timeout(health_timeout)
     platform = workspace.platform()
-    ctx.log(f"reading the platform ({workspace.config.backend})")
-    snapshot = await read_live(platform, platform)
+    seen = {id(planned.live): planned.live for planned in confirmed if planned.live is not None}
+    confirmed_live = next(iter(seen.values())) if len(seen) == 1 else None
+    if confirmed_live is not None and still_current(platform, confirmed_live):
+        # The listing the plan read moments ago, with nothing written since: what was confirmed is what the
+        # sweep starts from, and the fleet is listed once (decision 0072).
+        ctx.log(f"reading the platform ({workspace.config.backend}): the plan's listing, nothing written since")
+        snapshot = confirmed_live
+    else:
+        ctx.log(f"reading the platform ({workspace.config.backend})")
+        snapshot = await read_live(platform, platform)
     return await _converge_all(workspace, confirmed, snapshot, ctx, concurrency=concurrency, wait=wait,
                                lock_timeout=lock_timeout, health_timeout=health_timeout, invalid=invalid)
 
@@ -252,7 +261,7 @@ async def _converge_all(
     invalid: Sequence[InvalidSolution],
 ) -> dict[str, Any]:
     """Converge each of ``confirmed`` against ``snapshot``, at most ``concurrency`` at once (see :func:`sweep_body`)."""
-    async with HealthWatcher(workspace.platform()) as watcher:
+    async with HealthWatcher(workspace.platform(), listed=snapshot) as watcher:
         sweep = _Sweep(workspace, ctx, workspace.release_index(), workspace.target(), snapshot, WriteCounter(), wait,
                        lock_timeout, health_timeout, watcher)
         return await _members(sweep, confirmed, concurrency, invalid)

@@ -29,6 +29,8 @@ from orbit_ops.backends.base import AppPlatform
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.drift import LiveSnapshot
 from orbit_ops.fleet.health import AppHealth, Health, solution_health
+from orbit_ops.fleet.provision import still_current
+from orbit_ops.fleet.resources import App
 from orbit_ops.fleet.status import read_health
 from orbit_ops.names import APP_COMPONENTS, azure_names
 
@@ -86,13 +88,15 @@ class WaitResult:
         return 0 if all(s.health is Health.HEALTHY for s in self.solutions) else 1
 
 
-async def read_solution_health(platform: AppPlatform, ids: Sequence[str]) -> list[SolutionHealth]:
-    """The health of each solution of ``ids``, from one app listing and one health read. Never raises: a
-    listing that fails makes every app ``unknown`` with the reason."""
+async def read_solution_health(platform: AppPlatform, ids: Sequence[str],
+                               listed: Mapping[str, App] | None = None) -> list[SolutionHealth]:
+    """The health of each solution of ``ids``, from one app listing (``listed``, when the caller has a current
+    one) and one health read. Never raises: a listing that fails makes every app ``unknown`` with the reason."""
     names = {solution_id: azure_names(solution_id).apps for solution_id in ids}
     wanted = [name for apps in names.values() for name in apps.values()]
     try:
-        listed = await platform.list_apps()
+        if listed is None:
+            listed = await platform.list_apps()
     except BackendError as exc:
         snapshot = LiveSnapshot(apps={}, storages={}, shares={}, error=f"apps not listed: {exc}")
     else:
@@ -133,8 +137,11 @@ class HealthWatcher:
     the poller.
     """
 
-    def __init__(self, platform: AppPlatform, *, interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, platform: AppPlatform, *, interval: float = POLL_INTERVAL,
+                 listed: LiveSnapshot | None = None) -> None:
         self._platform = platform
+        # A listing just read (a sweep's): the first read takes its apps while it is current (decision 0072).
+        self._listed = listed
         self._longest = interval
         self._pause = min(FIRST_INTERVAL, interval)
         self._last_read = float("-inf")
@@ -192,8 +199,10 @@ class HealthWatcher:
         batch = list(self._waiters)
         self._last_read = time.monotonic()
         self.reads += 1
-        read = {solution.id: solution
-                for solution in await read_solution_health(self._platform, list(dict.fromkeys(w.id for w in batch)))}
+        listed, self._listed = self._listed, None
+        apps = listed.apps if listed is not None and still_current(self._platform, listed) else None
+        read = {solution.id: solution for solution in await read_solution_health(
+            self._platform, list(dict.fromkeys(w.id for w in batch)), apps)}
         now = time.monotonic()
         self._read_cost = now - self._last_read
         for waiter in batch:

@@ -152,9 +152,18 @@ class ArmEmulator:
         with self._lock:
             self._store_storage(name, copy.deepcopy(body))
 
+    def _app_order(self) -> list[str]:
+        """The app names sorted, as every page of the listing needs them: sorted again only when the set of names
+        changed (a listing of 30,000 apps in pages of 100 sorted them 300 times)."""
+        names = self.apps.keys()
+        kept = getattr(self, "_sorted_apps", None)
+        if kept is None or kept[0] != names:
+            kept = self._sorted_apps = (frozenset(names), sorted(names))
+        return kept[1]
+
     def view_app(self, name: str) -> dict[str, Any]:
         """The app as GET returns it: secret values removed, revision-derived fields as of the emulated clock."""
-        document = copy.deepcopy(self.apps[name])
+        document = _copied(self.apps[name])
         properties = document["properties"]
         ready = self.revisions.latest_ready(name)
         properties["latestReadyRevisionName"] = ready.name if ready else ""
@@ -165,7 +174,7 @@ class ArmEmulator:
         return document
 
     def view_storage(self, name: str) -> dict[str, Any]:
-        document = copy.deepcopy(self.storages[name])
+        document = _copied(self.storages[name])
         document["properties"].get("azureFile", {}).pop("accountKey", None)
         return document
 
@@ -231,7 +240,7 @@ class ArmEmulator:
         return body
 
     def _list_apps(self, request: Request) -> Response:
-        page = self._page(request, sorted(self.apps))
+        page = self._page(request, self._app_order())
         return Response(200, {**page, "value": [self.view_app(name) for name in page["value"]]})
 
     def _get_app(self, request: Request) -> Response:
@@ -624,6 +633,15 @@ _READ_ONLY_PROPERTIES = (
     "provisioningState", "runningStatus", "latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn",
     "customDomainVerificationId", "outboundIpAddresses", "eventStreamEndpoint",
 )
+
+
+def _copied(document: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored document (JSON data: a JSON round trip, several times quicker than ``deepcopy``)."""
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(document))
+    except (TypeError, ValueError):
+        return copy.deepcopy(document)
+    return copied
 
 
 def _writable(document: dict[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,54 @@ def storage_from_model(model: Any) -> Storage:
     )
 
 
+def app_from_document(document: Mapping[str, Any]) -> App:
+    """:func:`app_from_model` of a ContainerApp as the service sent it (JSON, wire names): the same ``App``,
+    without building the SDK model a listing of thousands would pay for (decision 0071)."""
+    properties = _object(document.get("properties"))
+    template = _object(properties.get("template"))
+    configuration = _object(properties.get("configuration"))
+    containers = template.get("containers") or []
+    container = _object(containers[0]) if containers else {}
+    storage_of = {v.get("name"): v.get("storageName") or v.get("name") for v in _objects(template.get("volumes"))}
+    registries = _objects(configuration.get("registries"))
+    assigned = list(_object(document.get("identity")).get("userAssignedIdentities") or {})
+    identity = (registries[0].get("identity") if registries else None) or (assigned[0] if assigned else "")
+    variables = _objects(container.get("env"))
+    env = {v.get("name"): v.get("value") or "" for v in variables if not v.get("secretRef")}
+    by_reference, with_value = _document_secrets(configuration)
+    secret_env = {v.get("name"): v.get("secretRef") for v in variables
+                  if v.get("secretRef") and v.get("secretRef") not in with_value}
+    mounts = tuple(Mount(storage_of.get(m.get("volumeName"), m.get("volumeName")),  # type: ignore[arg-type]
+                         m.get("mountPath"))  # type: ignore[arg-type]
+                   for m in _objects(container.get("volumeMounts")))
+    return App(
+        name=document.get("name"),  # type: ignore[arg-type]  # as the model gives it: the service always names it
+        image=container.get("image") or "",
+        env=_frozen(env),  # type: ignore[arg-type]
+        mounts=mounts,
+        tags=_frozen(dict(document.get("tags") or {})),
+        registry_server=(registries[0].get("server") if registries else None) or "",
+        identity=identity,
+        secrets=MappingProxyType(dict(sorted(by_reference.items()))),
+        secret_env=_frozen(secret_env),  # type: ignore[arg-type]
+    )
+
+
+def storage_from_document(document: Mapping[str, Any]) -> Storage:
+    """:func:`storage_from_model` of an environment storage as the service sent it (JSON, wire names)."""
+    azure_file = _object(document.get("properties")).get("azureFile")
+    if azure_file is None:
+        return Storage(name=document.get("name"), share_name="", access_mode="ReadWrite",  # type: ignore[arg-type]
+                       account_name="")
+    azure_file = _object(azure_file)
+    return Storage(
+        name=document.get("name"),  # type: ignore[arg-type]
+        share_name=azure_file.get("shareName") or "",
+        access_mode=cast(AccessMode, _text(azure_file.get("accessMode"))),
+        account_name=azure_file.get("accountName") or "",
+    )
+
+
 # -- the parts of a document -------------------------------------------------------------------------
 
 
@@ -247,6 +295,31 @@ def _live_secrets(configuration: Any) -> tuple[dict[str, AppSecret], set[str]]:
         else:
             with_value.add(secret.name)
     return by_reference, with_value
+
+
+def _document_secrets(configuration: Mapping[str, Any]) -> tuple[dict[str, AppSecret], set[str]]:
+    """:func:`_live_secrets` of a ``configuration`` as the service sent it (JSON)."""
+    by_reference: dict[str, AppSecret] = {}
+    with_value: set[str] = set()
+    for secret in _objects(configuration.get("secrets")):
+        name = secret.get("name")
+        if not name:
+            continue
+        if secret.get("keyVaultUrl"):
+            by_reference[name] = AppSecret(secret["keyVaultUrl"], secret.get("identity") or "")
+        else:
+            with_value.add(name)
+    return by_reference, with_value
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    """A JSON object of a document, or an empty one where it is absent (null) or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a JSON array of a document (none where it is absent or null)."""
+    return [item if isinstance(item, dict) else {} for item in value or []]
 
 
 def _same_secrets(desired: Mapping[str, AppSecret], live: Mapping[str, AppSecret]) -> bool:

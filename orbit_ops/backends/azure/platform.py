@@ -32,6 +32,7 @@ asks about (those not plainly healthy), as shaped by :mod:`~orbit_ops.backends.a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,16 +40,24 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from orbit_ops.backends.azure.app_documents import (
+    app_from_document,
     app_from_model,
     app_patch,
     new_app_model,
+    storage_from_document,
     storage_from_model,
     storage_model,
 )
 from orbit_ops.backends.azure.arm_calls import Pacing, create_once, found, inline_polling, wait
+from orbit_ops.backends.azure.arm_pages import API_VERSION, JsonObject, get_json, get_page, segment
 from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, credential
 from orbit_ops.backends.azure.files import AzureFileShares
-from orbit_ops.backends.azure.revision_documents import app_facts, needs_replicas, newest_first, revision_facts
+from orbit_ops.backends.azure.revision_documents import (
+    app_facts_from_document,
+    needs_replicas,
+    newest_first,
+    revision_facts,
+)
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, MissingOnPlatformError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
@@ -59,6 +68,8 @@ T = TypeVar("T")
 MANAGED_BY = "orbit"
 # How long the app states a listing of the apps carried may answer the next health read (see list_app_states).
 STATES_KEPT_S = 15.0
+# How long a plan's listing may stand for the sweep that applies it (see listing_current; decision 0072).
+LISTING_KEPT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -96,10 +107,13 @@ class AzurePlatform:
             f"/providers/Microsoft.App/managedEnvironments/{settings.environment}"
         )
         self.shares = AzureFileShares(self.endpoints, settings.storage_account, self.options.files)
+        self._group_path = (f"/subscriptions/{segment(settings.subscription_id)}"
+                            f"/resourceGroups/{segment(settings.resource_group)}")
         self._pacing = Pacing(self.options.reads, self.options.writes)
         self._client: Any = None
         self._lock = threading.Lock()
         self._states: tuple[float, dict[str, AppFacts]] | None = None  # (when listed, states) of the last list_apps
+        self._writes = 0  # writes begun or ended through this instance (see listing_token)
 
     def close(self) -> None:
         with self._lock:
@@ -117,26 +131,36 @@ class AzurePlatform:
             BackendError: a page could not be read (after retries).
         """
         client = self._arm()
+        path = f"{self._group_path}/providers/Microsoft.App/containerApps"
 
-        def page(token: str | None) -> tuple[list[Any], str | None]:
-            pages = client.container_apps.list_by_resource_group(self.resource_group).by_page(continuation_token=token)
-            items = list(next(pages, []))
-            return items, pages.continuation_token
+        def page(link: str | None) -> tuple[list[JsonObject], str | None]:
+            return get_page(client, path, link)
 
+        what = f"list the container apps of {self.resource_group}"
         apps: dict[str, App] = {}
         states: dict[str, AppFacts] = {}
-        token: str | None = None
-        while True:
-            items, token = await self._read(page, token, what=f"list the container apps of {self.resource_group}")
-            for model in items:
-                if (model.tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY:
-                    app = app_from_model(model)
-                    apps[app.name] = app
-                    states[app.name] = app_facts(model)
-            if not token:
-                with self._lock:
-                    self._states = (time.monotonic(), states)
-                return apps
+        # The next page is asked for as soon as its link is known, and this page's apps are read meanwhile: the
+        # pages still come one after another, their latency no longer adds to the reading of each.
+        pending: asyncio.Future[tuple[list[JsonObject], str | None]] = asyncio.ensure_future(
+            self._read(page, None, what=what))
+        try:
+            while True:
+                items, link = await pending
+                if link:
+                    pending = asyncio.ensure_future(self._read(page, link, what=what))
+                for document in items:
+                    tags = document.get("tags")
+                    if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+                        app = app_from_document(document)
+                        apps[app.name] = app
+                        states[app.name] = app_facts_from_document(document)
+                if not link:
+                    with self._lock:
+                        self._states = (time.monotonic(), states)
+                    return apps
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     async def get_app(self, name: str) -> App | None:
         """The container app ``name`` (tagged or not), or None if it does not exist.
@@ -248,13 +272,15 @@ class AzurePlatform:
             BackendError: the listing failed.
         """
         client = self._arm()
+        environment = segment(self.settings.environment)
+        path = f"{self._group_path}/providers/Microsoft.App/managedEnvironments/{environment}/storages"
 
-        def listing() -> list[Any]:
-            collection = client.managed_environments_storages.list(self.resource_group, self.settings.environment)
-            return list(collection.value or [])
+        def listing() -> list[JsonObject]:
+            items = get_json(client, path).get("value")
+            return [item for item in items or [] if isinstance(item, dict)]
 
-        models = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
-        storages = [storage_from_model(model) for model in models]
+        documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
+        storages = [storage_from_document(document) for document in documents]
         return {storage.name: storage for storage in storages}
 
     async def get_storage(self, name: str) -> Storage | None:
@@ -322,6 +348,7 @@ class AzurePlatform:
                     self.settings.subscription_id,
                     base_url=arm,
                     credential_scopes=[arm + "/.default"],
+                    api_version=API_VERSION,
                     **self.endpoints.pooled_transport(arm, self.options.arm),
                 )
             return self._client
@@ -353,9 +380,28 @@ class AzurePlatform:
             self._forget_states()
 
     def _forget_states(self) -> None:
-        """A write makes the app states the last listing carried stale for a health read."""
+        """A write makes the app states the last listing carried stale for a health read, and every listing
+        read before it not current (see :meth:`listing_current`)."""
         with self._lock:
             self._states = None
+            self._writes += 1
+
+    # -- listings that stand for a later read ------------------------------------------------------------
+
+    def listing_token(self) -> tuple[AzurePlatform, int, float]:
+        """Taken before a listing: what :meth:`listing_current` later compares (this instance, the writes made
+        through it so far, when)."""
+        with self._lock:
+            return self, self._writes, time.monotonic()
+
+    def listing_current(self, token: object) -> bool:
+        """Whether a listing read after ``token`` was taken may stand for a new one: it was read by this instance,
+        no write went through it since, and it is under ``LISTING_KEPT_S`` old. ARM offers no change token for
+        a resource group, so this is what a sweep can know without listing again (decision 0072)."""
+        if not isinstance(token, tuple) or len(token) != 3 or token[0] is not self:
+            return False
+        with self._lock:
+            return bool(token[1] == self._writes and time.monotonic() - token[2] < LISTING_KEPT_S)
 
     async def _get_app_model(self, name: str) -> Any:
         client = self._arm()

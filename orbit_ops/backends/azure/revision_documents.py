@@ -8,7 +8,7 @@ sent. Both are kept as the service's words, never compared here and never an err
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,16 @@ def app_facts(model: Any) -> AppFacts:
         return AppFacts(model.name)
     return AppFacts(model.name, _text(properties.provisioning_state), _text(properties.running_status),
                     properties.latest_revision_name or "", properties.latest_ready_revision_name or "")
+
+
+def app_facts_from_document(document: Mapping[str, Any]) -> AppFacts:
+    """:func:`app_facts` of a ContainerApp as the service sent it (JSON, wire names; decision 0071)."""
+    properties = document.get("properties")
+    if not isinstance(properties, dict):
+        return AppFacts(document.get("name"))  # type: ignore[arg-type]
+    return AppFacts(document.get("name"), _text(properties.get("provisioningState")),  # type: ignore[arg-type]
+                    _text(properties.get("runningStatus")), properties.get("latestRevisionName") or "",
+                    properties.get("latestReadyRevisionName") or "")
 
 
 def needs_replicas(model: Any) -> bool:

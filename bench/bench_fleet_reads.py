@@ -1,0 +1,184 @@
+"""Issue 17's engine figures, side by side in one run with the code before it (a checkout given as ``--vs DIR``):
+
+(a) reading and judging the solution files of a demo fleet of 1,000 and 10,000: before (no cache), this code with
+    a cold cache (removed before each run: the files are read and the cache written) and with a warm one;
+(b) ``orbit status --json`` on the Azure backend (the emulators of tests/emulators, 20 ms added to every request)
+    over 1,000 and 10,000 synced solutions, this code and the code before, each a fresh process: wall time, and
+    the command's own time after start-up (the interpreter and the SDK imports, which every command pays, left
+    out) against the requests' latency one after another.
+
+Each figure is the median of interleaved runs (before, cold, warm, ... in turn), each in a fresh process.
+
+Run: ``python bench/bench_fleet_reads.py --vs DIR [runs] [--only files|azure]`` where DIR holds ``orbit_ops``
+and ``orbit_cli`` of the reference (e.g. ``git archive <commit> orbit_ops orbit_cli | tar -x -C DIR``). Prints a
+markdown section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+
+import bench_azure as azure  # noqa: E402
+from common import GIT_ENV, machine  # noqa: E402
+
+LOAD = """\
+import json, sys, time
+from pathlib import Path
+from orbit_ops.config.load import load_config, load_solution_set
+config = load_config(Path(sys.argv[1]))
+start, cpu = time.perf_counter(), time.process_time()
+loaded = load_solution_set(config)
+print(json.dumps([time.perf_counter() - start, time.process_time() - cpu, len(loaded.valid), len(loaded.invalid)]))
+"""
+
+# The Azure client of bench_azure.py, with the SDK imported before the clock starts and the command timed inside.
+STATUS = azure.CLIENT.replace("from orbit_cli.main import main\nmain(sys.argv[2:])\n", """\
+import time
+import azure.mgmt.appcontainers, azure.storage.fileshare
+from orbit_cli.main import main
+start = time.perf_counter()
+try:
+    main(sys.argv[2:])
+finally:
+    sys.stderr.write(f"\\nbench-main-seconds {time.perf_counter() - start}\\n")
+""")
+
+
+def run_load(code_dir: Path, root: Path) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", LOAD, str(root)], capture_output=True, text=True, check=True,
+                         cwd=code_dir, env={**os.environ, **GIT_ENV, "PYTHONPATH": str(code_dir)})
+    seconds, cpu, _, _ = json.loads(out.stdout)
+    return seconds, cpu
+
+
+def solution_rows(folder: Path, before: Path, runs: int) -> list[str]:
+    from orbit_ops.demo import create_demo
+
+    rows = []
+    for count in (1_000, 10_000):
+        root = folder / f"demo-{count}"
+        for line in create_demo(root, solutions=count):
+            if "solutions written" in line:
+                break  # the files are what is measured: no releases built, nothing provisioned
+        cache = root / ".orbit" / "cache"
+        time.sleep(1.1)  # older than the cache's racy window (solution_cache.RACY_NS)
+        samples: dict[str, list[tuple[float, float]]] = {"before": [], "cold": [], "warm": []}
+        run_load(ROOT, root)
+        for _ in range(runs):
+            samples["before"].append(run_load(before, root))
+            shutil.rmtree(cache, ignore_errors=True)
+            samples["cold"].append(run_load(ROOT, root))
+            samples["warm"].append(run_load(ROOT, root))
+        wall = {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
+        cpu = {name: statistics.median(s[1] for s in values) for name, values in samples.items()}
+        shown = {name: f"{wall[name] * 1000:.0f} ms (CPU {cpu[name] * 1000:.0f} ms)" for name in wall}
+        rows.append(f"| {count:,} solution files | {shown['before']} | {shown['cold']} → "
+                    f"**{wall['cold'] / wall['before']:.2f}×** (CPU {cpu['cold'] / cpu['before']:.2f}×) | "
+                    f"{shown['warm']} → **{wall['warm'] / wall['before']:.2f}×** "
+                    f"(CPU {cpu['warm'] / cpu['before']:.2f}×) |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def status(code_dir: Path, root: Path) -> tuple[float, float, float, int]:
+    """Wall seconds, seconds after start-up, CPU seconds of one ``orbit status --json`` run of ``code_dir``'s
+    code, and how many rows it printed."""
+    env = {**os.environ, **GIT_ENV, "ORBIT_AZURE_ACCESS_TOKEN": azure.TOKEN,
+           "ORBIT_STORAGE_ACCOUNT_KEY": azure.ACCOUNT_KEY, "PYTHONPATH": str(code_dir)}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", STATUS, json.dumps(azure.SHIPPED), "-w", str(root), "status",
+                           "--json"], capture_output=True, text=True, env=env, cwd=code_dir)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"status failed ({done.returncode}): {done.stderr[-2000:]}")
+    rows = json.loads(done.stdout)
+    assert {row["sync"] for row in rows} == {"synced"}, "not all synced"
+    inside = float(done.stderr.rsplit("bench-main-seconds ", 1)[1].split()[0])
+    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return wall, inside, cpu, len(rows)
+
+
+def azure_rows(folder: Path, before: Path, runs: int) -> list[str]:
+    cloud = azure.Cloud(folder)
+    rows = []
+    try:
+        for count in (1_000, 10_000):
+            cloud.clear()
+            root = azure.workspace(folder, count, cloud.azure_section())
+            azure.seed(cloud, root)
+            time.sleep(1.1)
+            samples: dict[str, list[tuple[float, float, float, float]]] = {"before": [], "now": []}
+            status(ROOT, root)  # warm-up: page cache, and this code's solution cache
+            counts = None
+            for _ in range(runs):
+                for name, code_dir in (("before", before), ("now", ROOT)):
+                    cloud.clear_logs()
+                    emulator_cpu = time.process_time()
+                    wall, inside, cpu, _ = status(code_dir, root)
+                    samples[name].append((wall, inside, cpu, time.process_time() - emulator_cpu))
+                    counts = cloud.counts()
+            assert counts is not None
+            requests = counts["arm"] + counts["files"]
+            floor = requests * azure.LATENCY
+            med = {name: [statistics.median(s[i] for s in values) for i in range(4)]
+                   for name, values in samples.items()}
+            for name, label in (("before", "before (issue 16)"), ("now", "now")):
+                wall, inside, cpu, emulators = med[name]
+                rows.append(f"| {count:,} solutions, {label} | {requests} ({counts['app_pages']} app pages) | "
+                            f"{wall:.2f} s | {inside:.2f} s | {floor:.2f} s | **{inside / floor:.2f}×** | "
+                            f"{cpu:.2f} s ({cpu / count * 1000:.2f} ms a solution) | {emulators:.2f} s |")
+                print(rows[-1], file=sys.stderr, flush=True)
+            now, then = med["now"], med["before"]
+            rows.append(f"| {count:,} solutions, now ÷ before, same run | | **{now[0] / then[0]:.2f}×** "
+                        f"| **{now[1] / then[1]:.2f}×** | | | **{now[2] / then[2]:.2f}×** | |")
+    finally:
+        cloud.stop()
+    return rows
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if "--vs" not in args:
+        raise SystemExit("usage: bench_fleet_reads.py --vs DIR [runs] [--only files|azure]")
+    before = Path(args[args.index("--vs") + 1]).resolve()
+    runs = int(next((a for a in args if a.isdigit()), "5"))
+    load = os.getloadavg()[0]
+    only = args[args.index("--only") + 1] if "--only" in args else None
+    with tempfile.TemporaryDirectory(prefix="orbit-bench-reads-") as tmp:
+        files = solution_rows(Path(tmp), before, runs) if only in (None, "files") else ["| (not run) | | | |"]
+        statuses = azure_rows(Path(tmp), before, runs) if only in (None, "azure") else ["| (not run) |"]
+    print("## Fleet-sized reads (issue 17)\n")
+    print(f"Machine: {machine()}. Load average (1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: "
+          "the machine is shared with other work, read the ratios. Medians of "
+          f"{runs} interleaved runs, each a fresh process (`python bench/bench_fleet_reads.py --vs DIR`), the "
+          "reference being the code before issue 17 in the same run.\n")
+    print("### Reading and judging the solution files (a demo fleet; in-process time of `load_solution_set`)\n")
+    print("| fleet | before (no cache) | cold cache (read + cache written) → ÷ before | warm cache → ÷ before |")
+    print("|---|---|---|---|")
+    print("\n".join(files))
+    print("\n### `orbit status --json`, Azure backend (emulators, 20 ms added to every request)\n")
+    print("| fleet, code | requests | wall time | after start-up | requests × 20 ms | after start-up ÷ that "
+          "(target ≤ 1.5× at 1,000) | CPU of orbit | CPU of the emulators |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(statuses))
+
+
+if __name__ == "__main__":
+    main()

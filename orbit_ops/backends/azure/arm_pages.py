@@ -1,0 +1,84 @@
+"""ARM listings read as JSON through the SDK client's own pipeline, not turned into SDK models (decision 0071).
+
+azure-mgmt-appcontainers deserialises every listed app into a ``ContainerApp`` model whose attributes are
+deserialised again on each access; over a fleet that was about 2 ms of CPU per solution, for the handful of
+fields Orbit reads. A listing page is therefore requested with the client's public ``send_request`` (the same
+pipeline: credential, retries, transport, user agent) and read as the JSON the service sent; the projections of
+:mod:`~orbit_ops.backends.azure.app_documents` and :mod:`~orbit_ops.backends.azure.revision_documents` read the
+managed fields from it under their wire names. Writes keep the SDK models, whose validation matters there.
+
+A page is requested as the SDK's paged operations request it: the first at the operation's path with the
+client's ``api-version``, the next at the ``nextLink`` the service gave, its query kept and ``api-version``
+set again. A failure raises what the SDK would: the error of its ``error_map`` for 401/404/409/304, else
+``HttpResponseError`` in ARM's error format, so :func:`~orbit_ops.backends.azure.common.call` maps it alike.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+# The API version of every Container Apps call, given to the client (so the SDK's reads and writes use it
+# too) and to the listings read here; tests/azure/test_arm_pages.py checks it is the SDK's own default.
+API_VERSION = "2026-07-01"
+JsonObject = dict[str, Any]
+
+
+def segment(value: str) -> str:
+    """A path segment quoted as the SDK's serializer quotes one (nothing is safe)."""
+    return urllib.parse.quote(value, safe="")
+
+
+def get_json(client: Any, path: str) -> JsonObject:
+    """One GET of ``path`` (relative to the client's endpoint) with the API version; the body as JSON.
+
+    Raises:
+        HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
+    """
+    from azure.core.rest import HttpRequest
+
+    request = HttpRequest("GET", path, params={"api-version": API_VERSION}, headers={"Accept": "application/json"})
+    return _sent(client, request)
+
+
+def get_page(client: Any, path: str, next_link: str | None) -> tuple[list[JsonObject], str | None]:
+    """One page of a paged listing: the first (``next_link`` None) at ``path``, else the page ``next_link`` names;
+    its items and the link to the next page (None at the last).
+
+    Raises:
+        HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
+    """
+    from azure.core.rest import HttpRequest
+
+    if not next_link:
+        body = get_json(client, path)
+    else:
+        parsed = urllib.parse.urlparse(next_link)
+        params: dict[str, Any] = {key: [urllib.parse.quote(value) for value in values]
+                                  for key, values in urllib.parse.parse_qs(parsed.query).items()}
+        params["api-version"] = API_VERSION
+        body = _sent(client, HttpRequest("GET", urllib.parse.urljoin(next_link, parsed.path), params=params,
+                                         headers={"Accept": "application/json"}))
+    items = body.get("value") if isinstance(body, dict) else None
+    return [item for item in items or [] if isinstance(item, dict)], (body.get("nextLink") or None)
+
+
+def _sent(client: Any, request: Any) -> JsonObject:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ResourceNotModifiedError,
+        map_error,
+    )
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    response = client.send_request(request)
+    if response.status_code != 200:
+        error_map = {401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError,
+                     304: ResourceNotModifiedError}
+        map_error(status_code=response.status_code, response=response, error_map=error_map)
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+    body = response.json()
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,346 @@
+"""Solution files read once: each file's parsed and validated result kept in ``.orbit/cache/solutions.bin``.
+
+A file is read again only when its identity changes: its name, size, ``mtime_ns``, ``ctime_ns`` and inode (links
+not followed). Every entry was made under one *key*: the format, Orbit's version, a digest of the code that reads
+solution files, the solutions folder, and everything of ``orbit.yaml`` a solution's spec depends on (its defaults
+and the secret env names); another key (an upgrade, a changed default) makes every entry stale. An invalid file is
+kept with its error (problem, line, rule), so it is reported word for word as before; which file of two claiming
+one id is the duplicate is decided after, as without a cache. See decision 0070.
+
+What is never trusted or kept:
+- a file changed less than ``RACY_NS`` before the read began (its next change could keep the same stamp, as with
+  git's racy index entries), and anything that is not a regular file (a symbolic link's target may change
+  behind it): those are read every time;
+- secrets: an entry holding an env value of the solution's own that is secret-named or a known secret (a
+  default's value is kept as a mark and taken from ``orbit.yaml``, which is read every time anyway), or an
+  error whose words ``redact`` would change, is not written; that file is read every time. Key Vault
+  references are references, not values, and are kept.
+
+The cache is an optimisation only: a missing, corrupt, foreign or unreadable cache file, an entry of the wrong
+shape, or a ``.orbit/`` that cannot be written makes it read the files as without it (logged at debug level, never
+shown), with the same results. It is replaced whole (a temporary file, then a rename), mode 0600. Its payload is
+``marshal`` data (a tuple of lists, dicts, texts and numbers: two to three times quicker to write and read than JSON,
+which mattered for a cold cache to cost no more than reading the files) behind a magic and its SHA-256, so a
+damaged or foreign file never reaches ``marshal.loads``; the key names the marshal and Python versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import marshal
+import os
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orbit_ops import __version__
+from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
+from orbit_ops.config.secrets import KeyVaultSecret
+from orbit_ops.config.solution_files import read_solution_file
+from orbit_ops.errors import ConfigError
+from orbit_ops.names import APP_COMPONENTS
+from orbit_ops.redact import is_secret_name, known_secrets, redact, secret_name_patterns
+from orbit_ops.statedir import PRIVATE_FILE_MODE, make_private_dir
+
+FORMAT = 1
+CACHE_FILE = Path("cache") / "solutions.bin"
+MAGIC = b"orbitsc1"  # then the sha256 of the payload, then the payload: marshal of (key, entries)
+RACY_NS = 1_000_000_000  # a file changed this recently is read again next time (timestamps are coarse)
+_log = logging.getLogger(__name__)
+_writers: list[threading.Thread] = []  # cache writes under way in this process
+_writers_lock = threading.Lock()
+# The modules whose code decides what a solution file yields: their text is part of the key.
+_CODE = ("config/load.py", "config/rules.py", "config/model.py", "config/secrets.py", "config/labels.py",
+         "config/solution_files.py", "config/solution_cache.py", "yamlfile.py", "names.py", "versions.py",
+         "errors.py", "text.py", "redact.py")
+
+Identity = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+Loaded = SolutionSpec | ConfigError
+Entry = dict[str, Any]
+_ABSENT = object()
+
+
+def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], SolutionSpec]) -> SolutionSet:
+    """Every solution file of the workspace, as ``load_solution_set`` gives it, each file read (and given to
+    ``load`` with its text) only when the cache has no entry for it as it is now. The cache is brought up to date
+    afterwards."""
+    cache = _Cache(config)
+    invalid: list[InvalidSolution] = []
+    solutions: dict[str, SolutionSpec] = {}
+    trusted_before = time.time_ns() - RACY_NS
+    # With no entry to compare with, no file is stat'ed before it is read: the fstat of the read gives its identity.
+    stat_first = bool(cache.old)
+    for name, path, identity, is_link in _scan(config.solutions_dir, trusted_before, stat_first):
+        result = cache.take(name, path, identity)
+        if result is None:
+            try:
+                text, info = read_solution_file(config.solutions_dir, path)
+                if not stat_first and not is_link:
+                    identity = _identity(info, trusted_before)
+                result = load(path, text)
+            except ConfigError as exc:
+                result = exc
+            cache.keep(name, path, identity, result)
+        stem = name.rsplit(".", 1)[0]
+        if isinstance(result, ConfigError):
+            invalid.append(InvalidSolution(stem, path, result))
+            continue
+        if result.id in solutions:
+            error = ConfigError(path, f"duplicate solution id '{result.id}' (also {solutions[result.id].path.name})",
+                                line=1, rule="one file per solution id")
+            # Its id is its file name: the stem is the valid solution's id, and an entry is never mistaken
+            # for it (a sweep's member, a console row, a selection).
+            invalid.append(InvalidSolution(name, path, error))
+            continue
+        solutions[result.id] = result
+    loaded = SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+    cache.save()  # last: its thread then competes with the caller's next steps, not with this
+    return loaded
+
+
+def _scan(folder: Path, trusted_before: int, stat_first: bool) -> list[tuple[str, Path, Identity | None, bool]]:
+    """Each solution file of ``folder`` sorted by name (as ``solution_files.list_files``): its name, path, identity
+    (when ``stat_first``; None when it is not to be trusted to a cache entry: not a regular file, changed too
+    recently, no stat) and whether it is a symbolic link (whose target may change behind it: never trusted)."""
+    if not folder.is_dir():
+        return []
+    found: list[tuple[str, Path, Identity | None, bool]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith((".yaml", ".yml")) or name.startswith("."):
+                continue
+            identity: Identity | None = None
+            if stat_first:
+                try:
+                    identity = _identity(entry.stat(follow_symlinks=False), trusted_before)
+                except OSError:
+                    identity = None
+            found.append((name, Path(entry.path), identity, entry.is_symlink()))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def _identity(info: os.stat_result, trusted_before: int) -> Identity | None:
+    if (stat.S_ISREG(info.st_mode) and info.st_mtime_ns < trusted_before
+            and info.st_ctime_ns < trusted_before):
+        return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+    return None
+
+
+class _Cache:
+    """The entries read from the cache file, and those made now; written back when anything differs."""
+
+    def __init__(self, config: WorkspaceConfig) -> None:
+        self.config = config
+        self.file = config.state_dir / CACHE_FILE
+        self.key = _key(config)
+        wait_for_writes()  # a write this process started is read back, not raced
+        self.old: dict[str, Entry] = self._read()
+        self.new: dict[str, Entry] = {}  # entries still true, taken from the cache file
+        self.fresh: list[tuple[str, Path, Identity, Loaded]] = []  # files read now, entries made when written
+        self.changed = False
+
+    def _read(self) -> dict[str, Entry]:
+        try:
+            with open(self.file, "rb") as handle:
+                blob = handle.read()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            _log.debug("solution cache %s not used: %s", self.file, exc)
+            return {}
+        head, digest, payload = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
+        if head != MAGIC or hashlib.sha256(payload).digest() != digest:
+            _log.debug("solution cache %s not used: not a cache file of this format, or damaged", self.file)
+            return {}
+        try:  # only bytes this code wrote reach marshal: the digest matched
+            data = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError) as exc:
+            _log.debug("solution cache %s not used: %s", self.file, exc)
+            return {}
+        if not isinstance(data, tuple) or len(data) != 2 or data[0] != self.key or not isinstance(data[1], dict):
+            _log.debug("solution cache %s not used: made by another version or for another orbit.yaml", self.file)
+            return {}
+        return data[1]
+
+    def take(self, name: str, path: Path, identity: Identity | None) -> Loaded | None:
+        """The cached result of file ``name`` if its entry was made for the file as it is now."""
+        entry = self.old.get(name)
+        if identity is None or not isinstance(entry, dict) or entry.get("i") != list(identity):
+            return None
+        try:
+            result = _rebuild(entry, path, self.config)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            _log.debug("solution cache entry %s not used: %r", name, exc)
+            return None
+        self.new[name] = entry
+        return result
+
+    def keep(self, name: str, path: Path, identity: Identity | None, result: Loaded) -> None:
+        self.changed = True
+        if identity is not None:
+            self.fresh.append((name, path, identity, result))
+
+    def save(self) -> None:
+        """Write the cache again when anything differs: on a thread of its own, so that a cold cache costs the
+        caller no more than reading the files did (the entries are made, encoded and written while the caller
+        goes on, typically to wait for the platform). The next cache opened in this process waits for it."""
+        if not self.changed and self.new.keys() == self.old.keys():
+            return
+        writer = threading.Thread(target=self._write, args=(dict(self.new), list(self.fresh), known_secrets()),
+                                  name="orbit-solution-cache")
+        with _writers_lock:
+            _writers.append(writer)
+        writer.start()
+
+    def _write(self, entries: dict[str, Entry], fresh: list[tuple[str, Path, Identity, Loaded]],
+               known: frozenset[str]) -> None:
+        time.sleep(0)  # let the thread that started this return to its caller first
+        tmp = None
+        try:
+            for name, path, identity, result in fresh:
+                entry = _entry(result, path, self.config, known)
+                if entry is not None:
+                    entry["i"] = list(identity)
+                    entries[name] = entry
+            payload = marshal.dumps((self.key, dict(sorted(entries.items()))))
+            data = MAGIC + hashlib.sha256(payload).digest() + payload
+            folder = make_private_dir(self.file.parent)
+            tmp = folder / f".{self.file.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.file)
+            tmp = None
+        except Exception as exc:  # a read-only or full .orbit/, anything: the cache is only an optimisation
+            _log.debug("solution cache %s not written: %r", self.file, exc)
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def wait_for_writes() -> None:
+    """Wait until every cache write this process started has ended (a new cache does, before it reads)."""
+    while True:
+        with _writers_lock:
+            if not _writers:
+                return
+            writer = _writers.pop(0)
+        if writer is not threading.current_thread():
+            writer.join()
+
+
+def _key(config: WorkspaceConfig) -> str:
+    """What every entry depends on besides its own file (see the module docstring), as a digest: the defaults
+    may hold secret values, and only their digest is written."""
+    parts = [FORMAT, marshal.version, sys.version_info[:2], __version__, _code_digest(), str(config.solutions_dir),
+             repr(config.defaults),
+             list(config.secret_env_names), list(secret_name_patterns())]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for name in _CODE:
+        try:
+            digest.update((package / name).read_bytes())
+        except OSError:
+            digest.update(f"unreadable {name}".encode())
+    return digest.hexdigest()
+
+
+# -- entries ------------------------------------------------------------------------------------------------
+
+
+def _entry(result: Loaded, path: Path, config: WorkspaceConfig, known: frozenset[str]) -> Entry | None:
+    """The cache entry of one file's result, or None when it must not be kept (it holds a secret, or an error
+    of a kind the cache cannot give back exactly)."""
+    if isinstance(result, ConfigError):
+        if type(result) is not ConfigError or result.path != path:
+            return None
+        texts = [result.problem, result.rule or ""]
+        if any(redact(text) != text for text in texts):
+            return None
+        return {"e": [result.problem, result.line, result.rule]}
+    spec = result
+    if spec.path != path:
+        return None
+    defaults = config.defaults.env
+    env: dict[str, dict[str, str | None]] = {}
+    for component, values in spec.env.items():
+        inherited = defaults.get(component)
+        if not values:
+            env[component] = {}
+            continue
+        kept: dict[str, str | None] = {}
+        for name, value in values.items():
+            if inherited is not None and inherited.get(name, _ABSENT) == value:
+                kept[name] = None  # the default's value, read from orbit.yaml each time
+            elif value and (value in known or is_secret_name(name)):
+                return None  # a secret value of the file's own is never written to the cache
+            else:
+                kept[name] = value
+        env[component] = kept
+    secrets = {component: {name: [secret.key_vault_url, secret.identity] for name, secret in values.items()}
+               for component, values in spec.secrets.items()}
+    return {"s": [spec.id, spec.display_name, spec.images, env, spec.share_quota_gib, secrets, spec.secret_env,
+                  spec.labels]}
+
+
+def _rebuild(entry: Entry, path: Path, config: WorkspaceConfig) -> Loaded:
+    """The result an entry was made from, with fresh objects.
+
+    Raises:
+        KeyError, TypeError, ValueError, AttributeError: the entry is not of the shape this version writes.
+    """
+    if "e" in entry:
+        problem, line, rule = entry["e"]
+        if not isinstance(problem, str) or not isinstance(line, int | None) or not isinstance(rule, str | None):
+            raise TypeError("error entry")
+        return ConfigError(path, problem, line=line, rule=rule)
+    solution_id, display_name, images, env, quota, secrets, secret_env, labels = entry["s"]
+    defaults = config.defaults.env
+    return SolutionSpec(
+        id=_text(solution_id),
+        display_name=_text(display_name),
+        images=_texts(images),
+        env={component: {_text(name): defaults[component][name] if value is None else _text(value)
+                         for name, value in env[component].items()} for component in APP_COMPONENTS},
+        share_quota_gib=_number(quota),
+        path=path,
+        secrets={component: {name: KeyVaultSecret(_text(url), None if identity is None else _text(identity))
+                             for name, (url, identity) in values.items()} for component, values in secrets.items()},
+        secret_env={component: _texts(values) for component, values in secret_env.items()},
+        labels=_texts(labels),
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def _number(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError("not a number")
+    return value
+
+
+def _texts(values: Any) -> dict[str, str]:
+    if not isinstance(values, dict):
+        raise TypeError("not a mapping")
+    return {_text(name): _text(value) for name, value in values.items()}

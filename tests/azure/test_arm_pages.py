@@ -1,0 +1,197 @@
+"""Listings read as JSON (decision 0071) give exactly what the SDK models gave, over the ARM emulator.
+
+The reference is the SDK's own paged operation (``container_apps.list_by_resource_group``,
+``managed_environments_storages.list``) projected by ``app_from_model`` / ``app_facts`` / ``storage_from_model``,
+with the same clients; the listing under test is ``AzurePlatform.list_apps`` / ``list_app_states`` /
+``list_storages``. Documents Orbit never writes are stored too (someone else's apps and storages), and the pages
+are small so that every listing follows ``nextLink``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from orbit_ops.backends.azure.app_documents import app_from_model, new_app_model, storage_from_model
+from orbit_ops.backends.azure.arm_pages import API_VERSION
+from orbit_ops.backends.azure.common import call
+from orbit_ops.backends.azure.platform import MANAGED_BY, AzurePlatform
+from orbit_ops.backends.azure.revision_documents import app_facts
+from orbit_ops.errors import OrbitError
+from orbit_ops.fleet.resources import MANAGED_BY_TAG, App, AppSecret, Mount
+
+if TYPE_CHECKING:
+    from conftest import AzureEmulators  # tests/azure/conftest.py
+
+KV = "https://orbit-kv.vault.azure.net/secrets/db-password"
+OTHER_ID = "/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/other"
+
+
+def orbit_app(index: int, pull: str) -> App:
+    return App(
+        name=f"agent-{index:04x}",
+        image=f"orbitacr.azurecr.io/agent:1.{index}.0",
+        env={"LOG_LEVEL": "info", "B": f"{index}", "A": ""},  # type: ignore[arg-type]
+        mounts=(Mount(f"customer-{index}-rw", "/data"), Mount(f"internal-{index}", "/internal")),
+        tags={MANAGED_BY_TAG: MANAGED_BY, "orbit-solution-id": f"customer-{index}"},  # type: ignore[arg-type]
+        registry_server="orbitacr.azurecr.io",
+        identity=pull,
+        secrets={"db-password": AppSecret(KV, OTHER_ID if index % 2 else "")},  # type: ignore[arg-type]
+        secret_env={"DB_PASSWORD": "db-password"},  # type: ignore[arg-type]
+    )
+
+
+def someone_elses(name: str, tags: dict[str, str] | None) -> dict[str, Any]:
+    """Apps Orbit never wrote: a second container, a secret with a value and the env var taking it, a volume
+    without a storage name, a system-assigned identity beside a user-assigned one, no registry."""
+    return {
+        "location": "westeurope",
+        "tags": tags,
+        "identity": {"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {OTHER_ID: {}}},
+        "properties": {
+            "managedEnvironmentId": "/subscriptions/x/resourceGroups/y/providers/Microsoft.App/managedEnvironments/e",
+            "configuration": {"secrets": [{"name": "api-key", "value": "v4lue-never-returned"},
+                                          {"name": "kv", "keyVaultUrl": KV, "identity": OTHER_ID}]},
+            "template": {
+                "containers": [
+                    {"name": "main", "image": "docker.io/library/nginx:1.27",
+                     "env": [{"name": "API_KEY", "secretRef": "api-key"}, {"name": "KV", "secretRef": "kv"},
+                             {"name": "PLAIN", "value": "x"}, {"name": "EMPTY"}],
+                     "volumeMounts": [{"volumeName": "scratch", "mountPath": "/tmp/s"},
+                                      {"volumeName": "unknown", "mountPath": "/u"}]},
+                    {"name": "sidecar", "image": "busybox"},
+                ],
+                "volumes": [{"name": "scratch", "storageType": "EmptyDir"}],
+            },
+        },
+    }
+
+
+@pytest.fixture
+def fleet(emulators: AzureEmulators) -> AzurePlatform:
+    platform = AzurePlatform(emulators.settings(), emulators.fast)
+    for index in range(23):
+        emulators.arm.put_app(f"agent-{index:04x}", new_app_model(
+            orbit_app(index, emulators.pull_identity), location="westeurope",
+            environment_id=platform.environment_id).as_dict())
+    emulators.arm.put_app("theirs-tagged", someone_elses("theirs-tagged", {MANAGED_BY_TAG: MANAGED_BY, "x": "y"}))
+    emulators.arm.put_app("theirs-untagged", someone_elses("theirs-untagged", None))
+    emulators.arm.put_app("theirs-other-tag", someone_elses("theirs-other-tag", {MANAGED_BY_TAG: "terraform"}))
+    for index in range(7):
+        emulators.arm.put_storage(f"customer-{index}-rw", {"properties": {"azureFile": {
+            "accountName": "orbitfiles", "accountKey": "a2V5", "shareName": f"customer-{index}",
+            "accessMode": "ReadWrite" if index % 2 else "ReadOnly"}}})
+    emulators.arm.put_storage("nfs-link", {"properties": {"nfsAzureFile": {"server": "s", "shareName": "/x"}}})
+    emulators.arm.put_storage("empty-link", {"properties": {"azureFile": {}}})
+    emulators.arm.page_size = 4
+    return platform
+
+
+def through_models(platform: AzurePlatform) -> tuple[dict[str, App], dict[str, Any], dict[str, Any]]:
+    client = platform._arm()
+    models = list(client.container_apps.list_by_resource_group(platform.resource_group))
+    tagged = [model for model in models if (model.tags or {}).get(MANAGED_BY_TAG) == MANAGED_BY]
+    storages = client.managed_environments_storages.list(platform.resource_group, platform.settings.environment)
+    return ({model.name: app_from_model(model) for model in tagged},
+            {model.name: app_facts(model) for model in tagged},
+            {model.name: storage_from_model(model) for model in storages.value or []})
+
+
+def test_listings_as_json_equal_the_sdk_models_projections(fleet: AzurePlatform, emulators: AzureEmulators) -> None:
+    apps, states, storages = through_models(fleet)
+    assert len(apps) == 24 and len(storages) == 9  # 23 of Orbit's and one of someone else's tagged as Orbit's
+
+    async def listed() -> tuple[Any, Any, Any]:
+        got = await fleet.list_apps()
+        return got, await fleet.list_app_states(), await fleet.list_storages()
+
+    emulators.clear_logs()
+    got_apps, got_states, got_storages = asyncio.run(listed())
+    assert got_apps == apps
+    assert list(got_apps) == list(apps)  # in the listing's order
+    assert got_states == states
+    assert got_storages == storages
+    theirs = got_apps["theirs-tagged"]  # what each rule of the projection makes of someone else's document
+    assert dict(theirs.env) == {"EMPTY": "", "PLAIN": "x"}
+    assert dict(theirs.secret_env) == {"KV": "kv"}  # API_KEY takes a secret with a value: not Orbit's
+    assert dict(theirs.secrets) == {"kv": AppSecret(KV, OTHER_ID)}
+    assert theirs.mounts == (Mount("scratch", "/tmp/s"), Mount("unknown", "/u"))
+    assert (theirs.identity, theirs.registry_server, theirs.image) == (OTHER_ID, "", "docker.io/library/nginx:1.27")
+    log = [entry for entry in emulators.arm_server.log if entry.path.endswith("/containerApps")]
+    assert len(log) == 7  # 26 apps, 4 a page: every nextLink followed, one listing for apps and their states
+    assert {parse_qs(entry.query)["api-version"][0] for entry in emulators.arm_server.log} == {API_VERSION}
+
+
+def test_the_api_version_is_the_sdks_own(emulators: AzureEmulators) -> None:
+    """What the listings send is what the SDK sends when it is not told: an SDK upgrade that moves it shows here."""
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    from orbit_ops.backends.azure.common import AzureEndpoints, credential
+
+    endpoints = AzureEndpoints.from_settings(emulators.settings())
+    client = ContainerAppsAPIClient(credential(), emulators.settings().subscription_id, base_url=endpoints.arm,
+                                    credential_scopes=[endpoints.arm + "/.default"],
+                                    **endpoints.pooled_transport(endpoints.arm, emulators.fast.arm))
+    emulators.clear_logs()
+    list(client.container_apps.list_by_resource_group(emulators.settings().resource_group))
+    [entry] = emulators.arm_server.log
+    assert parse_qs(entry.query)["api-version"] == [API_VERSION]
+    client.close()
+
+
+@pytest.mark.parametrize("fault", ["forbidden", "missing group", "bad token"])
+def test_a_failed_listing_says_what_the_sdk_path_said(fleet: AzurePlatform, emulators: AzureEmulators,
+                                                      monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    from dataclasses import replace
+
+    platform = fleet
+    if fault == "forbidden":
+        emulators.arm.forbid |= {("GET", "apps"), ("GET", "storages")}
+    elif fault == "missing group":
+        platform = AzurePlatform(replace(emulators.settings(), resource_group="elsewhere"), emulators.fast)
+    else:
+        monkeypatch.setenv("ORBIT_AZURE_ACCESS_TOKEN", "not-the-token-of-the-emulator")
+        platform = AzurePlatform(emulators.settings(), emulators.fast)
+    client = platform._arm()
+
+    async def failures() -> list[tuple[type[Exception], str]]:
+        said: list[tuple[type[Exception], str]] = []
+        for reference, ours in (
+                (lambda: list(client.container_apps.list_by_resource_group(platform.resource_group)),
+                 platform.list_apps),
+                (lambda: client.managed_environments_storages.list(platform.resource_group,
+                                                                   platform.settings.environment),
+                 platform.list_storages)):
+            what = "a listing"
+            with pytest.raises(OrbitError) as by_models:
+                await call(reference, what=what)
+            with pytest.raises(OrbitError) as by_json:
+                await ours()
+            said.append((type(by_models.value), str(by_models.value).replace(what, "<what>")))
+            said.append((type(by_json.value), _without_what(str(by_json.value))))
+        return said
+
+    said = asyncio.run(failures())
+    assert said[0] == said[1] and said[2] == said[3], said
+
+
+def test_a_transient_failure_of_a_page_is_retried(fleet: AzurePlatform, emulators: AzureEmulators) -> None:
+    from emulators.server import Fault
+
+    apps, _, _ = through_models(fleet)
+    emulators.clear_logs()
+    emulators.arm_server.inject(Fault("503", method="GET", path="/containerApps$", count=2))
+    emulators.arm_server.inject(Fault("429", method="GET", path="/storages$", count=1))
+    assert asyncio.run(fleet.list_apps()) == apps
+    assert len(asyncio.run(fleet.list_storages())) == 9
+    assert sorted(entry.fault for entry in emulators.arm_server.log if entry.fault) == ["429", "503", "503"]
+
+
+def _without_what(message: str) -> str:
+    for what in ("list the container apps of orbit-test", "list the container apps of elsewhere",
+                 "list the storages of environment orbit-env"):
+        message = message.replace(what, "<what>")
+    return message
