@@ -42,7 +42,7 @@ from orbit_ops.config.solution_files import list_files as solution_file_paths
 from orbit_ops.config.solution_files import read_solution_text
 from orbit_ops.config.solution_files import stamp as solution_file_stamp
 from orbit_ops.config.state import read_state
-from orbit_ops.errors import ConfigError, InputError, NotFoundError
+from orbit_ops.errors import InputError, NotFoundError
 from orbit_ops.names import APP_COMPONENTS, SOLUTION_ID_RULE, is_valid_solution_id
 from orbit_ops.redact import register_env_secrets, register_secret_names
 from orbit_ops.text import did_you_mean
