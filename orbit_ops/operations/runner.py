@@ -388,21 +388,35 @@ def _members_shortfall(children: Mapping[str, MemberState]) -> str | None:
 
     Members are solutions (sweeps, provisions and rolls are the operations that have them):
     ``1 of 8 solutions failed: globex``, or with several states ``2 of 40 solutions did not
-    succeed: 1 failed: globex; 1 skipped: cyberdyne``.
+    succeed: 1 failed: globex; 1 skipped: cyberdyne``. A member whose name holds a space is a part of the
+    operation, not a solution (a roll's ``wave 2``: solution ids hold none): it is named after the solutions,
+    never counted among them (``…; wave 2 failed, wave 3 skipped``).
     """
     short: dict[MemberState, list[str]] = {}
+    parts: list[str] = []
+    solutions = 0
     for child, state in children.items():
+        if " " in child:
+            if state != MemberState.SUCCEEDED:
+                parts.append(f"{child} {state}")
+            continue
+        solutions += 1
         if state != MemberState.SUCCEEDED:
             short.setdefault(state, []).append(child)
-    if not short:
+    if not short and not parts:
         return None
+    others = ", ".join(parts)
+    if not short:
+        return others
     count = sum(len(members) for members in short.values())
-    total = f"{len(children)} solution{'s' if len(children) != 1 else ''}"
+    total = f"{solutions} solution{'s' if solutions != 1 else ''}"
     if len(short) == 1:
         ((state, members),) = short.items()
-        return f"{count} of {total} {state}: {_first_names(members)}"
-    parts = "; ".join(f"{len(members)} {state}: {_first_names(members)}" for state, members in short.items())
-    return f"{count} of {total} did not succeed: {parts}"
+        text = f"{count} of {total} {state}: {_first_names(members)}"
+    else:
+        text = f"{count} of {total} did not succeed: " + "; ".join(
+            f"{len(members)} {state}: {_first_names(members)}" for state, members in short.items())
+    return f"{text}; {others}" if others else text
 
 
 def _first_names(names: list[str], shown: int = 5) -> str:

@@ -856,8 +856,12 @@ def members_body(outcomes: dict[str, str]) -> Any:
          "3 of 4 solutions did not succeed: 1 failed: a-1; 2 skipped: a-2, a-4"),
         ({f"s-{i}": "failed" for i in range(8)}, "failed",
          "8 of 8 solutions failed: s-0, s-1, s-2, s-3, s-4 and 3 more"),
+        ({"wave 1": "succeeded", "a-1": "succeeded", "wave 2": "failed", "a-2": "failed", "wave 3": "skipped",
+          "a-3": "skipped"}, "failed",
+         "2 of 3 solutions did not succeed: 1 failed: a-2; 1 skipped: a-3; wave 2 failed, wave 3 skipped"),
     ],
-    ids=["all-succeeded", "only-member-failed", "one-of-three-failed", "failed-and-skipped", "many-failed"],
+    ids=["all-succeeded", "only-member-failed", "one-of-three-failed", "failed-and-skipped", "many-failed",
+         "waves-named-not-counted"],
 )
 async def test_an_operation_succeeds_only_when_every_member_does(
     store: OperationStore, outcomes: dict[str, str], state: str, error: str | None
