@@ -77,6 +77,7 @@ class FleetModel:
         self.synced_at: str | None = None  # HH:MM:SS of the last platform read
         self.integrity = IntegrityReport()
         self._stamp: Stamp | None = None  # the solution files as the last load found them
+        self._recheck = False  # a look at the files was due while a load ran: look once it has ended
         self._integrity_due = True
         self.changed: Signal[bool] = Signal(jobs.host, "fleet-changed")
         self.degraded: Signal[HealthDegraded] = Signal(jobs.host, "fleet-degraded")
@@ -90,7 +91,9 @@ class FleetModel:
         """The interval while the fleet is shown: read the platform again, and the files if they changed."""
         if not self.jobs.busy(SYNC):
             self.sync()
-        if not self.jobs.busy(LOAD) and not self.jobs.busy(FILES):
+        if self.jobs.busy(LOAD) or self.jobs.busy(FILES):
+            self._recheck = True  # the running read may have looked at a file before a write: look after it
+        else:
             self.check_files()
 
     def load(self) -> Worker[None]:
@@ -110,9 +113,20 @@ class FleetModel:
     async def _check_files(self) -> None:
         workspace = self.workspace
         stamp = await asyncio.to_thread(solution_files_stamp, workspace.config)
-        if stamp != self._stamp and not self.jobs.busy(LOAD):
-            workspace.refresh_solutions()
-            self.load()
+        if stamp == self._stamp:
+            if self._recheck:  # asked for while this look ran: a write may have come after its scan
+                self._recheck = False
+                self._look_again()
+            return
+        if self.jobs.busy(LOAD):
+            self._recheck = True  # the load looks again when it ends
+            return
+        workspace.refresh_solutions()
+        self.load()  # it looks again when it ends, if a look was asked for meanwhile
+
+    def _look_again(self) -> None:
+        """A look at the files was due while one ran (or a load): take it once this job has ended."""
+        self.jobs.after_refresh(self.check_files)
 
     async def _load(self) -> None:
         try:
@@ -128,6 +142,9 @@ class FleetModel:
         self.changed.publish(True)
         # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn.
         self.jobs.after_refresh(self.sync)
+        if self._recheck:  # a file may have been written while this load read the others: look now, not a tick on
+            self._recheck = False
+            self._look_again()
 
     async def _sync(self) -> None:
         workspace = self.workspace
