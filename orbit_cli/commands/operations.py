@@ -20,7 +20,9 @@ from orbit_cli.output import echo, print_json, print_table, warn
 from orbit_cli.running import exit_code_of, run_operation
 
 if TYPE_CHECKING:
-    from orbit_ops.operations.events import OperationFinished
+    from collections.abc import AsyncGenerator
+
+    from orbit_ops.operations.events import Event, OperationFinished
     from orbit_ops.operations.shared import SharedOperations
 
 
@@ -132,14 +134,11 @@ def _progress(progress: dict[str, int]) -> str:
 @pass_settings
 def logs(settings: Settings, op_id: str, follow: bool) -> None:
     """Replay the log of operation ID (a unique prefix will do), or follow it live."""
-    import asyncio
-    import contextlib
 
     from orbit_ops.errors import NotFoundError
     from orbit_ops.operations.events import LogLine
     from orbit_ops.operations.events import to_json as event_json
     from orbit_ops.operations.log import follow as follow_events
-    from orbit_ops.text import json_text
 
     workspace = settings.open()
     store = workspace.operations()
@@ -170,31 +169,15 @@ def logs(settings: Settings, op_id: str, follow: bool) -> None:
             echo(f"{record.kind} {record.target} is {record.state} (use --follow to stream it)")
         return
 
-    async def stream() -> OperationFinished | None:
-        from orbit_cli.render import EventPrinter
-
-        with EventPrinter(quiet=settings.json) as printer:
-            printer._label = f"{record.kind} {record.target}"
-            async with contextlib.aclosing(follow_events(store, record.id)) as events:
-                async for event in events:
-                    if settings.json:
-                        echo(json_text(event_json(event)))
-                    printer.handle(event)
-            return printer.finished
-
-    finished = asyncio.run(stream())
-    if finished is not None and finished.state == "failed":
-        sys.exit(1)
+    _print_followed(settings, f"{record.kind} {record.target}", follow_events(store, record.id))
 
 
 def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follow: bool) -> bool:
     """``orbit logs`` of an operation found only in the shared store; False when it is not there either."""
     import asyncio
-    import contextlib
 
     from orbit_ops.operations.events import LogLine
     from orbit_ops.operations.events import to_json as event_json
-    from orbit_ops.text import json_text
 
     document = asyncio.run(shared.record(op_id))
     if document is None:
@@ -218,13 +201,25 @@ def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follo
             echo(f"{label} {document['state']}{error}{by}")
         return True
 
-    async def stream() -> OperationFinished | None:
-        from orbit_cli.render import EventPrinter
+    _print_followed(settings, label, shared.follow(document["id"]))
+    return True
 
+
+def _print_followed(settings: Settings, label: str, events: AsyncGenerator[Event, None]) -> None:
+    """Print a followed operation's events as they come (``--json``: one event a line) until it ends; exit 1
+    when it failed."""
+    import asyncio
+    import contextlib
+
+    from orbit_cli.render import EventPrinter
+    from orbit_ops.operations.events import to_json as event_json
+    from orbit_ops.text import json_text
+
+    async def stream() -> OperationFinished | None:
         with EventPrinter(quiet=settings.json) as printer:
             printer._label = label
-            async with contextlib.aclosing(shared.follow(document["id"])) as events:
-                async for event in events:
+            async with contextlib.aclosing(events) as followed:
+                async for event in followed:
                     if settings.json:
                         echo(json_text(event_json(event)))
                     printer.handle(event)
@@ -233,7 +228,6 @@ def _shared_logs(settings: Settings, shared: SharedOperations, op_id: str, follo
     finished = asyncio.run(stream())
     if finished is not None and finished.state == "failed":
         sys.exit(1)
-    return True
 
 
 @click.command()

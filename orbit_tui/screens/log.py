@@ -82,19 +82,28 @@ class LogScreen(OrbitScreen):
         self._header_stale = False
 
     def compose_body(self) -> ComposeResult:
+        yield from self.compose_header()
+        children = StateTable(CHILD_COLUMNS, id="children", openable=False)
+        children.show_cursor = False
+        children.display = False  # shown when there is something to show
+        yield children
+        yield from self.compose_log()
+
+    def compose_header(self) -> ComposeResult:
+        """The title line: what the operation is, its state and counts, its progress."""
         with Horizontal(id="log-header"):
             yield Label("", id="log-title", classes="screen-title", markup=False)
             yield Label("", id="log-state", classes="state", markup=False)
             yield ProgressBar(id="log-progress", show_eta=False)
-        children = StateTable(CHILD_COLUMNS, id="children", openable=False)
-        children.show_cursor = False
+
+    def compose_log(self) -> ComposeResult:
+        """The log itself, the follow/search line under it and the search box (shown by ``/``)."""
+        yield OperationLog(stored_log_text, id="log")
+        yield Label("", id="log-mode", classes="note", markup=False)
         search = Input(
             placeholder="search the log (Enter: keep, n/N: next/previous, Esc: close)", id="log-search", compact=True
         )
-        children.display = search.display = False  # shown when there is something to show
-        yield children
-        yield OperationLog(stored_log_text, id="log")
-        yield Label("", id="log-mode", classes="note", markup=False)
+        search.display = False
         yield search
 
     def on_mount(self) -> None:

@@ -8,8 +8,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.widgets import Input, Label, ProgressBar
+from textual.widgets import Label
 
 from orbit_ops.errors import OrbitError
 from orbit_ops.fleet.waved_roll import SavedLayout, is_wave_child, saved_layout, stop_requested, wave_child
@@ -18,11 +17,11 @@ from orbit_ops.operations.events import ChildChanged, Event
 from orbit_ops.operations.kinds import ACTIVE_STATES
 from orbit_tui.messages import DialogRequested, ResumeRollRequested, RollBackWaveRequested, StopAfterWaveRequested
 from orbit_tui.model import ConsoleModel
-from orbit_tui.render import Cell, stored_log_text
+from orbit_tui.render import Cell
 from orbit_tui.roll_render import SOLUTION_COLUMNS, WAVE_COLUMNS, halt_text, solution_row, wave_row
 from orbit_tui.screens.log import LogScreen
 from orbit_tui.screens.modals import ConfirmScreen
-from orbit_tui.widgets import OperationLog, StateTable
+from orbit_tui.widgets import StateTable
 
 
 class RollScreen(LogScreen):
@@ -47,10 +46,7 @@ class RollScreen(LogScreen):
         self.stop_asked = False
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="log-header"):
-            yield Label("", id="log-title", classes="screen-title", markup=False)
-            yield Label("", id="log-state", classes="state", markup=False)
-            yield ProgressBar(id="log-progress", show_eta=False)
+        yield from self.compose_header()
         waves = StateTable(WAVE_COLUMNS, id="waves", openable=False)
         waves.show_cursor = False
         yield waves
@@ -58,13 +54,7 @@ class RollScreen(LogScreen):
         children = StateTable(SOLUTION_COLUMNS, id="children", openable=False)
         children.show_cursor = False
         yield children
-        yield OperationLog(stored_log_text, id="log")
-        yield Label("", id="log-mode", classes="note", markup=False)
-        search = Input(
-            placeholder="search the log (Enter: keep, n/N: next/previous, Esc: close)", id="log-search", compact=True
-        )
-        search.display = False
-        yield search
+        yield from self.compose_log()
 
     def on_mount(self) -> None:
         if self.roll_layout is None:
