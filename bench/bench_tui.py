@@ -14,6 +14,7 @@ How it measures (headless ``App.run_test``, which lays out and renders every fra
 - *filter keystroke*: a character typed into the open filter box until the first frame after the table was
   redrawn with the rows that match (the bare apps filter the same row texts by substring).
 - *scroll by a page*: ``pagedown`` posted until the first frame after the table handled it, 10 pages from the top.
+- *cold*: the same start with ``.orbit/cache/solutions.bin`` removed just before (every file read and parsed).
 - *peak memory*: the console started in a fresh process (``--memory``) until interactive at 10,000 and at 1,000
   solutions; its peak RSS (``VmHWM``).
 - *widgets*: the same 10,000 rows of text in a bare app holding Textual's ``DataTable``, Orbit's ``LineTable``
@@ -558,6 +559,7 @@ def main() -> None:
     console: dict[int, list[dict[str, float]]] = {size: [] for size in FLEETS}
     widgets: dict[str, list[dict[str, float]]] = {name: [] for name in bare}
     memory: dict[int, list[float]] = {1_000: [], SOLUTIONS: []}
+    cold: dict[int, list[dict[str, float]]] = {40: [], SOLUTIONS: []}
     rate_o, rate_b, lat_o, lat_b, worst_o, worst_b = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         roots, op_id = make_workspaces(Path(tmp))
@@ -569,6 +571,9 @@ def main() -> None:
         for _ in range(runs):  # interleaved, so machine noise hits all alike
             for size in FLEETS:
                 console[size].append(measure(orbit_solutions(roots[size], size, more=size != 1_000)))
+            for size in (40, SOLUTIONS):  # cold: the solution cache removed first (it is written again meanwhile)
+                (roots[size] / ".orbit" / "cache" / "solutions.bin").unlink(missing_ok=True)
+                cold[size].append(measure(orbit_solutions(roots[size], size, more=False)))
             for name, kind in bare.items():
                 widgets[name].append(measure(bare_solutions(kind, rows, haystacks)))
             for size in memory:
@@ -604,7 +609,17 @@ def main() -> None:
     print(
         f"| of which reading and judging the solution files | {ms(of(small, 'read'))} | "
         f"{ms(of(console[1_000], 'read'))} | {ms(of(big, 'read'))} | {of(big, 'read') / of(small, 'read'):.1f}× | "
-        "(the solution-file cache of issue 17 is not in this run) |"
+        "warm solution cache (decision 0070) |"
+    )
+    cs, cb = cold[40], cold[SOLUTIONS]
+    print(
+        f"| start → interactive, cold solution cache (removed first) | {ms(of(cs, 'start'))} | — | "
+        f"{ms(of(cb, 'start'))} | {of(cb, 'start') / of(cs, 'start'):.2f}× (cold ÷ cold); "
+        f"10,000 cold ÷ 10,000 warm {of(cb, 'start') / of(big, 'start'):.2f}× | reported |"
+    )
+    print(
+        f"| of which the read, cold | {ms(of(cs, 'read'))} | — | {ms(of(cb, 'read'))} | "
+        f"{of(cb, 'read') / of(cs, 'read'):.1f}× | |"
     )
     print(
         f"| start minus that read | {ms(of(small, 'start') - of(small, 'read'))} | — | "

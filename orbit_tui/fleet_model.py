@@ -38,7 +38,7 @@ from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
 from orbit_tui.jobs import Jobs
 from orbit_tui.record_checks import RecordChecks
-from orbit_tui.render import SolutionView, clock_time, pin_views
+from orbit_tui.render import PinView, SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 LOAD, SYNC, FILES, INTEGRITY = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity"
@@ -223,9 +223,10 @@ class FleetModel:
         specs = solution_set.valid
         last = self.read_last_operations(specs)
         flagged = self.flagged_pins()
+        judged: dict[tuple[str, ...], tuple[PinView, ...]] = {}  # the pins judged once per versions pinned
         views = [
             self.with_problems(
-                self.with_status(SolutionView(spec, pin_views(spec, releases)), last.get(spec.id)), flagged
+                self.with_status(SolutionView(spec, pin_views(spec, releases, judged)), last.get(spec.id)), flagged
             )
             for spec in specs
         ]

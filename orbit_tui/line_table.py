@@ -124,8 +124,9 @@ class LineTable(ScrollView, can_focus=True):
         self._labels = tuple(columns)
         self._rows: list[Row] = []
         self._index: dict[str, int] | None = {}
-        # key → (cells, their texts as shown, their widths): measured once per cells, reused by every redraw.
-        self._measured: dict[str, tuple[tuple[Cell, ...], tuple[str, ...], tuple[int, ...]]] = {}
+        # key → the cells last measured (the columns are as wide as every row measured); what a text shows as, and
+        # its width, is kept once per distinct text.
+        self._measured: dict[str, tuple[Cell, ...]] = {}
         self._widths = tuple(cell_len(label) for label in self._labels)
         self._shown_texts: dict[str, tuple[str, int]] = {}
         self.cursor_row = 0
@@ -161,7 +162,7 @@ class LineTable(ScrollView, can_focus=True):
     def get_row_at(self, index: int) -> list[Text]:
         key, cells = self._rows[index]
         glow = key in self.flashing
-        _, texts, _ = self._measure(key, cells)
+        texts = self._texts(cells)
         return [Text(text, style=self._cell_style(cell.state, glow)) for cell, text in zip(cells, texts, strict=True)]
 
     def show_rows(self, rows: Iterable[Row], *, flash: bool = False) -> None:
@@ -193,17 +194,10 @@ class LineTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
         self.refresh()
 
-    def _measure(self, key: str, cells: tuple[Cell, ...]) -> tuple[tuple[Cell, ...], tuple[str, ...], tuple[int, ...]]:
-        measured = self._measured.get(key)
-        if measured is None or measured[0] is not cells:
-            if measured is None or measured[0] != cells:
-                shown = self._shown_texts
-                found = [shown.get(cell.text) or self._show_text(cell.text) for cell in cells]
-                measured = (cells, tuple(text for text, _ in found), tuple(width for _, width in found))
-            else:  # the same content rendered again (a new publication): remember these, compare no more
-                measured = (cells, measured[1], measured[2])
-            self._measured[key] = measured
-        return measured
+    def _texts(self, cells: Sequence[Cell]) -> list[str]:
+        """The texts of ``cells`` as they are shown (each distinct text made visible once, when first measured)."""
+        shown = self._shown_texts
+        return [(shown.get(cell.text) or self._show_text(cell.text))[0] for cell in cells]
 
     def _show_text(self, text: str) -> tuple[str, int]:
         """``text`` as a cell shows it (control characters as escapes) and its width; once per distinct text."""
@@ -215,16 +209,20 @@ class LineTable(ScrollView, can_focus=True):
         """Widen the columns to the rows not measured before (each row is measured once per content).
 
         As DataTable's columns, they only grow: a filter narrowing the rows keeps the columns where they were, so
-        the table does not shift under the operator's eyes at every keystroke.
+        the table does not shift under the operator's eyes at every keystroke. A column is measured over its
+        distinct texts (a fleet's rows repeat their pins and states), each measured once (decision 0078).
         """
-        known = self._measured
-        fresh = [
-            self._measure(key, cells)[2]
-            for key, cells in self._rows
-            if (measured := known.get(key)) is None or measured[0] is not cells
-        ]
-        if fresh:
-            self._widths = tuple(max(column) for column in zip(self._widths, *fresh, strict=True))
+        measured = self._measured
+        fresh = [cells for key, cells in self._rows if measured.get(key) is not cells]
+        if not fresh:
+            return
+        measured.update((key, cells) for key, cells in self._rows)
+        shown = self._shown_texts
+        widths = list(self._widths)
+        for column, width in enumerate(widths):
+            texts = {cells[column].text for cells in fresh}
+            widths[column] = max(width, *((shown.get(text) or self._show_text(text))[1] for text in texts))
+        self._widths = tuple(widths)
 
     def _table_width(self) -> int:
         return sum(width + 2 * PADDING for width in self._widths)
@@ -364,7 +362,7 @@ class LineTable(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, base)
         key, cells = self._rows[index]
-        _, texts, _ = self._measure(key, cells)
+        texts = self._texts(cells)
         return self._render_row(index, texts, cells, base, width, glow=key in self.flashing)
 
     def _render_row(

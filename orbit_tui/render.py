@@ -222,8 +222,20 @@ class PinView:
         return Cell(text + FRESHNESS_MARKS.get(self.freshness, ""), state_class(self.freshness))
 
 
-def pin_views(spec: SolutionSpec, releases: ReleaseIndex) -> tuple[PinView, ...]:
-    """The freshness of each app pin of ``spec`` (computable from config and records alone)."""
+def pin_views(
+    spec: SolutionSpec, releases: ReleaseIndex, judged: dict[tuple[str, ...], tuple[PinView, ...]] | None = None
+) -> tuple[PinView, ...]:
+    """The freshness of each app pin of ``spec`` (computable from config and records alone).
+
+    ``judged``: the pins judged so far against the same ``releases``, by the versions pinned: a fleet pins a few
+    versions, so 10,000 solutions share a few dozen tuples (decision 0078) instead of each judging its own.
+    """
+    if judged is not None:
+        pinned = tuple(spec.pin(component) for component in APP_COMPONENTS)
+        found = judged.get(pinned)
+        if found is None:
+            found = judged[pinned] = pin_views(spec, releases)
+        return found
     views = []
     for component in APP_COMPONENTS:
         pin = spec.pin(component)

@@ -157,7 +157,8 @@ class _Cache:
         except OSError as exc:
             _log.debug("solution cache %s not used: %s", self.file, exc)
             return {}
-        head, digest, payload = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
+        # The payload as a view of the blob, not a copy: a fleet's cache is megabytes, read while the console starts.
+        head, digest, payload = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], memoryview(blob)[len(MAGIC) + 32:]
         if head != MAGIC or hashlib.sha256(payload).digest() != digest:
             _log.debug("solution cache %s not used: not a cache file of this format, or damaged", self.file)
             return {}

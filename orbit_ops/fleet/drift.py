@@ -55,16 +55,18 @@ class LiveSnapshot:
         if self.error is not None:
             return AppHealth(Health.UNKNOWN, health_reason=self.error)
         if app not in self.apps:
-            return AppHealth(Health.MISSING, health_reason="the app does not exist")
+            return MISSING
         if self.health is None:
             return NOT_READ
         return self.health.get(app) or AppHealth(Health.UNKNOWN, health_reason="the platform reported no state for it")
 
 
 NOT_READ = AppHealth(Health.UNKNOWN, health_reason="health not read")
+MISSING = AppHealth(Health.MISSING, health_reason="the app does not exist")  # one, shared by every absent app
+ABSENT = ("absent",)  # the diff of every missing resource
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # three per solution, kept by the console for the whole fleet
 class AppStatus:
     component: str
     pinned: str
@@ -82,7 +84,7 @@ class AppStatus:
                 "health_reason": self.health.health_reason}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # about sixteen per solution, kept by the console for the whole fleet
 class ResourceStatus:
     kind: str
     name: str
@@ -227,7 +229,7 @@ def _resource_status(desired: Resource, live: LiveSnapshot) -> ResourceStatus:
         return ResourceStatus(desired.kind, desired.name, "unknown", (live.error,))
     current = live.get(desired)
     if current is None:
-        return ResourceStatus(desired.kind, desired.name, "missing", ("absent",))
+        return ResourceStatus(desired.kind, desired.name, "missing", ABSENT)
     changes = tuple(differences(desired, current))
     return ResourceStatus(desired.kind, desired.name, "drifted" if changes else "synced", changes)
 
