@@ -189,7 +189,7 @@ def azure_rows(folder: Path, before: Path, runs: int) -> list[str]:
             floor = requests * azure.LATENCY
             med = {name: [statistics.median(s[i] for s in values) for i in range(4)]
                    for name, values in samples.items()}
-            for name, label in (("before", "before (issue 16)"), ("now", "now")):
+            for name, label in (("before", "the reference (--vs)"), ("now", "now")):
                 wall, inside, cpu, emulators = med[name]
                 rows.append(f"| {count:,} solutions, {label} | {requests} ({counts['app_pages']} app pages) | "
                             f"{wall:.2f} s | {inside:.2f} s | {floor:.2f} s | **{inside / floor:.2f}×** | "
@@ -219,7 +219,7 @@ def main() -> None:
     print(f"Machine: {machine()}. Load average (1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: "
           "the machine is shared with other work, read the ratios. Medians of "
           f"{runs} interleaved runs, each a fresh process (`python bench/bench_fleet_reads.py --vs DIR`), the "
-          "reference being the code before issue 17 in the same run.\n")
+          "reference being the code given as `--vs DIR` in the same run.\n")
     print("### Reading and judging the solution files (a demo fleet; in-process time of `load_solution_set`)\n")
     print("| fleet | before (no cache) | cold cache (read + cache written) → ÷ before | warm cache → ÷ before |")
     print("|---|---|---|---|")
