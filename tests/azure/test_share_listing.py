@@ -9,6 +9,7 @@ XML escapes).
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -85,3 +86,24 @@ def test_a_transient_failure_of_a_page_is_retried(emulators: AzureEmulators) -> 
     finally:
         platform.close()
     assert sorted(listed) == [f"customer-{index}-customer" for index in range(6)]
+
+
+def test_an_sdk_without_the_operation_lists_through_its_public_api(emulators: AzureEmulators,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from orbit_ops.backends.azure import storage_private
+
+    for index in range(6):
+        emulators.files.put_share(f"customer-{index}-customer", 100 + index, {"role": "customer"})
+    emulators.files.page_size = 4
+    platform = AzurePlatform(emulators.settings(), emulators.fast)
+    try:
+        fast = asyncio.run(platform.list_shares())
+        # as on a release where the private module moved (the SDK's own code imported it long before)
+        monkeypatch.setitem(sys.modules, storage_private.PRIVATE_STORAGE_MODULE, None)
+        assert storage_private.share_listing_bytes(platform.shares._service(), None) is None
+        emulators.clear_logs()
+        slow = asyncio.run(platform.list_shares())
+    finally:
+        platform.close()
+    assert slow == fast and list(slow) == list(fast)
+    assert len([entry for entry in emulators.files_server.log if entry.method == "GET"]) == 2
