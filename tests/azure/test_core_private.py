@@ -22,10 +22,12 @@ from orbit_ops.backends.azure.core_private import (
     block_size,
     response_class,
 )
+from orbit_ops.backends.azure.storage_private import PRIVATE_STORAGE_MODULE
 from orbit_ops.errors import BackendError
 
 ROOT = Path(__file__).parents[2]
 HOME = ROOT / "orbit_ops" / "backends" / "azure" / "core_private.py"
+STORAGE_HOME = ROOT / "orbit_ops" / "backends" / "azure" / "storage_private.py"
 # The private class, and its private attributes Orbit reads or sets, as code would name them.
 PRIVATE_USE = re.compile(rf"\b{PRIVATE_NAME}\b|\._block_size\b|\._content\b")
 
@@ -45,7 +47,9 @@ def test_only_core_private_imports_or_touches_a_private_part_of_azure_core() -> 
     sources = [path for package in ("orbit_ops", "orbit_cli", "orbit_tui") for path in (ROOT / package).rglob("*.py")]
     importers = {path.relative_to(ROOT).as_posix(): names
                  for path in sources if (names := _private_azure_imports(path))}
-    assert importers == {HOME.relative_to(ROOT).as_posix(): [PRIVATE_MODULE]}
+    # and the storage SDK's, in its own one module (the share listing as bytes, decision 0080)
+    assert importers == {HOME.relative_to(ROOT).as_posix(): [PRIVATE_MODULE],
+                         STORAGE_HOME.relative_to(ROOT).as_posix(): [PRIVATE_STORAGE_MODULE]}
     touching = sorted(path.relative_to(ROOT).as_posix() for path in sources
                       if path != HOME and PRIVATE_USE.search(path.read_text(encoding="utf-8")))
     assert touching == []

@@ -9,7 +9,8 @@ managed fields from it under their wire names. Writes keep the SDK models, whose
 
 A page is requested as the SDK's paged operations request it: the first at the operation's path with the
 client's ``api-version``, the next at the ``nextLink`` the service gave, its query kept and ``api-version``
-set again. A failure raises what the SDK would: the error of its ``error_map`` for 401/404/409/304, else
+set again. The body is parsed once, here (the pipeline is asked not to decode it: decision 0080). A failure
+raises what the SDK would: the error of its ``error_map`` for 401/404/409/304, else
 ``HttpResponseError`` in ARM's error format, so :func:`~orbit_ops.backends.azure.common.call` maps it alike.
 """
 
@@ -74,7 +75,11 @@ def _sent(client: Any, request: Any) -> JsonObject:
     )
     from azure.mgmt.core.exceptions import ARMErrorFormat
 
-    response = client.send_request(request)
+    # stream=True: the pipeline's ContentDecodePolicy would otherwise parse the body into a context this call
+    # never sees, and the JSON would be parsed twice (decision 0080). The body is read at once below, as the
+    # SDK would have; a read cut short raises the SDK's ServiceResponseError, which ``call`` retries.
+    response = client.send_request(request, stream=True)
+    response.read()
     if response.status_code != 200:
         error_map = {401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError,
                      304: ResourceNotModifiedError}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from orbit_ops.backends.azure.common import ACCOUNT_KEY_ENV, AzureEndpoints, account_key, call
 from orbit_ops.errors import BackendError
@@ -42,7 +42,11 @@ class AzureFileShares:
                 self._client = None
 
     async def list_shares(self) -> dict[str, Share]:
-        """Every share of the account with its quota and metadata (the SDK follows the pages).
+        """Every share of the account with its quota and metadata, page by page (``NextMarker``).
+
+        Each page is the SDK's own List Shares operation asked for the body as bytes
+        (:mod:`~orbit_ops.backends.azure.storage_private`), read here with ElementTree: the SDK's models took
+        about 0.2 ms a share to build, for the three fields Orbit reads (decision 0080).
 
         Raises:
             BackendError: the listing failed (after retries), or the account key is missing or refused.
@@ -50,7 +54,19 @@ class AzureFileShares:
         client = self._service()
 
         def listing() -> list[Share]:
-            return [_share(item) for item in client.list_shares(include_metadata=True)]
+            from orbit_ops.backends.azure.storage_private import share_listing_bytes
+
+            shares: list[Share] = []
+            marker: str | None = None
+            while True:
+                body = share_listing_bytes(client, marker)
+                if body is None:  # an SDK without the operation this reads: its public listing, models and all
+                    return [_share(item) for item in client.list_shares(include_metadata=True)]
+                page = share_page(body)
+                shares += page.shares
+                if not page.next_marker:
+                    return shares
+                marker = page.next_marker
 
         shares = await self._call(listing, what=f"list the file shares of {self.account_name}")
         return {share.name: share for share in shares}
@@ -141,6 +157,36 @@ def _refused_key(func: Callable[..., T], account: str, what: str) -> Callable[..
             raise
 
     return run
+
+
+class SharePage(NamedTuple):
+    shares: list[Share]
+    next_marker: str
+
+
+def share_page(body: bytes) -> SharePage:
+    """One List Shares page (``EnumerationResults``) read as the SDK's models read it: a share's name and quota
+    are its ``Name`` and ``Properties/Quota``, its metadata every child of ``Metadata`` (an empty one is "").
+
+    Raises:
+        DecodeError: the body is not XML (what the SDK raises for it).
+    """
+    from xml.etree.ElementTree import ParseError, fromstring
+
+    from azure.core.exceptions import DecodeError
+
+    try:
+        root = fromstring(body)
+    except ParseError as exc:
+        raise DecodeError(f"the file service's share listing is not XML ({exc})") from None
+    shares = []
+    for item in root.iterfind("Shares/Share"):
+        quota = item.findtext("Properties/Quota")
+        found = item.find("Metadata")
+        metadata = {child.tag: child.text or "" for child in found} if found is not None else {}
+        shares.append(Share(name=item.findtext("Name") or "", quota_gib=int(quota) if quota else 0,
+                            metadata=MappingProxyType(dict(sorted(metadata.items())))))
+    return SharePage(shares, root.findtext("NextMarker") or "")
 
 
 def _share(item: Any) -> Share:
