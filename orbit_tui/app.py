@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from orbit_ops.build.pipeline import BuildPlan
 from orbit_ops.errors import InputError, OrbitError
-from orbit_ops.fleet.waved_roll import is_waved_roll, request_stop
+from orbit_ops.fleet.roll_layouts import is_waved_roll, request_stop
 from orbit_ops.operations.liveness import HOST
 from orbit_ops.operations.lockstore import current_user
 from orbit_ops.operations.runner import OperationRunner

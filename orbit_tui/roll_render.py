@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from orbit_ops.fleet.waved_roll import STOPPED_BY_OPERATOR, soak_deadline, wave_child
-from orbit_ops.fleet.waves import Wave
+from orbit_ops.fleet.waved_roll import STOPPED_BY_OPERATOR, soak_deadline
+from orbit_ops.fleet.waves import Wave, wave_child
 from orbit_tui.render import Cell, state_cell
 
 WAVE_COLUMNS = ("wave", "selector", "state", "solutions", "message")

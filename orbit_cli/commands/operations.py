@@ -247,7 +247,7 @@ def cancel(settings: Settings, op_id: str, after_wave: bool) -> None:
     refuse_read_only(settings, "cancel")
     workspace = settings.open()
     if after_wave:
-        from orbit_ops.fleet.waved_roll import request_stop
+        from orbit_ops.fleet.roll_layouts import request_stop
 
         record = request_stop(workspace, op_id)
     else:

@@ -28,7 +28,7 @@ from orbit_cli.running import finish_sweep, run_operation
 if TYPE_CHECKING:
     from orbit_ops.config.model import InvalidSolution
     from orbit_ops.fleet.roll import RollPlan
-    from orbit_ops.fleet.waved_roll import WaveSettings
+    from orbit_ops.fleet.waves import WaveSettings
     from orbit_ops.workspace import Workspace
 
 
@@ -67,8 +67,7 @@ def roll(settings: Settings, component: str | None, version: str | None, ids: tu
     from orbit_ops.fleet.preflight import check_roll
     from orbit_ops.fleet.roll import plan_roll
     from orbit_ops.fleet.sweeps import check_concurrency
-    from orbit_ops.fleet.waved_roll import WaveSettings, check_settings
-    from orbit_ops.fleet.waves import lay_out, parse_duration, parse_waves
+    from orbit_ops.fleet.waves import WaveSettings, check_settings, lay_out, parse_duration, parse_waves
 
     refuse_read_only(settings, "roll")
     check_concurrency(concurrency)

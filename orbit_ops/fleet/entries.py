@@ -20,8 +20,10 @@ from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT, check_health_timeout,
 from orbit_ops.fleet.planned import PlannedSolution
 from orbit_ops.fleet.preflight import NO_PREFLIGHT, Preflight, check_planned
 from orbit_ops.fleet.roll import RollPlan, roll_body
+from orbit_ops.fleet.roll_layouts import save_layout
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY, check_concurrency, plan_many, refuse_unreleased, sweep_body
-from orbit_ops.fleet.waved_roll import WaveSettings, is_wave_child, members, save_layout, waved_roll_body
+from orbit_ops.fleet.waved_roll import members, waved_roll_body
+from orbit_ops.fleet.waves import WaveSettings, is_wave_child
 from orbit_ops.operations.events import OperationFinished
 from orbit_ops.operations.kinds import SWEEPING_KINDS, MemberState, OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT

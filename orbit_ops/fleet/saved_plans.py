@@ -35,8 +35,7 @@ from orbit_ops.fleet.provision import read_live
 from orbit_ops.fleet.resources import DesiredSolution, Resource
 from orbit_ops.fleet.roll import RollPlan, plan_roll
 from orbit_ops.fleet.sweeps import plan_against
-from orbit_ops.fleet.waved_roll import WaveSettings, check_settings
-from orbit_ops.fleet.waves import Wave
+from orbit_ops.fleet.waves import Wave, WaveSettings, check_settings
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.statedir import make_private_dir
 from orbit_ops.workspace import Workspace

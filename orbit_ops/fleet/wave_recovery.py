@@ -17,8 +17,9 @@ from orbit_ops.errors import InputError, RefusedError
 from orbit_ops.fleet.follow import DEFAULT_HEALTH_TIMEOUT, check_health_timeout
 from orbit_ops.fleet.preflight import check_roll
 from orbit_ops.fleet.roll import PinChange, RollPlan, plan_roll, roll_body
+from orbit_ops.fleet.roll_layouts import Resumable, resumable, saved_layout
 from orbit_ops.fleet.sweeps import DEFAULT_CONCURRENCY
-from orbit_ops.fleet.waved_roll import Resumable, _Progress, resumable, saved_layout
+from orbit_ops.fleet.waved_roll import _Progress
 from orbit_ops.fleet.waves import Wave
 from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.locks import DEFAULT_LOCK_TIMEOUT

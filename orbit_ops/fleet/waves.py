@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from orbit_ops.config.labels import Requirement, parse_requirement
 from orbit_ops.config.model import SolutionSpec
@@ -28,6 +28,9 @@ _COUNT = re.compile(r"[0-9]+")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|min|h)?")
 _UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
+OnFailure = Literal["halt", "rollback"]
+ON_FAILURE: tuple[OnFailure, ...] = ("halt", "rollback")
+WAVE_CHILD = "wave "  # a wave's member id in a roll's operation: "wave 2" (never a solution id: those hold no space)
 
 
 @dataclass(frozen=True)
@@ -155,3 +158,41 @@ def parse_duration(text: str, option: str = "--soak") -> float:
     if found is None:
         raise InputError(f"{option} {text!r} is not a duration: seconds (90 or 90s), minutes (5m) or hours (1h)")
     return float(found[1]) * _UNITS[found[2]]
+
+
+# -- a waved roll's settings and members ---------------------------------------------------------------------
+
+
+def wave_child(index: int) -> str:
+    return f"{WAVE_CHILD}{index}"
+
+
+def is_wave_child(name: str) -> bool:
+    return name.startswith(WAVE_CHILD)
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    """How a waved roll goes: its layout and what ends a wave."""
+
+    waves: tuple[Wave, ...]
+    soak: float = 0.0  # seconds each wave is watched after its provisioning
+    on_failure: OnFailure = "halt"
+    max_unhealthy: int = 0  # unhealthy solutions a wave may have and still pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {"waves": [wave.to_json() for wave in self.waves], "soak": self.soak, "on_failure": self.on_failure,
+                "max_unhealthy": self.max_unhealthy}
+
+
+def check_settings(soak: float, on_failure: str, max_unhealthy: int) -> OnFailure:
+    """``on_failure`` as the roll takes it; raises InputError for a negative soak or allowance, or an unknown
+    ``on_failure``."""
+    if soak < 0:
+        raise InputError(f"--soak must not be negative (got {soak:g} s)")
+    if max_unhealthy < 0:
+        raise InputError(f"--max-unhealthy must be 0 or more (got {max_unhealthy})")
+    for known in ON_FAILURE:
+        if on_failure == known:
+            return known
+    raise InputError(f"--on-failure is halt or rollback (got {on_failure!r})")

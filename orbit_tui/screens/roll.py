@@ -11,8 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Label
 
 from orbit_ops.errors import OrbitError
-from orbit_ops.fleet.waved_roll import SavedLayout, is_wave_child, saved_layout, stop_requested, wave_child
-from orbit_ops.fleet.waves import Wave
+from orbit_ops.fleet.roll_layouts import SavedLayout, saved_layout, stop_requested
+from orbit_ops.fleet.waves import Wave, is_wave_child, wave_child
 from orbit_ops.operations.events import ChildChanged, Event
 from orbit_ops.operations.kinds import ACTIVE_STATES
 from orbit_tui.messages import DialogRequested, ResumeRollRequested, RollBackWaveRequested, StopAfterWaveRequested

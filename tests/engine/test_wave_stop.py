@@ -17,16 +17,10 @@ from orbit_ops.errors import NotFoundError, RefusedError
 from orbit_ops.fleet.entries import start_roll, start_waved_roll
 from orbit_ops.fleet.preflight import check_roll
 from orbit_ops.fleet.roll import plan_roll
+from orbit_ops.fleet.roll_layouts import request_stop, resumable, stop_requested
 from orbit_ops.fleet.wave_recovery import plan_resume, plan_wave_rollback, start_wave_rollback
-from orbit_ops.fleet.waved_roll import (
-    WaveSettings,
-    request_stop,
-    resumable,
-    soak_deadline,
-    stop_requested,
-    wave_child,
-)
-from orbit_ops.fleet.waves import lay_out, parse_waves
+from orbit_ops.fleet.waved_roll import soak_deadline
+from orbit_ops.fleet.waves import WaveSettings, lay_out, parse_waves, wave_child
 from orbit_ops.operations.events import ChildChanged, OperationFinished
 from orbit_ops.workspace import Workspace
 

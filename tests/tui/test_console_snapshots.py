@@ -348,8 +348,7 @@ def _waved_roll(root: Path, first_id: int, waves: str) -> None:
     from orbit_ops.fleet.entries import start_waved_roll
     from orbit_ops.fleet.preflight import check_roll
     from orbit_ops.fleet.roll import plan_roll
-    from orbit_ops.fleet.waved_roll import WaveSettings
-    from orbit_ops.fleet.waves import lay_out, parse_waves
+    from orbit_ops.fleet.waves import WaveSettings, lay_out, parse_waves
     from orbit_ops.workspace import Workspace
 
     workspace = Workspace.open(root)

@@ -20,8 +20,7 @@ from textual.widgets import Input, Label
 
 from orbit_ops.fleet.entries import start_waved_roll
 from orbit_ops.fleet.roll import plan_roll
-from orbit_ops.fleet.waved_roll import WaveSettings
-from orbit_ops.fleet.waves import lay_out, parse_waves
+from orbit_ops.fleet.waves import WaveSettings, lay_out, parse_waves
 from orbit_ops.operations.kinds import ACTIVE_STATES
 from orbit_ops.workspace import Workspace
 from orbit_tui.app import OrbitApp
