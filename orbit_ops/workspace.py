@@ -63,7 +63,7 @@ class Workspace:
             self._operations = OperationStore(self.config.state_dir)
             self._tell_read_only(self._operations.read_only)
             if self.config.state.shared:
-                from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+                from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
 
                 self._operations.mirror = BlobOperationMirror(self._state_container())
         return self._operations

@@ -33,7 +33,7 @@ OWNER = """
 import asyncio, sys
 from orbit_ops.backends.azure.state_blobs import StateContainer
 from orbit_ops.backends.azure.state_locks import BlobLockStore
-from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
 from orbit_ops.config.state import StateSettings
 from orbit_ops.operations.kinds import MemberState, OperationKind
 from orbit_ops.operations.runner import OperationRunner

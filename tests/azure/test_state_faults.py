@@ -20,7 +20,8 @@ from emulators.blob_proxy import FaultyBlobProxy
 from orbit_ops.backends.azure import state_blobs
 from orbit_ops.backends.azure.state_blobs import StateContainer
 from orbit_ops.backends.azure.state_locks import BlobLockStore
-from orbit_ops.backends.azure.state_operations import BlobOperationMirror, BlobSharedOperations
+from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
+from orbit_ops.backends.azure.state_operations import BlobSharedOperations
 from orbit_ops.config.state import StateSettings
 from orbit_ops.operations.events import ChildChanged, LogLine, OperationFinished
 from orbit_ops.operations.kinds import MemberState, OperationKind

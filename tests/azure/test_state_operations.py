@@ -24,7 +24,8 @@ from state_fixtures import LEASE_SECONDS, add_state
 from support import MINIMAL_CONFIG
 
 from orbit_ops.backends.azure.state_blobs import StateContainer
-from orbit_ops.backends.azure.state_operations import BlobOperationMirror, BlobSharedOperations
+from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
+from orbit_ops.backends.azure.state_operations import BlobSharedOperations
 from orbit_ops.operations.events import LogLine, OperationFinished
 from orbit_ops.operations.kinds import MemberState, OperationKind
 from orbit_ops.operations.runner import OperationContext, OperationRunner
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 OWNER = """
 import asyncio, sys
 from orbit_ops.backends.azure.state_blobs import StateContainer
-from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
 from orbit_ops.config.state import StateSettings
 from orbit_ops.operations.kinds import MemberState, OperationKind
 from orbit_ops.operations.runner import OperationRunner

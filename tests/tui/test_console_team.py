@@ -17,7 +17,7 @@ from console_helpers import settle, table_rows
 from emulators.azurite import ACCOUNT, ACCOUNT_KEY, Azurite, AzuriteMissingError, start_azurite
 
 from orbit_ops.backends.azure.state_blobs import StateContainer
-from orbit_ops.backends.azure.state_operations import BlobOperationMirror
+from orbit_ops.backends.azure.state_mirror import BlobOperationMirror
 from orbit_ops.config.state import StateSettings
 from orbit_ops.operations.kinds import OperationKind
 from orbit_ops.operations.runner import OperationContext, OperationRunner
