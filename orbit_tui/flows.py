@@ -26,7 +26,8 @@ from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.operations.runner import OperationRunner
 from orbit_ops.versions import newest_first
 from orbit_ops.workspace import Workspace
-from orbit_tui.render import images_to_push, plan_model, roll_lines, short_commit, timestamp
+from orbit_tui.plan_render import plan_model, roll_lines
+from orbit_tui.render import images_to_push, short_commit, timestamp
 from orbit_tui.screens.modals import ChoiceScreen, ConfirmScreen, PlanScreen
 from orbit_tui.screens.waves import IN_WAVES, RollPickScreen, WavesForm
 

@@ -19,7 +19,7 @@ from orbit_ops.fleet.roll import plan_roll
 from orbit_ops.fleet.wave_recovery import layout_lines, plan_resume, plan_wave_rollback, start_wave_rollback
 from orbit_ops.fleet.waves import WaveSettings, check_settings, lay_out, parse_duration, parse_waves
 from orbit_tui.flows import FlowSteps, _refuse_read_only, _specs
-from orbit_tui.render import plan_model
+from orbit_tui.plan_render import plan_model
 from orbit_tui.screens.modals import PlanScreen
 from orbit_tui.screens.waves import WavesForm, WavesScreen
 

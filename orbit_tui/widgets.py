@@ -27,7 +27,8 @@ from textual.widgets import DataTable, Label, Static
 
 from orbit_ops.bulk import bulk_built
 from orbit_ops.text import visible
-from orbit_tui.render import STYLED_CLASSES, Cell, PlanModel, entry_changes
+from orbit_tui.plan_render import PlanModel, entry_changes
+from orbit_tui.render import STYLED_CLASSES, Cell
 
 MODES = (("1", "components", "Components"), ("2", "solutions", "Solutions"), ("3", "operations", "Operations"))
 

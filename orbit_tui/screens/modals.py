@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from orbit_ops.text import visible
 from orbit_tui.commands import ActionEntry
-from orbit_tui.render import PlanModel
+from orbit_tui.plan_render import PlanModel
 from orbit_tui.widgets import PlanView
 
 # Esc and n dismiss, y confirms: every question of the console answers to the same keys.

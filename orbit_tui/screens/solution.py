@@ -26,17 +26,16 @@ from orbit_ops.text import visible
 from orbit_tui.health_render import REVISION_COLUMNS, health_lines, revision_rows
 from orbit_tui.messages import LogRequested, Part, ReadRequested, RollBackRequested
 from orbit_tui.model import ConsoleModel, HistoryRead, RevisionsRead
+from orbit_tui.plan_render import RESOURCE_COLUMNS, resource_row
 from orbit_tui.render import (
     NOT_KNOWN,
     OPERATION_COLUMNS,
     PROBLEM_MARK,
-    RESOURCE_COLUMNS,
     Cell,
     SolutionView,
     display_path,
     operation_row,
     problem_cell,
-    resource_row,
     state_cell,
 )
 from orbit_tui.screens.base import OrbitScreen
