@@ -91,16 +91,8 @@ class StateContainer:
         for attempt in range(1, attempts + 1):
             try:
                 return await in_thread(func, *args, **kwargs)
-            except Exception as exc:  # mapped just below; nothing SDK-typed escapes this module
-                error, retry_after = self._map(exc, what)
-                if not isinstance(error, _Transient):
-                    raise error from None
-                if attempt == attempts:
-                    raise StateStoreUnreachableError(
-                        f"{what}: the state store ({self.where}) {error.message} (gave up after {attempts} "
-                        "attempts)") from None
-                wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else delay
-                await asyncio.sleep(wait + random.uniform(0, delay / 4))
+            except Exception as exc:  # mapped by _wait_before_retry; nothing SDK-typed escapes this module
+                await asyncio.sleep(self._wait_before_retry(exc, what, attempt, attempts, delay))
                 delay = min(delay * 2, MAX_BACKOFF)
         raise AssertionError("unreachable")
 
@@ -146,18 +138,23 @@ class StateContainer:
         for attempt in range(1, attempts + 1):
             try:
                 return func(*args, **kwargs)
-            except Exception as exc:  # mapped just below
-                error, retry_after = self._map(exc, what)
-                if not isinstance(error, _Transient):
-                    raise error from None
-                if attempt == attempts:
-                    raise StateStoreUnreachableError(
-                        f"{what}: the state store ({self.where}) {error.message} (gave up after {attempts} "
-                        "attempts)") from None
-                wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else delay
-                time.sleep(wait + random.uniform(0, delay / 4))
+            except Exception as exc:  # mapped by _wait_before_retry
+                time.sleep(self._wait_before_retry(exc, what, attempt, attempts, delay))
                 delay = min(delay * 2, MAX_BACKOFF)
         raise AssertionError("unreachable")
+
+    def _wait_before_retry(self, exc: Exception, what: str, attempt: int, attempts: int, delay: float) -> float:
+        """The seconds to wait before retrying after ``exc`` (its Retry-After, else ``delay``, with jitter); raises
+        the mapped error when ``exc`` is not transient or this was the last of ``attempts``."""
+        error, retry_after = self._map(exc, what)
+        if not isinstance(error, _Transient):
+            raise error from None
+        if attempt == attempts:
+            raise StateStoreUnreachableError(
+                f"{what}: the state store ({self.where}) {error.message} (gave up after {attempts} "
+                "attempts)") from None
+        wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else delay
+        return wait + random.uniform(0, delay / 4)
 
     def _map(self, exc: BaseException, what: str) -> tuple[BackendError, float | None]:
         from azure.core.exceptions import (
