@@ -6,6 +6,7 @@ until :meth:`Workspace.refresh`, so a screen that shows tags, records and pins r
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,10 +272,12 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
         versions: dict[str, int] = {}
         if name in APP_COMPONENTS:
             running = len(solutions)
-            for spec in solutions:
-                resolved = workspace.resolve_pin(name, spec.pin(name))
+            # Each distinct pin resolved once: a fleet of 10,000 pins a few versions (the Components screen's read).
+            key = f"{name}_tag"
+            for pin, count in Counter(spec.images[key] for spec in solutions).items():
+                resolved = workspace.resolve_pin(name, pin)
                 if resolved is not None:
-                    versions[resolved] = versions.get(resolved, 0) + 1
+                    versions[resolved] = versions.get(resolved, 0) + count
             if latest is not None:
                 on_latest = versions.get(latest.version, 0)
             versions = {version: versions[version] for version in newest_first(versions)}

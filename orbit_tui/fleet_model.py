@@ -214,22 +214,29 @@ class FleetModel:
 
     def read_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
         """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
-        solution file, and the files' stamp (taken first, so a write during the read is seen next time)."""
+        solution file, and the files' stamp as the set was read from them (so a write during or since that read is
+        seen by the next look: the set may be the one the Components screen's read made a moment before)."""
         workspace = self.workspace
-        stamp = solution_files_stamp(workspace.config)
         with self.reading:
             solution_set = workspace.solution_set()
             releases = workspace.release_index()
+        stamp = solution_set.stamp
+        if stamp is None:  # not read from the folder: take the files' stamp now, as a look would
+            stamp = solution_files_stamp(workspace.config)
         specs = solution_set.valid
         last = self.read_last_operations(specs)
         flagged = self.flagged_pins()
         judged: dict[tuple[str, ...], tuple[PinView, ...]] = {}  # the pins judged once per versions pinned
-        views = [
-            self.with_problems(
-                self.with_status(SolutionView(spec, pin_views(spec, releases, judged)), last.get(spec.id)), flagged
-            )
-            for spec in specs
-        ]
+        statuses, problems = self.statuses, self.integrity.solutions
+        views = []
+        for spec in specs:
+            view = SolutionView(spec, pin_views(spec, releases, judged))
+            # Only a solution the last reads know anything of differs from a new view (10,000 on the first load).
+            if spec.id in statuses or spec.id in last:
+                view = self.with_status(view, last.get(spec.id))
+            if spec.id in problems or spec.id in flagged:
+                view = self.with_problems(view, flagged)
+            views.append(view)
         return views, list(solution_set.invalid), stamp
 
     def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, LastOperation]:

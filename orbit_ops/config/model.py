@@ -157,6 +157,10 @@ class SolutionSet:
 
     valid: list[SolutionSpec]
     invalid: list[InvalidSolution]
+    # The files as this set was read from them: ``solution_files.stamp``'s value, each file's from the same
+    # ``lstat`` (or ``fstat`` of its read) that its result came from, so a file written during the read differs
+    # next time. None when the set was not read from a folder.
+    stamp: tuple[tuple[str, int, int, int], ...] | None = field(default=None, compare=False)
 
     def strict(self) -> list[SolutionSpec]:
         """The valid solutions, or the errors when there are invalid files.

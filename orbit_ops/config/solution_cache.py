@@ -62,6 +62,7 @@ _CODE = ("config/load.py", "config/rules.py", "config/model.py", "config/secrets
          "errors.py", "text.py", "redact.py")
 
 Identity = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+StampEntry = tuple[str, int, int, int]  # name, size, mtime_ns, inode: one entry of ``solution_files.stamp``
 Loaded = SolutionSpec | ConfigError
 Entry = dict[str, Any]
 _ABSENT = object()
@@ -74,20 +75,28 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
     cache = _Cache(config)
     invalid: list[InvalidSolution] = []
     solutions: dict[str, SolutionSpec] = {}
+    stamp: list[StampEntry] = []
     trusted_before = time.time_ns() - RACY_NS
     # With no entry to compare with, no file is stat'ed before it is read: the fstat of the read gives its identity.
     stat_first = bool(cache.old)
-    for name, path, identity, is_link in _scan(config.solutions_dir, trusted_before, stat_first):
+    folder = config.solutions_dir
+    for name, identity, is_link, seen in _scan(folder, trusted_before, stat_first):
+        path = folder / name
         result = cache.take(name, path, identity)
         if result is None:
             try:
-                text, info = read_solution_file(config.solutions_dir, path)
+                text, info = read_solution_file(folder, path)
                 if not stat_first and not is_link:
                     identity = _identity(info, trusted_before)
+                    seen = (name, info.st_size, info.st_mtime_ns, info.st_ino)
                 result = load(path, text)
             except ConfigError as exc:
                 result = exc
             cache.keep(name, path, identity, result)
+        if seen is None:  # not stat'ed before (a cold cache) and the read gave no fstat of the entry itself
+            seen = _lstat_entry(name, path)
+        if seen is not None:
+            stamp.append(seen)
         stem = name.rsplit(".", 1)[0]
         if isinstance(result, ConfigError):
             invalid.append(InvalidSolution(stem, path, result))
@@ -100,32 +109,46 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
             invalid.append(InvalidSolution(name, path, error))
             continue
         solutions[result.id] = result
-    loaded = SolutionSet([solutions[key] for key in sorted(solutions)], invalid)
+    loaded = SolutionSet([solutions[key] for key in sorted(solutions)], invalid, tuple(stamp))
     cache.save()  # last: its thread then competes with the caller's next steps, not with this
     return loaded
 
 
-def _scan(folder: Path, trusted_before: int, stat_first: bool) -> list[tuple[str, Path, Identity | None, bool]]:
-    """Each solution file of ``folder`` sorted by name (as ``solution_files.list_files``): its name, path, identity
+def _scan(folder: Path, trusted_before: int,
+          stat_first: bool) -> list[tuple[str, Identity | None, bool, StampEntry | None]]:
+    """Each solution file of ``folder`` sorted by name (as ``solution_files.list_files``): its name, its identity
     (when ``stat_first``; None when it is not to be trusted to a cache entry: not a regular file, changed too
-    recently, no stat) and whether it is a symbolic link (whose target may change behind it: never trusted)."""
+    recently, no stat), whether it is a symbolic link (whose target may change behind it: never trusted), and its
+    entry of the files' stamp (``solution_files.stamp``; when ``stat_first``), from the same ``lstat``."""
     if not folder.is_dir():
         return []
-    found: list[tuple[str, Path, Identity | None, bool]] = []
+    found: list[tuple[str, Identity | None, bool, StampEntry | None]] = []
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
             if not name.endswith((".yaml", ".yml")) or name.startswith("."):
                 continue
             identity: Identity | None = None
+            seen: StampEntry | None = None
             if stat_first:
                 try:
-                    identity = _identity(entry.stat(follow_symlinks=False), trusted_before)
+                    info = entry.stat(follow_symlinks=False)
                 except OSError:
-                    identity = None
-            found.append((name, Path(entry.path), identity, entry.is_symlink()))
+                    pass
+                else:
+                    identity = _identity(info, trusted_before)
+                    seen = (name, info.st_size, info.st_mtime_ns, info.st_ino)
+            found.append((name, identity, entry.is_symlink(), seen))
     found.sort(key=lambda item: item[0])
     return found
+
+
+def _lstat_entry(name: str, path: Path) -> StampEntry | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None  # gone meanwhile: the stamp leaves it out, as ``solution_files.stamp`` does
+    return name, info.st_size, info.st_mtime_ns, info.st_ino
 
 
 def _identity(info: os.stat_result, trusted_before: int) -> Identity | None:
@@ -302,7 +325,10 @@ def _entry(result: Loaded, path: Path, config: WorkspaceConfig, known: frozenset
 
 
 def _rebuild(entry: Entry, path: Path, config: WorkspaceConfig) -> Loaded:
-    """The result an entry was made from, with fresh objects.
+    """The result an entry was made from. Its containers are those ``marshal.loads`` made for this read (no other
+    holder but the entry, which is only written back), so they are used as they are, their shape checked, not
+    copied value by value: 10,000 solutions are read while the console starts, and only bytes this code wrote
+    reach this (the payload's digest and the key matched).
 
     Raises:
         KeyError, TypeError, ValueError, AttributeError: the entry is not of the shape this version writes.
@@ -313,35 +339,42 @@ def _rebuild(entry: Entry, path: Path, config: WorkspaceConfig) -> Loaded:
             raise TypeError("error entry")
         return ConfigError(path, problem, line=line, rule=rule)
     solution_id, display_name, images, env, quota, secrets, secret_env, labels = entry["s"]
-    defaults = config.defaults.env
-    return SolutionSpec(
-        id=_text(solution_id),
-        display_name=_text(display_name),
-        images=_texts(images),
-        env={component: {_text(name): defaults[component][name] if value is None else _text(value)
-                         for name, value in env[component].items()} for component in APP_COMPONENTS},
-        share_quota_gib=_number(quota),
-        path=path,
-        secrets={component: {name: KeyVaultSecret(_text(url), None if identity is None else _text(identity))
-                             for name, (url, identity) in values.items()} for component, values in secrets.items()},
-        secret_env={component: _texts(values) for component, values in secret_env.items()},
-        labels=_texts(labels),
-    )
+    if type(solution_id) is not str or type(display_name) is not str or type(quota) is not int:
+        raise TypeError("not text, or not a number")
+    if {type(images), type(env), type(secrets), type(secret_env), type(labels)} != {dict}:
+        raise TypeError("not a mapping")
+    if list(env) != _COMPONENTS:
+        raise ValueError("not the app components")
+    marked = [component for component in APP_COMPONENTS if None in _mapping(env[component]).values()]
+    if marked:  # a default's value, kept as a mark: taken from orbit.yaml (the entry keeps its marks)
+        env = dict(env)
+        for component in marked:
+            inherited = config.defaults.env[component]
+            env[component] = {name: inherited[name] if value is None else value
+                              for name, value in env[component].items()}
+    if any(secrets.values()):
+        secrets = {component: {name: KeyVaultSecret(_text(url), None if identity is None else _text(identity))
+                               for name, (url, identity) in _mapping(values).items()}
+                   for component, values in secrets.items()}
+    spec = object.__new__(SolutionSpec)  # its fields set at once: the dataclass's __init__ is 4 µs a solution
+    spec.__dict__.update(id=solution_id, display_name=display_name, images=images, env=env, share_quota_gib=quota,
+                         path=path, secrets=secrets, secret_env=secret_env, labels=labels)
+    return spec
+
+
+_COMPONENTS = list(APP_COMPONENTS)
+# Every field of SolutionSpec is set by _rebuild (tests/engine/test_solution_cache.py holds it to this).
+REBUILT_FIELDS = ("id", "display_name", "images", "env", "share_quota_gib", "path", "secrets", "secret_env",
+                  "labels")
+
+
+def _mapping(values: Any) -> dict[Any, Any]:
+    if type(values) is not dict:
+        raise TypeError("not a mapping")
+    return values
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("not text")
     return value
-
-
-def _number(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError("not a number")
-    return value
-
-
-def _texts(values: Any) -> dict[str, str]:
-    if not isinstance(values, dict):
-        raise TypeError("not a mapping")
-    return {_text(name): _text(value) for name, value in values.items()}

@@ -376,3 +376,44 @@ def test_the_demo_workspace_warm_equals_cold(demo_workspace: Path, tmp_path: Pat
     same(load_solution_set(config), expected)
     same(load_solution_set(config), expected)
     assert len(entries(root)) == len(expected.valid) + len(expected.invalid)
+
+
+def test_a_warm_read_leaves_the_default_marks_in_the_cache(make_workspace: Callable[..., Path],
+                                                           reads: list[str]) -> None:
+    """A warm read gives the solutions their defaults' values, and the cache written again after it (a file was
+    added) still holds the marks, never the values orbit.yaml gives (they may be secrets)."""
+    root = make_workspace(config=CONFIG, solutions={"acme-corp.yaml": good("acme-corp")})
+    config = load_config(root)
+    load_solution_set(config)
+    warm = load_solution_set(config)
+    assert warm.valid[0].env["orbit"]["FEATURE"] == "on-by-default"
+    (root / "solutions" / "globex.yaml").write_text(good("globex"))
+    reads.clear()
+    load_solution_set(config)
+    assert reads == ["globex.yaml"]
+    orbit_env = entries(root)["acme-corp.yaml"]["s"][3]["orbit"]
+    assert orbit_env == {"LOG_LEVEL": None, "FEATURE": None, "PUBLIC_BASE_URL": "https://acme-corp.example.com"}
+
+
+def test_every_field_of_a_solution_is_rebuilt() -> None:
+    """The cache sets a rebuilt solution's fields at once: a field added to SolutionSpec must be added there."""
+    import dataclasses
+
+    from orbit_ops.config.model import SolutionSpec
+
+    assert solution_cache.REBUILT_FIELDS == tuple(field.name for field in dataclasses.fields(SolutionSpec))
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_set_carries_the_stamp_of_the_files_it_was_read_from(make_workspace: Callable[..., Path],
+                                                                 warm: bool) -> None:
+    """The console compares it with the next look at the files: it is the stamp that look would take."""
+    root = workspace(make_workspace)
+    config = load_config(root)
+    if warm:
+        load_solution_set(config)
+    loaded = load_solution_set(config)
+    assert loaded.stamp == load_module.solution_files_stamp(config)
+    assert {name for name, *_ in loaded.stamp} >= {"broken.yaml", "outside.yaml", "alias.yaml", "folder.yaml"}
+    (root / "solutions" / "globex.yaml").write_text(good("globex", "Globex renamed"))
+    assert loaded.stamp != load_module.solution_files_stamp(config)
