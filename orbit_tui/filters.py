@@ -146,26 +146,36 @@ def narrows(before: SolutionFilter, after: SolutionFilter) -> bool:
 
 
 class FleetIndex:
-    """One publication of the fleet's views, with what filtering reads of each (its words) taken once, so a
-    keystroke of the filter is a pass over plain strings, or over the rows the last keystroke left."""
+    """One publication of the fleet's views, with what filtering reads of each (its words) taken once, when a
+    filter first needs them, so a keystroke of the filter is a pass over plain strings, or over the rows the last
+    keystroke left (a publication no filter reads costs nothing here: decision 0088)."""
 
     def __init__(self, views: Sequence[SolutionView], previous: FleetIndex | None = None) -> None:
         """``previous``: the index of the publication before, whose words are reused where spec and pins are the
-        same objects (a refresh changes sync, health and operations, not what the words are made of)."""
+        same objects (a refresh changes sync, health and operations, not what the words are made of), if it made
+        them (an index made none never holds on to the one before it)."""
         self.views = views
-        self.haystacks: list[str]
-        known: dict[str, tuple[SolutionSpec, tuple[PinView, ...], str]] = {} if previous is None else {
-            view.spec.id: (view.spec, view.pins, words)
-            for view, words in zip(previous.views, previous.haystacks, strict=True)
-        }
+        self._previous = previous if previous is not None and previous._haystacks is not None else None
+        self._haystacks: list[str] | None = None
 
-        def words_of(view: SolutionView) -> str:
-            found = known.get(view.spec.id)
-            if found is not None and found[0] is view.spec and found[1] is view.pins:
-                return found[2]
-            return view.search_text
+    @property
+    def haystacks(self) -> list[str]:
+        """Each view's search words, in view order."""
+        if self._haystacks is None:
+            previous, self._previous = self._previous, None
+            known: dict[str, tuple[SolutionSpec, tuple[PinView, ...], str]] = {} if previous is None else {
+                view.spec.id: (view.spec, view.pins, words)
+                for view, words in zip(previous.views, previous.haystacks, strict=True)
+            }
 
-        self.haystacks = [words_of(view) for view in views]
+            def words_of(view: SolutionView) -> str:
+                found = known.get(view.spec.id)
+                if found is not None and found[0] is view.spec and found[1] is view.pins:
+                    return found[2]
+                return view.search_text
+
+            self._haystacks = [words_of(view) for view in self.views]
+        return self._haystacks
 
     def select(self, wanted: SolutionFilter, within: Sequence[int] | None = None) -> list[int]:
         """The positions of the views ``wanted`` shows, in order; ``within``: only these can (see :func:`narrows`)."""

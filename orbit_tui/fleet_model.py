@@ -41,7 +41,7 @@ from orbit_tui.record_checks import RecordChecks
 from orbit_tui.render import PinView, SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
-LOAD, SYNC, FILES, INTEGRITY = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity"
+LOAD, SYNC, FILES, INTEGRITY, WORDS = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity", "fleet-words"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,23 +140,40 @@ class FleetModel:
         self.loaded_at = clock_time(self.clock())
         self._integrity_due = True
         self.changed.publish(True)
-        # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn.
+        # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn; and the
+        # views' search words (what the first filter keystroke would otherwise make for every row) meanwhile.
         self.jobs.after_refresh(self.sync)
+        self.jobs.after_refresh(lambda: self.jobs.run(WORDS, self._make_words))
         if self._recheck:  # a file may have been written while this load read the others: look now, not a tick on
             self._recheck = False
             self._look_again()
+
+    async def _make_words(self) -> None:
+        """Make each view's search words in a thread (kept by the view, and by the views a refresh makes from it)."""
+        views = self.views
+        await asyncio.to_thread(lambda: [view.search_text for view in views])
 
     async def _sync(self) -> None:
         workspace = self.workspace
         # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
         statuses, snapshot = await asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace)))
-        last = await asyncio.to_thread(self.read_last_operations, [view.spec for view in self.views])
+        by_id = {status.id: status for status in statuses}
+        read = self.views
+
+        def judged() -> tuple[Mapping[str, LastOperation], list[SolutionView]]:
+            last = self.read_last_operations([view.spec for view in read])
+            return last, [self.with_status(view, last.get(view.spec.id), by_id) for view in read]
+
+        # The new views are made in the thread too (10,000 of them): the UI's loop only takes them.
+        last, views = await asyncio.to_thread(judged)
+        if self.views is not read:  # a load published other views meanwhile: these are the ones to judge
+            views = [self.with_status(view, last.get(view.spec.id), by_id) for view in self.views]
         first = self.synced_at is None  # the first answer fills the sync column: not a change to flag
         before = self.statuses
-        self.statuses = {status.id: status for status in statuses}
+        self.statuses = by_id
         self.live_error = snapshot.error
         self.synced_at = clock_time(self.clock())
-        self.views = [self.with_status(view, last.get(view.spec.id)) for view in self.views]
+        self.views = views
         self.changed.publish(not first)
         turned = [
             (status.id, status.health_reason)
@@ -182,17 +199,18 @@ class FleetModel:
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def with_status(self, view: SolutionView, last: LastOperation | None) -> SolutionView:
-        """``view`` with its sync, health and health reason from the last platform read (None until it answered,
-        never a guess) and its last operation; ``view`` itself when none of them changed (the console redraws
-        what changed, and tells by identity first)."""
-        status = self.statuses.get(view.spec.id)
+    def with_status(self, view: SolutionView, last: LastOperation | None,
+                    statuses: Mapping[str, SolutionStatus] | None = None) -> SolutionView:
+        """``view`` with its sync, health and health reason from the last platform read (``statuses``, else the
+        model's: None until it answered, never a guess) and its last operation; ``view`` itself when none of them
+        changed (the console redraws what changed, and tells by identity first)."""
+        status = (self.statuses if statuses is None else statuses).get(view.spec.id)
         sync = status.sync if status else None
         health = str(status.health) if status else None
         reason = status.health_reason if status else None
         if (view.sync, view.health, view.health_reason, view.last_operation) == (sync, health, reason, last):
             return view
-        return dataclasses.replace(view, sync=sync, health=health, health_reason=reason, last_operation=last)
+        return view.with_live(sync, health, reason, last)
 
     def flagged_pins(self) -> dict[str, frozenset[str]]:
         """Solution id → the components whose pin has an integrity problem (from the last report)."""
@@ -230,7 +248,7 @@ class FleetModel:
         statuses, problems = self.statuses, self.integrity.solutions
         views = []
         for spec in specs:
-            view = SolutionView(spec, pin_views(spec, releases, judged))
+            view = SolutionView.plain(spec, pin_views(spec, releases, judged))
             # Only a solution the last reads know anything of differs from a new view (10,000 on the first load).
             if spec.id in statuses or spec.id in last:
                 view = self.with_status(view, last.get(spec.id))

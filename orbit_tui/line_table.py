@@ -1,9 +1,11 @@
 """A table that draws only the rows on screen: Textual's line API over plain rows (decision 0075).
 
-:class:`LineTable` holds its rows as ``(key, cells)`` tuples (``orbit_tui.render.Cell``: text and state class) and
-renders a line when Textual asks for it (``render_line``), so drawing, scrolling and replacing the rows cost the
-rows on screen, not the rows held. Replacing 10,000 rows is a list assignment plus the columns' widths (each row
-measured once, when its cells first arrive); nothing is built per row that is not shown.
+:class:`LineTable` holds its rows as keys, and a function giving a row's cells (``orbit_tui.render.Cell``: text
+and state class) by key, called when Textual asks for a line (``render_line``): drawing, scrolling and replacing
+the rows cost the rows on screen, not the rows held. Replacing 10,000 rows (:meth:`LineTable.show_keys`) is a list
+assignment; the caller gives the columns' widths, which it can tell from its data's distinct values, and the keys a
+refresh changed. Nothing is built per row that is not shown (decision 0088). :meth:`LineTable.show_rows` takes rows
+with their cells made, for a caller that has them.
 
 It looks and behaves as :class:`orbit_tui.widgets.StateTable` (a ``DataTable`` in row-cursor mode) does, so the
 Solutions screen reads the same: the same header, zebra stripes, cursor and hover styles (the component classes
@@ -15,7 +17,7 @@ same keys (up, down, page up/down, home/end) and the same page step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -33,6 +35,7 @@ from orbit_ops.text import visible
 from orbit_tui.render import STYLED_CLASSES, Cell
 
 Row = tuple[str, tuple[Cell, ...]]
+CellsOf = Callable[[str], tuple[Cell, ...]]
 PADDING = 1  # cells of space on each side of each column, as DataTable's default cell_padding
 
 
@@ -122,12 +125,11 @@ class LineTable(ScrollView, can_focus=True):
     def __init__(self, columns: Sequence[str], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._labels = tuple(columns)
-        self._rows: list[Row] = []
+        self._keys: Sequence[str] = []
+        self._cells_of: CellsOf = _no_cells
         self._index: dict[str, int] | None = {}
-        # key → the cells last measured (the columns are as wide as every row measured); what a text shows as, and
-        # its width, is kept once per distinct text.
-        self._measured: dict[str, tuple[Cell, ...]] = {}
         self._widths = tuple(cell_len(label) for label in self._labels)
+        # What a text shows as, and its width, kept once per distinct text drawn.
         self._shown_texts: dict[str, tuple[str, int]] = {}
         self.cursor_row = 0
         self.hover_row = -1
@@ -146,21 +148,22 @@ class LineTable(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
-        return len(self._rows)
+        return len(self._keys)
 
     @property
     def current_key(self) -> str | None:
         """The key of the row under the cursor, or None when the table is empty."""
-        return self._rows[self.cursor_row][0] if self._rows else None
+        return self._keys[self.cursor_row] if self._keys else None
 
     def get_row(self, key: str) -> list[Text]:
         """The row ``key`` as it is drawn: one styled text per cell."""
         if self._index is None:
-            self._index = {key: index for index, (key, _) in enumerate(self._rows)}
+            self._index = {key: index for index, key in enumerate(self._keys)}
         return self.get_row_at(self._index[key])
 
     def get_row_at(self, index: int) -> list[Text]:
-        key, cells = self._rows[index]
+        key = self._keys[index]
+        cells = self._cells_of(key)
         glow = key in self.flashing
         texts = self._texts(cells)
         return [Text(text, style=self._cell_style(cell.state, glow)) for cell, text in zip(cells, texts, strict=True)]
@@ -169,60 +172,63 @@ class LineTable(ScrollView, can_focus=True):
         """Replace every row with ``rows`` (key, cells), keeping the cursor on the same key if it is still there.
 
         ``flash``: this is a refresh, so rows whose content changed are flagged with the ``-changed`` style for
-        :attr:`FLASH_SECONDS` (a filter or a selection passes False: nothing changed in the world).
+        :attr:`FLASH_SECONDS` (a filter or a selection passes False: nothing changed in the world). The columns
+        are widened to every row's cells (see :meth:`show_keys` for rows whose cells are made when drawn).
         """
-        new = rows if isinstance(rows, list) else list(rows)
-        old = self._rows
-        same_keys = len(new) == len(old) and all(a[0] == b[0] for a, b in zip(new, old, strict=True))
-        if same_keys:
-            if flash and (changed := {key for (key, cells), (_, before) in zip(new, old, strict=True)
-                                      if cells is not before and cells != before}):
-                self._flash(changed)
-            self._rows = new
-        else:
+        new = dict(rows)
+        keys = list(new)
+        changed: set[str] = set()
+        if flash and keys == self._keys:
+            before = self._cells_of
+            changed = {key for key, cells in new.items() if (old := before(key)) is not cells and old != cells}
+        widths = [max((self._shown(cells[column].text)[1] for cells in new.values()), default=0)
+                  for column in range(len(self._labels))]
+        self.show_keys(keys, new.__getitem__, widths=widths, changed=changed)
+
+    def show_keys(self, keys: Sequence[str], cells_of: CellsOf, *, widths: Sequence[int],
+                  changed: Collection[str] = ()) -> None:
+        """Replace every row: ``keys`` in order, the cells of each made by ``cells_of`` when the row is drawn.
+
+        ``widths``: the widest text of each column over these rows as shown (control characters as escapes: see
+        :func:`text_width`); as DataTable's, the columns only grow, so a filter narrowing the rows keeps them where
+        they were and the table does not shift under the operator's eyes at every keystroke. ``changed``: the
+        keys of rows a refresh changed, flagged ``-changed`` for :attr:`FLASH_SECONDS` when the rows are the same
+        as before (a filter or a selection passes none: nothing changed in the world). The cursor stays on the same
+        key if it is still there.
+        """
+        same_keys = len(keys) == len(self._keys) and keys == self._keys
+        if not same_keys:
             keep = self.current_key
-            self._rows = new
             self._index = None  # made when a key is looked up (get_row), not at every keystroke of a filter
             self.flashing.clear()
-            found = None if keep is None else next((i for i, (key, _) in enumerate(new) if key == keep), None)
-            if found is not None:
-                self.cursor_row = found
-            else:
-                self.cursor_row = 0
-                self.scroll_to(y=0, animate=False, immediate=True)
-        self._measure_all()
-        self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
+            try:
+                found = -1 if keep is None else keys.index(keep)
+            except ValueError:
+                found = -1
+        self._keys, self._cells_of = keys, cells_of
+        if same_keys:
+            if changed:
+                self._flash(set(changed))
+        elif found >= 0:
+            self.cursor_row = found
+        else:
+            self.cursor_row = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
+        self._widths = tuple(max(old, new) for old, new in zip(self._widths, widths, strict=True))
+        self.virtual_size = Size(self._table_width(), len(keys) + 1)
         self.refresh()
 
     def _texts(self, cells: Sequence[Cell]) -> list[str]:
-        """The texts of ``cells`` as they are shown (each distinct text made visible once, when first measured)."""
-        shown = self._shown_texts
-        return [(shown.get(cell.text) or self._show_text(cell.text))[0] for cell in cells]
+        """The texts of ``cells`` as they are shown (each distinct text made visible once, when first drawn)."""
+        return [self._shown(cell.text)[0] for cell in cells]
 
-    def _show_text(self, text: str) -> tuple[str, int]:
+    def _shown(self, text: str) -> tuple[str, int]:
         """``text`` as a cell shows it (control characters as escapes) and its width; once per distinct text."""
-        shown = visible(text)
-        found = self._shown_texts[text] = (shown, cell_len(shown))
+        found = self._shown_texts.get(text)
+        if found is None:
+            shown = visible(text)
+            found = self._shown_texts[text] = (shown, cell_len(shown))
         return found
-
-    def _measure_all(self) -> None:
-        """Widen the columns to the rows not measured before (each row is measured once per content).
-
-        As DataTable's columns, they only grow: a filter narrowing the rows keeps the columns where they were, so
-        the table does not shift under the operator's eyes at every keystroke. A column is measured over its
-        distinct texts (a fleet's rows repeat their pins and states), each measured once (decision 0078).
-        """
-        measured = self._measured
-        fresh = [cells for key, cells in self._rows if measured.get(key) is not cells]
-        if not fresh:
-            return
-        measured.update((key, cells) for key, cells in self._rows)
-        shown = self._shown_texts
-        widths = list(self._widths)
-        for column, width in enumerate(widths):
-            texts = {cells[column].text for cells in fresh}
-            widths[column] = max(width, *((shown.get(text) or self._show_text(text))[1] for text in texts))
-        self._widths = tuple(widths)
 
     def _table_width(self) -> int:
         return sum(width + 2 * PADDING for width in self._widths)
@@ -247,7 +253,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def move_cursor(self, *, row: int, scroll: bool = True) -> None:
         """Put the cursor on ``row`` (clamped to the rows), scrolling it into view unless ``scroll`` is False."""
-        self.cursor_row = max(0, min(row, len(self._rows) - 1))
+        self.cursor_row = max(0, min(row, len(self._keys) - 1))
         if scroll:
             self._scroll_cursor_into_view()
         self.refresh()
@@ -261,7 +267,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select_cursor":
-            return True if self._rows else None
+            return True if self._keys else None
         return True
 
     def action_cursor_up(self) -> None:
@@ -291,7 +297,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def action_scroll_bottom(self) -> None:
         self._show_hover = False
-        self.move_cursor(row=len(self._rows) - 1)
+        self.move_cursor(row=len(self._keys) - 1)
 
     def action_select_cursor(self) -> None:
         self._show_hover = False
@@ -302,7 +308,7 @@ class LineTable(ScrollView, can_focus=True):
 
     async def _on_click(self, event: events.Click) -> None:
         row = event.style.meta.get("row")
-        if not isinstance(row, int) or row < 0 or row >= len(self._rows):
+        if not isinstance(row, int) or row < 0 or row >= len(self._keys):
             return  # the header, or below the last row
         event.stop()
         if row == self.cursor_row:
@@ -359,9 +365,10 @@ class LineTable(ScrollView, can_focus=True):
         if y == 0:
             return self._render_row(-1, self._labels, None, base, width)
         index = int(self.scroll_y) + y - 1
-        if index >= len(self._rows):
+        if index >= len(self._keys):
             return Strip.blank(width, base)
-        key, cells = self._rows[index]
+        key = self._keys[index]
+        cells = self._cells_of(key)
         texts = self._texts(cells)
         return self._render_row(index, texts, cells, base, width, glow=key in self.flashing)
 
@@ -433,3 +440,24 @@ class LineTable(ScrollView, can_focus=True):
         if cursor:
             component += self.get_component_rich_style("linetable--cursor")
         return row_style, component
+
+
+def _no_cells(key: str) -> tuple[Cell, ...]:
+    raise KeyError(key)  # no rows yet: never asked
+
+
+def text_width(text: str) -> int:
+    """How many cells wide a :class:`LineTable` shows ``text`` (control characters as escapes): ``len`` for
+    printable ASCII, the common case, which a caller measuring 10,000 ids can afford."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    return cell_len(visible(text))
+
+
+def column_width(texts: Collection[str]) -> int:
+    """How wide a column must be for ``texts``: the widest :func:`text_width`, told at once when they are all
+    printable ASCII (10,000 ids: one join and the lengths)."""
+    joined = "".join(texts)
+    if joined.isascii() and joined.isprintable():
+        return max(map(len, texts), default=0)
+    return max(map(text_width, texts), default=0)

@@ -11,6 +11,7 @@ reason, and nothing is offered that would act on them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -21,7 +22,7 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import InvalidSolution
 from orbit_ops.text import visible
 from orbit_tui.filters import FleetIndex, SolutionFilter, matches_invalid, narrows, parse_filter
-from orbit_tui.line_table import LineTable
+from orbit_tui.line_table import LineTable, column_width
 from orbit_tui.messages import (
     InvalidSolutionRequested,
     PlanRequested,
@@ -39,6 +40,7 @@ from orbit_tui.render import (
     invalid_key,
     invalid_row,
     same_row,
+    solution_column_texts,
     solution_row,
 )
 from orbit_tui.screens.base import OrbitScreen
@@ -78,14 +80,18 @@ class SolutionsScreen(OrbitScreen):
         self.fleet = model.fleet
         self.selected: set[str] = set()
         self.wanted = SolutionFilter()
-        self._cells: dict[str, tuple[SolutionView, bool, tuple[Cell, ...]]] = {}  # rendered once per view
-        # Per publication of the fleet (decision 0075): the views' search words, every row's cells in view order,
-        # the title's counts, and the last filter's positions (a filter typed further looks only within them).
+        self._cells: dict[str, tuple[SolutionView, bool, tuple[Cell, ...]]] = {}  # made once per view drawn
+        # Per publication of the fleet (decisions 0075, 0088): the views' search words (made by the first filter),
+        # every solution's key in view order and position by key, the columns' widths, the title's counts, the
+        # last filter's positions (a filter typed further looks only within them), and the views shown before.
         self._index = FleetIndex([])
-        self._rows: list[tuple[str, tuple[Cell, ...]]] | None = None
+        self._keys: list[str] = []
         self._positions: dict[str, int] = {}
+        self._widths: list[int] | None = None
         self._counts: str | None = None
         self._last: tuple[SolutionFilter, list[int]] | None = None
+        self._before: Sequence[SolutionView] = []
+        self._invalid_before: dict[str, tuple[Cell, ...]] = {}
 
     @property
     def views(self) -> list[SolutionView]:
@@ -116,7 +122,7 @@ class SolutionsScreen(OrbitScreen):
 
     def on_fleet_changed(self, changed: bool) -> None:
         """The fleet model published a load, a platform read or an integrity check: ``changed`` flags moved rows."""
-        if not self.fleet.load_error:
+        if self.selected and not self.fleet.load_error:
             self.selected &= {view.spec.id for view in self.views}
         self.show(changed=changed)
 
@@ -124,10 +130,13 @@ class SolutionsScreen(OrbitScreen):
 
     def _fleet(self) -> FleetIndex:
         """The index of the views published last (made again when the fleet model published new ones)."""
-        if self._index.views is not self.views:
-            self._index = FleetIndex(self.views, self._index)
-            self._rows, self._counts, self._last = None, None, None
-            self._positions = {view.spec.id: position for position, view in enumerate(self.views)}
+        views = self.views
+        if self._index.views is not views:
+            self._before = self._index.views
+            self._index = FleetIndex(views, self._index)
+            self._widths, self._counts, self._last = None, None, None
+            self._keys = [view.spec.id for view in views]
+            self._positions = {key: position for position, key in enumerate(self._keys)}
         return self._index
 
     def shown_positions(self) -> list[int]:
@@ -148,19 +157,38 @@ class SolutionsScreen(OrbitScreen):
     def shown_invalid(self) -> list[InvalidSolution]:
         return [entry for entry in self.invalid if self.wanted.empty or matches_invalid(entry, self.wanted)]
 
-    def _all_rows(self) -> list[tuple[str, tuple[Cell, ...]]]:
-        """Every solution's row, in view order (rendered once per publication; a selection redraws its rows)."""
+    def _column_widths(self) -> list[int]:
+        """How wide each column must be for every row of this publication, valid or not (decision 0088)."""
         self._fleet()
-        if self._rows is None:
-            self._rows = [(view.spec.id, self.row(view)) for view in self.views]
-        return self._rows
+        if self._widths is None:
+            columns = solution_column_texts(self.views)
+            for entry in self.invalid:
+                for texts, cell in zip(columns, invalid_row(entry), strict=True):
+                    texts.add(cell.text)
+            self._widths = [column_width(texts) for texts in columns]
+        return self._widths
 
-    def _reselected(self, ids: set[str]) -> None:
-        """The selection of ``ids`` changed: render their rows again."""
-        rows = self._all_rows()
-        for solution_id in ids:
-            if (position := self._positions.get(solution_id)) is not None:
-                rows[position] = (solution_id, self.row(self.views[position]))
+    def _changed_keys(self) -> set[str]:
+        """The solutions whose row this publication changed against the one shown before it (views are kept by
+        a refresh that changed nothing of them: identity first, then :func:`same_row`); this one is then the one
+        shown before."""
+        before, now = self._before, self.views
+        self._before = now
+        if before is now or not before:
+            return set()
+        old: dict[str, SolutionView] | None = None
+        changed = set()
+        for position, view in enumerate(now):
+            old_view = before[position] if position < len(before) else None
+            if old_view is view:
+                continue
+            if old_view is None or old_view.spec.id != view.spec.id:  # the fleet changed shape here: look it up
+                if old is None:
+                    old = {earlier.spec.id: earlier for earlier in before}
+                old_view = old.get(view.spec.id)
+            if old_view is not None and not same_row(old_view, view):
+                changed.add(view.spec.id)
+        return changed
 
     def _summary(self) -> str:
         """The title's counts over the whole fleet (once per publication)."""
@@ -168,8 +196,10 @@ class SolutionsScreen(OrbitScreen):
         if self._counts is None:
             counts: dict[str, int] = {}
             degraded = flagged = 0
+            by_pins: dict[int, str] = {}  # freshness per tuple of pins judged (shared by the views, all alive here)
             for view in self.views:
-                counts[view.freshness] = counts.get(view.freshness, 0) + 1
+                freshness = by_pins.get(id(view.pins)) or by_pins.setdefault(id(view.pins), view.freshness)
+                counts[freshness] = counts.get(freshness, 0) + 1
                 degraded += view.health == "degraded"
                 flagged += bool(view.problems)
             parts = [f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts]
@@ -187,12 +217,29 @@ class SolutionsScreen(OrbitScreen):
 
     def _show(self, changed: bool) -> None:
         positions = self.shown_positions()
-        all_rows = self._all_rows()
-        rows = list(all_rows) if self.wanted.empty else [all_rows[position] for position in positions]
-        if self.invalid:  # in id order among the others
-            rows = [*rows, *((invalid_key(entry), invalid_row(entry)) for entry in self.shown_invalid())]
-            rows.sort(key=lambda row: (row[1][1].text, row[0]))
-        self.query_one(LineTable).show_rows(rows, flash=changed)
+        all_keys = self._keys
+        keys = all_keys if self.wanted.empty else [all_keys[position] for position in positions]
+        invalid = {invalid_key(entry): invalid_row(entry) for entry in self.invalid}
+        if invalid:  # in id order among the others
+            shown = [*keys, *(invalid_key(entry) for entry in self.shown_invalid())]
+            keys = sorted(shown, key=lambda key: (invalid[key][1].text if key in invalid else key, key))
+        # Every show is what the next refresh is compared with, flagged or not.
+        invalid_before, self._invalid_before = self._invalid_before, invalid
+        flagged: set[str] = set()
+        if changed:
+            flagged = self._changed_keys()
+            flagged.update(key for key, cells in invalid.items() if invalid_before.get(key, cells) != cells)
+            if flagged and not self.wanted.empty:
+                flagged.intersection_update(keys)
+        else:
+            self._before = self.views
+        views, at = self.views, self._positions
+
+        def cells_of(key: str) -> tuple[Cell, ...]:
+            position = at.get(key)
+            return invalid[key] if position is None else self.row(views[position])
+
+        self.query_one(LineTable).show_keys(keys, cells_of, widths=self._column_widths(), changed=flagged)
         summary = self._summary()
         title = f"Solutions: {len(self.views)}" + (f" ({summary})" if summary else "")
         if self.invalid:
@@ -200,10 +247,10 @@ class SolutionsScreen(OrbitScreen):
         if self.fleet.load_error:
             title += "  ·  ⚠ stale"
         if not self.wanted.empty:
-            title += f"  ·  filter shows {len(rows)}"
+            title += f"  ·  filter shows {len(keys)}"
         if self.selected:
             title += f"  ·  {len(self.selected)} selected"
-            shown_ids = self.selected if self.wanted.empty else {rows_key for rows_key, _ in rows}
+            shown_ids = self.selected if self.wanted.empty else set(keys)
             hidden = len(self.selected) - len(self.selected & shown_ids)
             if hidden:
                 title += f" ({hidden} hidden by the filter)"  # p, r and t act on them too: say so
@@ -311,14 +358,11 @@ class SolutionsScreen(OrbitScreen):
         if key is None or key.startswith(INVALID_KEY_PREFIX):
             return
         self.selected ^= {key}
-        self._reselected({key})
         self.show()
 
     def action_select_all(self) -> None:
         shown = {view.spec.id for view in self.shown()}
-        before = self.selected
         self.selected = self.selected - shown if shown <= self.selected else self.selected | shown
-        self._reselected(before ^ self.selected)
         self.show()
 
     def on_line_table_row_selected(self, event: LineTable.RowSelected) -> None:

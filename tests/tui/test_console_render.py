@@ -152,3 +152,55 @@ def test_a_degraded_notice_names_five_solutions_with_their_reasons_and_counts_th
     assert message.splitlines() == [*(f"s{index}: orbit: image pull failed: s{index}" for index in range(5)),
                                     "… and 3 more (filter: health:degraded)"]
     assert degraded_notice([("s7", None)]) == ("Health degraded: 1 solution", "s7: no reason given")
+
+
+def test_views_made_at_once_equal_the_dataclass_ones_and_keep_what_they_computed(fixed_root: Path) -> None:
+    """``SolutionView.plain`` and ``with_live`` (decision 0088) give what ``SolutionView(...)`` and
+    ``dataclasses.replace`` give, field for field; a live copy keeps the freshness and words already computed."""
+    from orbit_ops.fleet.status import LastOperation
+
+    workspace = Workspace.open(fixed_root)
+    releases = workspace.release_index()
+    judged: dict[tuple[str, ...], tuple] = {}
+    last = LastOperation("op-1", "sweep", "failed", "2026-12-01T10:00:00Z", "boom")
+    for spec in workspace.solutions():
+        pins = pin_views(spec, releases, judged)
+        assert pins == pin_views(spec, releases)  # judged once per versions pinned: the same judgement
+        view = SolutionView.plain(spec, pins)
+        assert view == SolutionView(spec, pins)
+        assert dataclasses.asdict(view) == dataclasses.asdict(SolutionView(spec, pins))
+        words, freshness = view.search_text, view.freshness
+        live = view.with_live("drifted", "degraded", "agent: crash loop", last)
+        assert live == dataclasses.replace(view, sync="drifted", health="degraded", health_reason="agent: crash loop",
+                                           last_operation=last)
+        assert (live.search_text, live.freshness) == (words, freshness)
+        assert (view.sync, view.last_operation) == (None, None)  # the view copied is left as it was
+        assert solution_row(live)[7:] == solution_row(dataclasses.replace(
+            view, sync="drifted", health="degraded", last_operation=last))[7:]
+
+
+def test_the_column_texts_hold_every_text_of_every_row(fixed_root: Path) -> None:
+    """The Solutions table's widths come from each column's distinct texts made from one row per distinct look:
+    every text any row shows (selected or not, with problems or live states) is among them."""
+    from orbit_ops.fleet.status import LastOperation
+    from orbit_tui.line_table import column_width, text_width
+    from orbit_tui.render import solution_column_texts
+
+    workspace = Workspace.open(fixed_root)
+    releases = workspace.release_index()
+    views = []
+    for number, spec in enumerate(workspace.solutions()):
+        view = SolutionView(spec, pin_views(spec, releases))
+        if number % 2:
+            view = dataclasses.replace(view, sync="drifted", health="progressing", problem_pins=frozenset({"agent"}),
+                                       last_operation=LastOperation(f"op-{number}", "roll", "succeeded", "t"))
+        views.append(view)
+    columns = solution_column_texts(views)
+    for view in views:
+        for selected in (False, True):
+            for texts, cell in zip(columns, solution_row(view, selected=selected), strict=True):
+                assert cell.text in texts
+    assert column_width({"acme", "wayne-enterprises"}) == len("wayne-enterprises")
+    assert column_width({"tab\there", "ü"}) == max(text_width("tab\there"), 1) == len("tab     here")
+    assert text_width("bell\x07") == len("bell\\x07")  # shown as its escape
+    assert column_width(set()) == 0
