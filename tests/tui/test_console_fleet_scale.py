@@ -90,6 +90,9 @@ async def test_ten_thousand_solutions_show_their_first_rows_filter_and_page(
         await pilot.press("end")
         await settle(pilot)
         assert shown_ids(screen)[-1] == ids[-1] == "wayne-enterprises" and table.current_key == "wayne-enterprises"
+        # The names column was made as wide as the widest name of the fleet before that row was ever drawn.
+        painted = [table.render_line(y).text for y in range(1, table.size.height)]
+        assert any(" fleet-09994 " in line and " Fleet customer 9994 " in line for line in painted), painted
 
         await filter_for(pilot, screen, "fleet-0999")
         assert shown_ids(screen) == MATCHING
@@ -101,6 +104,33 @@ async def test_ten_thousand_solutions_show_their_first_rows_filter_and_page(
         await filter_for(pilot, screen, "health:degarded")
         assert "health:degarded is not one of" in str(screen.query_one("#solutions-note").render())
         assert "(did you mean 'degraded'?)" in str(screen.query_one("#solutions-note").render())
+
+
+async def test_only_the_rows_drawn_are_made(fleet_root: Path, make_app: MakeApp,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows materialised for the viewport (decision 0088): opening 10,000 solutions, paging and a refresh make
+    the cells of the rows drawn, not of the fleet."""
+    import orbit_tui.screens.solutions as solutions_module
+
+    made: list[str] = []
+    original = solutions_module.solution_row
+
+    def counted(view: object, **kwargs: object) -> object:
+        made.append(view.spec.id)  # type: ignore[attr-defined]
+        return original(view, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solutions_module, "solution_row", counted)
+    app = make_app(fleet_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_solutions(pilot)
+        page = len(shown_ids(screen))
+        for _ in range(3):
+            await pilot.press("pagedown")
+        await settle(pilot)
+        app.model.fleet.sync()
+        await settle(pilot)
+        assert page * 3 < len(set(made)) <= page * 5  # four pages drawn (a page step is a row less than a page)
+        assert len(made) < 20 * page  # a row is made again only when what it shows changed: a refresh kept them
 
 
 async def test_a_selection_survives_a_filter_at_ten_thousand(fleet_root: Path, make_app: MakeApp) -> None:
