@@ -401,7 +401,7 @@ def test_every_field_of_a_solution_is_rebuilt() -> None:
 
     from orbit_ops.config.model import SolutionSpec
 
-    assert solution_cache.REBUILT_FIELDS == tuple(field.name for field in dataclasses.fields(SolutionSpec))
+    assert tuple(field.name for field in dataclasses.fields(SolutionSpec)) == solution_cache.REBUILT_FIELDS
 
 
 @pytest.mark.parametrize("warm", [False, True])
@@ -417,3 +417,14 @@ def test_the_set_carries_the_stamp_of_the_files_it_was_read_from(make_workspace:
     assert {name for name, *_ in loaded.stamp} >= {"broken.yaml", "outside.yaml", "alias.yaml", "folder.yaml"}
     (root / "solutions" / "globex.yaml").write_text(good("globex", "Globex renamed"))
     assert loaded.stamp != load_module.solution_files_stamp(config)
+
+
+def test_a_child_path_is_the_folder_joined_with_the_name(tmp_path: Path) -> None:
+    """``child_path`` (pathlib's listing shortcut, decision 0088) makes what ``folder / name`` makes."""
+    from orbit_ops.config.solution_cache import child_path
+
+    for folder in (tmp_path / "solutions", Path("relative/solutions"), Path("/")):
+        for name in ("acme-corp.yaml", "ünïcode.yml", ".hidden.yaml", "a b.yaml"):
+            made = child_path(folder)(name)
+            assert made == folder / name and str(made) == str(folder / name) and type(made) is type(folder / name)
+            assert made.name == name and made.parent == folder and made.suffix == (folder / name).suffix
