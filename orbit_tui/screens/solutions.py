@@ -132,7 +132,6 @@ class SolutionsScreen(OrbitScreen):
         """The index of the views published last (made again when the fleet model published new ones)."""
         views = self.views
         if self._index.views is not views:
-            self._before = self._index.views
             self._index = FleetIndex(views, self._index)
             self._widths, self._counts, self._last = None, None, None
             self._keys = [view.spec.id for view in views]
