@@ -325,15 +325,21 @@ def solution_row(view: SolutionView, *, selected: bool = False) -> tuple[Cell, .
 
 
 def same_row(before: SolutionView, after: SolutionView) -> bool:
-    """Whether two views of one solution show the same row (a refresh keeps the spec and pins objects of the
-    views it did not change, so this is a few identity checks)."""
+    """Whether two views of one solution show the same row: what :func:`solution_row` shows of them is equal. A
+    refresh keeps the spec and pins objects of the views it did not change, so this is a few identity checks
+    then; a reload (new objects, most of them equal) compares the values shown; a last operation shows its kind
+    and state only, so another operation that ended the same is the same row."""
+    old, new = before.spec, after.spec
+    if old is not new and (old.id, old.display_name) != (new.id, new.display_name):
+        return False
+    last, then = before.last_operation, after.last_operation
+    if last is not then and (last is None or then is None or (last.kind, last.state) != (then.kind, then.state)):
+        return False
     return (
-        before.spec is after.spec
-        and before.pins is after.pins
+        (before.pins is after.pins or before.pins == after.pins)
         and before.sync == after.sync
         and before.health == after.health
         and before.problem_pins == after.problem_pins
-        and before.last_operation == after.last_operation
     )
 
 

@@ -69,6 +69,47 @@ async def test_rows_changed_by_a_refresh_are_flagged_for_a_moment(
         assert table.get_row("globex")[1].style.bgcolor is None
 
 
+async def test_a_reload_flags_only_the_row_whose_file_changed(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload makes every spec anew: only what a row shows decides whether it changed (decision 0088)."""
+    monkeypatch.setattr(LineTable, "FLASH_SECONDS", 30)
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_solutions(pilot)
+        table = screen.query_one(LineTable)
+        app.action_reload()  # ctrl+r with nothing changed
+        await settle(pilot)
+        assert table.flashing == {}
+        path = fixed_copy / "solutions" / "globex.yaml"
+        path.write_text(path.read_text().replace("display_name: ", "display_name: Renamed ", 1))
+        app.model.fleet.check_files()  # the interval's look at the files
+        await settle(pilot)
+        assert table.get_row("globex")[2].plain.startswith("Renamed ")
+        assert set(table.flashing) == {"globex"}
+
+
+async def test_another_operation_that_ended_the_same_is_not_a_change(
+    fixed_copy: Path, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LineTable, "FLASH_SECONDS", 30)
+    app = make_app(fixed_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_solutions(pilot)
+        table = screen.query_one(LineTable)
+        await provision_with_engine(fixed_copy, "globex")
+        app.model.fleet.sync()
+        await settle(pilot)
+        first = [text.plain for text in table.get_row("globex")]
+        await pilot.pause(0.1)
+        table.flashing.clear()
+        await provision_with_engine(fixed_copy, "globex")  # again: the row reads the same
+        app.model.fleet.sync()
+        await settle(pilot)
+        assert [text.plain for text in table.get_row("globex")] == first
+        assert table.flashing == {}
+
+
 async def test_a_tick_never_restarts_a_platform_read_still_running(fixed_root: Path, make_app: MakeApp) -> None:
     app = make_app(fixed_root)
     async with app.run_test(size=SIZE) as pilot:
