@@ -200,7 +200,9 @@ async def test_a_long_log_decodes_only_what_is_shown_and_keeps_every_line(
         screen = await _open(pilot, op_id)
         log = screen.query_one(OperationLog)
         assert log.line_count == len(expected) + 1  # and the closing "succeeded" line
-        assert len(decoded) < 100  # the screenful at the end, not 20,000 lines
+        # The screenful at the end, and whatever a loaded machine drew on the way there (131 lines once): a few
+        # screenfuls, not 20,000 lines.
+        assert len(decoded) < 5 * SIZE[1]
         assert log.is_vertical_scroll_end  # following: the end is shown, the view opens there
         await pilot.press("slash", *"needle")
         await settle(pilot)
