@@ -17,6 +17,7 @@ same keys (up, down, page up/down, home/end) and the same page step.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import ClassVar
 
@@ -197,14 +198,14 @@ class LineTable(ScrollView, can_focus=True):
         key if it is still there.
         """
         same_keys = len(keys) == len(self._keys) and keys == self._keys
+        found = -1
         if not same_keys:
             keep = self.current_key
             self._index = None  # made when a key is looked up (get_row), not at every keystroke of a filter
             self.flashing.clear()
-            try:
-                found = -1 if keep is None else keys.index(keep)
-            except ValueError:
-                found = -1
+            if keep is not None:
+                with contextlib.suppress(ValueError):
+                    found = keys.index(keep)
         self._keys, self._cells_of = keys, cells_of
         if same_keys:
             if changed:
@@ -216,6 +217,8 @@ class LineTable(ScrollView, can_focus=True):
             self.scroll_to(y=0, animate=False, immediate=True)
         self._widths = tuple(max(old, new) for old, new in zip(self._widths, widths, strict=True))
         self.virtual_size = Size(self._table_width(), len(keys) + 1)
+        if found >= 0 and self.size.height:
+            self._scroll_cursor_into_view()  # its row stays in view (a filter cleared: found among all the rows)
         self.refresh()
 
     def _texts(self, cells: Sequence[Cell]) -> list[str]:

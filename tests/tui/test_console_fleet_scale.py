@@ -133,6 +133,22 @@ async def test_only_the_rows_drawn_are_made(fleet_root: Path, make_app: MakeApp,
         assert len(made) < 20 * page  # a row is made again only when what it shows changed: a refresh kept them
 
 
+async def test_clearing_a_filter_keeps_the_cursor_row_in_view(fleet_root: Path, make_app: MakeApp) -> None:
+    app = make_app(fleet_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_solutions(pilot)
+        await filter_for(pilot, screen, "fleet-0999")
+        table = screen.query_one(LineTable)
+        table.focus()
+        await pilot.press("down")  # the second match
+        await settle(pilot)
+        assert table.current_key == MATCHING[1]
+        await pilot.press("escape")  # clears the filter: all 10,000 again
+        await settle(pilot)
+        assert title(screen).startswith(f"Solutions: {FLEET} (") and "filter shows" not in title(screen)
+        assert table.current_key == MATCHING[1] and MATCHING[1] in shown_ids(screen)
+
+
 async def test_a_selection_survives_a_filter_at_ten_thousand(fleet_root: Path, make_app: MakeApp) -> None:
     app = make_app(fleet_root)
     async with app.run_test(size=SIZE) as pilot:
