@@ -59,6 +59,7 @@ from orbit_ops.backends.azure.revision_documents import (
     newest_first,
     revision_facts,
 )
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, MissingOnPlatformError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
@@ -163,12 +164,13 @@ class AzurePlatform:
         worker = asyncio.ensure_future(in_thread(follow))
         try:
             while (page := await pages.get()) is not None:
-                for document in page[0]:
-                    tags = document.get("tags")
-                    if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
-                        app = app_from_document(document)
-                        apps[app.name] = app
-                        states[app.name] = app_facts_from_document(document)
+                with bulk_built():
+                    for document in page[0]:
+                        tags = document.get("tags")
+                        if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+                            app = app_from_document(document)
+                            apps[app.name] = app
+                            states[app.name] = app_facts_from_document(document)
             await worker  # the error of the page that could not be read, if one could not
         finally:
             stop.set()
@@ -296,7 +298,8 @@ class AzurePlatform:
             return [item for item in items or [] if isinstance(item, dict)]
 
         documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
-        storages = [storage_from_document(document) for document in documents]
+        with bulk_built():
+            storages = [storage_from_document(document) for document in documents]
         return {storage.name: storage for storage in storages}
 
     async def get_storage(self, name: str) -> Storage | None:
