@@ -4,7 +4,6 @@ operation, the clock's move of revision-derived fields, and a test's edit of the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,23 +11,10 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from emulators.arm import _json_page
 from emulators.revisions import ACTIVATION_SECONDS, PROVISIONING_SECONDS
 
-from orbit_ops.backends.azure.common import StaticTokenCredential
-
 RG = "orbit-test"
 ENV = "orbit-env"
 IMAGE = "orbitacr.azurecr.io/agent:2.0.0"
 NEXT = "orbitacr.azurecr.io/agent:2.1.0"
-
-
-@pytest.fixture
-def client(emulators: Any) -> Iterator[ContainerAppsAPIClient]:
-    """The SDK client on the emulator; the clock moves only when a test says."""
-    emulators.arm.clock.per_request = 0
-    arm = ContainerAppsAPIClient(StaticTokenCredential(emulators.token), emulators.settings().subscription_id,
-                                 base_url=emulators.arm_url, credential_scopes=[emulators.arm_url + "/.default"],
-                                 connection_verify=str(emulators.ca_bundle), **emulators.fast.arm)
-    with arm:
-        yield arm
 
 
 def create(client: ContainerAppsAPIClient, emulators: Any, name: str, image: str = IMAGE) -> None:
