@@ -49,15 +49,12 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
     """Sync, freshness and health of every solution (or of IDS), per app and per resource."""
     import asyncio
 
-    from orbit_ops.fleet.status import read_live_with_health
-    from orbit_ops.fleet.sweeps import statuses
+    from orbit_ops.fleet.status import read_statuses
     from orbit_ops.names import azure_names
 
     workspace, specs, invalid = select_solutions(settings, ids, not ids, only, exclude)
-    platform = workspace.platform()
     apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
-    snapshot = asyncio.run(read_live_with_health(platform, platform, apps))
-    rows = statuses(workspace, specs, snapshot)
+    rows, _ = asyncio.run(read_statuses(workspace, specs, apps))
     entries: list[tuple[str, dict[str, Any], list[str]]] = [
         (
             row.id,

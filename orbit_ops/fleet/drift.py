@@ -168,21 +168,35 @@ def resolved_versions(spec: SolutionSpec, releases: ReleaseIndex) -> dict[str, s
     return {component: releases.resolve(component, spec.pin(component)) for component in APP_COMPONENTS}
 
 
-def desired_for(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex) -> DesiredSolution | None:
-    """The desired state, or None when a ``latest`` pin has nothing released to resolve to."""
-    versions = resolved_versions(spec, releases)
-    if any(version is None for version in versions.values()):
-        return None
-    return desired_state(spec, target, {component: str(version) for component, version in versions.items()})
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a solution's status is judged against, known before anything live is: the version each component's
+    pin resolves to, and the desired state (None when a ``latest`` pin has nothing released to resolve to)."""
+
+    versions: Mapping[str, str | None]
+    desired: DesiredSolution | None
 
 
-def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex,
-                    live: LiveSnapshot) -> SolutionStatus:
-    """Sync and freshness of one solution, per app and per resource (pure)."""
+def wanted(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex) -> Wanted:
+    """The resolved versions and the desired state of ``spec`` (pure)."""
     versions = resolved_versions(spec, releases)
     desired = None
     if all(version is not None for version in versions.values()):
         desired = desired_state(spec, target, {component: str(version) for component, version in versions.items()})
+    return Wanted(versions, desired)
+
+
+def desired_for(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex) -> DesiredSolution | None:
+    """The desired state, or None when a ``latest`` pin has nothing released to resolve to."""
+    return wanted(spec, target, releases).desired
+
+
+def solution_status(spec: SolutionSpec, target: PlatformTarget, releases: ReleaseIndex,
+                    live: LiveSnapshot, known: Wanted | None = None) -> SolutionStatus:
+    """Sync and freshness of one solution, per app and per resource (pure). ``known``: its :func:`wanted`, when it
+    was made beforehand (while the live state was being read)."""
+    known = known or wanted(spec, target, releases)
+    versions, desired = known.versions, known.desired
     h = desired.h if desired is not None else azure_names(spec.id).h
     reason = live.error
     if desired is None:

@@ -8,19 +8,21 @@ revisions of only those apps whose listed state does not show them plainly healt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.bulk import bulk_built
+from orbit_ops.config.model import SolutionSpec
 from orbit_ops.errors import BackendError
-from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus, solution_status
+from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus, Wanted, solution_status, wanted
 from orbit_ops.fleet.health import AppHealth, Health, app_health, plainly_healthy
 from orbit_ops.fleet.provision import read_live
 from orbit_ops.workspace import Workspace
 
 REVISION_READS = 8  # revision reads in flight at once
+WANTED_CHUNK = 100  # solutions whose desired state is made between two looks at the listings (see read_statuses)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,38 @@ async def read_live_with_health(platform: AppPlatform, shares: ShareStore,
     snapshot = await read_live(platform, shares)
     wanted = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
     return replace(snapshot, health=await read_health(platform, wanted))
+
+
+async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec],
+                        apps: Collection[str] | None = None) -> tuple[list[SolutionStatus], LiveSnapshot]:
+    """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
+    every listed app), and that snapshot.
+
+    The desired state of each solution needs nothing live, so it is made while the listings are awaited
+    (decision 0087), ``WANTED_CHUNK`` solutions at a time with the event loop looked at in between, so that the
+    pages the listings' threads hand over are read without waiting for all of it.
+
+    Raises:
+        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
+    """
+    platform = workspace.platform()
+    reading = asyncio.ensure_future(read_live_with_health(platform, platform, apps))
+    try:
+        releases = workspace.release_index()
+        target = workspace.target()
+        known: list[Wanted] = []
+        for start in range(0, len(specs), WANTED_CHUNK):
+            await asyncio.sleep(0)
+            with bulk_built():
+                known += [wanted(spec, target, releases) for spec in specs[start:start + WANTED_CHUNK]]
+        snapshot = await reading
+    finally:
+        if not reading.done():
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+    with bulk_built():
+        return [solution_status(spec, target, releases, snapshot, done)
+                for spec, done in zip(specs, known, strict=True)], snapshot
 
 
 async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], LiveSnapshot]:

@@ -12,7 +12,7 @@ import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from emulators.arm import ArmEmulator
@@ -124,6 +124,22 @@ def emulators(azure_emulators_session: AzureEmulators, monkeypatch: pytest.Monke
     monkeypatch.setenv("ORBIT_STORAGE_ACCOUNT_KEY", ACCOUNT_KEY)
     monkeypatch.setattr(azure_platform, "DEFAULT_OPTIONS", FAST)
     return azure_emulators_session
+
+
+@pytest.fixture
+def client(emulators: AzureEmulators) -> Iterator[Any]:
+    """An SDK ``ContainerAppsAPIClient`` as the Azure backend builds it, on the ARM emulator, for tests of the
+    emulator itself; the emulated clock moves only when the test says (``per_request`` 0)."""
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    from orbit_ops.backends.azure.common import StaticTokenCredential
+
+    emulators.arm.clock.per_request = 0
+    arm = ContainerAppsAPIClient(StaticTokenCredential(emulators.token), emulators.settings().subscription_id,
+                                 base_url=emulators.arm_url, credential_scopes=[emulators.arm_url + "/.default"],
+                                 connection_verify=str(emulators.ca_bundle), **emulators.fast.arm)
+    with arm:
+        yield arm
 
 
 @pytest.fixture

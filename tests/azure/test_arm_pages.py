@@ -10,6 +10,9 @@ are small so that every listing follows ``nextLink``.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+import typing
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -20,7 +23,7 @@ from orbit_ops.backends.azure.arm_pages import API_VERSION
 from orbit_ops.backends.azure.common import call
 from orbit_ops.backends.azure.platform import MANAGED_BY, AzurePlatform
 from orbit_ops.backends.azure.revision_documents import app_facts
-from orbit_ops.errors import OrbitError
+from orbit_ops.errors import BackendError, OrbitError
 from orbit_ops.fleet.resources import MANAGED_BY_TAG, App, AppSecret, Mount
 
 if TYPE_CHECKING:
@@ -195,3 +198,87 @@ def _without_what(message: str) -> str:
                  "list the storages of environment orbit-env"):
         message = message.replace(what, "<what>")
     return message
+
+
+def _page_fault(emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch, skiptoken: str, answer: Any) -> None:
+    """Answer the app page at ``skiptoken`` with ``answer(request)`` when that gives a response (else as usual)."""
+    from emulators.server import Request, Response
+
+    dispatch = emulators.arm_server.dispatch
+
+    def faulty(request: Request) -> Response:
+        if request.path.endswith("/containerApps") and request.param("$skiptoken") == skiptoken:
+            response = answer(request)
+            if response is not None:
+                return typing.cast("Response", response)
+        return dispatch(request)
+
+    monkeypatch.setattr(emulators.arm_server, "dispatch", faulty)
+
+
+def test_a_page_refused_mid_listing_fails_the_listing_with_the_services_words(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulators.server import error
+
+    _page_fault(emulators, monkeypatch, "12", lambda request: error(
+        403, "AuthorizationFailed", "The client 'orbit-test' does not have authorization over this page."))
+    emulators.clear_logs()
+    with pytest.raises(BackendError, match=r"list the container apps of orbit-test: forbidden \(AuthorizationFailed"):
+        asyncio.run(fleet.list_apps())
+    asked = [parse_qs(entry.query).get("$skiptoken", ["0"])[0] for entry in emulators.arm_server.log]
+    assert asked == ["0", "4", "8", "12"]  # in order, and nothing after the page that failed
+
+
+def test_a_page_failing_for_a_moment_mid_listing_is_retried_and_every_page_read(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulators.server import error
+
+    apps, _, _ = through_models(fleet)
+    failures = iter([error(503, "ServiceUnavailable", "try again")] * 2)
+    _page_fault(emulators, monkeypatch, "16", lambda request: next(failures, None))
+    emulators.clear_logs()
+    got = asyncio.run(fleet.list_apps())
+    assert got == apps and list(got) == list(apps)
+    asked = [(parse_qs(entry.query).get("$skiptoken", ["0"])[0], entry.status) for entry in emulators.arm_server.log]
+    assert asked == [("0", 200), ("4", 200), ("8", 200), ("12", 200), ("16", 503), ("16", 503), ("16", 200),
+                     ("20", 200), ("24", 200)]
+
+
+def test_the_pages_of_a_listing_are_paced_like_every_read(emulators: AzureEmulators) -> None:
+    from dataclasses import replace
+
+    for index in range(14):
+        emulators.arm.put_app(f"agent-{index:04x}", someone_elses(f"agent-{index:04x}", {MANAGED_BY_TAG: MANAGED_BY}))
+    emulators.arm.page_size = 2
+    paced = AzurePlatform(emulators.settings(), replace(emulators.fast, reads=(2, 20)))
+    emulators.clear_logs()
+    started = time.monotonic()  # the emulator runs in this process and stamps requests with the same clock
+    assert len(asyncio.run(paced.list_apps())) == 14
+    times = [entry.at for entry in emulators.arm_server.log]
+    # 7 pages, a burst of 2 and then 20 a second: the 7th cannot reach the server before 5/20 s from the start.
+    assert len(times) == 7 and times[-1] - started >= (7 - 2) / 20 * 0.9
+
+
+def test_a_listing_given_up_stops_asking_for_pages(fleet: AzurePlatform, emulators: AzureEmulators,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    held, reached = threading.Event(), threading.Event()
+
+    def hold(request: Any) -> None:
+        reached.set()
+        held.wait(10)  # the page in flight when the listing is given up
+
+    _page_fault(emulators, monkeypatch, "8", hold)
+
+    async def given_up() -> None:
+        listing = asyncio.ensure_future(fleet.list_apps())
+        await asyncio.get_running_loop().run_in_executor(None, reached.wait, 10)
+        listing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listing
+
+    emulators.clear_logs()
+    asyncio.run(given_up())
+    held.set()
+    time.sleep(0.5)
+    asked = [parse_qs(entry.query).get("$skiptoken", ["0"])[0] for entry in emulators.arm_server.log]
+    assert asked == ["0", "4", "8"]  # the page in flight was answered; none was asked for after it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,23 +10,10 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.appcontainers.models import Revision, RevisionRunningState
 from emulators.revisions import ACTIVATION_SECONDS, PROVISIONING_SECONDS, RESTART_SECONDS
 
-from orbit_ops.backends.azure.common import StaticTokenCredential
-
 RG = "orbit-test"
 IMAGE = "orbitacr.azurecr.io/agent:2.0.0"
 NEXT = "orbitacr.azurecr.io/agent:2.1.0"
 SETTLE = PROVISIONING_SECONDS + ACTIVATION_SECONDS
-
-
-@pytest.fixture
-def client(emulators: Any) -> Iterator[ContainerAppsAPIClient]:
-    """The SDK client as the Azure backend builds it, on the emulator; the clock moves only when a test says."""
-    emulators.arm.clock.per_request = 0
-    arm = ContainerAppsAPIClient(StaticTokenCredential(emulators.token), emulators.settings().subscription_id,
-                                 base_url=emulators.arm_url, credential_scopes=[emulators.arm_url + "/.default"],
-                                 connection_verify=str(emulators.ca_bundle), **emulators.fast.arm)
-    with arm:
-        yield arm
 
 
 def template(image: str = IMAGE, **extra: Any) -> dict[str, Any]:

@@ -190,3 +190,29 @@ def test_fleet_status_and_last_operation_per_solution(ws: Workspace) -> None:
     assert "zorg-industries" not in last  # the demo never provisioned it
     sweep(ws, ["zorg-industries"])
     assert last_operations(ws)["zorg-industries"].state == "succeeded"
+
+
+def test_statuses_judged_while_the_listings_are_read_are_those_judged_after(ws: Workspace) -> None:
+    from orbit_ops.fleet.status import read_live_with_health, read_statuses
+
+    platform = ws.platform()
+    specs = ws.solutions()
+    after = statuses(ws, specs, asyncio.run(read_live_with_health(platform, platform)))
+    meanwhile, snapshot = asyncio.run(read_statuses(ws, specs))
+    assert meanwhile == after and [row.id for row in meanwhile] == [spec.id for spec in specs]
+    assert {"synced", "drifted", "missing"} <= {row.sync for row in meanwhile}
+    assert any(row.freshness == "unreleased" and row.reason for row in meanwhile)  # a pin with no release
+    assert snapshot.health is not None
+
+
+def test_a_listing_that_fails_fails_the_statuses_judged_meanwhile(ws: Workspace) -> None:
+    from orbit_ops.fleet.status import read_statuses
+
+    class Unreadable(LocalPlatform):
+        async def list_storages(self) -> Any:
+            await asyncio.sleep(0)
+            raise BackendError("list the storages of environment orbit-env: Azure answered 500 (InternalError)")
+
+    ws._platform = Unreadable(ws.config.state_dir)
+    with pytest.raises(BackendError, match="Azure answered 500"):
+        asyncio.run(read_statuses(ws, ws.solutions()))

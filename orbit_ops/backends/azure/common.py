@@ -209,7 +209,10 @@ def _retry_after(exc: Any) -> float | None:
 
 class TokenBucket:
     """Client-side pacing that mirrors ARM's per-subscription token buckets (reads 250/25 s⁻¹,
-    writes 200/10 s⁻¹), so a sweep paces itself instead of hammering the API into 429s."""
+    writes 200/10 s⁻¹), so a sweep paces itself instead of hammering the API into 429s.
+
+    Tasks take tokens with :meth:`take`, one after another; a worker thread that makes a series of calls by
+    itself (a listing following its pages) takes them with :meth:`take_blocking`, from the same tokens."""
 
     def __init__(self, capacity: float, rate: float) -> None:
         self.capacity = capacity
@@ -217,17 +220,28 @@ class TokenBucket:
         self.tokens = capacity
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
+        self._state = threading.Lock()  # the tokens, shared with worker threads
 
     async def take(self) -> None:
         async with self._lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+            while (wait := self._take_or_wait()) > 0:
+                await asyncio.sleep(wait)
+
+    def take_blocking(self) -> None:
+        """:meth:`take` for a worker thread: waits in the thread."""
+        while (wait := self._take_or_wait()) > 0:
+            time.sleep(wait)
+
+    def _take_or_wait(self) -> float:
+        """Takes a token and answers 0, or answers how long until there is one."""
+        with self._state:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
 
 
 # Blocking SDK calls mostly wait on the network. ``asyncio.to_thread``'s default executor has
@@ -265,18 +279,49 @@ async def call(func: Callable[..., T], *args: Any, what: str, buckets: tuple[Tok
             await bucket.take()
         try:
             return await in_thread(func, *args, **kwargs)
-        except Exception as exc:  # mapped just below; nothing SDK-typed escapes this module
-            error = map_error(exc, what)
-            transient = isinstance(error, ThrottledError) or (
-                isinstance(error, BackendError) and ("answered 5" in error.message or "cannot reach" in error.message)
-            )
-            if transient and attempt == attempts > 1:  # say it is final, not "retrying"
-                message = f"{error.message}; gave up after {attempts} attempts"
-                error = (ThrottledError(message, error.retry_after) if isinstance(error, ThrottledError)
-                         else BackendError(message))
-            if not transient or attempt == attempts:
-                raise error from None
-            wait = error.retry_after if isinstance(error, ThrottledError) and error.retry_after is not None else delay
-            await asyncio.sleep(min(wait, 60) + random.uniform(0, delay / 4))
+        except Exception as exc:  # mapped by retry_wait; nothing SDK-typed escapes this module
+            await asyncio.sleep(retry_wait(exc, what, attempt, attempts, delay))
             delay = min(delay * 2, 30)
     raise AssertionError("unreachable")
+
+
+def call_blocking(func: Callable[..., T], *args: Any, what: str, buckets: tuple[TokenBucket, ...] = (),
+                  attempts: int = 6, **kwargs: Any) -> T:
+    """:func:`call` in the calling thread, for a worker thread making a series of calls by itself: the same
+    tokens, retries and errors, its waits made in the thread.
+
+    Raises:
+        OrbitError: the mapped error once retries are exhausted (or at once for non-transient errors).
+    """
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        for bucket in buckets:
+            bucket.take_blocking()
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # mapped by retry_wait
+            time.sleep(retry_wait(exc, what, attempt, attempts, delay))
+            delay = min(delay * 2, 30)
+    raise AssertionError("unreachable")
+
+
+def retry_wait(exc: Exception, what: str, attempt: int, attempts: int, delay: float) -> float:
+    """The seconds to wait before retrying after ``exc`` (a throttle's Retry-After, capped at 60 s, else
+    ``delay``, with jitter); raises the mapped error instead when ``exc`` is not transient or this was the last of
+    ``attempts``.
+
+    Raises:
+        OrbitError: ``exc`` mapped, saying so when retries are exhausted.
+    """
+    error = map_error(exc, what)
+    transient = isinstance(error, ThrottledError) or (
+        isinstance(error, BackendError) and ("answered 5" in error.message or "cannot reach" in error.message)
+    )
+    if transient and attempt == attempts > 1:  # say it is final, not "retrying"
+        message = f"{error.message}; gave up after {attempts} attempts"
+        error = (ThrottledError(message, error.retry_after) if isinstance(error, ThrottledError)
+                 else BackendError(message))
+    if not transient or attempt == attempts:
+        raise error from None
+    wait = error.retry_after if isinstance(error, ThrottledError) and error.retry_after is not None else delay
+    return min(wait, 60) + random.uniform(0, delay / 4)

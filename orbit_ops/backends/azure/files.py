@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 from orbit_ops.backends.azure.common import ACCOUNT_KEY_ENV, AzureEndpoints, account_key, call
+from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.resources import Share
 
@@ -62,7 +63,8 @@ class AzureFileShares:
                 body = share_listing_bytes(client, marker)
                 if body is None:  # an SDK without the operation this reads: its public listing, models and all
                     return [_share(item) for item in client.list_shares(include_metadata=True)]
-                page = share_page(body)
+                with bulk_built():  # thousands of small acyclic objects: no collector passes while they are made
+                    page = share_page(body)
                 shares += page.shares
                 if not page.next_marker:
                     return shares

@@ -20,7 +20,8 @@ Writes (decision 0013):
 
 Reads and writes to ARM are paced by two token buckets shared by the instance (reads 250 burst,
 25/s; writes 200 burst, 10/s), so a sweep of many solutions slows itself down instead of collecting
-429s. Listings are paged by the service; each page is one paced read and the SDK follows ``nextLink``.
+429s. Listings are paged by the service; each page is one paced read. The app listing's pages are followed by
+one worker thread (decision 0086); the revisions' by the SDK, a page a call.
 Every blocking SDK call runs through :func:`~orbit_ops.backends.azure.common.call`: a worker thread,
 retries of throttling and transient failures, and SDK errors mapped to ``orbit_ops.errors``; how a call
 is paced, created once and waited for is :mod:`~orbit_ops.backends.azure.arm_calls`.
@@ -50,7 +51,7 @@ from orbit_ops.backends.azure.app_documents import (
 )
 from orbit_ops.backends.azure.arm_calls import Pacing, create_once, found, inline_polling, wait
 from orbit_ops.backends.azure.arm_pages import API_VERSION, JsonObject, get_json, get_page, segment
-from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, credential
+from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, call_blocking, credential, in_thread
 from orbit_ops.backends.azure.files import AzureFileShares
 from orbit_ops.backends.azure.revision_documents import (
     app_facts_from_document,
@@ -58,6 +59,7 @@ from orbit_ops.backends.azure.revision_documents import (
     newest_first,
     revision_facts,
 )
+from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, MissingOnPlatformError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
@@ -132,39 +134,51 @@ class AzurePlatform:
         """
         client = self._arm()
         path = f"{self._group_path}/providers/Microsoft.App/containerApps"
-
-        def page(link: str | None) -> tuple[list[JsonObject], str | None]:
-            return get_page(client, path, link)
-
         what = f"list the container apps of {self.resource_group}"
+        reads = self._pacing.bucket("reads")
+        loop = asyncio.get_running_loop()
+        pages: asyncio.Queue[tuple[list[JsonObject], str | None] | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def deliver(page: tuple[list[JsonObject], str | None] | None) -> None:
+            try:
+                loop.call_soon_threadsafe(pages.put_nowait, page)
+            except RuntimeError:  # the loop has closed: nobody reads the listing any more
+                stop.set()
+
+        def follow() -> None:
+            # One worker thread follows the nextLinks (decision 0086): each page is asked for as soon as the one
+            # before has arrived, paced and retried as every read is, while the event loop reads the pages' apps.
+            link: str | None = None
+            try:
+                while not stop.is_set():
+                    items, link = call_blocking(get_page, client, path, link, what=what, buckets=(reads,))
+                    deliver((items, link))
+                    if not link:
+                        return
+            finally:
+                deliver(None)
+
         apps: dict[str, App] = {}
         states: dict[str, AppFacts] = {}
-        # The next page is asked for as soon as its link is known, and this page's apps are read meanwhile: the
-        # pages still come one after another, their latency no longer adds to the reading of each.
-        pending: asyncio.Future[tuple[list[JsonObject], str | None]] = asyncio.ensure_future(
-            self._read(page, None, what=what))
+        worker = asyncio.ensure_future(in_thread(follow))
         try:
-            while True:
-                items, link = await pending
-                if link:
-                    pending = asyncio.ensure_future(self._read(page, link, what=what))
-                    # Let the new task run up to its request (it is handed to a worker thread without waiting):
-                    # without this it would start only at the next await, after this page's apps were read,
-                    # and that reading (about 3 ms a page of 100) would lie between every two pages.
-                    await asyncio.sleep(0)
-                for document in items:
-                    tags = document.get("tags")
-                    if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
-                        app = app_from_document(document)
-                        apps[app.name] = app
-                        states[app.name] = app_facts_from_document(document)
-                if not link:
-                    with self._lock:
-                        self._states = (time.monotonic(), states)
-                    return apps
+            while (page := await pages.get()) is not None:
+                with bulk_built():
+                    for document in page[0]:
+                        tags = document.get("tags")
+                        if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
+                            app = app_from_document(document)
+                            apps[app.name] = app
+                            states[app.name] = app_facts_from_document(document)
+            await worker  # the error of the page that could not be read, if one could not
         finally:
-            if not pending.done():
-                pending.cancel()
+            stop.set()
+            if not worker.done():  # cancelled: the thread stops before its next page; its end is nobody's news
+                worker.add_done_callback(lambda done: done.cancelled() or done.exception())
+        with self._lock:
+            self._states = (time.monotonic(), states)
+        return apps
 
     async def get_app(self, name: str) -> App | None:
         """The container app ``name`` (tagged or not), or None if it does not exist.
@@ -284,7 +298,8 @@ class AzurePlatform:
             return [item for item in items or [] if isinstance(item, dict)]
 
         documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
-        storages = [storage_from_document(document) for document in documents]
+        with bulk_built():
+            storages = [storage_from_document(document) for document in documents]
         return {storage.name: storage for storage in storages}
 
     async def get_storage(self, name: str) -> Storage | None:
