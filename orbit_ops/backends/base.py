@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from orbit_ops.build.context import PackedContext
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
 from orbit_ops.fleet.resources import App, Share, Storage
+
+if TYPE_CHECKING:  # the build's packing (tarfile, gzip, .dockerignore) is not imported by commands that do not build
+    from orbit_ops.build.context import PackedContext
 
 
 @dataclass(frozen=True)
