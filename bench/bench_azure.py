@@ -142,9 +142,11 @@ class Cloud:
         self.latency = [server.inject(Fault("latency", seconds=LATENCY, count=-1))
                         for server in (self.arm_server, self.files_server)]
 
-    def set_latency(self, seconds: float) -> None:
+    def set_latency(self, seconds: float, kind: str = "latency") -> None:
+        """``seconds`` added before every request is handled (``latency``), or every request answered ``seconds``
+        after it arrived, the emulators' own work within that time (``response-time``: decision 0089)."""
         for fault in self.latency:
-            fault.seconds = seconds
+            fault.seconds, fault.kind = seconds, kind
 
     def azure_section(self) -> dict[str, str]:
         return {"subscription_id": SUBSCRIPTION, "resource_group": GROUP, "location": LOCATION, "registry": REGISTRY,

@@ -4,8 +4,8 @@ The real Azure SDK clients talk to it over real TLS: a certificate for 127.0.0.1
 at start and the clients verify it (``connection_verify`` / ``ca_bundle``), nothing is turned off.
 Sockets get TCP_NODELAY (without it every request stalls ~40 ms on delayed ACKs) and every error
 has a JSON body, as the SDKs expect. Handlers register per method and path pattern; faults can be
-queued for matching requests (429 with Retry-After, 500/503, latency, dropped connections) or drawn
-at a rate from a seeded random generator.
+queued for matching requests (429 with Retry-After, 500/503, latency, a response time, dropped
+connections) or drawn at a rate from a seeded random generator.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def storage_error(status: int, code: str, message: str, headers: dict[str, str] 
 class Fault:
     """What to do to a matching request instead of (or before) handling it."""
 
-    kind: str  # "429" | "500" | "503" | "drop" | "latency"
+    # "429" | "500" | "503" | "drop" | "latency" (``seconds`` slept before the request is handled) |
+    # "response-time" (answered ``seconds`` after the request arrived, the emulator's own work done within that
+    # time, as a service's response time is; when its work takes longer, as soon as it is done: decision 0089)
+    kind: str
     method: str | None = None  # None: any method
     path: str | None = None  # regex searched in the path; None: any
     count: int = 1  # how many requests it hits (-1: forever)
@@ -195,13 +198,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _handle(self) -> None:
+        arrived = time.monotonic()
         emulator = self.server.emulator
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         fault = emulator._take_fault(self.command, split.path)
+        answer_at = None
         if fault is not None and fault.kind == "latency":
             time.sleep(fault.seconds)
+            fault = None
+        elif fault is not None and fault.kind == "response-time":
+            answer_at = arrived + fault.seconds
             fault = None
         if fault is not None and fault.kind == "drop":
             self._record(split, 0, "drop")
@@ -227,14 +235,15 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # an emulator bug must show up as a clear 500, not a hung client
                 response = emulator.error(500, "EmulatorError", f"{type(exc).__name__}: {exc}")
         self._record(split, response.status, fault.kind if fault else None)
-        self._send(response)
+        self._send(response, answer_at)
 
     def _record(self, split: Any, status: int, fault: str | None) -> None:
         with self.server.emulator.lock:
             self.server.emulator.log.append(LoggedRequest(self.command, split.path, split.query, status, fault,
                                                           time.monotonic()))
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, answer_at: float | None = None) -> None:
+        """Write ``response``; not before ``answer_at`` (``time.monotonic``) when one is given, its body made first."""
         if isinstance(response.body, bytes):
             payload = response.body
             content_type = response.headers.get("Content-Type", "application/octet-stream")
@@ -242,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload, content_type = b"", response.headers.get("Content-Type", "application/json")
         else:
             payload, content_type = json.dumps(response.body).encode(), "application/json"
+        if answer_at is not None:
+            time.sleep(max(0.0, answer_at - time.monotonic()))
         self.send_response(response.status)
         for key, value in response.headers.items():
             if key.lower() != "content-type":
