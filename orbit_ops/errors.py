@@ -67,6 +67,15 @@ class ConfigError(InputError):
             text += f" (rule: {rule})"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as what it was made from (a process pool reads solution files: decision 0090); an exception's
+        # own reduction would call this __init__ with the message alone.
+        return _config_error, (self.path, self.problem, self.line, self.rule)
+
+
+def _config_error(path: Path, problem: str, line: int | None, rule: str | None) -> ConfigError:
+    return ConfigError(path, problem, line=line, rule=rule)
+
 
 class NotFoundError(InputError):
     """Something named by the operator does not exist (exit code 2): the input is wrong, not the platform."""

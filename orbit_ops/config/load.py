@@ -19,6 +19,7 @@ from orbit_ops.config.model import (
     SolutionSpec,
     WorkspaceConfig,
 )
+from orbit_ops.config.parallel_read import read_in_processes
 from orbit_ops.config.rules import (
     SOLUTION_KEYS,
     TOP_KEYS,
@@ -184,10 +185,12 @@ def load_solution_set(config: WorkspaceConfig) -> SolutionSet:
 
     One bad file never hides the good ones; the second file claiming an id already taken is the invalid one.
     A file unchanged since an earlier load is not read again: its result comes from the cache under ``.orbit/``
-    (:mod:`orbit_ops.config.solution_cache`, the same results whether it is there or not).
+    (:mod:`orbit_ops.config.solution_cache`, the same results whether it is there or not); thousands of files it
+    has no entry for are read by worker processes on every core (:mod:`orbit_ops.config.parallel_read`).
     """
     with bulk_built():
-        return load_cached_set(config, lambda path, text: load_solution(config, path, text=text))
+        return load_cached_set(config, lambda path, text: load_solution(config, path, text=text),
+                               lambda folder, names: read_in_processes(config, folder, names))
 
 
 def load_solutions(config: WorkspaceConfig) -> list[SolutionSpec]:

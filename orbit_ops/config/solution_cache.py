@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orbit_ops import __version__
 from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
@@ -61,17 +61,25 @@ _CODE = ("config/load.py", "config/rules.py", "config/model.py", "config/secrets
          "config/solution_files.py", "config/solution_cache.py", "yamlfile.py", "names.py", "versions.py",
          "errors.py", "text.py", "redact.py")
 
+if TYPE_CHECKING:
+    from orbit_ops.config.parallel_read import FileFacts, Read
+
 Identity = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+ReadMany = Callable[[Path, list[str]], "list[Read] | None"]
 StampEntry = tuple[str, int, int, int]  # name, size, mtime_ns, inode: one entry of ``solution_files.stamp``
 Loaded = SolutionSpec | ConfigError
 Entry = dict[str, Any]
 _ABSENT = object()
 
 
-def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], SolutionSpec]) -> SolutionSet:
+def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], SolutionSpec],
+                    read_many: ReadMany | None = None) -> SolutionSet:
     """Every solution file of the workspace, as ``load_solution_set`` gives it, each file read (and given to
     ``load`` with its text) only when the cache has no entry for it as it is now. The cache is brought up to date
-    afterwards."""
+    afterwards.
+
+    ``read_many(folder, names)``: those files read and loaded at once, in order, with the ``fstat`` facts of each
+    read (``parallel_read.read_in_processes``), or None to have them read here one by one."""
     cache = _Cache(config)
     invalid: list[InvalidSolution] = []
     solutions: dict[str, SolutionSpec] = {}
@@ -81,18 +89,31 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
     stat_first = bool(cache.old)
     folder = config.solutions_dir
     child = child_path(folder)
-    for name, identity, is_link, seen in _scan(folder, trusted_before, stat_first):
-        path = child(name)
-        result = cache.take(name, path, identity)
+    scanned = _scan(folder, trusted_before, stat_first)
+    paths = [child(name) for name, _, _, _ in scanned]
+    taken = [cache.take(name, path, identity) for (name, identity, _, _), path in zip(scanned, paths, strict=True)]
+    read_at: dict[int, Read] = {}  # position → what read_many made of that file
+    if read_many is not None and (misses := [index for index, result in enumerate(taken) if result is None]):
+        found = read_many(folder, [scanned[index][0] for index in misses])
+        if found is not None:
+            read_at = dict(zip(misses, found, strict=True))
+    for position, ((name, identity, is_link, seen), path, result) in enumerate(zip(scanned, paths, taken,
+                                                                                    strict=True)):
         if result is None:
-            try:
-                text, info = read_solution_file(folder, path)
-                if not stat_first and not is_link:
-                    identity = _identity(info, trusted_before)
-                    seen = (name, info.st_size, info.st_mtime_ns, info.st_ino)
-                result = load(path, text)
-            except ConfigError as exc:
-                result = exc
+            if position in read_at:
+                result, facts = read_at[position]
+                if facts is not None and not stat_first and not is_link:
+                    identity = _facts_identity(facts, trusted_before)
+                    seen = (name, facts[1], facts[2], facts[4])
+            else:
+                try:
+                    text, info = read_solution_file(folder, path)
+                    if not stat_first and not is_link:
+                        identity = _identity(info, trusted_before)
+                        seen = (name, info.st_size, info.st_mtime_ns, info.st_ino)
+                    result = load(path, text)
+                except ConfigError as exc:
+                    result = exc
             cache.keep(name, path, identity, result)
         if seen is None:  # not stat'ed before (a cold cache) and the read gave no fstat of the entry itself
             seen = _lstat_entry(name, path)
@@ -167,6 +188,14 @@ def _identity(info: os.stat_result, trusted_before: int) -> Identity | None:
     if (stat.S_ISREG(info.st_mode) and info.st_mtime_ns < trusted_before
             and info.st_ctime_ns < trusted_before):
         return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+    return None
+
+
+def _facts_identity(facts: FileFacts, trusted_before: int) -> Identity | None:
+    """:func:`_identity` of the ``fstat`` facts a worker process took of its read (``parallel_read``)."""
+    mode, size, mtime_ns, ctime_ns, inode = facts
+    if stat.S_ISREG(mode) and mtime_ns < trusted_before and ctime_ns < trusted_before:
+        return size, mtime_ns, ctime_ns, inode
     return None
 
 
