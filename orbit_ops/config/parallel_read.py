@@ -60,7 +60,7 @@ def read_in_processes(config: WorkspaceConfig, folder: Path, names: Sequence[str
     """Each of ``names`` (files of ``folder``) read and loaded, in order, this process and its helpers sharing
     them; None when they are better read one by one by the caller (too few, or one core)."""
     helpers = min(cores(), MAX_PROCESSES) - 1
-    if len(names) < PARALLEL_FILES or helpers < 1:
+    if len(names) < PARALLEL_FILES or helpers < 1 or getattr(sys, "frozen", False):  # frozen: no Python to run
         return None
     own = min(len(names), -(-(len(names) + helpers * HELPER_LAG_FILES) // (helpers + 1)))
     rest = list(names[own:])

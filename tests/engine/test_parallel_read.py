@@ -142,6 +142,20 @@ def test_a_helper_that_gives_nothing_usable_has_its_share_read_here(
     assert facts(shared) == facts(one_by_one(root, monkeypatch))
 
 
+def test_no_helper_for_few_files_one_core_or_a_frozen_program(
+        fleet: tuple[Path, list[str]], read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = fleet
+    config = load_config(root)
+    names = sorted(path.name for path in config.solutions_dir.iterdir())
+    assert parallel_read.read_in_processes(config, config.solutions_dir, names[:9]) is None  # under 10 files
+    monkeypatch.setattr(parallel_read, "cores", lambda: 1)
+    assert parallel_read.read_in_processes(config, config.solutions_dir, names) is None
+    monkeypatch.setattr(parallel_read, "cores", lambda: 3)
+    monkeypatch.setattr(parallel_read.sys, "frozen", True, raising=False)  # sys.executable is not a Python
+    assert parallel_read.read_in_processes(config, config.solutions_dir, names) is None
+    assert read_here == []
+
+
 def test_a_config_error_survives_a_pipe_as_it_was() -> None:
     error = ConfigError(Path("/w/solutions/a.yaml"), "key 'x' appears twice", line=3, rule="each key once")
     again = pickle.loads(pickle.dumps(error))
