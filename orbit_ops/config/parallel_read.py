@@ -2,18 +2,22 @@
 
 Parsing a solution file is CPU work in Python (YAML, the rules), about 0.1 ms a file: 10,000 files the cache has
 no entry for (a fresh clone, an upgrade, a changed default) are a second on one core, and threads cannot share
-it (the GIL). From ``PARALLEL_FILES`` such files on, and with more than one core, this process reads a share of
-them while a helper process per further core reads the others: ``python -c`` running :func:`serve`, given its
-share on its standard input and answering on its standard output, each file read and loaded exactly as
-:func:`orbit_ops.config.load.load_solution` loads it. A helper is a fresh interpreter, not a fork of a process
-whose other threads may hold locks, and it runs none of the caller's ``__main__`` (what ``multiprocessing``'s
-``spawn`` would import again). A helper starts about 0.2 s after this process begins its own share, so its share
-is ``HELPER_LAG_FILES`` smaller. A helper answers in plain values (``marshal``), rebuilt here into specs and
-errors; the secret values a file registers for masking (``register_env_secrets``) are registered in this process
-for the files the helpers loaded. See decision 0090.
+it (the GIL). From ``PARALLEL_FILES`` such files on, and with more than one core, they are cut into chunks of
+``CHUNK_FILES`` that this process and a helper process per further core take one at a time until none is left:
+whoever is quicker reads more (a helper starts about 0.2 s late; in the console this process's own reading shares
+the GIL with the screen, and the helpers take most of it). Each file is read and loaded exactly as
+:func:`orbit_ops.config.load.load_solution` loads it.
 
-Helpers are an optimisation only, as the cache is: a helper that cannot be started, fails, or does not answer
-within ``HELPER_SECONDS`` has its share read here, with the same results and the same errors.
+A helper is ``python -c`` running :func:`serve`: a fresh interpreter, not a fork of a process whose other threads
+may hold locks, and running none of the caller's ``__main__`` (what ``multiprocessing``'s ``spawn`` would import
+again). It reads length-prefixed frames on its standard input (the config, then a chunk of names at a time) and
+answers each chunk in plain values (``marshal``), rebuilt here into specs and errors; the secret values a file
+registers for masking (``register_env_secrets``) are registered in this process for the files a helper loaded.
+See decision 0090.
+
+Helpers are an optimisation only, as the cache is: a helper that cannot be started, fails, answers what cannot be
+read, or has not answered when this process has read everything else and waited ``HELPER_SECONDS`` more, is
+stopped, and the chunk it held is read here, with the same results and the same errors.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import logging
 import marshal
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from orbit_ops.config.model import SolutionSpec, WorkspaceConfig
 from orbit_ops.config.secrets import KeyVaultSecret
@@ -37,14 +42,15 @@ from orbit_ops.config.solution_files import read_solution_file
 from orbit_ops.errors import ConfigError
 from orbit_ops.redact import register_env_secrets
 
-PARALLEL_FILES = 3_000  # files to read before a helper is worth its start
-HELPER_LAG_FILES = 2_000  # about what this process reads while a helper starts (0.2 s: Python and the imports)
+PARALLEL_FILES = 3_000  # files to read before helpers are worth their start
+CHUNK_FILES = 250  # files taken at a time (about 25 ms of reading)
 MAX_PROCESSES = 4  # this one and its helpers
-HELPER_SECONDS = 120.0  # a helper that has not answered by then is stopped and its share read here
+HELPER_SECONDS = 60.0  # how long a helper may still hold a chunk once everything else has been read
 FileFacts = tuple[int, int, int, int, int]  # st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino of the file read
 Read = tuple[SolutionSpec | ConfigError, FileFacts | None]  # a file's result, and the fstat of its read if read
 _SERVE = "from orbit_ops.config.parallel_read import serve; serve()"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # holds orbit_ops: the helper imports this very code
+_FRAME = struct.Struct(">Q")  # the length of the frame that follows
 _log = logging.getLogger(__name__)
 
 
@@ -58,20 +64,19 @@ def cores() -> int:
 
 def read_in_processes(config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> list[Read] | None:
     """Each of ``names`` (files of ``folder``) read and loaded, in order, this process and its helpers sharing
-    them; None when they are better read one by one by the caller (too few, or one core)."""
+    them; None when they are better read one by one by the caller (too few, one core, no Python to run)."""
     helpers = min(cores(), MAX_PROCESSES) - 1
     if len(names) < PARALLEL_FILES or helpers < 1 or getattr(sys, "frozen", False):  # frozen: no Python to run
         return None
-    own = min(len(names), -(-(len(names) + helpers * HELPER_LAG_FILES) // (helpers + 1)))
-    rest = list(names[own:])
-    each = max(1, -(-len(rest) // helpers))
-    shares = [rest[start:start + each] for start in range(0, len(rest), each)]
-    started = [_Helper(config, folder, share) for share in shares]
-    found = read_files(config, folder, names[:own])
-    for helper, share in zip(started, shares, strict=True):
-        answer = helper.answer(folder, share)
-        found += read_files(config, folder, share) if answer is None else answer
-    return found
+    chunks = _Chunks(config, folder, names)
+    started = [_Helper(chunks) for _ in range(helpers)]
+    while (taken := chunks.take()) is not None:
+        chunks.done(taken, read_files(config, folder, chunks.names(taken)))
+    for helper in started:
+        helper.stop(HELPER_SECONDS)
+    for index in chunks.left():  # what a helper held when it failed or was stopped
+        chunks.done(index, read_files(config, folder, chunks.names(index)))
+    return chunks.reads()
 
 
 def read_files(config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> list[Read]:
@@ -95,12 +100,33 @@ def read_files(config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> l
 
 
 def serve() -> None:
-    """A helper's main: (config, folder, names) pickled on standard input; on standard output, the reads as
-    ``marshal`` data (plain values, several times quicker to load than pickled objects: see :func:`_plain`)."""
+    """A helper's main: a frame of (config, folder) pickled, then a frame of names (``marshal``) at a time on
+    standard input, each answered by a frame of their reads as plain values (``marshal``: several times quicker
+    to load than pickled objects; see :func:`_plain`), until standard input ends."""
     gc.disable()  # a short-lived process building what it hands over: nothing for the collector to find
-    config, folder, names = pickle.load(sys.stdin.buffer)
-    sys.stdout.buffer.write(marshal.dumps([_plain(read) for read in read_files(config, folder, names)]))
-    sys.stdout.buffer.flush()
+    given, answers = sys.stdin.buffer, sys.stdout.buffer
+    start = _read_frame(given)
+    if start is None:
+        return
+    config, folder = pickle.loads(start)
+    while (frame := _read_frame(given)) is not None:
+        reads = read_files(config, folder, marshal.loads(frame))
+        _write_frame(answers, marshal.dumps([_plain(read) for read in reads]))
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    """The next frame, or None at the end of the stream (or a frame cut short)."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    body = stream.read(size)
+    return body if len(body) == size else None
+
+
+def _write_frame(stream: IO[bytes], body: bytes) -> None:
+    stream.write(_FRAME.pack(len(body)) + body)
+    stream.flush()
 
 
 def _plain(read: Read) -> tuple[object, ...]:
@@ -134,51 +160,90 @@ def _read_back(plain: tuple[Any, ...], path: Path) -> Read:
     return spec, facts
 
 
-class _Helper:
-    """One helper process reading ``names``; a thread of this process talks to it meanwhile."""
+class _Chunks:
+    """The files cut into chunks, taken one at a time by whoever is free, and what each chunk's reading gave."""
 
-    def __init__(self, config: WorkspaceConfig, folder: Path, names: list[str]) -> None:
-        self.output: bytes | None = None
-        self.thread: threading.Thread | None = None
-        paths = [str(_PACKAGE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        try:
-            process = subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                       env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
-        except OSError as exc:
-            _log.debug("no helper to read solution files: %s", exc)
-            return
-        given = pickle.dumps((config, folder, names), protocol=pickle.HIGHEST_PROTOCOL)
-        self.thread = threading.Thread(target=self._talk, args=(process, given), name="orbit-read-helper",
-                                       daemon=True)
+    def __init__(self, config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> None:
+        self.config, self.folder = config, folder
+        self._names = [list(names[start:start + CHUNK_FILES]) for start in range(0, len(names), CHUNK_FILES)]
+        self._next = 0
+        self._read: dict[int, list[Read]] = {}
+        self._lock = threading.Lock()
+        self.child = child_path(folder)
+
+    def take(self) -> int | None:
+        """The index of the next chunk nobody has taken, or None when all have been."""
+        with self._lock:
+            if self._next >= len(self._names):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def names(self, index: int) -> list[str]:
+        return self._names[index]
+
+    def done(self, index: int, reads: list[Read]) -> None:
+        with self._lock:
+            self._read.setdefault(index, reads)
+
+    def left(self) -> list[int]:
+        """The chunks taken but never done (their helper failed or was stopped)."""
+        with self._lock:
+            return [index for index in range(len(self._names)) if index not in self._read]
+
+    def reads(self) -> list[Read]:
+        return [read for index in range(len(self._names)) for read in self._read[index]]
+
+
+class _Helper:
+    """One helper process taking chunks until none is left; a thread of this process talks to it."""
+
+    def __init__(self, chunks: _Chunks) -> None:
+        self.chunks = chunks
+        self.process: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self._work, name="orbit-read-helper", daemon=True)
         self.thread.start()
 
-    def _talk(self, process: subprocess.Popen[bytes], given: bytes) -> None:
+    def _work(self) -> None:
+        chunks = self.chunks
+        paths = [str(_PACKAGE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         try:
-            output, _ = process.communicate(given, timeout=HELPER_SECONDS)
-        except Exception as exc:  # it did not answer in time, or its pipes broke: its share is read here
-            _log.debug("helper reading solution files failed: %r", exc)
+            self.process = process = subprocess.Popen(
+                [sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
+            assert process.stdin is not None and process.stdout is not None
+            _write_frame(process.stdin, pickle.dumps((chunks.config, chunks.folder), protocol=pickle.HIGHEST_PROTOCOL))
+            while (index := chunks.take()) is not None:
+                names = chunks.names(index)
+                _write_frame(process.stdin, marshal.dumps(names))
+                frame = _read_frame(process.stdout)
+                if frame is None:
+                    raise EOFError(f"helper exited with {process.wait()}")
+                plain = marshal.loads(frame)
+                if not isinstance(plain, list) or len(plain) != len(names):
+                    raise ValueError(f"{len(plain)} reads for {len(names)} files")
+                chunks.done(index, [_read_back(read, chunks.child(name)) for read, name in zip(plain, names,
+                                                                                                strict=True)])
+        except Exception as exc:  # no helper here, or a broken one: what it held is read by the caller
+            _log.debug("helper reading solution files stopped: %r", exc)
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()  # the end of its input: it exits
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
-            return
-        if process.returncode == 0:
-            self.output = output
-        else:
-            _log.debug("helper reading solution files exited %s", process.returncode)
 
-    def answer(self, folder: Path, names: list[str]) -> list[Read] | None:
-        """Its reads of ``names``, in order; None if it gave none (its share is then read by the caller)."""
-        if self.thread is None:
-            return None
-        self.thread.join()
-        if self.output is None:
-            return None
-        try:  # the output of this code's own helper, over a pipe only this process holds
-            plain = marshal.loads(self.output)
-            if not isinstance(plain, list) or len(plain) != len(names):
-                raise ValueError(f"{len(plain)} reads for {len(names)} files")
-            child = child_path(folder)
-            return [_read_back(read, child(name)) for read, name in zip(plain, names, strict=True)]
-        except Exception as exc:
-            _log.debug("helper's answer not read: %r", exc)
-            return None
+    def stop(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for it to finish its chunk; past that, stop it (its chunk is read by the caller)."""
+        self.thread.join(seconds)
+        if self.thread.is_alive() and self.process is not None:
+            self.process.kill()
+            self.thread.join()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -57,9 +59,10 @@ def fleet(make_workspace: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def read_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Helpers from 10 files on, two of them (three cores); the names of the files this process read itself."""
+    """Helpers from 10 files on, two of them (three cores), 3 files a chunk; the names of the files this process
+    read itself."""
     monkeypatch.setattr(parallel_read, "PARALLEL_FILES", 10)
-    monkeypatch.setattr(parallel_read, "HELPER_LAG_FILES", 2)
+    monkeypatch.setattr(parallel_read, "CHUNK_FILES", 3)
     monkeypatch.setattr(parallel_read, "cores", lambda: 3)
     names: list[str] = []
     real = parallel_read.read_files
@@ -70,6 +73,28 @@ def read_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(parallel_read, "read_files", spy)
     return names
+
+
+@pytest.fixture
+def shared(read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """As ``read_here``, with this process as busy as the console makes it: its first chunk is read only once a
+    helper has answered one (the helpers then take most of the files, as they do behind a screen)."""
+    answered = threading.Event()
+    real_back = parallel_read._read_back
+
+    def back(plain: tuple[object, ...], path: Path) -> parallel_read.Read:
+        answered.set()
+        return real_back(plain, path)
+
+    monkeypatch.setattr(parallel_read, "_read_back", back)
+    spy = parallel_read.read_files
+
+    def busy(config: object, folder: Path, some: list[str]) -> list[parallel_read.Read]:
+        assert answered.wait(60), "no helper answered"
+        return spy(config, folder, some)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel_read, "read_files", busy)
+    return read_here
 
 
 def one_by_one(root: Path, monkeypatch: pytest.MonkeyPatch) -> SolutionSet:
@@ -85,34 +110,33 @@ def facts(loaded: SolutionSet) -> tuple[object, ...]:
                            for entry in loaded.invalid], loaded.stamp)
 
 
-def test_helpers_read_what_this_process_would_read(fleet: tuple[Path, list[str]], read_here: list[str],
+def test_helpers_read_what_this_process_would_read(fleet: tuple[Path, list[str]], shared: list[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = fleet
-    shared = load_solution_set(load_config(root))
+    loaded = load_solution_set(load_config(root))
     names = sorted(path.name for path in (root / "solutions").iterdir())
-    assert 0 < len(read_here) < len(names) // 2  # the rest was read by the two helpers
-    assert read_here == names[:len(read_here)]
+    assert 0 < len(shared) < len(names)  # the rest was read by the helpers
     expected = one_by_one(root, monkeypatch)
-    assert facts(shared) == facts(expected)
-    assert len(shared.valid) == COUNT  # c002.yml claims a taken id, z-twin.yaml's id is not its name: both invalid
-    assert {entry.id for entry in shared.invalid} >= {"x-broken", "y-typo", "z-twin", "c002.yml", "z-folder"}
-    typo = next(entry for entry in shared.invalid if entry.id == "y-typo")
+    assert facts(loaded) == facts(expected)
+    assert len(loaded.valid) == COUNT  # c002.yml claims a taken id, z-twin.yaml's id is not its name: both invalid
+    assert {entry.id for entry in loaded.invalid} >= {"x-broken", "y-typo", "z-twin", "c002.yml", "z-folder"}
+    typo = next(entry for entry in loaded.invalid if entry.id == "y-typo")
     assert typo.error.line == 2 and "imagse" in str(typo.error)
-    spec = next(spec for spec in shared.valid if spec.id == "c005")
+    spec = next(spec for spec in loaded.valid if spec.id == "c005")
     assert spec.env["agent"]["N"] == "012" and spec.secrets["agent"]["api-key"].identity == READER
 
 
-def test_the_cache_written_from_helpers_reads_back_the_same(fleet: tuple[Path, list[str]], read_here: list[str],
+def test_the_cache_written_from_helpers_reads_back_the_same(fleet: tuple[Path, list[str]], shared: list[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = fleet
-    shared = load_solution_set(load_config(root))
+    first = load_solution_set(load_config(root))
     solution_cache.wait_for_writes()
     asked: list[str] = []  # the files the warm read had no entry for
     real = load_module.read_in_processes
     monkeypatch.setattr(load_module, "read_in_processes",
                         lambda config, folder, names: asked.extend(names) or real(config, folder, names))
     warm = load_solution_set(load_config(root))
-    assert facts(warm) == facts(shared)
+    assert facts(warm) == facts(first)
     # The entries made from what the helpers read are trusted: only the files with a secret value of their own
     # (never cached) are read again, with the invalid ones (re-read each time, as without helpers).
     cached = {f"c{index:03d}.yaml" for index in range(0, COUNT, 2)}
@@ -120,12 +144,13 @@ def test_the_cache_written_from_helpers_reads_back_the_same(fleet: tuple[Path, l
     assert not cached & set(asked)
 
 
-def test_secret_values_a_helper_read_are_masked_here(fleet: tuple[Path, list[str]], read_here: list[str]) -> None:
+def test_secret_values_a_helper_read_are_masked_here(fleet: tuple[Path, list[str]], shared: list[str]) -> None:
     root, secrets = fleet
     load_solution_set(load_config(root))
-    last = secrets[-1]  # c023: in the second helper's share
-    assert "c023.yaml" not in read_here
-    assert last not in redact(f"connecting with {last}")
+    by_helpers = [secret for index, secret in enumerate(secrets) if secret and f"c{index:03d}.yaml" not in shared]
+    assert by_helpers
+    for secret in by_helpers:
+        assert secret not in redact(f"connecting with {secret}")
 
 
 @pytest.mark.parametrize("serve", [
@@ -138,8 +163,20 @@ def test_a_helper_that_gives_nothing_usable_has_its_share_read_here(
     root, _ = fleet
     monkeypatch.setattr(parallel_read, "_SERVE", serve)
     shared = load_solution_set(load_config(root))
-    assert read_here == sorted(path.name for path in (root / "solutions").iterdir())
+    assert sorted(read_here) == sorted(path.name for path in (root / "solutions").iterdir())
     assert facts(shared) == facts(one_by_one(root, monkeypatch))
+
+
+def test_a_helper_that_hangs_is_stopped_and_its_chunk_read_here(
+        fleet: tuple[Path, list[str]], read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = fleet
+    monkeypatch.setattr(parallel_read, "_SERVE", "import time; time.sleep(120)")
+    monkeypatch.setattr(parallel_read, "HELPER_SECONDS", 0.5)
+    started = time.monotonic()
+    loaded = load_solution_set(load_config(root))
+    assert time.monotonic() - started < 30  # stopped, not waited for
+    assert sorted(read_here) == sorted(path.name for path in (root / "solutions").iterdir())
+    assert facts(loaded) == facts(one_by_one(root, monkeypatch))
 
 
 def test_no_helper_for_few_files_one_core_or_a_frozen_program(
