@@ -15,9 +15,14 @@ answers each chunk in plain values (``marshal``), rebuilt here into specs and er
 registers for masking (``register_env_secrets``) are registered in this process for the files a helper loaded.
 See decision 0090.
 
+The helper registers what ``load_config`` registered here (the secret name patterns, the defaults' secret values),
+so that the rules word an error exactly as here (a secret-named value is never quoted); it is started with ``-P``,
+so that nothing of the working folder (another ``orbit_ops``, a ``pickle.py``) comes before this code.
+
 Helpers are an optimisation only, as the cache is: a helper that cannot be started, fails, answers what cannot be
-read, or has not answered when this process has read everything else and waited ``HELPER_SECONDS`` more, is
-stopped, and the chunk it held is read here, with the same results and the same errors.
+read, or still holds a chunk ``GRACE_SECONDS`` after this process ran out of them (one wait for all the helpers)
+has that chunk read here, with the same results and the same errors; the helpers are then stopped. An interrupt
+or an error here stops them too.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -40,16 +46,19 @@ from orbit_ops.config.secrets import KeyVaultSecret
 from orbit_ops.config.solution_cache import child_path
 from orbit_ops.config.solution_files import read_solution_file
 from orbit_ops.errors import ConfigError
-from orbit_ops.redact import register_env_secrets
+from orbit_ops.redact import register_env_secrets, register_secret_names, secret_name_patterns
 
 PARALLEL_FILES = 3_000  # files to read before helpers are worth their start
 CHUNK_FILES = 250  # files taken at a time (about 25 ms of reading)
 MAX_PROCESSES = 4  # this one and its helpers
-HELPER_SECONDS = 60.0  # how long a helper may still hold a chunk once everything else has been read
+GRACE_SECONDS = 0.5  # how long the helpers may still hold chunks, in all, once this process has run out of them
+MAX_FRAME = 1 << 30  # a frame claiming more is not a helper's: the pipe is read no further
 FileFacts = tuple[int, int, int, int, int]  # st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino of the file read
 Read = tuple[SolutionSpec | ConfigError, FileFacts | None]  # a file's result, and the fstat of its read if read
-_SERVE = "from orbit_ops.config.parallel_read import serve; serve()"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # holds orbit_ops: the helper imports this very code
+# Run with -P: nothing of the working folder comes before it (a folder holding another orbit_ops, or a pickle.py).
+_SERVE = (f"import sys; sys.path.insert(0, {str(_PACKAGE_ROOT)!r}); "
+          "from orbit_ops.config.parallel_read import serve; serve()")
 _FRAME = struct.Struct(">Q")  # the length of the frame that follows
 _log = logging.getLogger(__name__)
 
@@ -70,12 +79,18 @@ def read_in_processes(config: WorkspaceConfig, folder: Path, names: Sequence[str
         return None
     chunks = _Chunks(config, folder, names)
     started = [_Helper(chunks) for _ in range(helpers)]
-    while (taken := chunks.take()) is not None:
-        chunks.done(taken, read_files(config, folder, chunks.names(taken)))
-    for helper in started:
-        helper.stop(HELPER_SECONDS)
-    for index in chunks.left():  # what a helper held when it failed or was stopped
-        chunks.done(index, read_files(config, folder, chunks.names(index)))
+    try:
+        while (taken := chunks.take()) is not None:
+            chunks.done(taken, read_files(config, folder, chunks.names(taken)))
+        deadline = time.monotonic() + GRACE_SECONDS  # one wait for them all: a chunk in hand is about 25 ms
+        for helper in started:
+            helper.thread.join(max(0.0, deadline - time.monotonic()))
+        for index in chunks.left():  # what a helper failed on, or still holds: read here (its answer, if it
+            chunks.done(index, read_files(config, folder, chunks.names(index)))  # comes, is not used)
+    finally:
+        chunks.close()  # an interrupt or an error here: the helpers take nothing more
+        for helper in started:
+            helper.stop()
     return chunks.reads()
 
 
@@ -100,15 +115,21 @@ def read_files(config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> l
 
 
 def serve() -> None:
-    """A helper's main: a frame of (config, folder) pickled, then a frame of names (``marshal``) at a time on
-    standard input, each answered by a frame of their reads as plain values (``marshal``: several times quicker
-    to load than pickled objects; see :func:`_plain`), until standard input ends."""
+    """A helper's main: a frame of (config, folder, secret name patterns) pickled, answered by an empty frame once
+    it is ready; then a frame of names (``marshal``) at a time on standard input, each answered by a frame of their
+    reads as plain values (``marshal``: several times quicker to load than pickled objects; see :func:`_plain`),
+    until standard input ends."""
     gc.disable()  # a short-lived process building what it hands over: nothing for the collector to find
     given, answers = sys.stdin.buffer, sys.stdout.buffer
     start = _read_frame(given)
     if start is None:
         return
-    config, folder = pickle.loads(start)
+    config, folder, secret_names = pickle.loads(start)
+    # What load_config registered in the caller: the rules word their errors by it (a secret-named value is never
+    # quoted), as the caller's own reading does.
+    register_secret_names(secret_names)
+    register_env_secrets(config.defaults.env)
+    _write_frame(answers, b"")  # ready: only now does the caller give it a chunk (none is held while it starts)
     while (frame := _read_frame(given)) is not None:
         reads = read_files(config, folder, marshal.loads(frame))
         _write_frame(answers, marshal.dumps([_plain(read) for read in reads]))
@@ -120,6 +141,8 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     if len(head) < _FRAME.size:
         return None
     (size,) = _FRAME.unpack(head)
+    if size > MAX_FRAME:
+        return None
     body = stream.read(size)
     return body if len(body) == size else None
 
@@ -169,12 +192,13 @@ class _Chunks:
         self._next = 0
         self._read: dict[int, list[Read]] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self.child = child_path(folder)
 
     def take(self) -> int | None:
         """The index of the next chunk nobody has taken, or None when all have been."""
         with self._lock:
-            if self._next >= len(self._names):
+            if self._closed or self._next >= len(self._names):
                 return None
             self._next += 1
             return self._next - 1
@@ -185,6 +209,11 @@ class _Chunks:
     def done(self, index: int, reads: list[Read]) -> None:
         with self._lock:
             self._read.setdefault(index, reads)
+
+    def close(self) -> None:
+        """Nothing more is taken."""
+        with self._lock:
+            self._closed = True
 
     def left(self) -> list[int]:
         """The chunks taken but never done (their helper failed or was stopped)."""
@@ -209,10 +238,13 @@ class _Helper:
         paths = [str(_PACKAGE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         try:
             self.process = process = subprocess.Popen(
-                [sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-P", "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
             assert process.stdin is not None and process.stdout is not None
-            _write_frame(process.stdin, pickle.dumps((chunks.config, chunks.folder), protocol=pickle.HIGHEST_PROTOCOL))
+            start = (chunks.config, chunks.folder, secret_name_patterns())
+            _write_frame(process.stdin, pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL))
+            if _read_frame(process.stdout) != b"":
+                raise EOFError(f"helper did not start: exited with {process.wait()}")
             while (index := chunks.take()) is not None:
                 names = chunks.names(index)
                 _write_frame(process.stdin, marshal.dumps(names))
@@ -240,10 +272,13 @@ class _Helper:
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
 
-    def stop(self, seconds: float) -> None:
-        """Wait up to ``seconds`` for it to finish its chunk; past that, stop it (its chunk is read by the caller)."""
-        self.thread.join(seconds)
-        if self.thread.is_alive() and self.process is not None:
-            self.process.kill()
-            self.thread.join()
+    def stop(self) -> None:
+        """Stop it now if it still runs (what it holds is not waited for), and wait for its thread to end."""
+        process = self.process
+        if self.thread.is_alive() and process is not None:
+            process.kill()
+        self.thread.join()

@@ -48,8 +48,10 @@ def fleet(make_workspace: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
         "x-broken.yaml": "id: x-broken\nimages: {agent_tag: 1\n",  # YAML syntax
         "y-typo.yaml": "id: y-typo\nimagse: {agent_tag: '1.0.0'}\n",  # an unknown key, on its line
         "z-twin.yaml": "id: c001\n",  # its id differs from its file name
+        # A value YAML reads as a number, under a name orbit.yaml's secret_env_names makes secret: never quoted.
+        "y-pin.yaml": "id: y-pin\nenv: {agent: {BANK_PIN: 987654}}\n",
     })
-    root = make_workspace(config=MINIMAL_CONFIG, solutions=solutions)
+    root = make_workspace(config=MINIMAL_CONFIG + 'secret_env_names: ["*_PIN"]\n', solutions=solutions)
     folder = root / "solutions"
     (folder / "c002.yml").write_text(spec_text("c002", None))  # a second file claiming a taken id
     (folder / "z-folder.yaml").mkdir()
@@ -77,22 +79,29 @@ def read_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def shared(read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """As ``read_here``, with this process as busy as the console makes it: its first chunk is read only once a
-    helper has answered one (the helpers then take most of the files, as they do behind a screen)."""
-    answered = threading.Event()
+    """As ``read_here``, with this process as busy as the console makes it, and more: it reads its first chunk (the
+    first CHUNK_FILES names) only once the helpers have read every other one."""
+    answered = threading.Semaphore(0)
     real_back = parallel_read._read_back
 
     def back(plain: tuple[object, ...], path: Path) -> parallel_read.Read:
-        answered.set()
+        answered.release()
         return real_back(plain, path)
 
     monkeypatch.setattr(parallel_read, "_read_back", back)
-    spy = parallel_read.read_files
+    spy, real_read = parallel_read.read_files, load_module.read_in_processes
+    given: list[int] = []  # how many files the load handed over
+
+    def counted(config: object, folder: Path, names: list[str]) -> list[parallel_read.Read] | None:
+        given.append(len(names))
+        return real_read(config, folder, names)  # type: ignore[arg-type]
 
     def busy(config: object, folder: Path, some: list[str]) -> list[parallel_read.Read]:
-        assert answered.wait(60), "no helper answered"
+        for _ in range(given[-1] - len(some)):
+            assert answered.acquire(timeout=60), "the helpers did not read the rest"
         return spy(config, folder, some)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(load_module, "read_in_processes", counted)
     monkeypatch.setattr(parallel_read, "read_files", busy)
     return read_here
 
@@ -115,11 +124,13 @@ def test_helpers_read_what_this_process_would_read(fleet: tuple[Path, list[str]]
     root, _ = fleet
     loaded = load_solution_set(load_config(root))
     names = sorted(path.name for path in (root / "solutions").iterdir())
-    assert 0 < len(shared) < len(names)  # the rest was read by the helpers
+    assert shared == names[:3]  # the rest was read by the helpers
     expected = one_by_one(root, monkeypatch)
     assert facts(loaded) == facts(expected)
     assert len(loaded.valid) == COUNT  # c002.yml claims a taken id, z-twin.yaml's id is not its name: both invalid
-    assert {entry.id for entry in loaded.invalid} >= {"x-broken", "y-typo", "z-twin", "c002.yml", "z-folder"}
+    assert {entry.id for entry in loaded.invalid} >= {"x-broken", "y-typo", "z-twin", "c002.yml", "z-folder", "y-pin"}
+    pin = next(entry for entry in loaded.invalid if entry.id == "y-pin")
+    assert "not shown" in str(pin.error) and "987654" not in str(pin.error)  # worded as here, by the helper
     typo = next(entry for entry in loaded.invalid if entry.id == "y-typo")
     assert typo.error.line == 2 and "imagse" in str(typo.error)
     spec = next(spec for spec in loaded.valid if spec.id == "c005")
@@ -153,10 +164,15 @@ def test_secret_values_a_helper_read_are_masked_here(fleet: tuple[Path, list[str
         assert secret not in redact(f"connecting with {secret}")
 
 
+ANSWER = ("import marshal, struct, sys; body = {body}; out = sys.stdout.buffer; "
+          "out.write(struct.pack('>Q', 0) + struct.pack('>Q', {size}) + body); out.flush(); sys.stdin.buffer.read()")
+
+
 @pytest.mark.parametrize("serve", [
     "import sys; sys.exit(3)",  # a helper that fails
-    "import sys; sys.stdout.buffer.write(b'not marshal data')",  # one that answers nonsense
-    "import marshal, sys; sys.stdout.buffer.write(marshal.dumps([('s', 'x')]))",  # one that answers too little
+    ANSWER.format(body="b'not marshal data'", size="len(body)"),  # one that answers nonsense
+    ANSWER.format(body="marshal.dumps([('s', 'x')])", size="len(body)"),  # one that answers one read for 3 files
+    ANSWER.format(body="b''", size="2 ** 62"),  # one whose frame claims more than a helper could send
 ])
 def test_a_helper_that_gives_nothing_usable_has_its_share_read_here(
         serve: str, fleet: tuple[Path, list[str]], read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,12 +187,48 @@ def test_a_helper_that_hangs_is_stopped_and_its_chunk_read_here(
         fleet: tuple[Path, list[str]], read_here: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = fleet
     monkeypatch.setattr(parallel_read, "_SERVE", "import time; time.sleep(120)")
-    monkeypatch.setattr(parallel_read, "HELPER_SECONDS", 0.5)
+    monkeypatch.setattr(parallel_read, "cores", lambda: 4)  # three helpers that hang, each holding a chunk
     started = time.monotonic()
     loaded = load_solution_set(load_config(root))
-    assert time.monotonic() - started < 30  # stopped, not waited for
+    assert time.monotonic() - started < 10  # one short wait for them all, then stopped
     assert sorted(read_here) == sorted(path.name for path in (root / "solutions").iterdir())
     assert facts(loaded) == facts(one_by_one(root, monkeypatch))
+
+
+def test_a_helper_runs_this_code_not_what_the_working_folder_holds(
+        fleet: tuple[Path, list[str]], shared: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = fleet
+    marker = tmp_path / "ran"
+    other = tmp_path / "elsewhere" / "orbit_ops"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(9)\n")
+    monkeypatch.chdir(other.parent)
+    loaded = load_solution_set(load_config(root))  # the helpers answered (``shared`` waits for them)
+    assert not marker.exists()
+    assert facts(loaded) == facts(one_by_one(root, monkeypatch))
+
+
+def test_an_interrupt_here_stops_the_helpers(fleet: tuple[Path, list[str]], read_here: list[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = fleet
+    helpers: list[parallel_read._Helper] = []
+    real_init = parallel_read._Helper.__init__
+
+    def track(self: parallel_read._Helper, chunks: object) -> None:
+        helpers.append(self)
+        real_init(self, chunks)  # type: ignore[arg-type]
+
+    def interrupted(*_: object) -> list[parallel_read.Read]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel_read._Helper, "__init__", track)
+    monkeypatch.setattr(parallel_read, "read_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_solution_set(load_config(root))
+    assert len(helpers) == 2
+    for helper in helpers:
+        assert not helper.thread.is_alive()
+        assert helper.process is None or helper.process.poll() is not None
 
 
 def test_no_helper_for_few_files_one_core_or_a_frozen_program(
