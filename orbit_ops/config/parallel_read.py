@@ -235,22 +235,20 @@ class _Helper:
 
     def _work(self) -> None:
         chunks = self.chunks
-        paths = [str(_PACKAGE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         try:
-            self.process = process = subprocess.Popen(
-                [sys.executable, "-P", "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
+            self.process = process = subprocess.Popen([sys.executable, "-P", "-c", _SERVE], stdin=subprocess.PIPE,
+                                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             assert process.stdin is not None and process.stdout is not None
             start = (chunks.config, chunks.folder, secret_name_patterns())
             _write_frame(process.stdin, pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL))
             if _read_frame(process.stdout) != b"":
-                raise EOFError(f"helper did not start: exited with {process.wait()}")
+                raise EOFError(f"helper did not start (exit status {process.poll()})")
             while (index := chunks.take()) is not None:
                 names = chunks.names(index)
                 _write_frame(process.stdin, marshal.dumps(names))
                 frame = _read_frame(process.stdout)
                 if frame is None:
-                    raise EOFError(f"helper exited with {process.wait()}")
+                    raise EOFError(f"helper's answer cut short or too large (exit status {process.poll()})")
                 plain = marshal.loads(frame)
                 if not isinstance(plain, list) or len(plain) != len(names):
                     raise ValueError(f"{len(plain)} reads for {len(names)} files")
