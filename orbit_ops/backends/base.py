@@ -18,6 +18,9 @@ from orbit_ops.fleet.resources import App, Share, Storage
 if TYPE_CHECKING:  # the build's packing (tarfile, gzip, .dockerignore) is not imported by commands that do not build
     from orbit_ops.build.context import PackedContext
 
+# Told each page of an app listing as it is read: the page's apps and their states, by name.
+AppsRead = Callable[[Mapping[str, App], Mapping[str, AppFacts]], None]
+
 
 @dataclass(frozen=True)
 class BuildRequest:
@@ -132,7 +135,15 @@ class AppPlatform(Protocol):
     Both report the service's values as strings and raise nothing for a value they do not know.
     """
 
-    async def list_apps(self) -> dict[str, App]: ...
+    async def list_apps(self, on_page: AppsRead | None = None) -> dict[str, App]:
+        """Every app, by name. A backend that reads them in pages calls ``on_page`` on the event loop with each
+        page's apps and their :meth:`list_app_states` as it is read, so that a caller may judge them while the
+        rest is awaited; one that reads them at once need not call it.
+
+        Raises:
+            BackendError: the listing failed (after ``on_page`` may have been told some pages).
+        """
+        ...
 
     async def get_app(self, name: str) -> App | None: ...
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from orbit_ops.backends.azure.app_documents import app_from_model, new_app_model, storage_from_model
-from orbit_ops.backends.azure.arm_pages import API_VERSION
+from orbit_ops.backends.azure.arm_pages import API_VERSION, Unread, next_link_ahead, page_items
 from orbit_ops.backends.azure.common import call
 from orbit_ops.backends.azure.platform import MANAGED_BY, AzurePlatform
 from orbit_ops.backends.azure.revision_documents import app_facts
@@ -282,3 +282,102 @@ def test_a_listing_given_up_stops_asking_for_pages(fleet: AzurePlatform, emulato
     time.sleep(0.5)
     asked = [parse_qs(entry.query).get("$skiptoken", ["0"])[0] for entry in emulators.arm_server.log]
     assert asked == ["0", "4", "8"]  # the page in flight was answered; none was asked for after it
+
+
+# -- the next page asked for before the page before is parsed (decision 0091) ------------------------------------
+
+
+@pytest.mark.parametrize(("body", "link"), [
+    (b'{"value": [{"name": "a"}], "nextLink": "https://arm/x?$skiptoken=4"}', "https://arm/x?$skiptoken=4"),
+    (b'{"value":[],"nextLink":"https://arm/x?a=\\u0041&b=\\"q\\""}\r\n', 'https://arm/x?a=A&b="q"'),
+    (b'{"value": [{"name": "a"}]}', None),  # the last page
+    (b'{"value": [], "nextLink": null}', None),
+    (b'{"value": [], "nextLink": ""}', None),
+])
+def test_a_link_at_the_end_of_a_page_is_read_from_its_end(body: bytes, link: str | None) -> None:
+    assert next_link_ahead(body) == link
+    assert page_items(body)[1] == link  # what parsing the page says
+
+
+@pytest.mark.parametrize("body", [
+    b'{"nextLink": "https://arm/x?$skiptoken=4", "value": [{"name": "a"}]}',  # the link first
+    b'{"value": [{"name": "a", "nextLink": "https://arm/theirs"}]}',  # an item's field, not the page's
+    b'{"value": [], "nextLink": "https://arm/x", "more": 1}',
+    b'{"value": [], "nextLink": 4}',
+])
+def test_a_page_whose_end_does_not_say_is_parsed_first(body: bytes) -> None:
+    assert isinstance(next_link_ahead(body), Unread)
+
+
+def test_the_next_page_is_asked_for_before_the_page_before_is_parsed(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orbit_ops.backends.azure.platform as platform_module
+
+    apps, _, _ = through_models(fleet)
+    parse = platform_module.page_items
+    asked_when_parsed: list[int] = []
+
+    def parsed_once_the_next_is_asked(body: bytes) -> Any:
+        items, link = parse(body)
+        deadline = time.monotonic() + 5
+        while link and len(emulators.arm_server.log) <= len(asked_when_parsed) + 1 and time.monotonic() < deadline:
+            time.sleep(0.005)  # the page after this one is on its way, or never asked for until this returns
+        asked_when_parsed.append(len(emulators.arm_server.log))
+        return items, link
+
+    monkeypatch.setattr(platform_module, "page_items", parsed_once_the_next_is_asked)
+    emulators.clear_logs()
+    got = asyncio.run(fleet.list_apps())
+    assert got == apps and list(got) == list(apps)
+    pages = len(emulators.arm_server.log)
+    assert pages == 7 and len(asked_when_parsed) == 7
+    # Page n (from 0) was parsed once page n + 1 had been asked for: its link was read from its end.
+    assert all(asked >= min(number + 2, pages) for number, asked in enumerate(asked_when_parsed))
+
+
+def test_a_page_with_its_link_first_is_followed_all_the_same(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from emulators.server import Response
+
+    apps, _, _ = through_models(fleet)
+    dispatch = emulators.arm_server.dispatch
+
+    def link_first(request: Any) -> Response:
+        response = dispatch(request)
+        if request.path.endswith("/containerApps") and response.status == 200:
+            page = json.loads(response.body)
+            response = Response(200, json.dumps({"nextLink": page.get("nextLink"), "value": page["value"]}).encode(),
+                                {"Content-Type": "application/json"})
+        return response
+
+    monkeypatch.setattr(emulators.arm_server, "dispatch", link_first)
+    emulators.clear_logs()
+    got = asyncio.run(fleet.list_apps())
+    assert got == apps and list(got) == list(apps)
+    assert len(emulators.arm_server.log) == 7
+
+
+def test_a_page_that_ends_like_one_but_is_not_json_fails_the_listing(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulators.server import Response
+
+    def broken(request: Any) -> Response:
+        link = f"{emulators.arm_server.base_url}{request.path}?api-version={API_VERSION}&$skiptoken=12"
+        return Response(200, b'{"value": [{"name": ], "nextLink": "' + link.encode() + b'"}',
+                        {"Content-Type": "application/json"})
+
+    _page_fault(emulators, monkeypatch, "8", broken)
+    with pytest.raises(BackendError, match=r"list the container apps of orbit-test: JSONDecodeError"):
+        asyncio.run(fleet.list_apps())
+
+
+def test_a_page_whose_end_does_not_say_and_is_not_json_fails_the_listing(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulators.server import Response
+
+    _page_fault(emulators, monkeypatch, "8", lambda request: Response(
+        200, b'{"nextLink": "x", "value": [{"name": ]}', {"Content-Type": "application/json"}))
+    with pytest.raises(BackendError, match=r"list the container apps of orbit-test: JSONDecodeError"):
+        asyncio.run(fleet.list_apps())

@@ -18,6 +18,8 @@ raises what the SDK would: the error of its ``error_map`` for 401/404/409/304, e
 
 from __future__ import annotations
 
+import json
+import re
 import urllib.parse
 from typing import Any
 
@@ -52,23 +54,80 @@ def get_page(client: Any, path: str, next_link: str | None) -> tuple[list[JsonOb
 
     Raises:
         HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
+        ValueError: the body is not JSON.
+    """
+    return page_items(fetch_page(client, path, next_link))
+
+
+def fetch_page(client: Any, path: str, next_link: str | None) -> bytes:
+    """The body of one page of a paged listing, as :func:`get_page` requests it, not parsed.
+
+    Raises:
+        HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
     """
     from azure.core.rest import HttpRequest
 
     if not next_link:
-        body = get_json(client, path)
+        request = HttpRequest("GET", path, params={"api-version": API_VERSION}, headers={"Accept": "application/json"})
     else:
         parsed = urllib.parse.urlparse(next_link)
         params: dict[str, Any] = {key: [urllib.parse.quote(value) for value in values]
                                   for key, values in urllib.parse.parse_qs(parsed.query).items()}
         params["api-version"] = API_VERSION
-        body = _sent(client, HttpRequest("GET", urllib.parse.urljoin(next_link, parsed.path), params=params,
-                                         headers={"Accept": "application/json"}))
-    items = body.get("value") if isinstance(body, dict) else None
-    return [item for item in items or [] if isinstance(item, dict)], (body.get("nextLink") or None)
+        request = HttpRequest("GET", urllib.parse.urljoin(next_link, parsed.path), params=params,
+                              headers={"Accept": "application/json"})
+    return _body(client, request)
+
+
+def page_items(body: bytes) -> tuple[list[JsonObject], str | None]:
+    """A page's items and the link to the next page (None at the last), from its body.
+
+    Raises:
+        ValueError: the body is not JSON.
+    """
+    with bulk_built():
+        parsed = json.loads(body)
+    items = parsed.get("value") if isinstance(parsed, dict) else None
+    link = parsed.get("nextLink") if isinstance(parsed, dict) else None
+    return [item for item in items or [] if isinstance(item, dict)], (link if isinstance(link, str) and link else None)
+
+
+class Unread:
+    """What :func:`next_link_ahead` answers when the body's end does not say (the body is to be parsed first)."""
+
+
+UNREAD = Unread()
+# The end of a page whose last member is its nextLink (as ARM writes a page: the items, then the link): the key,
+# the link as a JSON string (or null), the page's closing brace, and nothing after but white space.
+_TRAILING_LINK = re.compile(rb'"nextLink"[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\\x00-\x1f]|\\.)*"|null)[ \t\r\n]*\}[ \t\r\n]*')
+
+
+def next_link_ahead(body: bytes) -> str | Unread | None:
+    """The link to the next page, read from the end of a page's body without parsing the rest, so that the next
+    page can be asked for while this one is parsed: None when the body names no ``nextLink`` at all, the link when
+    the body ends with it as the page's last member, else ``UNREAD``. Whoever parses the page compares what this
+    answered with the parsed ``nextLink`` (:func:`page_items`): they differ only for a body that is not JSON or
+    spells the key with escapes."""
+    at = body.rfind(b'"nextLink"')
+    if at < 0:
+        return None
+    found = _TRAILING_LINK.fullmatch(body, at)
+    if found is None:
+        return UNREAD
+    try:
+        link = json.loads(found.group(1))
+    except ValueError:
+        return UNREAD
+    return link if isinstance(link, str) and link else None
 
 
 def _sent(client: Any, request: Any) -> JsonObject:
+    with bulk_built():
+        body = json.loads(_body(client, request))
+    return body if isinstance(body, dict) else {}
+
+
+def _body(client: Any, request: Any) -> bytes:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -83,12 +142,10 @@ def _sent(client: Any, request: Any) -> JsonObject:
     # never sees, and the JSON would be parsed twice (decision 0080). The body is read at once below, as the
     # SDK would have; a read cut short raises the SDK's ServiceResponseError, which ``call`` retries.
     response = client.send_request(request, stream=True)
-    response.read()
+    body: bytes = response.read()
     if response.status_code != 200:
         error_map = {401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError,
                      304: ResourceNotModifiedError}
         map_error(status_code=response.status_code, response=response, error_map=error_map)
         raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-    with bulk_built():
-        body = response.json()
-    return body if isinstance(body, dict) else {}
+    return body

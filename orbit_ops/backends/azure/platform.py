@@ -50,8 +50,25 @@ from orbit_ops.backends.azure.app_documents import (
     storage_model,
 )
 from orbit_ops.backends.azure.arm_calls import Pacing, create_once, found, inline_polling, wait
-from orbit_ops.backends.azure.arm_pages import API_VERSION, JsonObject, get_json, get_page, segment
-from orbit_ops.backends.azure.common import AzureEndpoints, account_key, call, call_blocking, credential, in_thread
+from orbit_ops.backends.azure.arm_pages import (
+    API_VERSION,
+    JsonObject,
+    Unread,
+    fetch_page,
+    get_json,
+    next_link_ahead,
+    page_items,
+    segment,
+)
+from orbit_ops.backends.azure.common import (
+    AzureEndpoints,
+    account_key,
+    call,
+    call_blocking,
+    credential,
+    in_thread,
+    map_error,
+)
 from orbit_ops.backends.azure.files import AzureFileShares
 from orbit_ops.backends.azure.revision_documents import (
     app_facts_from_document,
@@ -59,6 +76,7 @@ from orbit_ops.backends.azure.revision_documents import (
     newest_first,
     revision_facts,
 )
+from orbit_ops.backends.base import AppsRead
 from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import AzureSettings
 from orbit_ops.errors import BackendError, MissingOnPlatformError
@@ -70,6 +88,9 @@ T = TypeVar("T")
 MANAGED_BY = "orbit"
 # How long the app states a listing of the apps carried may answer the next health read (see list_app_states).
 STATES_KEPT_S = 15.0
+# The blocks a streamed ARM body is read in (azure-core's default is 4 KiB): a listing page of 100 apps is some
+# 270 KB, read while the event loop parses the page before; each block is a hand-over of the GIL (decision 0091).
+ARM_BLOCK_SIZE = 1 << 20
 # How long a plan's listing may stand for the sweep that applies it (see listing_current; decision 0072).
 LISTING_KEPT_S = 15.0
 
@@ -126,8 +147,9 @@ class AzurePlatform:
 
     # -- AppPlatform: container apps ----------------------------------------------------------------
 
-    async def list_apps(self) -> dict[str, App]:
-        """Every container app of the resource group tagged ``orbit-managed-by: orbit``, page by page.
+    async def list_apps(self, on_page: AppsRead | None = None) -> dict[str, App]:
+        """Every container app of the resource group tagged ``orbit-managed-by: orbit``, page by page; ``on_page``
+        is called with each page's apps and their states as they are read.
 
         Raises:
             BackendError: a page could not be read (after retries).
@@ -137,10 +159,12 @@ class AzurePlatform:
         what = f"list the container apps of {self.resource_group}"
         reads = self._pacing.bucket("reads")
         loop = asyncio.get_running_loop()
-        pages: asyncio.Queue[tuple[list[JsonObject], str | None] | None] = asyncio.Queue()
+        # A page as the thread hands it over: its items and link when the thread parsed it, else its body and the
+        # link the thread read from the body's end and followed (next_link_ahead).
+        pages: asyncio.Queue[tuple[list[JsonObject] | bytes, str | None] | None] = asyncio.Queue()
         stop = threading.Event()
 
-        def deliver(page: tuple[list[JsonObject], str | None] | None) -> None:
+        def deliver(page: tuple[list[JsonObject] | bytes, str | None] | None) -> None:
             try:
                 loop.call_soon_threadsafe(pages.put_nowait, page)
             except RuntimeError:  # the loop has closed: nobody reads the listing any more
@@ -148,12 +172,23 @@ class AzurePlatform:
 
         def follow() -> None:
             # One worker thread follows the nextLinks (decision 0086): each page is asked for as soon as the one
-            # before has arrived, paced and retried as every read is, while the event loop reads the pages' apps.
+            # before has arrived, paced and retried as every read is, while the event loop parses the pages and
+            # reads their apps. The next link is read from the end of a page's body, so the next request leaves
+            # before the page is parsed (decision 0091); a body whose end does not say is parsed here first.
             link: str | None = None
             try:
                 while not stop.is_set():
-                    items, link = call_blocking(get_page, client, path, link, what=what, buckets=(reads,))
-                    deliver((items, link))
+                    body = call_blocking(fetch_page, client, path, link, what=what, buckets=(reads,))
+                    ahead = next_link_ahead(body)
+                    if isinstance(ahead, Unread):
+                        try:
+                            items, link = page_items(body)
+                        except ValueError as exc:
+                            raise map_error(exc, what) from None
+                        deliver((items, link))
+                    else:
+                        link = ahead
+                        deliver((body, link))
                     if not link:
                         return
             finally:
@@ -164,13 +199,28 @@ class AzurePlatform:
         worker = asyncio.ensure_future(in_thread(follow))
         try:
             while (page := await pages.get()) is not None:
+                documents, followed = page
+                if isinstance(documents, bytes):
+                    try:
+                        documents, link = page_items(documents)
+                    except ValueError as exc:
+                        raise map_error(exc, what) from None
+                    if link != followed:  # never for a page that is JSON (see next_link_ahead)
+                        raise BackendError(f"{what}: a page's nextLink could not be read from its end "
+                                           f"({followed!r}, parsed {link!r})")
+                page_apps: dict[str, App] = {}
+                page_states: dict[str, AppFacts] = {}
                 with bulk_built():
-                    for document in page[0]:
+                    for document in documents:
                         tags = document.get("tags")
                         if isinstance(tags, dict) and tags.get(MANAGED_BY_TAG) == MANAGED_BY:
                             app = app_from_document(document)
-                            apps[app.name] = app
-                            states[app.name] = app_facts_from_document(document)
+                            page_apps[app.name] = app
+                            page_states[app.name] = app_facts_from_document(document)
+                apps.update(page_apps)
+                states.update(page_states)
+                if on_page is not None:
+                    on_page(page_apps, page_states)
             await worker  # the error of the page that could not be read, if one could not
         finally:
             stop.set()
@@ -368,7 +418,8 @@ class AzurePlatform:
                     base_url=arm,
                     credential_scopes=[arm + "/.default"],
                     api_version=API_VERSION,
-                    **self.endpoints.pooled_transport(arm, self.options.arm),
+                    **self.endpoints.pooled_transport(arm, self.options.arm,
+                                                      connection_data_block_size=ARM_BLOCK_SIZE),
                 )
             return self._client
 

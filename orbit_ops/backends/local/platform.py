@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orbit_ops.backends.base import AppsRead
 from orbit_ops.backends.local import revisions
 from orbit_ops.backends.local.documents import Document, next_write_time
 from orbit_ops.backends.local.kinds import APPS, SHARES, STORAGES, Kind
@@ -43,7 +44,7 @@ from orbit_ops.backends.local.rules import check_name
 from orbit_ops.bulk import bulk_built
 from orbit_ops.errors import BackendError, ResourceExistsError
 from orbit_ops.fleet.health import AppFacts, RevisionFacts
-from orbit_ops.fleet.resources import Resource, ResourceKind
+from orbit_ops.fleet.resources import App, Resource, ResourceKind
 from orbit_ops.fsutil import atomic_write_text
 from orbit_ops.sqlitestore import SqliteStore
 from orbit_ops.statedir import PRIVATE_FILE_MODE, is_unwritable, make_private_dir
@@ -162,9 +163,17 @@ class LocalPlatform(SqliteStore):
         self.close()
 
     # AppPlatform and ShareStore, made from the table of kinds.
-    list_apps, get_app, create_app, update_app = _protocol_methods(APPS)
+    _list_apps, get_app, create_app, update_app = _protocol_methods(APPS)
     list_storages, get_storage, create_storage, update_storage = _protocol_methods(STORAGES)
     list_shares, get_share, create_share, update_share = _protocol_methods(SHARES)
+
+    async def list_apps(self, on_page: AppsRead | None = None) -> dict[str, App]:
+        """Every app of the environment, in one call (read at once: ``on_page`` is not called).
+
+        Raises:
+            BackendError: the store cannot be read or holds a malformed document.
+        """
+        return await self._list_apps()
 
     async def list_app_states(self) -> dict[str, AppFacts]:
         """Every app's provisioningState, runningStatus and latest (ready) revision names, in one read.
