@@ -10,11 +10,11 @@ provision in a row finds nothing to do and writes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orbit_ops.backends.base import AppPlatform, ShareStore
+from orbit_ops.backends.base import AppPlatform, AppsRead, ShareStore
 from orbit_ops.config.model import MIN_SHARE_QUOTA_GIB, SolutionSpec
 from orbit_ops.errors import ResourceExistsError
 from orbit_ops.fleet.drift import LiveSnapshot
@@ -101,20 +101,49 @@ async def read_live(platform: AppPlatform, shares: ShareStore) -> LiveSnapshot:
     Raises:
         BackendError: a listing failed.
     """
-    taken = getattr(platform, "listing_token", None)
-    token = taken() if callable(taken) else None
-    # The three listings at once (the app pages follow one another; the storages and the shares need not wait
-    # for them), their results and failures taken in the order of before: apps, storages, shares.
-    apps = asyncio.ensure_future(platform.list_apps())
-    storages = asyncio.ensure_future(platform.list_storages())
-    found = asyncio.ensure_future(shares.list_shares())
+    listings = LiveListings(platform, shares)
     try:
-        return LiveSnapshot(apps=await apps, storages=await storages, shares=await found, token=token)
+        return await listings.snapshot()
     finally:
-        for task in (apps, storages, found):
+        await listings.close()
+
+
+class LiveListings:
+    """The listings of :func:`read_live`, started together: the app pages follow one another, the storages and
+    the shares need not wait for them. ``on_page`` is told each page of apps as it is read (``AppPlatform.list_apps``),
+    so a caller may judge what it has while the rest is read; :meth:`others` answers the storages and the shares
+    once both are listed. Made on a running event loop; :meth:`close` it in a ``finally``."""
+
+    def __init__(self, platform: AppPlatform, shares: ShareStore, on_page: AppsRead | None = None) -> None:
+        taken = getattr(platform, "listing_token", None)
+        self.token = taken() if callable(taken) else None
+        self.apps = asyncio.ensure_future(platform.list_apps(on_page) if on_page else platform.list_apps())
+        self.storages = asyncio.ensure_future(platform.list_storages())
+        self.shares = asyncio.ensure_future(shares.list_shares())
+
+    def others(self) -> tuple[Mapping[str, Storage], Mapping[str, Share]] | None:
+        """The storages and the shares when both are listed (None before, or when either failed)."""
+        for task in (self.storages, self.shares):
+            if not task.done() or task.cancelled() or task.exception() is not None:
+                return None
+        return self.storages.result(), self.shares.result()
+
+    async def snapshot(self) -> LiveSnapshot:
+        """All three, their failures taken in the order apps, storages, shares.
+
+        Raises:
+            BackendError: a listing failed.
+        """
+        return LiveSnapshot(apps=await self.apps, storages=await self.storages, shares=await self.shares,
+                            token=self.token)
+
+    async def close(self) -> None:
+        """Cancel what is still being read, and wait for it."""
+        tasks = (self.apps, self.storages, self.shares)
+        for task in tasks:
             if not task.done():
                 task.cancel()
-        await asyncio.gather(apps, storages, found, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def still_current(platform: AppPlatform, snapshot: LiveSnapshot) -> bool:

@@ -8,7 +8,7 @@ revisions of only those apps whose listed state does not show them plainly healt
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -17,8 +17,10 @@ from orbit_ops.bulk import bulk_built
 from orbit_ops.config.model import SolutionSpec
 from orbit_ops.errors import BackendError
 from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus, Wanted, solution_status, wanted
-from orbit_ops.fleet.health import AppHealth, Health, app_health, plainly_healthy
-from orbit_ops.fleet.provision import read_live
+from orbit_ops.fleet.health import AppFacts, AppHealth, Health, app_health, plainly_healthy
+from orbit_ops.fleet.provision import LiveListings, read_live
+from orbit_ops.fleet.resources import App
+from orbit_ops.names import APP_COMPONENTS, azure_names
 from orbit_ops.workspace import Workspace
 
 REVISION_READS = 8  # revision reads in flight at once
@@ -56,8 +58,7 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
         return {name: AppHealth(Health.UNKNOWN, health_reason=f"app states not read: {exc}") for name in apps}
     listed = [name for name in apps if name in states]
     with bulk_built():
-        health = {name: AppHealth(Health.HEALTHY, facts.latest_revision, facts.latest_ready_revision)
-                  for name in listed if plainly_healthy(facts := states[name])}
+        health = {name: found for name in listed if (found := listed_health(states[name])) is not None}
     gate = asyncio.Semaphore(REVISION_READS)
 
     async def judged(name: str) -> tuple[str, AppHealth]:
@@ -75,6 +76,13 @@ async def read_health(platform: AppPlatform, apps: Collection[str]) -> dict[str,
     return health
 
 
+def listed_health(facts: AppFacts) -> AppHealth | None:
+    """The health of an app that its listing shows plainly healthy; None when its revisions are to be read."""
+    if plainly_healthy(facts):
+        return AppHealth(Health.HEALTHY, facts.latest_revision, facts.latest_ready_revision)
+    return None
+
+
 async def read_live_with_health(platform: AppPlatform, shares: ShareStore,
                                 apps: Collection[str] | None = None) -> LiveSnapshot:
     """:func:`~orbit_ops.fleet.provision.read_live` plus the health of ``apps`` (default: every listed app).
@@ -87,36 +95,140 @@ async def read_live_with_health(platform: AppPlatform, shares: ShareStore,
     return replace(snapshot, health=await read_health(platform, wanted))
 
 
-async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec],
-                        apps: Collection[str] | None = None) -> tuple[list[SolutionStatus], LiveSnapshot]:
+async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], apps: Collection[str] | None = None,
+                        on_status: Callable[[SolutionStatus], None] | None = None,
+                        ) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
-    every listed app), and that snapshot.
+    every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order.
 
-    The desired state of each solution needs nothing live, so it is made while the listings are awaited
-    (decision 0087), ``WANTED_CHUNK`` solutions at a time with the event loop looked at in between, so that the
-    pages the listings' threads hand over are read without waiting for all of it.
+    Nothing is waited for that need not be (decisions 0087 and 0091): the desired state of each solution needs
+    nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the event
+    loop looked at in between; and once the storages and the shares are listed, a solution is judged as soon as the
+    pages read so far hold all its apps and show them plainly healthy (its status against those pages is the one
+    against the whole listing: it reads only its own resources). The others are judged once everything is read.
 
     Raises:
         BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
     """
     platform = workspace.platform()
-    reading = asyncio.ensure_future(read_live_with_health(platform, platform, apps))
+    arrivals = _Arrivals(None if apps is None else set(apps))
+    listings = LiveListings(platform, platform, arrivals.page)
+    judged: dict[int, SolutionStatus] = {}
     try:
+        for task in (listings.apps, listings.storages, listings.shares):
+            task.add_done_callback(lambda _: arrivals.news.set())
         releases = workspace.release_index()
         target = workspace.target()
         known: list[Wanted] = []
         for start in range(0, len(specs), WANTED_CHUNK):
             await asyncio.sleep(0)
             with bulk_built():
-                known += [wanted(spec, target, releases) for spec in specs[start:start + WANTED_CHUNK]]
-        snapshot = await reading
+                for index in range(start, min(start + WANTED_CHUNK, len(specs))):
+                    spec = specs[index]
+                    known.append(done := wanted(spec, target, releases))
+                    h = done.desired.h if done.desired is not None else azure_names(spec.id).h
+                    arrivals.expect(index, [f"{component}-{h}" for component in APP_COMPONENTS])
+        while True:
+            others = listings.others()
+            if others is not None and arrivals.ready:
+                partial = LiveSnapshot(apps=arrivals.apps, storages=others[0], shares=others[1],
+                                       health=arrivals.health)
+                ready, arrivals.ready = arrivals.ready, []
+                for start in range(0, len(ready), WANTED_CHUNK):
+                    with bulk_built():
+                        for index in ready[start:start + WANTED_CHUNK]:
+                            judged[index] = status = solution_status(specs[index], target, releases, partial,
+                                                                     known[index])
+                            if on_status is not None:
+                                on_status(status)
+                    await asyncio.sleep(0)
+                continue
+            if all(task.done() for task in (listings.apps, listings.storages, listings.shares)):
+                break
+            arrivals.news.clear()
+            await arrivals.news.wait()
+        snapshot = await listings.snapshot()
     finally:
-        if not reading.done():
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+        await listings.close()
+    # The health of the apps not judged from the pages: their revisions read where the listing shows them unwell.
+    listed = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
+    health = {name: arrivals.health[name] for name in listed if name in arrivals.health}
+    health.update(await read_health(platform, [name for name in listed if name not in health]))
+    snapshot = replace(snapshot, health=health)
+    statuses = []
     with bulk_built():
-        return [solution_status(spec, target, releases, snapshot, done)
-                for spec, done in zip(specs, known, strict=True)], snapshot
+        for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
+            early = judged.get(index) if index not in arrivals.again else None
+            if early is None:
+                early = solution_status(spec, target, releases, snapshot, done)
+                if on_status is not None:
+                    on_status(early)
+            statuses.append(early)
+    return statuses, snapshot
+
+
+class _Arrivals:
+    """The app pages a listing has told so far, and the solutions all of whose apps they hold, plainly healthy."""
+
+    def __init__(self, health_of: Collection[str] | None) -> None:
+        self.health_of = health_of  # the apps whose health is read (None: every listed app)
+        self.apps: dict[str, App] = {}
+        self.health: dict[str, AppHealth] = {}  # of the apps listed so far whose listing shows them healthy
+        self.unwell: set[str] = set()  # listed, but not plainly healthy (or no health read): judged at the end
+        self.ready: list[int] = []  # solutions whose apps are all listed and healthy, not judged yet
+        self.again: set[int] = set()  # solutions with an app listed twice: judged from the whole listing
+        self.news = asyncio.Event()  # a page, or the end of a listing
+        self._waiting: dict[str, int] = {}  # app name → the solution waiting for it
+        self._solution_of: dict[str, int] = {}
+        self._missing: dict[int, int] = {}  # solution → how many of its apps are still to come
+
+    def expect(self, index: int, names: Sequence[str]) -> None:
+        """Solution ``index`` has the apps ``names``."""
+        missing = 0
+        blocked = False
+        for name in names:
+            self._solution_of[name] = index
+            if name in self.apps:
+                blocked = blocked or name in self.unwell
+            else:
+                self._waiting[name] = index
+                missing += 1
+        if blocked:
+            self.again.add(index)
+        elif missing:
+            self._missing[index] = missing
+        else:
+            self.ready.append(index)
+
+    def page(self, apps: Mapping[str, App], states: Mapping[str, AppFacts]) -> None:
+        """``AppPlatform.list_apps``'s ``on_page``."""
+        health_of = self.health_of
+        for name, app in apps.items():
+            # Listed twice: the last one stands, as in the listing's result.
+            if name in self.apps and (seen := self._solution_of.get(name)) is not None:
+                self.again.add(seen)
+            self.apps[name] = app
+            facts = states.get(name)
+            found = listed_health(facts) if facts is not None and (health_of is None or name in health_of) else None
+            if found is None:
+                self.unwell.add(name)
+                self.health.pop(name, None)
+            else:
+                self.unwell.discard(name)
+                self.health[name] = found
+            index = self._waiting.pop(name, None)
+            if index is None:
+                continue
+            if found is None:
+                self.again.add(index)
+                self._missing.pop(index, None)
+            elif (left := self._missing.get(index)) is not None:
+                if left == 1:
+                    del self._missing[index]
+                    self.ready.append(index)
+                else:
+                    self._missing[index] = left - 1
+        self.news.set()
 
 
 async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], LiveSnapshot]:
