@@ -28,6 +28,25 @@ def print_json(value: Any) -> None:
         click.echo(json_text(value, separators=(",", ":")))
 
 
+class JsonList:
+    """A JSON list printed as :func:`print_json` prints it, each item encoded as soon as it is made when stdout
+    is piped (a command that makes its items while it waits for the platform then only joins them at the end)."""
+
+    def __init__(self) -> None:
+        self.indented = sys.stdout.isatty()
+
+    def item(self, value: Any) -> Any:
+        """What :meth:`print` takes for ``value``: its compact text when piped, else ``value`` itself."""
+        return value if self.indented else json_text(value, separators=(",", ":"))
+
+    def print(self, items: Sequence[Any]) -> None:
+        """The list of ``items`` (each made by :meth:`item`), as ``print_json`` of their values."""
+        if self.indented:
+            click.echo(json_text(list(items), indent=2, sort_keys=False))
+        else:
+            click.echo("[" + ",".join(items) + "]")
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
     """A table: rich on a terminal, tab-free aligned text otherwise (stable for grep and awk)."""
     cells = [["" if cell is None else visible(str(cell)) for cell in row] for row in rows]

@@ -64,7 +64,10 @@ def json_text(value: Any, **kwargs: Any) -> str:
     inside JSON strings, so escaping them keeps the document valid and equal when parsed.
     """
     text = json.dumps(value, **kwargs)
-    if _UNSAFE.search(text) is None:
+    if kwargs.get("ensure_ascii", True):  # then DEL is the only one left: the rest were written as \\u escapes
+        if "\x7f" not in text:
+            return text
+    elif _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 

@@ -27,12 +27,12 @@ from orbit_cli.options import (
     select_solutions,
     selection_options,
 )
-from orbit_cli.output import echo, print_json, print_table
+from orbit_cli.output import JsonList, echo, print_json, print_table
 from orbit_cli.running import finish_sweep, run_operation
 
 if TYPE_CHECKING:
     from orbit_ops.config.model import InvalidSolution
-    from orbit_ops.fleet.drift import AppStatus
+    from orbit_ops.fleet.drift import AppStatus, SolutionStatus
     from orbit_ops.fleet.planned import PlannedSolution
     from orbit_ops.fleet.preflight import Preflight
 
@@ -54,29 +54,35 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
 
     workspace, specs, invalid = select_solutions(settings, ids, not ids, only, exclude)
     apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
-    rows, _ = asyncio.run(read_statuses(workspace, specs, apps))
-    entries: list[tuple[str, dict[str, Any], list[str]]] = [
-        (
+    listing = JsonList()
+    made: dict[str, tuple[SolutionStatus, Any, list[str]]] = {}
+
+    def keep(row: SolutionStatus) -> None:
+        """What is printed of ``row``: made as each solution is judged, most of them while the listing is read."""
+        cells = [
             row.id,
-            row.to_json(),
-            [
-                row.id,
-                row.sync,
-                row.freshness,
-                row.health,
-                *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
-                "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
-                or (row.reason or row.health_reason or ""),
-            ],
-        )
-        for row in rows
-    ]
-    entries += [(entry.id, {**entry.to_json(), "freshness": None, "health": None, "health_reason": None, "labels": {},
-                            "apps": {}, "resources": []},
+            row.sync,
+            row.freshness,
+            row.health,
+            *(_pin_cell(row.apps[c]) for c in ("orbit", "agent", "mc")),
+            "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
+            or (row.reason or row.health_reason or ""),
+        ]
+        made[row.id] = (row, listing.item(row.to_json()) if settings.json else None, cells)
+
+    rows, _ = asyncio.run(read_statuses(workspace, specs, apps, on_status=keep))
+    entries: list[tuple[str, Any, list[str]]] = []
+    for row in rows:
+        if (found := made.get(row.id)) is None or found[0] is not row:  # every final status is told: never, but sure
+            keep(row)
+        _, body, cells = made[row.id]
+        entries.append((row.id, body, cells))
+    entries += [(entry.id, listing.item({**entry.to_json(), "freshness": None, "health": None, "health_reason": None,
+                                         "labels": {}, "apps": {}, "resources": []}) if settings.json else None,
                  [entry.id, "invalid", "", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]
     entries.sort(key=lambda entry: entry[0])
     if settings.json:
-        print_json([body for _, body, _ in entries])
+        listing.print([body for _, body, _ in entries])
     else:
         report_invalid(invalid)
         print_table(["id", "sync", "freshness", "health", "orbit", "agent", "mc", "drift"],

@@ -72,3 +72,5 @@ def test_json_text_escapes_what_json_dumps_lets_through() -> None:
     raw = json.dumps(value, ensure_ascii=False)
     assert "\x7f" in raw and "\x9b" in raw and "\u202e" in raw
     assert json_text(value, ensure_ascii=False) == '{"name": "del\\u007f c1\\u009b bidi\\u202e esc\\u001b"}'
+    # With ensure_ascii (json.dumps's default) DEL is the one it lets through.
+    assert json_text(value) == '{"name": "del\\u007f c1\\u009b bidi\\u202e esc\\u001b"}'
