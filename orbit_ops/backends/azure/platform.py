@@ -55,7 +55,6 @@ from orbit_ops.backends.azure.arm_pages import (
     JsonObject,
     Unread,
     fetch_page,
-    get_json,
     next_link_ahead,
     page_items,
     segment,
@@ -344,8 +343,7 @@ class AzurePlatform:
         path = f"{self._group_path}/providers/Microsoft.App/managedEnvironments/{environment}/storages"
 
         def listing() -> list[JsonObject]:
-            items = get_json(client, path).get("value")
-            return [item for item in items or [] if isinstance(item, dict)]
+            return page_items(fetch_page(client, path, None))[0]  # parsed an item at a time: 3,000 are megabytes
 
         documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
         with bulk_built():
