@@ -13,23 +13,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orbit_ops.backends.base import ImageBuilder
-from orbit_ops.catalog.releases import ReleaseRecord, latest_record, load_all_records, newest_release
-from orbit_ops.catalog.tags import TagScan, scan_tags
 from orbit_ops.config.load import find_workspace, load_config, load_solution_set
 from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
 from orbit_ops.errors import BackendError, NotFoundError, StateStoreUnreachableError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
-from orbit_ops.operations.lockstore import LocalLockStore, LockStore
-from orbit_ops.operations.shared import SharedOperations
-from orbit_ops.operations.store import OperationStore
 from orbit_ops.versions import LATEST, newest_first
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the catalog and the operations are imported where used: `orbit status` starts its listings first
     from orbit_ops.backends.azure.platform import AzurePlatform
     from orbit_ops.backends.azure.state_blobs import StateContainer
     from orbit_ops.backends.local.platform import LocalPlatform
+    from orbit_ops.catalog.releases import ReleaseRecord
+    from orbit_ops.catalog.tags import TagScan
     from orbit_ops.fleet.drift import ReleaseIndex
+    from orbit_ops.operations.lockstore import LockStore
+    from orbit_ops.operations.shared import SharedOperations
+    from orbit_ops.operations.store import OperationStore
 
 
 class Workspace:
@@ -61,6 +61,8 @@ class Workspace:
     def operations(self) -> OperationStore:
         """The operation store under ``.orbit/`` (opened on first use)."""
         if self._operations is None:
+            from orbit_ops.operations.store import OperationStore
+
             self._operations = OperationStore(self.config.state_dir)
             self._tell_read_only(self._operations.read_only)
             if self.config.state.shared:
@@ -93,6 +95,8 @@ class Workspace:
 
                 self._locks = BlobLockStore(self._state_container())
             else:
+                from orbit_ops.operations.lockstore import LocalLockStore
+
                 self._locks = LocalLockStore(self.config.state_dir)
         return self._locks
 
@@ -211,18 +215,26 @@ class Workspace:
 
     def tags(self) -> TagScan:
         if self._scan is None:
+            from orbit_ops.catalog.tags import scan_tags
+
             self._scan = scan_tags(self.config.platform_repo, self.config.components)
         return self._scan
 
     def records(self) -> dict[str, list[ReleaseRecord]]:
         if self._records is None:
+            from orbit_ops.catalog.releases import load_all_records
+
             self._records = load_all_records(self.config.releases_dir, self.config.components)
         return self._records
 
     def latest_release(self, component: str) -> ReleaseRecord | None:
+        from orbit_ops.catalog.releases import newest_release
+
         return newest_release(self.records().get(component, []))
 
     def release_of(self, component: str, version: str) -> ReleaseRecord | None:
+        from orbit_ops.catalog.releases import latest_record
+
         return latest_record(self.records().get(component, []), version)
 
     def resolve_pin(self, component: str, pin: str) -> str | None:
@@ -259,6 +271,8 @@ class ComponentSummary:
 
 def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
     """Every component with its newest tag and release, unreleased tags, and adoption of the latest."""
+    from orbit_ops.catalog.releases import newest_release
+
     scan = workspace.tags()
     solutions = workspace.solutions()
     rows = []

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.bulk import bulk_built
@@ -100,23 +101,57 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
                         ) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
     every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order.
+    :class:`FleetRead` is this with the listings started before the solutions are known.
+
+    Raises:
+        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
+    """
+    reading = FleetRead(workspace)
+    try:
+        return await reading.statuses(specs, apps, on_status)
+    finally:
+        await reading.close()
+
+
+class FleetRead:
+    """One read of the platform for the statuses of some solutions, its listings started when it is made (on a
+    running event loop), so that they are under way while the solutions are read; :meth:`statuses` judges them.
 
     Nothing is waited for that need not be (decisions 0087 and 0091): the desired state of each solution needs
     nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the event
     loop looked at in between; and once the storages and the shares are listed, a solution is judged as soon as the
     pages read so far hold all its apps and show them plainly healthy (its status against those pages is the one
     against the whole listing: it reads only its own resources). The others are judged once everything is read.
-
-    Raises:
-        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
+    :meth:`close` it in a ``finally``.
     """
-    platform = workspace.platform()
-    arrivals = _Arrivals(None if apps is None else set(apps))
-    listings = LiveListings(platform, platform, arrivals.page)
-    judged: dict[int, SolutionStatus] = {}
-    try:
-        for task in (listings.apps, listings.storages, listings.shares):
-            task.add_done_callback(lambda _: arrivals.news.set())
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.platform = workspace.platform()
+        self._arrivals = _Arrivals()
+        self._listings = LiveListings(self.platform, self.platform, self._arrivals.page)
+        for task in self._tasks:
+            task.add_done_callback(lambda _: self._arrivals.news.set())
+
+    @property
+    def _tasks(self) -> tuple[asyncio.Future[Any], ...]:
+        return self._listings.apps, self._listings.storages, self._listings.shares
+
+    async def close(self) -> None:
+        """Stop the listings still under way."""
+        await self._listings.close()
+
+    async def statuses(self, specs: Sequence[SolutionSpec], apps: Collection[str] | None = None,
+                       on_status: Callable[[SolutionStatus], None] | None = None,
+                       ) -> tuple[list[SolutionStatus], LiveSnapshot]:
+        """See :func:`read_statuses`; once only.
+
+        Raises:
+            BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
+        """
+        workspace, listings, arrivals = self.workspace, self._listings, self._arrivals
+        arrivals.health_of = None if apps is None else set(apps)
+        judged: dict[int, SolutionStatus] = {}
         releases = workspace.release_index()
         target = workspace.target()
         known: list[Wanted] = []
@@ -143,57 +178,66 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
                                 on_status(status)
                     await asyncio.sleep(0)
                 continue
-            if all(task.done() for task in (listings.apps, listings.storages, listings.shares)):
+            if all(task.done() for task in self._tasks):
                 break
             arrivals.news.clear()
             await arrivals.news.wait()
         snapshot = await listings.snapshot()
-    finally:
-        await listings.close()
-    # The health of the apps not judged from the pages: their revisions read where the listing shows them unwell.
-    listed = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
-    health = {name: arrivals.health[name] for name in listed if name in arrivals.health}
-    health.update(await read_health(platform, [name for name in listed if name not in health]))
-    snapshot = replace(snapshot, health=health)
-    statuses = []
-    with bulk_built():
-        for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
-            early = judged.get(index) if index not in arrivals.again else None
-            if early is None:
-                early = solution_status(spec, target, releases, snapshot, done)
-                if on_status is not None:
-                    on_status(early)
-            statuses.append(early)
-    return statuses, snapshot
+        # The health of the apps not judged from the pages: their revisions read where the listing shows them unwell.
+        listed = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
+        health = {name: arrivals.health[name] for name in listed if name in arrivals.health}
+        health.update(await read_health(self.platform, [name for name in listed if name not in health]))
+        snapshot = replace(snapshot, health=health)
+        statuses = []
+        with bulk_built():
+            for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
+                early = judged.get(index) if index not in arrivals.again else None
+                if early is None:
+                    early = solution_status(spec, target, releases, snapshot, done)
+                    if on_status is not None:
+                        on_status(early)
+                statuses.append(early)
+        return statuses, snapshot
 
 
 class _Arrivals:
     """The app pages a listing has told so far, and the solutions all of whose apps they hold, plainly healthy."""
 
-    def __init__(self, health_of: Collection[str] | None) -> None:
-        self.health_of = health_of  # the apps whose health is read (None: every listed app)
+    def __init__(self) -> None:
+        self.health_of: Collection[str] | None = None  # the apps whose health is read (None: every listed app)
         self.apps: dict[str, App] = {}
-        self.health: dict[str, AppHealth] = {}  # of the apps listed so far whose listing shows them healthy
-        self.unwell: set[str] = set()  # listed, but not plainly healthy (or no health read): judged at the end
+        self.states: dict[str, AppFacts] = {}
+        self.health: dict[str, AppHealth] = {}  # of the apps some solution waits for, where the listing shows it
         self.ready: list[int] = []  # solutions whose apps are all listed and healthy, not judged yet
-        self.again: set[int] = set()  # solutions with an app listed twice: judged from the whole listing
+        self.again: set[int] = set()  # solutions judged from the whole listing (an app unwell, or listed twice)
         self.news = asyncio.Event()  # a page, or the end of a listing
         self._waiting: dict[str, int] = {}  # app name → the solution waiting for it
         self._solution_of: dict[str, int] = {}
         self._missing: dict[int, int] = {}  # solution → how many of its apps are still to come
 
+    def _healthy(self, name: str) -> bool:
+        """Whether app ``name`` (listed) is plainly healthy in the listing, its health kept if so."""
+        health_of = self.health_of
+        facts = self.states.get(name)
+        found = listed_health(facts) if facts is not None and (health_of is None or name in health_of) else None
+        if found is None:
+            self.health.pop(name, None)
+            return False
+        self.health[name] = found
+        return True
+
     def expect(self, index: int, names: Sequence[str]) -> None:
         """Solution ``index`` has the apps ``names``."""
         missing = 0
-        blocked = False
+        unwell = False
         for name in names:
             self._solution_of[name] = index
             if name in self.apps:
-                blocked = blocked or name in self.unwell
+                unwell = not self._healthy(name) or unwell
             else:
                 self._waiting[name] = index
                 missing += 1
-        if blocked:
+        if unwell:
             self.again.add(index)
         elif missing:
             self._missing[index] = missing
@@ -202,24 +246,21 @@ class _Arrivals:
 
     def page(self, apps: Mapping[str, App], states: Mapping[str, AppFacts]) -> None:
         """``AppPlatform.list_apps``'s ``on_page``."""
-        health_of = self.health_of
         for name, app in apps.items():
-            # Listed twice: the last one stands, as in the listing's result.
-            if name in self.apps and (seen := self._solution_of.get(name)) is not None:
+            twice = name in self.apps  # listed twice: the last one stands, as in the listing's result
+            if twice and (seen := self._solution_of.get(name)) is not None:
                 self.again.add(seen)
             self.apps[name] = app
-            facts = states.get(name)
-            found = listed_health(facts) if facts is not None and (health_of is None or name in health_of) else None
-            if found is None:
-                self.unwell.add(name)
-                self.health.pop(name, None)
+            if name in states:
+                self.states[name] = states[name]
             else:
-                self.unwell.discard(name)
-                self.health[name] = found
+                self.states.pop(name, None)
+            if twice and name in self.health:
+                self._healthy(name)  # from its last listing
             index = self._waiting.pop(name, None)
             if index is None:
                 continue
-            if found is None:
+            if not self._healthy(name):
                 self.again.add(index)
                 self._missing.pop(index, None)
             elif (left := self._missing.get(index)) is not None:

@@ -35,6 +35,7 @@ class Paged(LocalPlatform):
 
     page_size = 4
     first: Mapping[str, App] = {}
+    first_states: Mapping[str, AppFacts] = {}  # the states the first page gives (else those of list_app_states)
     fail_after: int | None = None  # pages told before the listing fails
     failed: frozenset[str] = frozenset()  # apps whose listing says provisioningState: Failed
 
@@ -55,7 +56,8 @@ class Paged(LocalPlatform):
             if self.fail_after is not None and number == self.fail_after:
                 raise BackendError("list the container apps of orbit-demo: Azure answered 500 (InternalError)")
             if on_page is not None:
-                on_page(page, {name: states[name] for name in page if name in states})
+                told = {name: states[name] for name in page if name in states}
+                on_page(page, {**told, **self.first_states} if number == 0 else told)
             await asyncio.sleep(0.005)  # the next page is on its way
         return apps
 
@@ -140,6 +142,24 @@ def test_an_app_its_listing_shows_unwell_is_judged_from_its_revisions(ws: Worksp
     assert str(mine.health) != "healthy" and "mc" in (mine.health_reason or "")
     got, _ = asyncio.run(read_statuses(ws, specs))
     assert got == expected
+
+
+def test_an_app_listed_healthy_then_unwell_is_judged_unwell(ws: Workspace) -> None:
+    platform = ws.platform()
+    assert isinstance(platform, Paged)
+    solution = healthy_and_synced(ws)[0]
+    names = azure_names(solution).apps
+    listed = asyncio.run(platform.list_apps())
+    healthy_states = asyncio.run(platform.list_app_states())
+    platform.first = {name: listed[name] for name in names.values()}
+    platform.first_states = {names["mc"]: healthy_states[names["mc"]]}
+    platform.failed = frozenset({names["mc"]})  # as the listing ends with it
+    specs = ws.solutions()
+    expected = judged_after(ws, specs)
+    assert str(next(row for row in expected if row.id == solution).health) != "healthy"
+    got, snapshot = asyncio.run(read_statuses(ws, specs))
+    assert got == expected
+    assert snapshot.health is not None and str(snapshot.health[names["mc"]].health) != "healthy"
 
 
 def test_the_statuses_of_some_solutions_judge_only_their_apps(ws: Workspace) -> None:
