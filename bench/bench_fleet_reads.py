@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
 import bench_azure as azure  # noqa: E402
-from common import GIT_ENV, machine  # noqa: E402
+from common import GIT_ENV, compiled, machine  # noqa: E402
 
 LOAD = """\
 import json, sys, time
@@ -225,6 +225,7 @@ def main() -> None:
     runs = int(next((a for a in args if a.isdigit()), "5"))
     load = os.getloadavg()[0]
     only = args[args.index("--only") + 1] if "--only" in args else None
+    compiled(ROOT, before)
     with tempfile.TemporaryDirectory(prefix="orbit-bench-reads-") as tmp:
         files = solution_rows(Path(tmp), before, runs) if only in (None, "files") else ["| (not run) | | | |"]
         statuses = azure_rows(Path(tmp), before, runs) if only in (None, "azure") else ["| (not run) |"]

@@ -26,7 +26,7 @@ REPO = Path(os.environ.get("ORBIT_REPO", HERE.parent))  # the code the console r
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from common import machine  # noqa: E402
+from common import compiled, machine  # noqa: E402
 
 SIZES = (40, 10_000)
 TIMEOUT = 120.0
@@ -66,6 +66,7 @@ def main() -> None:
     from orbit_ops.workspace import Workspace
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    compiled(REPO)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tmp)
         roots = {size: folder / f"ws{size}" for size in SIZES}
