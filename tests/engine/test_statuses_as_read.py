@@ -111,16 +111,17 @@ def test_some_statuses_are_told_before_the_listing_ends(ws: Workspace) -> None:
     assert pages[-1] < len(ws.solutions())
 
 
-def healthy_and_synced(ws: Workspace) -> list[str]:
-    return [row.id for row in judged_after(ws, ws.solutions()) if row.sync == "synced" and str(row.health) == "healthy"]
+def healthy_and_synced(ws: Workspace) -> tuple[Paged, str, dict[str, str], dict[str, App]]:
+    """The paged platform, a solution that is synced and healthy, its apps' names and the apps as listed."""
+    platform = ws.platform()
+    assert isinstance(platform, Paged)
+    solution = next(row.id for row in judged_after(ws, ws.solutions())
+                    if row.sync == "synced" and str(row.health) == "healthy")
+    return platform, solution, azure_names(solution).apps, asyncio.run(platform.list_apps())
 
 
 def test_an_app_listed_twice_is_judged_as_the_listing_ends_with_it(ws: Workspace) -> None:
-    platform = ws.platform()
-    assert isinstance(platform, Paged)
-    solution = healthy_and_synced(ws)[0]
-    names = azure_names(solution).apps
-    listed = asyncio.run(platform.list_apps())
+    platform, solution, names, listed = healthy_and_synced(ws)
     agent = listed[names["agent"]]
     # All three apps on the first page (the solution is ready to judge from it), the agent with an older image.
     platform.first = {**{name: listed[name] for name in names.values()},
@@ -132,10 +133,8 @@ def test_an_app_listed_twice_is_judged_as_the_listing_ends_with_it(ws: Workspace
 
 
 def test_an_app_its_listing_shows_unwell_is_judged_from_its_revisions(ws: Workspace) -> None:
-    platform = ws.platform()
-    assert isinstance(platform, Paged)
-    solution = healthy_and_synced(ws)[0]
-    platform.failed = frozenset({azure_names(solution).apps["mc"]})
+    platform, solution, names, _ = healthy_and_synced(ws)
+    platform.failed = frozenset({names["mc"]})
     specs = ws.solutions()
     expected = judged_after(ws, specs)
     mine = next(row for row in expected if row.id == solution)
@@ -145,11 +144,7 @@ def test_an_app_its_listing_shows_unwell_is_judged_from_its_revisions(ws: Worksp
 
 
 def test_an_app_listed_healthy_then_unwell_is_judged_unwell(ws: Workspace) -> None:
-    platform = ws.platform()
-    assert isinstance(platform, Paged)
-    solution = healthy_and_synced(ws)[0]
-    names = azure_names(solution).apps
-    listed = asyncio.run(platform.list_apps())
+    platform, solution, names, listed = healthy_and_synced(ws)
     healthy_states = asyncio.run(platform.list_app_states())
     platform.first = {name: listed[name] for name in names.values()}
     platform.first_states = {names["mc"]: healthy_states[names["mc"]]}
