@@ -11,7 +11,9 @@ A page is requested as the SDK's paged operations request it: the first at the o
 client's ``api-version``, the next at the ``nextLink`` the service gave, its query kept and ``api-version``
 set again. The body is parsed once, here (the pipeline is asked not to decode it: decision 0080), with the cyclic
 garbage collector paused (``bulk_built``: a page of 100 apps is some 30,000 objects, and collections triggered by
-them rescanned the fleet read so far, about 5 ms a page on the listing's sequential path; decision 0086). A failure
+them rescanned the fleet read so far, about 5 ms a page on the listing's sequential path; decision 0086); the app
+listing reads a page's ``nextLink`` from the end of its body first (:func:`next_link_ahead`), so that the next page
+is asked for before this one is parsed (decision 0091). A failure
 raises what the SDK would: the error of its ``error_map`` for 401/404/409/304, else
 ``HttpResponseError`` in ARM's error format, so :func:`~orbit_ops.backends.azure.common.call` maps it alike.
 """
@@ -36,19 +38,9 @@ def segment(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def get_page(client: Any, path: str, next_link: str | None) -> tuple[list[JsonObject], str | None]:
-    """One page of a paged listing: the first (``next_link`` None) at ``path``, else the page ``next_link`` names;
-    its items and the link to the next page (None at the last).
-
-    Raises:
-        HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
-        ValueError: the body is not JSON.
-    """
-    return page_items(fetch_page(client, path, next_link))
-
-
 def fetch_page(client: Any, path: str, next_link: str | None) -> bytes:
-    """The body of one page of a paged listing, as :func:`get_page` requests it, not parsed.
+    """The body of one page of a paged listing: the first (``next_link`` None) at ``path``, else the page
+    ``next_link`` names; not parsed (:func:`page_items` reads it).
 
     Raises:
         HttpResponseError: (or the SDK's subclass for the status) the service did not answer 200.
@@ -68,72 +60,16 @@ def fetch_page(client: Any, path: str, next_link: str | None) -> bytes:
 
 
 def page_items(body: bytes) -> tuple[list[JsonObject], str | None]:
-    """A page's items and the link to the next page (None at the last), from its body: what ``json.loads`` of
-    the body holds under ``value`` and ``nextLink``.
-
-    A body shaped as ARM writes a page (``{"value": [...], "nextLink": ...}``, nothing else) is parsed an item at a
-    time, so that the parse never holds the GIL for long: ``json.loads`` of a page of 100 apps is one call of some
-    3 ms, during which the thread asking for the next page could not run (decision 0091). Any other body is parsed
-    whole, as before.
+    """A page's items and the link to the next page (None at the last), from its body.
 
     Raises:
         ValueError: the body is not JSON.
     """
-    items: Any
     with bulk_built():
-        found = _items_one_by_one(body)
-        if found is not None:
-            items, link = found
-        else:
-            parsed = json.loads(body)
-            items = parsed.get("value") if isinstance(parsed, dict) else None
-            link = parsed.get("nextLink") if isinstance(parsed, dict) else None
+        parsed = json.loads(body)
+    items = parsed.get("value") if isinstance(parsed, dict) else None
+    link = parsed.get("nextLink") if isinstance(parsed, dict) else None
     return [item for item in items or [] if isinstance(item, dict)], (link if isinstance(link, str) and link else None)
-
-
-_DECODER = json.JSONDecoder()  # json.loads's own, as it parses a text with no options given
-_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's white space
-_OPENING = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"value"[ \t\n\r]*:[ \t\n\r]*\[[ \t\n\r]*')
-_CLOSING = re.compile(r'[ \t\n\r]*(?:,[ \t\n\r]*"nextLink"[ \t\n\r]*:[ \t\n\r]*'
-                      r'("(?:[^"\\\x00-\x1f]|\\.)*"|null))?[ \t\n\r]*\}[ \t\n\r]*')
-
-
-def _items_one_by_one(body: bytes) -> tuple[list[Any], str | None] | None:
-    """``value`` and ``nextLink`` of a body of exactly the form ``{"value": [item, ...]}`` or ``{"value": [item, ...],
-    "nextLink": "..."}``, each item parsed by itself with ``json.loads``'s decoder; None for any other body (one that
-    is not JSON among them: parsed whole, it raises the error ``json.loads`` raises)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    opening = _OPENING.match(text)
-    if opening is None:
-        return None
-    at = opening.end()
-    items: list[Any] = []
-    decode, space = _DECODER.raw_decode, _SPACE.match
-    if text.startswith("]", at):
-        at += 1
-    else:
-        while True:
-            try:
-                item, at = decode(text, at)
-            except ValueError:
-                return None
-            items.append(item)
-            at = space(text, at).end()  # type: ignore[union-attr]  # matches everywhere (it may be empty)
-            if text.startswith(",", at):
-                at = space(text, at + 1).end()  # type: ignore[union-attr]
-            elif text.startswith("]", at):
-                at += 1
-                break
-            else:
-                return None
-    closing = _CLOSING.fullmatch(text, at)
-    if closing is None:
-        return None
-    link = json.loads(closing.group(1)) if closing.group(1) else None
-    return items, link
 
 
 class Unread:

@@ -343,7 +343,7 @@ class AzurePlatform:
         path = f"{self._group_path}/providers/Microsoft.App/managedEnvironments/{environment}/storages"
 
         def listing() -> list[JsonObject]:
-            return page_items(fetch_page(client, path, None))[0]  # parsed an item at a time: 3,000 are megabytes
+            return page_items(fetch_page(client, path, None))[0]
 
         documents = await self._read(listing, what=f"list the storages of environment {self.settings.environment}")
         with bulk_built():
