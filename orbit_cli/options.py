@@ -132,11 +132,9 @@ def refuse_read_only(settings: Settings, what: str) -> None:
 
 
 def select_solutions(settings: Settings, ids: tuple[str, ...], all_: bool, only: tuple[str, ...] = (),
-                     exclude: tuple[str, ...] = (), *, workspace: Workspace | None = None,
-                     ) -> tuple[Workspace, list[SolutionSpec], list[InvalidSolution]]:
-    """The workspace (``workspace`` when given, as ``settings.open()`` made it), the solutions named by IDS or --all
-    (filtered by --only/--exclude patterns: id globs or label selectors, ``orbit_ops.config.labels``), and the
-    invalid solution files among them.
+                     exclude: tuple[str, ...] = ()) -> tuple[Workspace, list[SolutionSpec], list[InvalidSolution]]:
+    """The workspace, the solutions named by IDS or --all (filtered by --only/--exclude patterns: id globs or label
+    selectors, ``orbit_ops.config.labels``), and the invalid solution files among them.
 
     With --all an invalid file is one more entry, reported and left untouched; naming an invalid solution
     explicitly raises its ConfigError (exit 2, nothing written).
@@ -148,7 +146,7 @@ def select_solutions(settings: Settings, ids: tuple[str, ...], all_: bool, only:
     if bool(ids) == all_:
         raise InputError("name solution IDS or --all (and not both)")
     selection = Selection(only, exclude)  # a bad label selector is refused before anything is read
-    workspace = workspace or settings.open()
+    workspace = settings.open()
     specs = workspace.solutions() if all_ else [find_solution(workspace.config, i) for i in dict.fromkeys(ids)]
     invalid = workspace.invalid_solutions() if all_ else []
     if selection:

@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from orbit_ops.fleet.preflight import Preflight
 
 
-LISTING_SWITCH_INTERVAL = 0.0005  # seconds: see status
-
-
 @click.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when anything is drifted or missing (like terraform "
@@ -52,11 +49,11 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
     """Sync, freshness and health of every solution (or of IDS), per app and per resource."""
     import asyncio
 
-    from orbit_ops.config.labels import Selection
-    from orbit_ops.fleet.status import FleetRead
+    from orbit_ops.fleet.status import read_statuses
     from orbit_ops.names import azure_names
 
-    Selection(only, exclude)  # a bad selector is refused before anything is read
+    workspace, specs, invalid = select_solutions(settings, ids, not ids, only, exclude)
+    apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
     listing = JsonList()
     made: dict[str, tuple[SolutionStatus, Any, list[str]]] = {}
 
@@ -73,27 +70,7 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
         ]
         made[row.id] = (row, listing.item(row.to_json()) if settings.json else None, cells)
 
-    async def read() -> tuple[list[SolutionStatus], list[InvalidSolution]]:
-        # The platform's listings first: they are under way while the solution files are read (decision 0091).
-        reading = FleetRead(settings.open())
-        try:
-            _, specs, invalid = await asyncio.to_thread(select_solutions, settings, ids, not ids, only, exclude,
-                                                        workspace=reading.workspace)
-            apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
-            rows, _ = await reading.statuses(specs, apps, on_status=keep)
-        finally:
-            await reading.close()
-        return rows, invalid
-
-    # The thread following the app pages is the command's critical path; it needs the GIL for a moment some twenty
-    # times a page (each TLS record of the body) while the event loop judges what has arrived. CPython lets it wait
-    # up to the switch interval each time: 0.5 ms instead of 5 for this read (decision 0091).
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, LISTING_SWITCH_INTERVAL))
-    try:
-        rows, invalid = asyncio.run(read())
-    finally:
-        sys.setswitchinterval(interval)
+    rows, _ = asyncio.run(read_statuses(workspace, specs, apps, on_status=keep))
     entries: list[tuple[str, Any, list[str]]] = []
     for row in rows:
         if (found := made.get(row.id)) is None or found[0] is not row:  # every final status is told: never, but sure

@@ -100,8 +100,8 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
                         on_status: Callable[[SolutionStatus], None] | None = None,
                         ) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
-    every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order.
-    :class:`FleetRead` is this with the listings started before the solutions are known.
+    every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order
+    (see :class:`FleetRead`).
 
     Raises:
         BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
@@ -114,8 +114,8 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
 
 
 class FleetRead:
-    """One read of the platform for the statuses of some solutions, its listings started when it is made (on a
-    running event loop), so that they are under way while the solutions are read; :meth:`statuses` judges them.
+    """One read of the platform for the statuses of some solutions: its listings start when it is made (on a
+    running event loop), :meth:`statuses` judges them.
 
     Nothing is waited for that need not be (decisions 0087 and 0091): the desired state of each solution needs
     nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the event
