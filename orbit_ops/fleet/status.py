@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from orbit_ops.backends.base import AppPlatform, ShareStore
 from orbit_ops.bulk import bulk_built
@@ -100,58 +99,25 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
                         on_status: Callable[[SolutionStatus], None] | None = None,
                         ) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
-    every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order
-    (see :class:`FleetRead`).
-
-    Raises:
-        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
-    """
-    reading = FleetRead(workspace)
-    try:
-        return await reading.statuses(specs, apps, on_status)
-    finally:
-        await reading.close()
-
-
-class FleetRead:
-    """One read of the platform for the statuses of some solutions: its listings start when it is made (on a
-    running event loop), :meth:`statuses` judges them.
+    every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order.
 
     Nothing is waited for that need not be (decisions 0087 and 0091): the desired state of each solution needs
     nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the event
     loop looked at in between; and once the storages and the shares are listed, a solution is judged as soon as the
     pages read so far hold all its apps and show them plainly healthy (its status against those pages is the one
     against the whole listing: it reads only its own resources). The others are judged once everything is read.
-    :meth:`close` it in a ``finally``.
+
+    Raises:
+        BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
     """
-
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
-        self.platform = workspace.platform()
-        self._arrivals = _Arrivals()
-        self._listings = LiveListings(self.platform, self.platform, self._arrivals.page)
-        for task in self._tasks:
-            task.add_done_callback(lambda _: self._arrivals.news.set())
-
-    @property
-    def _tasks(self) -> tuple[asyncio.Future[Any], ...]:
-        return self._listings.apps, self._listings.storages, self._listings.shares
-
-    async def close(self) -> None:
-        """Stop the listings still under way."""
-        await self._listings.close()
-
-    async def statuses(self, specs: Sequence[SolutionSpec], apps: Collection[str] | None = None,
-                       on_status: Callable[[SolutionStatus], None] | None = None,
-                       ) -> tuple[list[SolutionStatus], LiveSnapshot]:
-        """See :func:`read_statuses`; once only.
-
-        Raises:
-            BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
-        """
-        workspace, listings, arrivals = self.workspace, self._listings, self._arrivals
-        arrivals.health_of = None if apps is None else set(apps)
-        judged: dict[int, SolutionStatus] = {}
+    platform = workspace.platform()
+    arrivals = _Arrivals(None if apps is None else set(apps))
+    listings = LiveListings(platform, platform, arrivals.page)
+    tasks = (listings.apps, listings.storages, listings.shares)
+    judged: dict[int, SolutionStatus] = {}
+    try:
+        for task in tasks:
+            task.add_done_callback(lambda _: arrivals.news.set())
         releases = workspace.release_index()
         target = workspace.target()
         known: list[Wanted] = []
@@ -178,33 +144,35 @@ class FleetRead:
                                 on_status(status)
                     await asyncio.sleep(0)
                 continue
-            if all(task.done() for task in self._tasks):
+            if all(task.done() for task in tasks):
                 break
             arrivals.news.clear()
             await arrivals.news.wait()
         snapshot = await listings.snapshot()
-        # The health of the apps not judged from the pages: their revisions read where the listing shows them unwell.
-        listed = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
-        health = {name: arrivals.health[name] for name in listed if name in arrivals.health}
-        health.update(await read_health(self.platform, [name for name in listed if name not in health]))
-        snapshot = replace(snapshot, health=health)
-        statuses = []
-        with bulk_built():
-            for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
-                early = judged.get(index) if index not in arrivals.again else None
-                if early is None:
-                    early = solution_status(spec, target, releases, snapshot, done)
-                    if on_status is not None:
-                        on_status(early)
-                statuses.append(early)
-        return statuses, snapshot
+    finally:
+        await listings.close()
+    # The health of the apps not judged from the pages: their revisions read where the listing shows them unwell.
+    listed = snapshot.apps.keys() if apps is None else [name for name in apps if name in snapshot.apps]
+    health = {name: arrivals.health[name] for name in listed if name in arrivals.health}
+    health.update(await read_health(platform, [name for name in listed if name not in health]))
+    snapshot = replace(snapshot, health=health)
+    statuses = []
+    with bulk_built():
+        for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
+            early = judged.get(index) if index not in arrivals.again else None
+            if early is None:
+                early = solution_status(spec, target, releases, snapshot, done)
+                if on_status is not None:
+                    on_status(early)
+            statuses.append(early)
+    return statuses, snapshot
 
 
 class _Arrivals:
     """The app pages a listing has told so far, and the solutions all of whose apps they hold, plainly healthy."""
 
-    def __init__(self) -> None:
-        self.health_of: Collection[str] | None = None  # the apps whose health is read (None: every listed app)
+    def __init__(self, health_of: Collection[str] | None) -> None:
+        self.health_of = health_of  # the apps whose health is read (None: every listed app)
         self.apps: dict[str, App] = {}
         self.states: dict[str, AppFacts] = {}
         self.health: dict[str, AppHealth] = {}  # of the apps some solution waits for, where the listing shows it
