@@ -55,10 +55,11 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
     workspace, specs, invalid = select_solutions(settings, ids, not ids, only, exclude)
     apps = [name for spec in specs for name in azure_names(spec.id).apps.values()]
     listing = JsonList()
-    made: dict[str, tuple[SolutionStatus, Any, list[str]]] = {}
+    made: dict[str, tuple[Any, list[str]]] = {}  # id → what is printed of its status (the last one told)
 
     def keep(row: SolutionStatus) -> None:
-        """What is printed of ``row``: made as each solution is judged, most of them while the listing is read."""
+        """What is printed of ``row``: made as each solution is judged, most of them while the listing is read
+        (``read_statuses`` tells every final status, the last told for a solution being its final one)."""
         cells = [
             row.id,
             row.sync,
@@ -68,15 +69,10 @@ def status(settings: Settings, ids: tuple[str, ...], exit_code: bool, only: tupl
             "; ".join(f"{r.name}: {', '.join(r.diff)}" for r in row.resources if r.sync == "drifted")[:80]
             or (row.reason or row.health_reason or ""),
         ]
-        made[row.id] = (row, listing.item(row.to_json()) if settings.json else None, cells)
+        made[row.id] = (listing.item(row.to_json()) if settings.json else None, cells)
 
     rows, _ = asyncio.run(read_statuses(workspace, specs, apps, on_status=keep))
-    entries: list[tuple[str, Any, list[str]]] = []
-    for row in rows:
-        if (found := made.get(row.id)) is None or found[0] is not row:  # every final status is told: never, but sure
-            keep(row)
-        _, body, cells = made[row.id]
-        entries.append((row.id, body, cells))
+    entries: list[tuple[str, Any, list[str]]] = [(row.id, *made[row.id]) for row in rows]
     entries += [(entry.id, listing.item({**entry.to_json(), "freshness": None, "health": None, "health_reason": None,
                                          "labels": {}, "apps": {}, "resources": []}) if settings.json else None,
                  [entry.id, "invalid", "", "", "", "", "", f"{entry.path.name}: see the warning"]) for entry in invalid]

@@ -117,6 +117,7 @@ class LiveListings:
     def __init__(self, platform: AppPlatform, shares: ShareStore, on_page: AppsRead | None = None) -> None:
         taken = getattr(platform, "listing_token", None)
         self.token = taken() if callable(taken) else None
+        # Without a hook, called as before: a platform written before ``on_page`` (a test's) still fits.
         self.apps = asyncio.ensure_future(platform.list_apps(on_page) if on_page else platform.list_apps())
         self.storages = asyncio.ensure_future(platform.list_storages())
         self.shares = asyncio.ensure_future(shares.list_shares())
