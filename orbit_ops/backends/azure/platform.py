@@ -205,8 +205,9 @@ class AzurePlatform:
                     except ValueError as exc:
                         raise map_error(exc, what) from None
                     if link != followed:  # never for a page that is JSON (see next_link_ahead)
-                        raise BackendError(f"{what}: a page's nextLink could not be read from its end "
-                                           f"({followed!r}, parsed {link!r})")
+                        # The links are not quoted: they are the service's, and an error is shown and logged.
+                        raise BackendError(f"{what}: the nextLink read from the end of a page differs from the "
+                                           "page's own")
                 page_apps: dict[str, App] = {}
                 page_states: dict[str, AppFacts] = {}
                 with bulk_built():
