@@ -4,12 +4,13 @@ Freshness is computed from config and release records alone and published at onc
 ``orbit_ops.fleet.status.fleet_status`` (one listing per resource type) runs in a worker of its own after every load
 (once the table has been drawn) and on every interval while the fleet is shown, so the table never waits for it;
 until it answers, sync says "—". A read still running when the interval comes round is left to finish (never
-restarted, so a slow platform still answers). The same read gives each solution's health (``fleet_status`` reads it
-with ``read_live_with_health``: listings only for a healthy fleet, revisions for the apps that are not plainly
-healthy); a solution whose health turns ``degraded`` between two reads is published on ``degraded`` (decision
-0052), so the app can say so whatever screen is shown. Record integrity (``orbit_ops.console_queries.integrity_report``:
-moved tags, lost images, vanished records) is judged for the pins after each load, once the platform has answered,
-from the records' verification the whole console shares (``orbit_tui.record_checks``: once per refresh).
+restarted, so a slow platform still answers). The same read gives each solution's health (``fleet_status`` judges
+as ``orbit status`` does, each solution as soon as its apps are listed: listings only for a healthy fleet,
+revisions for the apps that are not plainly healthy); a solution whose health turns ``degraded`` between two reads
+is published on ``degraded`` (decision 0052), so the app can say so whatever screen is shown. Record integrity
+(``orbit_ops.console_queries.integrity_report``: moved tags, lost images, vanished records) is judged for the pins
+after each load, once the platform has answered, from the records' verification the whole console shares
+(``orbit_tui.record_checks``: once per refresh).
 
 The solution files are looked at (one ``scandir``) on every interval, so a file that breaks while the console is
 open turns into an invalid row instead of its old content staying on screen as current. When the workspace cannot

@@ -138,7 +138,9 @@ class AppPlatform(Protocol):
     async def list_apps(self, on_page: AppsRead | None = None) -> dict[str, App]:
         """Every app, by name. A backend that reads them in pages calls ``on_page`` on the event loop with each
         page's apps and their :meth:`list_app_states` as it is read, so that a caller may judge them while the
-        rest is awaited; one that reads them at once need not call it.
+        rest is awaited; one that reads them at once need not call it. A backend whose listings are work of this
+        process rather than waits on a service (the local one) says so with a true ``lists_at_once`` attribute:
+        a caller then does nothing beside them that would only slow them (``fleet.status.read_statuses``).
 
         Raises:
             BackendError: the listing failed (after ``on_page`` may have been told some pages).

@@ -101,11 +101,12 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
     """The status of each of ``specs`` against one :func:`read_live_with_health` (health of ``apps``, default
     every listed app), and that snapshot; ``on_status`` is told each status as it is judged, in no set order.
 
-    Nothing is waited for that need not be (decisions 0087 and 0091): the desired state of each solution needs
-    nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the event
-    loop looked at in between; and once the storages and the shares are listed, a solution is judged as soon as the
-    pages read so far hold all its apps and show them plainly healthy (its status against those pages is the one
-    against the whole listing: it reads only its own resources). The others are judged once everything is read.
+    Nothing is waited for that need not be (decisions 0087, 0091 and 0092): the desired state of each solution
+    needs nothing live, so it is made while the listings are awaited, ``WANTED_CHUNK`` solutions at a time with the
+    event loop looked at in between (unless the platform ``lists_at_once``); and once the storages and the shares
+    are listed, a solution is judged as soon as the pages read so far hold all its apps and show them plainly
+    healthy (its status against those pages is the one against the whole listing: it reads only its own
+    resources). The others are judged once everything is read.
 
     Raises:
         BackendError: a listing of resources failed (health that cannot be read is ``unknown`` instead).
@@ -120,13 +121,17 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
             task.add_done_callback(lambda _: arrivals.news.set())
         releases = workspace.release_index()
         target = workspace.target()
-        known: list[Wanted] = []
-        for start in range(0, len(specs), WANTED_CHUNK):
+        known: list[Wanted | None] = [None] * len(specs)
+        # A platform whose listings are work of this process, not waits (``lists_at_once``: the local one) has
+        # nothing to hide the desired states behind: each is made as its solution is judged, after the listings
+        # (making them all first, beside the listings' threads, is 15-20 % slower at 10,000 solutions).
+        ahead = 0 if getattr(platform, "lists_at_once", False) else len(specs)
+        for start in range(0, ahead, WANTED_CHUNK):
             await asyncio.sleep(0)
             with bulk_built():
                 for index in range(start, min(start + WANTED_CHUNK, len(specs))):
                     spec = specs[index]
-                    known.append(done := wanted(spec, target, releases))
+                    known[index] = done = wanted(spec, target, releases)
                     h = done.desired.h if done.desired is not None else azure_names(spec.id).h
                     arrivals.expect(index, [f"{component}-{h}" for component in APP_COMPONENTS])
         while True:
@@ -158,10 +163,10 @@ async def read_statuses(workspace: Workspace, specs: Sequence[SolutionSpec], app
     snapshot = replace(snapshot, health=health)
     statuses = []
     with bulk_built():
-        for index, (spec, done) in enumerate(zip(specs, known, strict=True)):
+        for index, (spec, made) in enumerate(zip(specs, known, strict=True)):
             early = judged.get(index) if index not in arrivals.again else None
             if early is None:
-                early = solution_status(spec, target, releases, snapshot, done)
+                early = solution_status(spec, target, releases, snapshot, made)
                 if on_status is not None:
                     on_status(early)
             statuses.append(early)
@@ -241,18 +246,18 @@ class _Arrivals:
 
 
 async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], LiveSnapshot]:
-    """Status of every solution; a platform that cannot be read gives ``unknown`` with the reason.
+    """Status of every solution, judged as the listings arrive (:func:`read_statuses`, as ``orbit status``
+    judges them); a platform that cannot be read gives ``unknown`` with the reason.
 
     Raises:
         ConfigError / InvalidFilesError: a solution file is invalid.
     """
-    platform = workspace.platform()
+    specs = workspace.solutions()
     try:
-        snapshot = await read_live_with_health(platform, platform)
+        return await read_statuses(workspace, specs)
     except BackendError as exc:
         snapshot = LiveSnapshot(apps={}, storages={}, shares={}, error=str(exc))
     releases = workspace.release_index()
     target = workspace.target()
-    specs = workspace.solutions()
     with bulk_built():
         return [solution_status(spec, target, releases, snapshot) for spec in specs], snapshot

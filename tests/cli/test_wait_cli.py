@@ -27,6 +27,7 @@ def tree(root: Path) -> dict[str, str]:
     """Every file under ``root`` with a digest of its bytes: what a command that writes nothing leaves as it is.
 
     SQLite's ``-shm`` file is its readers' shared-memory index, which any read touches; it holds no data. Nor
+    does an empty ``-wal`` file, which opening a WAL database may leave (or remove) whether it reads or not. Nor
     does ``.orbit/cache/``: what reading the solution files gave, kept so that they are read once (decision 0070),
     which a read brings up to date once the files are older than its racy window.
     """
@@ -34,6 +35,7 @@ def tree(root: Path) -> dict[str, str]:
     return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(root.rglob("*"))
             if path.is_file() and not path.is_symlink() and not path.name.endswith("-shm")
+            and not (path.name.endswith("-wal") and path.stat().st_size == 0)
             and cache not in path.parents}
 
 

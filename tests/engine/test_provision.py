@@ -192,6 +192,20 @@ def test_fleet_status_and_last_operation_per_solution(ws: Workspace) -> None:
     assert last_operations(ws)["zorg-industries"].state == "succeeded"
 
 
+def test_fleet_status_of_a_platform_that_cannot_be_listed_is_unknown_with_the_reason(ws: Workspace) -> None:
+    from orbit_ops.errors import BackendError
+    from orbit_ops.fleet.status import fleet_status
+
+    async def refused() -> dict[str, object]:
+        raise BackendError("list the environment storages of orbit-demo: Azure answered 503 (ServiceUnavailable)")
+
+    ws.platform().list_storages = refused  # type: ignore[method-assign]
+    rows, snapshot = asyncio.run(fleet_status(ws))
+    assert snapshot.error is not None and "503" in snapshot.error
+    assert len(rows) == 40 and {row.sync for row in rows} == {"unknown"}
+    assert all(row.reason == snapshot.error for row in rows if row.id == "acme-corp")
+
+
 def test_statuses_judged_while_the_listings_are_read_are_those_judged_after(ws: Workspace) -> None:
     from orbit_ops.fleet.status import read_live_with_health, read_statuses
 

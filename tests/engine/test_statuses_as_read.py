@@ -33,6 +33,7 @@ class Paged(LocalPlatform):
     """The local platform, its apps listed a few at a time. ``first``: documents listed on the first page and
     again, as they really are, on a later one (the listing's result holds the later one)."""
 
+    lists_at_once = False  # it pages, as Azure does: what may be judged early is
     page_size = 4
     first: Mapping[str, App] = {}
     first_states: Mapping[str, AppFacts] = {}  # the states the first page gives (else those of list_app_states)

@@ -163,6 +163,9 @@ class LocalPlatform(SqliteStore):
         self.close()
 
     # AppPlatform and ShareStore, made from the table of kinds.
+    # Its listings are reads of the local database and parsing in this process, not waits on a service: a caller
+    # has nothing to do meanwhile that would not slow them (``fleet.status.read_statuses``).
+    lists_at_once = True
     _list_apps, get_app, create_app, update_app = _protocol_methods(APPS)
     list_storages, get_storage, create_storage, update_storage = _protocol_methods(STORAGES)
     list_shares, get_share, create_share, update_share = _protocol_methods(SHARES)
