@@ -25,6 +25,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from textual.signal import Signal
 from textual.worker import Worker
@@ -43,6 +44,7 @@ from orbit_tui.render import PinView, SolutionView, clock_time, pin_views
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 LOAD, SYNC, FILES, INTEGRITY, WORDS = "fleet-load", "fleet-sync", "fleet-files", "fleet-integrity", "fleet-words"
+PARTIAL_SECONDS = 0.5  # while a platform read runs, what it has judged so far is shown this often
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,8 +158,19 @@ class FleetModel:
 
     async def _sync(self) -> None:
         workspace = self.workspace
+        before = self.statuses
+        told: list[SolutionStatus] = []  # each status as the read judges it (appended by the read's thread)
         # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
-        statuses, snapshot = await asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace)))
+        platform_read = asyncio.ensure_future(
+            asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace, on_status=told.append))))
+        shown = 0
+        while not platform_read.done():
+            # A long read (a large fleet's pages on Azure) shows what it has judged so far, every PARTIAL_SECONDS.
+            await asyncio.wait([platform_read], timeout=PARTIAL_SECONDS)
+            if not platform_read.done() and len(told) > shown:
+                fresh, shown = told[shown:], len(told)
+                await self._show_judged(fresh, platform_read)
+        statuses, snapshot = await platform_read
         by_id = {status.id: status for status in statuses}
         read = self.views
 
@@ -170,7 +183,6 @@ class FleetModel:
         if self.views is not read:  # a load published other views meanwhile: these are the ones to judge
             views = [self.with_status(view, last.get(view.spec.id), by_id) for view in self.views]
         first = self.synced_at is None  # the first answer fills the sync column: not a change to flag
-        before = self.statuses
         self.statuses = by_id
         self.live_error = snapshot.error
         self.synced_at = clock_time(self.clock())
@@ -187,6 +199,20 @@ class FleetModel:
         if self._integrity_due:
             self._integrity_due = False
             self.jobs.run(INTEGRITY, lambda: self._check_integrity(statuses))
+
+    async def _show_judged(self, fresh: Sequence[SolutionStatus], read: asyncio.Future[Any]) -> None:
+        """The statuses ``fresh`` judged by a platform read still running (``read``), shown with those known:
+        sync and health fill in as the read goes (the last status told for a solution is its final one). Its
+        last operation, the read's time and any degraded notice come with the whole read."""
+        statuses = {**self.statuses, **{status.id: status for status in fresh}}
+        views = self.views
+        made = await asyncio.to_thread(
+            lambda: [self.with_status(view, view.last_operation, statuses) for view in views])
+        if read.done() or self.views is not views:  # the whole read, or a load, has published since: theirs stand
+            return
+        self.statuses = statuses
+        self.views = made
+        self.changed.publish(self.synced_at is not None)  # the first read fills the column: not a change to flag
 
     async def _check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:
         """Verify the release records behind every pin (git tags, registry images) in a thread; mark what fails."""

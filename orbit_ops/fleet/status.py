@@ -245,16 +245,18 @@ class _Arrivals:
         self.news.set()
 
 
-async def fleet_status(workspace: Workspace) -> tuple[list[SolutionStatus], LiveSnapshot]:
+async def fleet_status(workspace: Workspace, on_status: Callable[[SolutionStatus], None] | None = None,
+                       ) -> tuple[list[SolutionStatus], LiveSnapshot]:
     """Status of every solution, judged as the listings arrive (:func:`read_statuses`, as ``orbit status``
-    judges them); a platform that cannot be read gives ``unknown`` with the reason.
+    judges them, ``on_status`` told each as :func:`read_statuses` tells it); a platform that cannot be read gives
+    ``unknown`` with the reason (those are not told).
 
     Raises:
         ConfigError / InvalidFilesError: a solution file is invalid.
     """
     specs = workspace.solutions()
     try:
-        return await read_statuses(workspace, specs)
+        return await read_statuses(workspace, specs, on_status=on_status)
     except BackendError as exc:
         snapshot = LiveSnapshot(apps={}, storages={}, shares={}, error=str(exc))
     releases = workspace.release_index()
