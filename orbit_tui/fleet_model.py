@@ -168,7 +168,8 @@ class FleetModel:
             # A long read (a large fleet's pages on Azure) shows what it has judged so far, every PARTIAL_SECONDS.
             await asyncio.wait([platform_read], timeout=PARTIAL_SECONDS)
             if not platform_read.done() and len(told) > shown:
-                fresh, shown = told[shown:], len(told)
+                fresh = told[shown:]  # one slice: the read's thread may append meanwhile
+                shown += len(fresh)
                 await self._show_judged(fresh, platform_read)
         statuses, snapshot = await platform_read
         by_id = {status.id: status for status in statuses}
