@@ -34,7 +34,7 @@ from orbit_ops.config.load import solution_files_stamp
 from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.errors import OrbitError
-from orbit_ops.fleet.drift import SolutionStatus
+from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus
 from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
@@ -161,8 +161,13 @@ class FleetModel:
         before = self.statuses
         told: list[SolutionStatus] = []  # each status as the read judges it (appended by the read's thread)
         # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
-        platform_read = asyncio.ensure_future(
-            asyncio.to_thread(lambda: asyncio.run(fleet_status(workspace, on_status=told.append))))
+
+        def read_platform() -> tuple[list[SolutionStatus], LiveSnapshot]:
+            with self.reading:  # the solutions read once: a load running meanwhile reads them, this takes its set
+                workspace.solutions()
+            return asyncio.run(fleet_status(workspace, on_status=told.append))
+
+        platform_read = asyncio.ensure_future(asyncio.to_thread(read_platform))
         shown = 0
         while not platform_read.done():
             # A long read (a large fleet's pages on Azure) shows what it has judged so far, every PARTIAL_SECONDS.

@@ -262,9 +262,9 @@ class _Cache:
             return
         writer = threading.Thread(target=self._write, args=(dict(self.new), list(self.fresh), known_secrets()),
                                   name="orbit-solution-cache")
-        with _writers_lock:
+        with _writers_lock:  # started before it is listed: another thread's wait_for_writes may join it at once
+            writer.start()
             _writers.append(writer)
-        writer.start()
 
     def _write(self, entries: dict[str, Entry], fresh: list[tuple[str, Path, Identity, Loaded]],
                known: frozenset[str]) -> None:

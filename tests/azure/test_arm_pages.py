@@ -392,3 +392,20 @@ def test_a_page_that_is_not_json_raises_what_json_loads_raises(body: bytes) -> N
         json.loads(body)
     with pytest.raises(type(raised.value)):
         page_items(body)
+
+
+def test_a_link_read_from_a_pages_end_that_differs_from_the_pages_own_fails_the_listing_without_quoting_them(
+        fleet: AzurePlatform, emulators: AzureEmulators, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard for a misreading of a page's end (never seen for a body that is JSON: see next_link_ahead): the
+    listing fails rather than list other pages than the service named; the error quotes neither link."""
+    import orbit_ops.backends.azure.platform as platform_module
+
+    def misread(body: bytes) -> str | Unread | None:
+        ahead = next_link_ahead(body)
+        return ahead.replace("skiptoken=", "skiptoken=9") if isinstance(ahead, str) else ahead
+
+    monkeypatch.setattr(platform_module, "next_link_ahead", misread)
+    with pytest.raises(BackendError) as raised:
+        asyncio.run(fleet.list_apps())
+    assert str(raised.value) == ("list the container apps of orbit-test: the nextLink read from the end of a page "
+                                 "differs from the page's own")

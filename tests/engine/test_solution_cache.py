@@ -428,3 +428,44 @@ def test_a_child_path_is_the_folder_joined_with_the_name(tmp_path: Path) -> None
             made = child_path(folder)(name)
             assert made == folder / name and str(made) == str(folder / name) and type(made) is type(folder / name)
             assert made.name == name and made.parent == folder and made.suffix == (folder / name).suffix
+
+
+def test_a_read_in_another_thread_while_a_cache_write_is_being_started_waits_for_it(
+        make_workspace: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads reading the solution set at once (the console's load and its platform read): one may look for
+    this process's cache writes while the other's writer is being started. It waits for that write, never fails
+    (it once raised "cannot join thread before it is started" into the console's load)."""
+    import threading
+    import time
+
+    root = make_workspace(config=CONFIG, solutions={"acme-corp.yaml": good("acme-corp")})
+    config = load_config(root)
+    starting = threading.Event()
+    real_start = threading.Thread.start
+
+    class SlowToStart(threading.Thread):
+        def start(self) -> None:
+            if self.name != "orbit-solution-cache":
+                real_start(self)
+                return
+            starting.set()
+            time.sleep(0.2)  # the window between a writer made and running, widened
+            real_start(self)
+
+    failures: list[BaseException] = []
+
+    def other_read() -> None:
+        starting.wait(10)
+        try:
+            solution_cache.wait_for_writes()
+            load_solution_set(config)
+        except BaseException as exc:  # what the other thread met is the finding
+            failures.append(exc)
+
+    other = threading.Thread(target=other_read)
+    other.start()
+    monkeypatch.setattr(solution_cache.threading, "Thread", SlowToStart)  # the cache writer's, from now on
+    first = load_solution_set(config)  # a cold read: its cache write is started at its end
+    other.join(10)
+    assert failures == []
+    assert [spec.id for spec in first.valid] == ["acme-corp"] and cache_file(root).is_file()
