@@ -78,6 +78,7 @@ class FleetModel:
         self.statuses: dict[str, SolutionStatus] = {}
         self.live_error: str | None = None
         self.synced_at: str | None = None  # HH:MM:SS of the last platform read
+        self.judged_so_far: int | None = None  # statuses a platform read still running has shown so far
         self.integrity = IntegrityReport()
         self._stamp: Stamp | None = None  # the solution files as the last load found them
         self._recheck = False  # a look at the files was due while a load ran: look once it has ended
@@ -169,14 +170,17 @@ class FleetModel:
 
         platform_read = asyncio.ensure_future(asyncio.to_thread(read_platform))
         shown = 0
-        while not platform_read.done():
-            # A long read (a large fleet's pages on Azure) shows what it has judged so far, every PARTIAL_SECONDS.
-            await asyncio.wait([platform_read], timeout=PARTIAL_SECONDS)
-            if not platform_read.done() and len(told) > shown:
-                fresh = told[shown:]  # one slice: the read's thread may append meanwhile
-                shown += len(fresh)
-                await self._show_judged(fresh, platform_read)
-        statuses, snapshot = await platform_read
+        try:
+            while not platform_read.done():
+                # A long read (a large fleet's pages on Azure) shows what it has judged so far, every PARTIAL_SECONDS.
+                await asyncio.wait([platform_read], timeout=PARTIAL_SECONDS)
+                if not platform_read.done() and len(told) > shown:
+                    fresh = told[shown:]  # one slice: the read's thread may append meanwhile
+                    shown += len(fresh)
+                    await self._show_judged(fresh, shown, platform_read)
+            statuses, snapshot = await platform_read
+        finally:
+            self.judged_so_far = None  # shown with the whole read's answer, or after a read that failed
         by_id = {status.id: status for status in statuses}
         read = self.views
 
@@ -206,10 +210,10 @@ class FleetModel:
             self._integrity_due = False
             self.jobs.run(INTEGRITY, lambda: self._check_integrity(statuses))
 
-    async def _show_judged(self, fresh: Sequence[SolutionStatus], read: asyncio.Future[Any]) -> None:
-        """The statuses ``fresh`` judged by a platform read still running (``read``), shown with those known:
-        sync and health fill in as the read goes (the last status told for a solution is its final one). Its
-        last operation, the read's time and any degraded notice come with the whole read."""
+    async def _show_judged(self, fresh: Sequence[SolutionStatus], told: int, read: asyncio.Future[Any]) -> None:
+        """The statuses ``fresh`` judged by a platform read still running (``read``; ``told`` so far), shown with
+        those known: sync and health fill in as the read goes (the last status told for a solution is its final
+        one). Its last operation, the read's time and any degraded notice come with the whole read."""
         statuses = {**self.statuses, **{status.id: status for status in fresh}}
         views = self.views
         made = await asyncio.to_thread(
@@ -218,6 +222,7 @@ class FleetModel:
             return
         self.statuses = statuses
         self.views = made
+        self.judged_so_far = told
         self.changed.publish(self.synced_at is not None)  # the first read fills the column: not a change to flag
 
     async def _check_integrity(self, statuses: Sequence[SolutionStatus]) -> None:

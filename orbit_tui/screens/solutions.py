@@ -268,7 +268,11 @@ class SolutionsScreen(OrbitScreen):
             notes.append("health is not known yet: the platform is being read")
         self.query_one("#solutions-note", Label).update(visible("  ".join(notes), multiline=True))
         every = f"refreshes every {self.model.refresh_seconds:g}s"
-        as_of = f"sync as of {fleet.synced_at} UTC · {every}" if fleet.synced_at else f"reading the platform… · {every}"
+        as_of = f"sync as of {fleet.synced_at} UTC" if fleet.synced_at else "reading the platform…"
+        if fleet.judged_so_far is not None:  # a read still running has shown what it judged so far
+            again = ", reading again:" if fleet.synced_at else ""
+            as_of += f"{again} {fleet.judged_so_far:,} of {len(self.views):,} judged"
+        as_of += f" · {every}"
         self.query_one("#solutions-as-of", Label).update(as_of)
         self.refresh_bindings()
 

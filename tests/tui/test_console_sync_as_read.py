@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import SIZE
 from console_helpers import settle, table_rows
+from textual.widgets import Label
 
 from orbit_ops.backends.base import AppsRead
 from orbit_ops.backends.local.platform import LocalPlatform
@@ -69,9 +70,19 @@ async def test_sync_fills_in_while_the_platform_read_goes_on(
             assert "synced" in shown and NOT_KNOWN in shown  # some judged from the pages so far, the rest to come
             judged = [key for key, row in rows.items() if row[SYNC] == "synced"]
             assert all(rows[key][HEALTH] == "healthy" for key in judged)
+            def as_of() -> str:
+                return str(app.screen.query_one("#solutions-as-of", Label).render())
+
+            for _ in range(100):  # the label follows the model's last partial answer (one may still be on its way)
+                if as_of().startswith(f"reading the platform… {fleet.judged_so_far} of {len(rows)} judged · "):
+                    break
+                await pilot.pause(0.02)
+            assert as_of().startswith(f"reading the platform… {fleet.judged_so_far} of {len(rows)} judged · ")
+            assert fleet.judged_so_far is not None and len(judged) <= fleet.judged_so_far < len(rows)
             platform.go.set()
             await settle(pilot)
             assert fleet.synced_at is not None
+            assert as_of().startswith(f"sync as of {fleet.synced_at} UTC · refreshes every")  # no count any more
             rows = {row[1]: row for row in table_rows(app, "#solutions")}
             assert NOT_KNOWN not in {row[SYNC] for row in rows.values()}
             assert all(rows[key][SYNC] == "synced" for key in judged)  # what was shown early stands
