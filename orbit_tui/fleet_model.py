@@ -161,9 +161,9 @@ class FleetModel:
         workspace = self.workspace
         before = self.statuses
         told: list[SolutionStatus] = []  # each status as the read judges it (appended by the read's thread)
-        # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never in the UI's.
 
         def read_platform() -> tuple[list[SolutionStatus], LiveSnapshot]:
+            # Judging 10,000 solutions is CPU work: the whole read runs in a thread (its own loop), never the UI's.
             with self.reading:  # the solutions read once: a load running meanwhile reads them, this takes its set
                 workspace.solutions()
             return asyncio.run(fleet_status(workspace, on_status=told.append))

@@ -29,7 +29,7 @@ class HeldPages(LocalPlatform):
     waits for ``go`` (the rest of a large fleet's pages still on their way)."""
 
     lists_at_once = False
-    go = threading.Event()
+    go: threading.Event  # set by the test
 
     async def list_apps(self, on_page: AppsRead | None = None) -> dict[str, App]:
         apps = await super().list_apps()
@@ -70,6 +70,7 @@ async def test_sync_fills_in_while_the_platform_read_goes_on(
             assert "synced" in shown and NOT_KNOWN in shown  # some judged from the pages so far, the rest to come
             judged = [key for key, row in rows.items() if row[SYNC] == "synced"]
             assert all(rows[key][HEALTH] == "healthy" for key in judged)
+
             def as_of() -> str:
                 return str(app.screen.query_one("#solutions-as-of", Label).render())
 
