@@ -8,7 +8,8 @@ keeps what the SDK clients rely on and drops the rest:
 
 - one urllib3 pool per transport, as many keep-alive connections per host as calls in flight
   (``POOL_THREADS``), no retries and no redirects of its own (the pipeline's policies do both);
-- TLS verified against the configured CA bundle, else certifi's (what requests uses);
+- TLS verified against the configured CA bundle, else certifi's (what requests uses), loaded once into one
+  TLS context per verification setting, not once per connection (decision 0093);
 - the proxy for the URL, read from the environment once (``proxies_for``), HTTP CONNECT tunnels
   through urllib3's ``ProxyManager`` (credentials in the proxy URL become ``Proxy-Authorization``);
 - connect and read timeouts from the client's connection configuration, overridable per call;
@@ -35,6 +36,7 @@ def transport_class() -> type[Any]:
 @functools.cache
 def _classes() -> type[Any]:
     import os
+    import ssl
     import threading
     from collections.abc import Iterator
     from urllib.parse import unquote, urlsplit
@@ -51,6 +53,7 @@ def _classes() -> type[Any]:
     )
     from azure.core.pipeline.transport import HttpTransport
     from azure.core.utils import case_insensitive_dict
+    from urllib3.util.ssl_ import create_urllib3_context
 
     from orbit_ops.backends.azure.core_private import block_size, response_class
 
@@ -68,6 +71,7 @@ def _classes() -> type[Any]:
             # Per origin and TLS verification: a connection pool and False (it takes the path), or a proxy
             # manager and True (it takes the whole URL).
             self._openers: dict[tuple[str, bool | str], tuple[Any, bool]] = {}
+            self._contexts: dict[bool | str, ssl.SSLContext] = {}  # per TLS verification: its CA bundle loaded
             self._lock = threading.Lock()
 
         def __enter__(self) -> PooledTransport:
@@ -137,21 +141,15 @@ def _classes() -> type[Any]:
             return opener, url if whole else path
 
         def _make(self, origin: str, verify: bool | str) -> tuple[Any, bool]:
-            bundle = verify if isinstance(verify, str) else _default_bundle()
-            tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {
-                "cert_reqs": "CERT_REQUIRED",
-                # a folder of hashed certificates works too (REQUESTS_CA_BUNDLE may name one), as in requests
-                "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs": bundle}
-            cert = self.connection_config.cert
-            if isinstance(cert, tuple):
-                tls.update(cert_file=cert[0], key_file=cert[1])
-            elif cert:
-                tls["cert_file"] = cert
             sizes: dict[str, Any] = {"maxsize": self._pool_size, "block": False}
             scheme = urlsplit(origin).scheme
             proxy = self._proxies.get(scheme) or self._proxies.get("all")
+            if not proxy and scheme != "https":
+                return urllib3.connection_from_url(origin, **sizes), False
+            tls: dict[str, Any] = {"cert_reqs": "CERT_NONE" if verify is False else "CERT_REQUIRED",
+                   "ssl_context": self._tls_context(verify)}
             if not proxy:
-                return urllib3.connection_from_url(origin, **sizes, **(tls if scheme == "https" else {})), False
+                return urllib3.connection_from_url(origin, **sizes, **tls), False
             if "://" not in proxy:
                 proxy = f"http://{proxy}"  # as requests reads a bare host:port
             parts = urlsplit(proxy)
@@ -161,6 +159,36 @@ def _classes() -> type[Any]:
                     proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
             return urllib3.ProxyManager(proxy, proxy_headers=headers, num_pools=4, **sizes, **tls), True
 
+        def _tls_context(self, verify: bool | str) -> ssl.SSLContext:
+            """The TLS context of every connection verified as ``verify`` says (the caller holds the lock): made
+            as urllib3 makes its own for each connection, with the CA bundle (or folder of hashed certificates,
+            which REQUESTS_CA_BUNDLE may name, as in requests) and the client certificate loaded into it once.
+            urllib3 would load them again for every new connection, and OpenSSL 3 takes about 30 ms of CPU to
+            load certifi's bundle: three listings, or a sweep's connections, each paying it (requests keeps one
+            preloaded context for the same reason)."""
+            found = self._contexts.get(verify)
+            if found is not None:
+                return found
+            try:
+                if verify is False:
+                    context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+                else:
+                    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+                    bundle = verify if isinstance(verify, str) else _default_bundle()
+                    if os.path.isdir(bundle):
+                        context.load_verify_locations(capath=bundle)
+                    else:
+                        context.load_verify_locations(cafile=bundle)
+                cert = self.connection_config.cert
+                if isinstance(cert, tuple):
+                    context.load_cert_chain(cert[0], cert[1])
+                elif cert:
+                    context.load_cert_chain(cert)
+            except OSError as exc:  # ssl.SSLError is one: a bundle or certificate missing or not PEM
+                error = urllib3.exceptions.SSLError(exc)  # what urllib3 raised when it loaded them itself
+                raise ServiceRequestError(error, error=error) from exc
+            self._contexts[verify] = context
+            return context
 
     def _default_bundle() -> str:
         import certifi
