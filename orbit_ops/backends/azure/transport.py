@@ -147,7 +147,7 @@ def _classes() -> type[Any]:
             if not proxy and scheme != "https":
                 return urllib3.connection_from_url(origin, **sizes), False
             tls: dict[str, Any] = {"cert_reqs": "CERT_NONE" if verify is False else "CERT_REQUIRED",
-                   "ssl_context": self._tls_context(verify)}
+                                   "ssl_context": self._tls_context(verify)}
             if not proxy:
                 return urllib3.connection_from_url(origin, **sizes, **tls), False
             if "://" not in proxy:
