@@ -131,6 +131,32 @@ def waiting_line(what: str, holder: LockHolder | None) -> str:
     return f"waiting for {what}: {_describe(holder)}"
 
 
+class WaitTold:
+    """What a waiter has told ``on_wait`` of the holders it saw: a named holder at once and whenever it changes;
+    an unknown one only once it has stayed unknown for ``UNKNOWN_GRACE_SECONDS``. A holder that has just taken
+    the lock writes its record a moment later, and one releasing it says it is free just before it lets go: a
+    waiter that looks in between would otherwise say the lock is held by "another process"."""
+
+    def __init__(self, what: str, on_wait: Callable[[str], None] | None) -> None:
+        self.what = what
+        self.on_wait = on_wait
+        self._told: LockHolder | bool | None = False  # the holder last reported (False: none yet)
+        self._unknown_since: float | None = None
+
+    def saw(self, holder: LockHolder | None, now: float) -> None:
+        """The holder a look at ``now`` (seconds, any monotonic clock) found."""
+        if holder is not None:
+            self._unknown_since = None
+        elif self._unknown_since is None:
+            self._unknown_since = now
+        if self.on_wait is None or holder == self._told:
+            return
+        if holder is None and self._unknown_since is not None and now - self._unknown_since < UNKNOWN_GRACE_SECONDS:
+            return
+        self.on_wait(waiting_line(self.what, holder))
+        self._told = holder
+
+
 def _describe(holder: LockHolder | None) -> str:
     return f"held by {holder.describe()}" if holder else "held by another process (not an Orbit operation, " \
         "or one that has not said who it is)"
@@ -211,7 +237,7 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
     """
     lock: _Flock | _PortableLock = _Flock(path) if fcntl is not None else _PortableLock(path)
     waited = False
-    told: LockHolder | bool | None = False  # the holder last reported to on_wait (False: none yet)
+    told = WaitTold(what, on_wait)
     loop = asyncio.get_running_loop()
     started = loop.time()
     while not lock.try_acquire(_record(op_id, kind)):
@@ -221,11 +247,7 @@ async def held(path: Path, *, what: str, wait: bool = True, on_wait: Callable[[s
         elapsed = loop.time() - started
         if timeout is not None and elapsed >= timeout:
             raise timeout_error(what, timeout, holder)
-        # An unknown holder is reported only once it stays unknown: one that just took the lock
-        # writes its record a moment later.
-        if on_wait is not None and holder != told and (holder is not None or elapsed >= UNKNOWN_GRACE_SECONDS):
-            on_wait(waiting_line(what, holder))
-            told = holder
+        told.saw(holder, elapsed)
         waited = True
         await asyncio.sleep(POLL_SECONDS if timeout is None else max(0.0, min(POLL_SECONDS, timeout - elapsed)))
     try:

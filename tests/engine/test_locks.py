@@ -220,6 +220,35 @@ def test_a_cancelled_wait_stops_at_once_and_never_takes_the_lock(tmp_path: Path)
     assert asyncio.run(try_hold(path)) is True
 
 
+def test_a_holder_releasing_the_lock_is_not_reported_as_another_process(tmp_path: Path) -> None:
+    # A holder says who it is, then (releasing) empties its record a moment before it lets go: a waiter that
+    # looks in between has seen a named holder for longer than the grace, and must not say "another process".
+    import fcntl
+
+    path = lock_path(tmp_path / ".orbit", "solution-acme-corp")
+    path.write_bytes(json.dumps({"op_id": "20261204-195101-5fbf", "kind": "provision", "pid": os.getpid(),
+                                 "host": socket.gethostname(), "since": "2026-12-04T19:51:01Z"}).encode())
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    messages: list[str] = []
+
+    async def scenario() -> None:
+        async def release() -> None:
+            await asyncio.sleep(1.3)  # past the grace: a waiter that began meanwhile has waited that long
+            path.write_bytes(b"")
+            await asyncio.sleep(0.6)  # shorter than the grace: the releasing holder's last moment
+            os.close(fd)
+
+        releasing = asyncio.create_task(release())
+        async with held(path, what="solution acme-corp", timeout=10, on_wait=messages.append):
+            pass
+        await releasing
+
+    asyncio.run(scenario())
+    assert messages == ["waiting for solution acme-corp: held by operation 20261204-195101-5fbf (provision, pid "
+                        f"{os.getpid()} on {socket.gethostname()}, since 19:51:01)"]
+
+
 @pytest.mark.parametrize(
     "content",
     [

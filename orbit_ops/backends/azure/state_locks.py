@@ -31,14 +31,7 @@ from urllib.parse import quote, unquote
 from orbit_ops.backends.azure.state_blobs import StateContainer, StateStoreRefusedError
 from orbit_ops.errors import LockLostError, NotFoundError, OrbitError, RefusedError, StateStoreUnreachableError
 from orbit_ops.operations.liveness import HOST
-from orbit_ops.operations.locks import (
-    UNKNOWN_GRACE_SECONDS,
-    LockHolder,
-    busy_error,
-    timeout_error,
-    utc_now,
-    waiting_line,
-)
+from orbit_ops.operations.locks import LockHolder, WaitTold, busy_error, timeout_error, utc_now
 from orbit_ops.operations.lockstore import HeldLock, LockInfo, current_user, lease_id_for
 
 LOCKS_PREFIX = "locks/"
@@ -66,7 +59,7 @@ class BlobLockStore:
         loop = asyncio.get_running_loop()
         started = loop.time()
         waited = False
-        told: LockHolder | bool | None = False
+        told = WaitTold(what, on_wait)
         while True:
             sent = loop.time()
             lease = await self._try_acquire(blob, lease_id, what)
@@ -80,9 +73,7 @@ class BlobLockStore:
             elapsed = loop.time() - started
             if timeout is not None and elapsed >= timeout:
                 raise timeout_error(what, timeout, holder)
-            if on_wait is not None and holder != told and (holder is not None or elapsed >= UNKNOWN_GRACE_SECONDS):
-                on_wait(waiting_line(what, holder))
-                told = holder
+            told.saw(holder, elapsed)
             waited = True
             await asyncio.sleep(POLL_SECONDS if timeout is None else max(0.0, min(POLL_SECONDS, timeout - elapsed)))
         held = _Lease(self, blob, lease, what, waited, sent,
