@@ -147,11 +147,11 @@ class WaitTold:
         """The holder a look at ``now`` (seconds, any monotonic clock) found."""
         if holder is not None:
             self._unknown_since = None
-        elif self._unknown_since is None:
-            self._unknown_since = now
+        else:
+            since = self._unknown_since = now if self._unknown_since is None else self._unknown_since
+            if now - since < UNKNOWN_GRACE_SECONDS:
+                return
         if self.on_wait is None or holder == self._told:
-            return
-        if holder is None and self._unknown_since is not None and now - self._unknown_since < UNKNOWN_GRACE_SECONDS:
             return
         self.on_wait(waiting_line(self.what, holder))
         self._told = holder
