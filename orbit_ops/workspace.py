@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from orbit_ops.backends.base import ImageBuilder
 from orbit_ops.config.load import find_workspace, load_config, load_solution_set
-from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
+from orbit_ops.config.model import InvalidSolution, SolutionHeads, SolutionSet, SolutionSpec, WorkspaceConfig
 from orbit_ops.errors import BackendError, NotFoundError, StateStoreUnreachableError, StateUnwritableError
 from orbit_ops.fleet.resources import PlatformTarget
 from orbit_ops.names import APP_COMPONENTS
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the catalog and the operations are imported where used: `or
     from orbit_ops.backends.local.platform import LocalPlatform
     from orbit_ops.catalog.releases import ReleaseRecord
     from orbit_ops.catalog.tags import TagScan
+    from orbit_ops.config.solution_cache import HeadsLook
     from orbit_ops.fleet.drift import ReleaseIndex
     from orbit_ops.operations.lockstore import LockStore
     from orbit_ops.operations.shared import SharedOperations
@@ -38,6 +39,9 @@ class Workspace:
     def __init__(self, config: WorkspaceConfig) -> None:
         self.config = config
         self._solutions: SolutionSet | None = None
+        self._heads: SolutionHeads | None = None  # the cache's heads, while the set itself has not been read
+        self._heads_tried = False  # whether they were asked for since the last refresh
+        self._heads_look: HeadsLook | None = None  # a look at the files for them, begun by look_ahead
         self._scan: TagScan | None = None
         self._records: dict[str, list[ReleaseRecord]] | None = None
         self._operations: OperationStore | None = None
@@ -193,17 +197,54 @@ class Workspace:
         return ReleaseIndex(self.records())
 
     def refresh(self) -> None:
-        self._solutions = self._scan = self._records = None
+        self.refresh_solutions()
+        self._scan = self._records = None
 
     def refresh_solutions(self) -> None:
         """Read the solution files again on next use (tags and records stay cached)."""
-        self._solutions = None
+        self._solutions = self._heads = None
+        self._heads_tried = False
+        look, self._heads_look = self._heads_look, None
+        if look is not None:
+            look.close()
 
     def solution_set(self) -> SolutionSet:
         """Every solution file: the valid solutions and each invalid file with its error (read once)."""
         if self._solutions is None:
             self._solutions = load_solution_set(self.config)
         return self._solutions
+
+    def solution_heads(self) -> SolutionHeads:
+        """Every solution file as a list shows it: the set's specs when it has been read; else, when every file is
+        as the cache's last read found it, their heads (id, name, pins, labels) without a spec built (decision
+        0094); else the set, read now (once, as :meth:`solution_set`)."""
+        if self._solutions is None and (heads := self.cached_heads()) is not None:
+            return heads
+        return self.solution_set().heads()
+
+    def cached_heads(self) -> SolutionHeads | None:
+        """The solution cache's heads of every solution file while the set itself has not been read, when every
+        file is as the cache's last read found it (one ``lstat`` each); None otherwise, without reading the set."""
+        if self._solutions is not None:
+            return None
+        if not self._heads_tried:
+            from orbit_ops.bulk import bulk_built
+            from orbit_ops.config.solution_cache import HeadsLook
+
+            look, self._heads_look = self._heads_look, None
+            with bulk_built():
+                self._heads = (look or HeadsLook(self.config)).heads()
+            self._heads_tried = True
+        return self._heads
+
+    def look_ahead(self) -> None:
+        """Begin the look at the solution files that :meth:`cached_heads` takes, now: a helper process looks at
+        thousands of them while the caller goes on (the console calls this as it starts, before its first screen
+        is drawn). Nothing is read of the set; no error is raised here."""
+        if self._solutions is None and not self._heads_tried and self._heads_look is None:
+            from orbit_ops.config.solution_cache import HeadsLook
+
+            self._heads_look = HeadsLook(self.config)
 
     def solutions(self) -> list[SolutionSpec]:
         """The valid solutions, sorted by id; the invalid files are in :meth:`invalid_solutions`."""
@@ -274,7 +315,7 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
     from orbit_ops.catalog.releases import newest_release
 
     scan = workspace.tags()
-    solutions = workspace.solutions()
+    solutions = workspace.solution_heads().valid  # counted from the pins alone: no spec built for it
     rows = []
     for name in sorted(workspace.config.components):
         records = workspace.records().get(name, [])
@@ -314,7 +355,7 @@ def pin_counts(workspace: Workspace, component: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     if component not in APP_COMPONENTS:
         return counts
-    for spec in workspace.solutions():
+    for spec in workspace.solution_heads().valid:
         pin = spec.pin(component)
         counts[pin] = counts.get(pin, 0) + 1
     return counts

@@ -6,6 +6,7 @@ them is :mod:`orbit_ops.config.load`'s job, the rule of each field :mod:`orbit_o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,11 +117,41 @@ class SolutionSpec:
         Raises:
             NotFoundError: ``component`` is not one of the app components solutions pin.
         """
-        try:
-            return self.images[f"{component}_tag"]
-        except KeyError:
-            raise NotFoundError(f"'{component}' is not an app component{did_you_mean(component, APP_COMPONENTS)}; "
-                                f"solutions pin {', '.join(APP_COMPONENTS)}") from None
+        return _pin(self.images, component)
+
+
+def _pin(images: dict[str, str], component: str) -> str:
+    try:
+        return images[f"{component}_tag"]
+    except KeyError:
+        raise NotFoundError(f"'{component}' is not an app component{did_you_mean(component, APP_COMPONENTS)}; "
+                            f"solutions pin {', '.join(APP_COMPONENTS)}") from None
+
+
+@dataclass(frozen=True)
+class SolutionHead:
+    """What a list of solutions shows of one before its whole spec is at hand: its id, name, pins and labels.
+
+    The solution cache keeps them apart from the specs (``orbit_ops.config.solution_cache``), so a list of 10,000
+    solutions is shown, counted and filtered without building 10,000 specs first (decision 0094). Never enough to
+    provision, plan or show the solution's env from: those take its :class:`SolutionSpec`.
+    """
+
+    id: str
+    display_name: str
+    images: dict[str, str]  # orbit_tag/agent_tag/mc_tag -> version or "latest", as SolutionSpec.images
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def pin(self, component: str) -> str:
+        """As :meth:`SolutionSpec.pin`.
+
+        Raises:
+            NotFoundError: ``component`` is not one of the app components solutions pin.
+        """
+        return _pin(self.images, component)
+
+
+Listed = SolutionSpec | SolutionHead  # what a list shows a solution from: its whole spec, or its head
 
 
 class InvalidFilesError(InputError):
@@ -162,6 +193,10 @@ class SolutionSet:
     # next time. None when the set was not read from a folder.
     stamp: tuple[tuple[str, int, int, int], ...] | None = field(default=None, compare=False)
 
+    def heads(self) -> SolutionHeads:
+        """This set as a list shows it (its specs are their own heads)."""
+        return SolutionHeads(self.valid, self.invalid, self.stamp, complete=True)
+
     def strict(self) -> list[SolutionSpec]:
         """The valid solutions, or the errors when there are invalid files.
 
@@ -174,3 +209,14 @@ class SolutionSet:
         if self.invalid:
             raise InvalidFilesError([entry.error for entry in self.invalid])
         return self.valid
+
+
+@dataclass(frozen=True)
+class SolutionHeads:
+    """Every solution file as a list shows it: each valid solution's head (or its whole spec, when ``complete``: a
+    :class:`SolutionSet` read), sorted by id, and each invalid file with its error, as the set gives them."""
+
+    valid: Sequence[Listed]
+    invalid: list[InvalidSolution]
+    stamp: tuple[tuple[str, int, int, int], ...] | None = field(default=None, compare=False)  # as SolutionSet's
+    complete: bool = False  # ``valid`` holds the specs themselves

@@ -30,7 +30,6 @@ from __future__ import annotations
 import gc
 import logging
 import marshal
-import os
 import pickle
 import struct
 import subprocess
@@ -41,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from orbit_ops.config.file_scan import cores
 from orbit_ops.config.model import SolutionSpec, WorkspaceConfig
 from orbit_ops.config.secrets import KeyVaultSecret
 from orbit_ops.config.solution_cache import child_path
@@ -61,14 +61,6 @@ _SERVE = (f"import sys; sys.path.insert(0, {str(_PACKAGE_ROOT)!r}); "
           "from orbit_ops.config.parallel_read import serve; serve()")
 _FRAME = struct.Struct(">Q")  # the length of the frame that follows
 _log = logging.getLogger(__name__)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
 
 
 def read_in_processes(config: WorkspaceConfig, folder: Path, names: Sequence[str]) -> list[Read] | None:

@@ -16,6 +16,12 @@ What is never trusted or kept:
   error whose words ``redact`` would change, is not written; that file is read every time. Key Vault
   references are references, not values, and are kept.
 
+With the entries the file keeps the *heads* of the set last read (decision 0094): what a list shows of every file
+(each valid solution's id, name, pins and labels, each invalid file's error) and the identities of the files it was
+read from, kept only when every file could be trusted to an entry. :func:`read_cached_heads` (and
+:class:`HeadsLook`, begun early) gives them back, without a file read or a spec built, only while every file's
+identity is still the one they were made from; a console draws the fleet from them first, then reads the specs.
+
 The cache is an optimisation only: a missing, corrupt, foreign or unreadable cache file, an entry of the wrong
 shape, or a ``.orbit/`` that cannot be written makes it read the files as without it (logged at debug level, never
 shown), with the same results. It is replaced whole (a temporary file, then a rename), mode 0600. Its payload is
@@ -41,7 +47,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orbit_ops import __version__
-from orbit_ops.config.model import InvalidSolution, SolutionSet, SolutionSpec, WorkspaceConfig
+from orbit_ops.config.file_scan import Look
+from orbit_ops.config.model import (
+    InvalidSolution,
+    SolutionHead,
+    SolutionHeads,
+    SolutionSet,
+    SolutionSpec,
+    WorkspaceConfig,
+)
 from orbit_ops.config.secrets import KeyVaultSecret
 from orbit_ops.config.solution_files import read_solution_file
 from orbit_ops.errors import ConfigError
@@ -49,9 +63,14 @@ from orbit_ops.names import APP_COMPONENTS
 from orbit_ops.redact import is_secret_name, known_secrets, redact, secret_name_patterns
 from orbit_ops.statedir import PRIVATE_FILE_MODE, make_private_dir
 
-FORMAT = 2  # 2: identities as tuples, the components with default marks listed (decision 0088)
+FORMAT = 3  # 2: identities as tuples, the components with default marks listed (decision 0088); 3: the heads
 CACHE_FILE = Path("cache") / "solutions.bin"
-MAGIC = b"orbitsc1"  # then the sha256 of the payload, then the payload: marshal of (key, entries)
+# Then how many files the heads were made of (0: no heads) and the length of the heads' payload, 8 bytes each,
+# big-endian; the sha256 of the heads' payload, the payload (marshal of (key, heads)); the sha256 of the entries'
+# payload, the payload (marshal of (key, entries)).
+MAGIC = b"orbitsc2"
+_FILES, _LENGTH = slice(len(MAGIC), len(MAGIC) + 8), slice(len(MAGIC) + 8, len(MAGIC) + 16)
+_HEAD = len(MAGIC) + 16 + 32  # where the heads' payload begins
 RACY_NS = 1_000_000_000  # a file changed this recently is read again next time (timestamps are coarse)
 _log = logging.getLogger(__name__)
 _writers: list[threading.Thread] = []  # cache writes under way in this process
@@ -65,6 +84,7 @@ if TYPE_CHECKING:
     from orbit_ops.config.parallel_read import FileFacts, Read
 
 Identity = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+ListedEntry = tuple[str, int, int, int, int]  # name, then its identity
 ReadMany = Callable[[Path, list[str]], "list[Read] | None"]
 StampEntry = tuple[str, int, int, int]  # name, size, mtime_ns, inode: one entry of ``solution_files.stamp``
 Loaded = SolutionSpec | ConfigError
@@ -84,6 +104,7 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
     invalid: list[InvalidSolution] = []
     solutions: dict[str, SolutionSpec] = {}
     stamp: list[StampEntry] = []
+    listed: list[ListedEntry] | None = []  # each file's identity, while every one of them can be trusted
     trusted_before = time.time_ns() - RACY_NS
     # With no entry to compare with, no file is stat'ed before it is read: the fstat of the read gives its identity.
     stat_first = bool(cache.old)
@@ -115,6 +136,11 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
                 except ConfigError as exc:
                     result = exc
             cache.keep(name, path, identity, result)
+        if listed is not None:
+            if identity is None or is_link:
+                listed = None  # a file the heads cannot be trusted for: none are kept
+            else:
+                listed.append((name, *identity))
         if seen is None:  # not stat'ed before (a cold cache) and the read gave no fstat of the entry itself
             seen = _lstat_entry(name, path)
         if seen is not None:
@@ -132,8 +158,90 @@ def load_cached_set(config: WorkspaceConfig, load: Callable[[Path, str], Solutio
             continue
         solutions[result.id] = result
     loaded = SolutionSet([solutions[key] for key in sorted(solutions)], invalid, tuple(stamp))
-    cache.save()  # last: its thread then competes with the caller's next steps, not with this
+    cache.save(loaded, listed)  # last: its thread then competes with the caller's next steps, not with this
     return loaded
+
+
+def read_cached_heads(config: WorkspaceConfig) -> SolutionHeads | None:
+    """Every solution file of the workspace as a list shows it (``SolutionSet.heads``'s value, with a
+    :class:`SolutionHead` for each valid solution), from the heads the cache kept of the last set read, when every
+    solution file is as that read found it: one ``lstat`` of each file, no file read, no spec built (decision
+    0094). None when they cannot be trusted to be that set's: a file added, removed or changed since, a file that
+    was not a regular file or had changed too recently then, another key, no heads or a damaged cache file; the set
+    is to be read then (:func:`load_cached_set`). :class:`HeadsLook` begins the same and gives it later."""
+    return HeadsLook(config).heads()
+
+
+class HeadsLook:
+    """:func:`read_cached_heads`, begun now: the files are looked at from now on, by a helper process when the
+    heads were made of thousands of them (``file_scan.Look``), while the caller goes on (the console draws its
+    first screen meanwhile); :meth:`heads` gives the answer."""
+
+    def __init__(self, config: WorkspaceConfig) -> None:
+        self.config = config
+        self.file = config.state_dir / CACHE_FILE
+        wait_for_writes()  # a write this process started is read back, not raced
+        try:
+            with open(self.file, "rb") as handle:
+                header = handle.read(_HEAD)
+        except OSError:
+            header = b""
+        files = int.from_bytes(header[_FILES], "big") if header[:len(MAGIC)] == MAGIC else 0
+        self._look = Look(str(config.solutions_dir), files) if files else None
+
+    def heads(self) -> SolutionHeads | None:
+        """The heads, when every file is as they were made from (see :func:`read_cached_heads`); asked once."""
+        look, self._look = self._look, None
+        if look is None:
+            return None
+        try:
+            return self._heads(look)
+        finally:
+            look.close()
+
+    def close(self) -> None:
+        """The answer is not wanted: the look (its helper) is stopped."""
+        look, self._look = self._look, None
+        if look is not None:
+            look.close()
+
+    def _heads(self, look: Look) -> SolutionHeads | None:
+        try:
+            with open(self.file, "rb") as handle:  # the heads' part only: the entries after it are megabytes
+                blob = handle.read(_HEAD)
+                blob += handle.read(int.from_bytes(blob[_LENGTH], "big"))
+        except OSError:
+            return None
+        heads = _heads_part(blob)
+        try:
+            if heads is None or (data := marshal.loads(heads))[0] != _key(self.config) or data[1] is None:
+                return None
+            made, ids, names, pinned, pins, labelled, labels, invalid = data[1]
+        except (ValueError, EOFError, TypeError, IndexError) as exc:
+            _log.debug("solution cache heads %s not used: %r", self.file, exc)
+            return None
+        now = look.identities()
+        if now is None or now != made:
+            return None
+        try:
+            valid = [_head(solution_id, name, pins[pin], labels[label])
+                     for solution_id, name, pin, label in zip(ids, names, pinned, labelled, strict=True)]
+            child = child_path(self.config.solutions_dir)
+            errors = []
+            for stem, file_name, problem, line, rule in invalid:
+                path = child(file_name)
+                errors.append(InvalidSolution(stem, path, ConfigError(path, problem, line=line, rule=rule)))
+        except (ValueError, TypeError, IndexError) as exc:
+            _log.debug("solution cache heads %s not used: %r", self.file, exc)
+            return None
+        return SolutionHeads(valid, errors, tuple((name, size, mtime, inode) for name, size, mtime, _, inode in now))
+
+
+def _head(solution_id: str, display_name: str, images: dict[str, str], labels: dict[str, str]) -> SolutionHead:
+    head = object.__new__(SolutionHead)  # its fields set at once, as _rebuild's specs
+    head.__dict__.update(id=solution_id, display_name=display_name, images=images, labels=labels)
+    return head
+
 
 
 def _scan(folder: Path, trusted_before: int,
@@ -206,11 +314,12 @@ class _Cache:
         self.config = config
         self.file = config.state_dir / CACHE_FILE
         self.key = _key(config)
-        wait_for_writes()  # a write this process started is read back, not raced
-        self.old: dict[str, Entry] = self._read()
         self.new: dict[str, Entry] = {}  # entries still true, taken from the cache file
         self.fresh: list[tuple[str, Path, Identity, Loaded]] = []  # files read now, entries made when written
         self.changed = False
+        self.heads_kept = False  # the cache file's heads' part is whole (made with its entries, so of their set)
+        wait_for_writes()  # a write this process started is read back, not raced
+        self.old: dict[str, Entry] = self._read()
 
     def _read(self) -> dict[str, Entry]:
         try:
@@ -221,9 +330,9 @@ class _Cache:
         except OSError as exc:
             _log.debug("solution cache %s not used: %s", self.file, exc)
             return {}
-        # The payload as a view of the blob, not a copy: a fleet's cache is megabytes, read while the console starts.
-        head, digest, payload = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], memoryview(blob)[len(MAGIC) + 32:]
-        if head != MAGIC or hashlib.sha256(payload).digest() != digest:
+        self.heads_kept = _heads_part(blob) is not None  # else written again, even with every entry still true
+        payload = _entries_part(blob)
+        if payload is None:
             _log.debug("solution cache %s not used: not a cache file of this format, or damaged", self.file)
             return {}
         try:  # only bytes this code wrote reach marshal: the digest matched
@@ -254,20 +363,23 @@ class _Cache:
         if identity is not None:
             self.fresh.append((name, path, identity, result))
 
-    def save(self) -> None:
+    def save(self, loaded: SolutionSet, listed: list[ListedEntry] | None) -> None:
         """Write the cache again when anything differs: on a thread of its own, so that a cold cache costs the
         caller no more than reading the files did (the entries are made, encoded and written while the caller
-        goes on, typically to wait for the platform). The next cache opened in this process waits for it."""
-        if not self.changed and self.new.keys() == self.old.keys():
+        goes on, typically to wait for the platform). The next cache opened in this process waits for it.
+
+        ``loaded``'s heads are kept with the entries when ``listed`` (each file's identity as read) is given: every
+        file could be trusted to an entry (see :func:`read_cached_heads`)."""
+        if not self.changed and self.new.keys() == self.old.keys() and self.heads_kept:
             return
-        writer = threading.Thread(target=self._write, args=(dict(self.new), list(self.fresh), known_secrets()),
-                                  name="orbit-solution-cache")
+        writer = threading.Thread(target=self._write, args=(dict(self.new), list(self.fresh), known_secrets(),
+                                                            loaded, listed), name="orbit-solution-cache")
         with _writers_lock:  # started before it is listed: another thread's wait_for_writes may join it at once
             writer.start()
             _writers.append(writer)
 
     def _write(self, entries: dict[str, Entry], fresh: list[tuple[str, Path, Identity, Loaded]],
-               known: frozenset[str]) -> None:
+               known: frozenset[str], loaded: SolutionSet, listed: list[ListedEntry] | None) -> None:
         time.sleep(0)  # let the thread that started this return to its caller first
         tmp = None
         try:
@@ -277,7 +389,8 @@ class _Cache:
                     entry["i"] = identity
                     entries[name] = entry
             payload = marshal.dumps((self.key, dict(sorted(entries.items()))))
-            data = MAGIC + hashlib.sha256(payload).digest() + payload
+            kept = None if listed is None else _heads_data(loaded, listed)
+            data = _pack(0 if listed is None or kept is None else len(listed), marshal.dumps((self.key, kept)), payload)
             folder = make_private_dir(self.file.parent)
             tmp = folder / f".{self.file.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
@@ -293,6 +406,70 @@ class _Cache:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+def _pack(files: int, heads: bytes, entries: bytes) -> bytes:
+    """A cache file's bytes: the heads' payload (made of ``files`` files; 0: no heads), then the entries'."""
+    return b"".join([MAGIC, files.to_bytes(8, "big"), len(heads).to_bytes(8, "big"), hashlib.sha256(heads).digest(),
+                     heads, hashlib.sha256(entries).digest(), entries])
+
+
+def _heads_part(blob: bytes) -> memoryview | None:
+    """The heads' payload of a cache file's bytes, when it is of this format and whole (its digest matches).
+    Views of the blob, not copies: a fleet's cache is megabytes, read while the console starts."""
+    if blob[:len(MAGIC)] != MAGIC or len(blob) < _HEAD:
+        return None
+    end = _HEAD + int.from_bytes(blob[_LENGTH], "big")
+    payload = memoryview(blob)[_HEAD:end]
+    if len(blob) < end or hashlib.sha256(payload).digest() != blob[_HEAD - 32:_HEAD]:
+        return None
+    return payload
+
+
+def _entries_part(blob: bytes) -> memoryview | None:
+    """The entries' payload of a cache file's bytes, when it is of this format and whole."""
+    if blob[:len(MAGIC)] != MAGIC or len(blob) < _HEAD:
+        return None
+    start = _HEAD + int.from_bytes(blob[_LENGTH], "big") + 32
+    payload = memoryview(blob)[start:]
+    if len(blob) < start or hashlib.sha256(payload).digest() != blob[start - 32:start]:
+        return None
+    return payload
+
+
+def _heads_data(loaded: SolutionSet, listed: list[ListedEntry]) -> tuple[Any, ...] | None:
+    """What :func:`read_cached_heads` gives back of ``loaded``: the files' identities it was read from, each
+    valid solution's id, name, pins and labels (the pins and labels as indexes into tables of the distinct ones:
+    a fleet pins a few versions) and each invalid file's error; None when an error could not be given back word
+    for word, or would carry what ``redact`` hides (as for entries)."""
+    pins: dict[tuple[tuple[str, str], ...], int] = {}
+    labels: dict[tuple[tuple[str, str], ...], int] = {}
+    pin_table: list[dict[str, str]] = []
+    label_table: list[dict[str, str]] = []
+    pinned, labelled = [], []
+    for spec in loaded.valid:
+        key = tuple(spec.images.items())
+        index = pins.get(key)
+        if index is None:
+            index = pins[key] = len(pin_table)
+            pin_table.append(dict(spec.images))
+        pinned.append(index)
+        key = tuple(spec.labels.items())
+        index = labels.get(key)
+        if index is None:
+            index = labels[key] = len(label_table)
+            label_table.append(dict(spec.labels))
+        labelled.append(index)
+    invalid = []
+    for entry in loaded.invalid:
+        error = entry.error
+        if type(error) is not ConfigError or error.path != entry.path:
+            return None
+        if any(redact(text) != text for text in (error.problem, error.rule or "")):
+            return None
+        invalid.append((entry.id, entry.path.name, error.problem, error.line, error.rule))
+    return (listed, [spec.id for spec in loaded.valid], [spec.display_name for spec in loaded.valid], pinned,
+            pin_table, labelled, label_table, invalid)
 
 
 def wait_for_writes() -> None:

@@ -3,7 +3,6 @@ files gives, and a file is read again whenever it, ``orbit.yaml`` or the code ch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import os
@@ -99,16 +98,15 @@ def cache_file(root: Path) -> Path:
 
 def entries(root: Path) -> dict[str, Any]:
     """The entries of the cache file, read as the cache reads them."""
-    blob = cache_file(root).read_bytes()
-    magic, digest, payload = blob[:8], blob[8:40], blob[40:]
-    assert magic == solution_cache.MAGIC and hashlib.sha256(payload).digest() == digest
+    payload = solution_cache._entries_part(cache_file(root).read_bytes())
+    assert payload is not None
     found: dict[str, Any] = marshal.loads(payload)[1]
     return found
 
 
 def write_entries(root: Path, key: str, found: dict[str, Any]) -> None:
-    payload = marshal.dumps((key, found))
-    cache_file(root).write_bytes(solution_cache.MAGIC + hashlib.sha256(payload).digest() + payload)
+    """A cache file holding ``found`` under ``key``, and no heads."""
+    cache_file(root).write_bytes(solution_cache._pack(0, marshal.dumps((key, None)), marshal.dumps((key, found))))
 
 
 def workspace(make_workspace: Callable[..., Path]) -> Path:
@@ -268,10 +266,11 @@ def test_a_corrupt_cache_is_ignored_and_replaced(make_workspace: Callable[..., P
     if damage == "truncated":
         damage = blob[:len(blob) // 2]
     elif damage == "a bit flipped":
-        damage = blob[:100] + bytes([blob[100] ^ 1]) + blob[101:]
+        at = len(blob) - 100  # in the entries' payload
+        damage = blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1:]
     elif damage == "not marshal data":
         payload = b"\xff\xfe not marshal"
-        damage = solution_cache.MAGIC + hashlib.sha256(payload).digest() + payload
+        damage = solution_cache._pack(0, payload, payload)
     elif damage == "another key":
         write_entries(root, "another key", entries(root))
         damage = cache_file(root).read_bytes()
