@@ -384,16 +384,22 @@ async def orbit_solutions(root: Path, count: int, *, more: bool = True) -> dict[
 
     reads: list[float] = []
     shown: list[float] = []
-    original_read = FleetModel.read_views
+    # The engine's first read of the fleet: of the cache's heads (decision 0094), or of the set (a reference's code).
+    originals = {name: getattr(FleetModel, name) for name in ("read_views", "read_head_views")
+                 if hasattr(FleetModel, name)}
 
-    def timed_read(self: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return original_read(self)
-        finally:
-            reads.append(time.perf_counter() - start)
+    def timed(name: str) -> Callable[[Any], Any]:
+        def timed_read(self: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return originals[name](self)
+            finally:
+                reads.append(time.perf_counter() - start)
 
-    FleetModel.read_views = timed_read  # type: ignore[method-assign]
+        return timed_read
+
+    for name in originals:
+        setattr(FleetModel, name, timed(name))
     try:
         with patched(SolutionsScreen, "show", lambda _screen, *_a: shown.append(time.perf_counter())):
             t0 = time.perf_counter()
@@ -408,7 +414,8 @@ async def orbit_solutions(root: Path, count: int, *, more: bool = True) -> dict[
                     out["filter"] = med(await type_filter(app, frames, lambda: shown))
                 await pilot.pause()
     finally:
-        FleetModel.read_views = original_read  # type: ignore[method-assign]
+        for name, original in originals.items():
+            setattr(FleetModel, name, original)
     return out
 
 

@@ -98,6 +98,7 @@ class OrbitApp(App[None]):
         )
         self.workspace = workspace
         self.read_only = read_only
+        self._opening: tuple[str, object] | None = None  # a solution asked for before its spec was read, and where
         self.runs.on_finished = lambda run: self.post_message(OperationEnded(run))
         self.steps = FlowSteps(
             workspace, read_only, ask=self.push_screen, run_build=self.run_build, run_operation=self.run_operation,
@@ -119,6 +120,7 @@ class OrbitApp(App[None]):
 
     def on_mount(self) -> None:
         self.model.fleet.degraded.subscribe(self, self.on_health_degraded)
+        self.model.fleet.changed.subscribe(self, self.on_fleet_changed)
         self.switch_mode("components")
         self.set_interval(self.model.refresh_seconds, self._tick)
 
@@ -167,10 +169,27 @@ class OrbitApp(App[None]):
         self.push_screen(TagsScreen(self.model, message.component))
 
     def on_solution_requested(self, message: messages.SolutionRequested) -> None:
+        self._opening = None
         fleet = self.model.fleet
         view = fleet.view(message.solution_id)
-        if view is not None:
-            self.push_screen(SolutionScreen(self.model, view, fleet.statuses.get(view.spec.id)))
+        if view is None:
+            return
+        spec = view.whole
+        if spec is None:  # the row shows the cache's head of it: opened once its spec is read (a moment, decision 0094)
+            self._opening = (message.solution_id, self.screen)
+            return
+        self.push_screen(SolutionScreen(self.model, view, spec, fleet.statuses.get(view.spec.id)))
+
+    def on_fleet_changed(self, _changed: bool) -> None:
+        """A solution asked for while only its head was known opens once the specs have been read, if the screen it
+        was asked from is still the one shown (an Esc or another screen meanwhile drops it)."""
+        fleet = self.model.fleet
+        if self._opening is None or (fleet.heads_only and not fleet.load_error):
+            return
+        solution_id, asked_from = self._opening
+        self._opening = None
+        if self.screen is asked_from and not fleet.load_error:
+            self.post_message(messages.SolutionRequested(solution_id))
 
     def on_invalid_solution_requested(self, message: messages.InvalidSolutionRequested) -> None:
         self.push_screen(InvalidSolutionScreen(self.model, message.entry))

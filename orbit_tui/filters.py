@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orbit_ops.config.labels import LabelSelector, parse_selector
-from orbit_ops.config.model import InvalidSolution, SolutionSpec
+from orbit_ops.config.model import InvalidSolution, Listed
 from orbit_ops.errors import InputError
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, SYNC_ORDER
 from orbit_ops.fleet.health import HEALTH_ORDER
@@ -163,7 +163,7 @@ class FleetIndex:
         """Each view's search words, in view order."""
         if self._haystacks is None:
             previous, self._previous = self._previous, None
-            known: dict[str, tuple[SolutionSpec, tuple[PinView, ...], str]] = {} if previous is None else {
+            known: dict[str, tuple[Listed, tuple[PinView, ...], str]] = {} if previous is None else {
                 view.spec.id: (view.spec, view.pins, words)
                 for view, words in zip(previous.views, previous.haystacks, strict=True)
             }

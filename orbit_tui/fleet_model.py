@@ -31,10 +31,10 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from orbit_ops.config.load import solution_files_stamp
-from orbit_ops.config.model import InvalidSolution, SolutionSpec
+from orbit_ops.config.model import InvalidSolution, Listed, SolutionHeads, SolutionSet
 from orbit_ops.console_queries import IntegrityReport, integrity_report
 from orbit_ops.errors import OrbitError
-from orbit_ops.fleet.drift import LiveSnapshot, SolutionStatus
+from orbit_ops.fleet.drift import LiveSnapshot, ReleaseIndex, SolutionStatus
 from orbit_ops.fleet.health import Health
 from orbit_ops.fleet.status import LastOperation, fleet_status, last_operations
 from orbit_ops.workspace import Workspace
@@ -80,6 +80,7 @@ class FleetModel:
         self.synced_at: str | None = None  # HH:MM:SS of the last platform read
         self.judged_so_far: int | None = None  # statuses a platform read still running has shown so far
         self.integrity = IntegrityReport()
+        self.heads_only = False  # the views hold the solution cache's heads: the specs are being read (decision 0094)
         self._stamp: Stamp | None = None  # the solution files as the last load found them
         self._recheck = False  # a look at the files was due while a load ran: look once it has ended
         self._integrity_due = True
@@ -100,9 +101,13 @@ class FleetModel:
         else:
             self.check_files()
 
-    def load(self) -> Worker[None]:
-        """Read every solution (pins judged, what the last reads knew of it); then the platform, once drawn."""
-        return self.jobs.run(LOAD, self._load)
+    def load(self, *, heads: bool = True) -> Worker[None]:
+        """Read every solution (pins judged, what the last reads knew of it); then the platform, once drawn.
+
+        ``heads``: while the solution set has not been read, show the solution cache's heads of it first when every
+        file is as they were made from (decision 0094), then read the specs once they are on screen; False when
+        the files are known to have changed (the heads could not be used)."""
+        return self.jobs.run(LOAD, lambda: self._load(heads=heads))
 
     def sync(self) -> Worker[None]:
         """Read the platform (one listing per resource type) and fill in sync and the last operations."""
@@ -126,15 +131,25 @@ class FleetModel:
             self._recheck = True  # the load looks again when it ends
             return
         workspace.refresh_solutions()
-        self.load()  # it looks again when it ends, if a look was asked for meanwhile
+        self.load(heads=False)  # it looks again when it ends, if a look was asked for meanwhile
 
     def _look_again(self) -> None:
         """A look at the files was due while one ran (or a load): take it once this job has ended."""
         self.jobs.after_refresh(self.check_files)
 
-    async def _load(self) -> None:
+    async def _load(self, *, heads: bool) -> None:
+        shown: Stamp | None = None  # the files' stamp of the heads shown first, if they were
         try:
+            if heads and (listed := await asyncio.to_thread(self.read_head_views)) is not None:
+                self.views, self.invalid, self._stamp = listed
+                shown = self._stamp
+                self.heads_only = True
+                self.load_error = None
+                self.loaded_at = clock_time(self.clock())
+                self.changed.publish(True)
+                await self._drawn()  # the specs are read once the heads are on screen and the table takes keys
             self.views, self.invalid, self._stamp = await asyncio.to_thread(self.read_views)
+            self.heads_only = False
         except (OrbitError, OSError) as exc:
             # Keep what was read last, but never as current: say why (the screen offers nothing on stale rows).
             self.load_error = str(exc)
@@ -143,7 +158,8 @@ class FleetModel:
         self.load_error = None
         self.loaded_at = clock_time(self.clock())
         self._integrity_due = True
-        self.changed.publish(True)
+        # The specs of the heads shown show the same rows when the files are the same: no row to compare, none moved.
+        self.changed.publish(shown is None or shown != self._stamp)
         # The platform read is seconds of CPU for a large fleet: start it once the table has been drawn; and the
         # views' search words (what the first filter keystroke would otherwise make for every row) meanwhile.
         self.jobs.after_refresh(self.sync)
@@ -151,6 +167,12 @@ class FleetModel:
         if self._recheck:  # a file may have been written while this load read the others: look now, not a tick on
             self._recheck = False
             self._look_again()
+
+    async def _drawn(self) -> None:
+        """Return once the screen has been drawn."""
+        drawn = asyncio.Event()
+        self.jobs.host.call_after_refresh(drawn.set)
+        await drawn.wait()
 
     async def _make_words(self) -> None:
         """Make each view's search words in a thread (kept by the view, and by the views a refresh makes from it)."""
@@ -272,13 +294,27 @@ class FleetModel:
         """Runs in a thread: every solution with its pins judged and what the last reads knew of it, every invalid
         solution file, and the files' stamp as the set was read from them (so a write during or since that read is
         seen by the next look: the set may be the one the Components screen's read made a moment before)."""
-        workspace = self.workspace
         with self.reading:
-            solution_set = workspace.solution_set()
-            releases = workspace.release_index()
+            solution_set = self.workspace.solution_set()
+            releases = self.workspace.release_index()
+        return self._views_of(solution_set, releases)
+
+    def read_head_views(self) -> tuple[list[SolutionView], list[InvalidSolution], Stamp] | None:
+        """Runs in a thread: as :meth:`read_views`, from the solution cache's heads of the set
+        (``Workspace.cached_heads``: one ``lstat`` per file, no spec built); None when there are none to use (the
+        set was read already, or a file changed since they were made)."""
+        with self.reading:
+            heads = self.workspace.cached_heads()
+            if heads is None:
+                return None
+            releases = self.workspace.release_index()
+        return self._views_of(heads, releases)
+
+    def _views_of(self, solution_set: SolutionSet | SolutionHeads,
+                  releases: ReleaseIndex) -> tuple[list[SolutionView], list[InvalidSolution], Stamp]:
         stamp = solution_set.stamp
         if stamp is None:  # not read from the folder: take the files' stamp now, as a look would
-            stamp = solution_files_stamp(workspace.config)
+            stamp = solution_files_stamp(self.workspace.config)
         specs = solution_set.valid
         last = self.read_last_operations(specs)
         flagged = self.flagged_pins()
@@ -295,6 +331,6 @@ class FleetModel:
             views.append(view)
         return views, list(solution_set.invalid), stamp
 
-    def read_last_operations(self, specs: Sequence[SolutionSpec]) -> Mapping[str, LastOperation]:
+    def read_last_operations(self, specs: Sequence[Listed]) -> Mapping[str, LastOperation]:
         """Solution id → the newest operation that touched it, with the solution's own state in it."""
         return last_operations(self.workspace)

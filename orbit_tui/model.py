@@ -113,6 +113,7 @@ class ConsoleModel:
         self.revisions_read: Signal[RevisionsRead] = Signal(host, "revisions-read")
         self.checks = RecordChecks(workspace)  # one verification of the release records per refresh, shared
         self.fleet = FleetModel(workspace, self.jobs, clock=clock, reading=self.reading, checks=self.checks)
+        workspace.look_ahead()  # the solution files are looked at while the first screen is drawn (decision 0094)
 
     # -- refresh ----------------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from orbit_ops.catalog.releases import ReleaseRecord
 from orbit_ops.catalog.tags import ReleaseTag
-from orbit_ops.config.model import InvalidSolution, SolutionSpec, WorkspaceConfig
+from orbit_ops.config.model import InvalidSolution, Listed, SolutionSpec, WorkspaceConfig
 from orbit_ops.fleet.drift import FRESHNESS_ORDER, ReleaseIndex, freshness
 from orbit_ops.fleet.status import LastOperation
 from orbit_ops.names import APP_COMPONENTS
@@ -223,7 +223,7 @@ class PinView:
 
 
 def pin_views(
-    spec: SolutionSpec, releases: ReleaseIndex, judged: dict[tuple[str, ...], tuple[PinView, ...]] | None = None
+    spec: Listed, releases: ReleaseIndex, judged: dict[tuple[str, ...], tuple[PinView, ...]] | None = None
 ) -> tuple[PinView, ...]:
     """The freshness of each app pin of ``spec`` (computable from config and records alone).
 
@@ -259,9 +259,12 @@ def worst_freshness(pins: Iterable[PinView]) -> str:
 
 @dataclass(frozen=True)
 class SolutionView:
-    """A solution row: config and pins now; sync, health and last operation once the engine supplies them."""
+    """A solution row: config and pins now; sync, health and last operation once the engine supplies them.
 
-    spec: SolutionSpec
+    ``spec`` is the solution's whole spec, or only its head (id, name, pins, labels) while the console shows the
+    fleet from the solution cache's heads before the specs have been read (decision 0094): :attr:`whole` says."""
+
+    spec: Listed
     pins: tuple[PinView, ...]
     sync: str | None = None  # SolutionStatus.sync from the last platform read
     health: str | None = None  # SolutionStatus.health from the last platform read
@@ -282,8 +285,13 @@ class SolutionView:
         labels = (f"{key}={value}" for key, value in self.spec.labels.items())
         return " ".join([self.spec.id, self.spec.display_name, *(pin.pinned for pin in self.pins), *labels]).lower()
 
+    @property
+    def whole(self) -> SolutionSpec | None:
+        """The solution's whole spec; None while this view holds only its head."""
+        return self.spec if isinstance(self.spec, SolutionSpec) else None
+
     @classmethod
-    def plain(cls, spec: SolutionSpec, pins: tuple[PinView, ...]) -> SolutionView:
+    def plain(cls, spec: Listed, pins: tuple[PinView, ...]) -> SolutionView:
         """``SolutionView(spec, pins)``, with every other field at its default, made at once (the dataclass's
         ``__init__`` sets eight fields one by one: 10,000 views are made at each load; decision 0088)."""
         view = object.__new__(cls)

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
-from orbit_ops.config.model import InvalidSolution
+from orbit_ops.config.model import InvalidSolution, SolutionSpec
 from orbit_ops.fleet.drift import ResourceStatus, SolutionStatus
 from orbit_ops.names import azure_names
 from orbit_ops.operations.kinds import SWEEPING_KINDS
@@ -54,14 +54,17 @@ class SolutionScreen(OrbitScreen):
         Binding("u", "roll_back", "Roll back", tooltip="Roll an app back to its pin before its last roll (asks first)"),
     ]
 
-    def __init__(self, model: ConsoleModel, view: SolutionView, status: SolutionStatus | None = None) -> None:
+    def __init__(self, model: ConsoleModel, view: SolutionView, spec: SolutionSpec,
+                 status: SolutionStatus | None = None) -> None:
+        """``spec``: the solution's whole spec (``view.whole``: the detail is opened once the specs are read)."""
         super().__init__(model)
         self.view = view
+        self.spec = spec
         self.status = status
         self.revisions: RevisionsRead | None = None  # the last read of its apps' revisions
 
     def compose_body(self) -> ComposeResult:
-        spec = self.view.spec
+        spec = self.spec
         names = azure_names(spec.id)
         yield Label(visible(f"{spec.id}  ·  {spec.display_name}"), classes="screen-title", markup=False)
         with Horizontal(id="solution-top"):
@@ -162,7 +165,7 @@ class SolutionScreen(OrbitScreen):
         parts of the others masked, control characters shown as escapes."""
         lines = [
             visible(f"{component:<6} {name}={shown_env_value(name, value)}")
-            for component, values in sorted(self.view.spec.env.items())
+            for component, values in sorted(self.spec.env.items())
             for name, value in sorted(values.items())
         ]
         return "\n".join(lines) or "none"
@@ -172,7 +175,7 @@ class SolutionScreen(OrbitScreen):
 
         There is no value to show: the app reads it from Key Vault (decision 0032).
         """
-        spec = self.view.spec
+        spec = self.spec
         lines = [
             f"{component:<6} {name} ← secret {secret}"
             for component, refs in sorted(spec.secret_env.items())
