@@ -6,15 +6,17 @@ here, but each releases the GIL and must take it back: in a thread beside a busy
 as it starts) 10,000 of them took 460 ms instead of 44, each waiting for the drawing thread's switch interval.
 From ``HELPER_FILES`` files on, with more than one core, they are taken by ``python -I -S`` running this module's
 :func:`main` (nothing but the standard library is imported: about 50 ms in all for 10,000 files, on the other
-core), which writes the list to its standard output as ``marshal`` data. A helper that cannot start, fails, or
-answers anything but such a list has the folder looked at here instead: the same list. See decision 0094.
+core), which answers their :func:`fingerprint`, 32 bytes, ready by the time it is asked for when the look was begun
+early. A helper that cannot start, fails, answers anything else, or is still looking after ``HELPER_SECONDS`` has
+the folder looked at here instead: the same answer. See decision 0094.
 
 This module imports nothing of Orbit's, so that the helper starts as quickly as Python does.
 """
 
 from __future__ import annotations
 
-import marshal
+import contextlib
+import hashlib
 import os
 import stat
 import subprocess
@@ -53,10 +55,19 @@ def identities(folder: str) -> list[Identity] | None:
     return found
 
 
+def fingerprint(found: list[Identity]) -> bytes:
+    """A digest of the identities that two lists share exactly when they are equal (SHA-256 of each field's text
+    after the other, NUL after each: a file name holds no NUL). A list kept as it is compared in 32 bytes."""
+    parts = []
+    for name, size, mtime, ctime, inode in found:
+        parts.append(f"{name}\0{size}\0{mtime}\0{ctime}\0{inode}\0")
+    return hashlib.sha256("".join(parts).encode("utf-8", "surrogateescape")).digest()
+
+
 class Look:
-    """A look at the identities of ``folder``'s solution files, begun now and taken by :meth:`identities`: by a
-    helper process, started at once, when ``expected`` (how many files there were last time) reaches
-    ``HELPER_FILES`` and another core can take it; else here, when asked."""
+    """A look at whether ``folder``'s solution files are still those of a :func:`fingerprint`, begun now and
+    answered by :meth:`same`: by a helper process, started at once, when ``expected`` (how many files there
+    were last time) reaches ``HELPER_FILES`` and another core can take it; else here, when asked."""
 
     def __init__(self, folder: str, expected: int) -> None:
         self.folder = folder
@@ -71,24 +82,21 @@ class Look:
             except (OSError, subprocess.SubprocessError):
                 self._helper = None
 
-    def identities(self) -> list[Identity] | None:
-        """:func:`identities` of the folder: the helper's answer, or else looked at here now."""
+    def same(self, made: bytes) -> bool:
+        """Whether the files' identities are exactly those ``made`` (a :func:`fingerprint`) was made of: the
+        helper's answer (ready by then, typically), or else looked at here now."""
         helper, self._helper = self._helper, None
         if helper is not None:
             try:
                 answer, _ = helper.communicate(timeout=HELPER_SECONDS)
-            except subprocess.TimeoutExpired:
+            except (OSError, subprocess.SubprocessError):
                 answer = b""
             finally:
                 _stop(helper)
-            if helper.returncode == 0:
-                try:
-                    found = marshal.loads(answer)
-                except (ValueError, EOFError, TypeError):
-                    found = False
-                if found is None or type(found) is list:
-                    return found
-        return identities(self.folder)
+            if helper.returncode == 0 and len(answer) in (0, len(made)):  # nothing: not all regular files
+                return answer == made
+        now = identities(self.folder)
+        return now is not None and fingerprint(now) == made
 
     def close(self) -> None:
         """Stop the helper, if it is still looking (the answer is not wanted)."""
@@ -102,13 +110,17 @@ def _stop(helper: subprocess.Popen[bytes]) -> None:
     if helper.poll() is None:
         helper.kill()
     if helper.stdout is not None:
-        helper.stdout.close()
+        with contextlib.suppress(OSError):
+            helper.stdout.close()
     helper.wait()
 
 
 def main() -> None:
-    """The helper: :func:`identities` of the folder named by the first argument, as ``marshal`` data."""
-    sys.stdout.buffer.write(marshal.dumps(identities(sys.argv[1])))
+    """The helper: the :func:`fingerprint` of the folder named by the first argument, on its standard output;
+    nothing when one of its solution files is not a regular file or it cannot be listed."""
+    found = identities(sys.argv[1])
+    if found is not None:
+        sys.stdout.buffer.write(fingerprint(found))
 
 
 def _name(item: Identity) -> str:

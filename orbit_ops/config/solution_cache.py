@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orbit_ops import __version__
-from orbit_ops.config.file_scan import Look
+from orbit_ops.config.file_scan import Look, fingerprint
 from orbit_ops.config.model import (
     InvalidSolution,
     SolutionHead,
@@ -216,16 +216,19 @@ class HeadsLook:
         try:
             if heads is None or (data := marshal.loads(heads))[0] != _key(self.config) or data[1] is None:
                 return None
-            made, ids, names, pinned, pins, labelled, labels, invalid = data[1]
+            made, stamp, ids, names, pinned, pins, labelled, labels, invalid = data[1]
         except (ValueError, EOFError, TypeError, IndexError) as exc:
             _log.debug("solution cache heads %s not used: %r", self.file, exc)
             return None
-        now = look.identities()
-        if now is None or now != made:
+        if type(made) is not bytes or type(stamp) is not tuple or not look.same(made):
             return None
         try:
-            valid = [_head(solution_id, name, pins[pin], labels[label])
-                     for solution_id, name, pin, label in zip(ids, names, pinned, labelled, strict=True)]
+            new, head = object.__new__, SolutionHead  # each head's fields set at once, as _rebuild's specs
+            valid = []
+            for solution_id, name, pin, label in zip(ids, names, pinned, labelled, strict=True):
+                item = new(head)
+                item.__dict__.update(id=solution_id, display_name=name, images=pins[pin], labels=labels[label])
+                valid.append(item)
             child = child_path(self.config.solutions_dir)
             errors = []
             for stem, file_name, problem, line, rule in invalid:
@@ -234,14 +237,7 @@ class HeadsLook:
         except (ValueError, TypeError, IndexError) as exc:
             _log.debug("solution cache heads %s not used: %r", self.file, exc)
             return None
-        return SolutionHeads(valid, errors, tuple((name, size, mtime, inode) for name, size, mtime, _, inode in now))
-
-
-def _head(solution_id: str, display_name: str, images: dict[str, str], labels: dict[str, str]) -> SolutionHead:
-    head = object.__new__(SolutionHead)  # its fields set at once, as _rebuild's specs
-    head.__dict__.update(id=solution_id, display_name=display_name, images=images, labels=labels)
-    return head
-
+        return SolutionHeads(valid, errors, stamp)
 
 
 def _scan(folder: Path, trusted_before: int,
@@ -438,10 +434,11 @@ def _entries_part(blob: bytes) -> memoryview | None:
 
 
 def _heads_data(loaded: SolutionSet, listed: list[ListedEntry]) -> tuple[Any, ...] | None:
-    """What :func:`read_cached_heads` gives back of ``loaded``: the files' identities it was read from, each
-    valid solution's id, name, pins and labels (the pins and labels as indexes into tables of the distinct ones:
-    a fleet pins a few versions) and each invalid file's error; None when an error could not be given back word
-    for word, or would carry what ``redact`` hides (as for entries)."""
+    """What :func:`read_cached_heads` gives back of ``loaded``: the files' identities it was read from (their
+    ``file_scan.fingerprint``) and their stamp, each valid solution's id, name, pins and labels (the pins and
+    labels as indexes into tables of the distinct ones: a fleet pins a few versions) and each invalid file's
+    error; None when an error could not be given back word for word, or would carry what ``redact`` hides (as
+    for entries)."""
     pins: dict[tuple[tuple[str, str], ...], int] = {}
     labels: dict[tuple[tuple[str, str], ...], int] = {}
     pin_table: list[dict[str, str]] = []
@@ -468,7 +465,9 @@ def _heads_data(loaded: SolutionSet, listed: list[ListedEntry]) -> tuple[Any, ..
         if any(redact(text) != text for text in (error.problem, error.rule or "")):
             return None
         invalid.append((entry.id, entry.path.name, error.problem, error.line, error.rule))
-    return (listed, [spec.id for spec in loaded.valid], [spec.display_name for spec in loaded.valid], pinned,
+    valid = loaded.valid
+    stamp = tuple((name, size, mtime, inode) for name, size, mtime, _, inode in listed)  # theirs, as read
+    return (fingerprint(listed), stamp, [spec.id for spec in valid], [spec.display_name for spec in valid], pinned,
             pin_table, labelled, label_table, invalid)
 
 
