@@ -6,6 +6,7 @@ until :meth:`Workspace.refresh`, so a screen that shows tags, records and pins r
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -329,7 +330,7 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
             running = len(solutions)
             # Each distinct pin resolved once: a fleet of 10,000 pins a few versions (the Components screen's read).
             key = f"{name}_tag"
-            for pin, count in Counter(spec.images[key] for spec in solutions).items():
+            for pin, count in Counter(map(operator.itemgetter(key), map(_IMAGES, solutions))).items():
                 resolved = workspace.resolve_pin(name, pin)
                 if resolved is not None:
                     versions[resolved] = versions.get(resolved, 0) + count
@@ -348,6 +349,9 @@ def summarize_components(workspace: Workspace) -> list[ComponentSummary]:
             )
         )
     return rows
+
+
+_IMAGES = operator.attrgetter("images")
 
 
 def pin_counts(workspace: Workspace, component: str) -> dict[str, int]:

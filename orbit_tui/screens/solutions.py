@@ -11,6 +11,8 @@ reason, and nothing is offered that would act on them.
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -42,9 +44,12 @@ from orbit_tui.render import (
     same_row,
     solution_column_texts,
     solution_row,
+    worst_freshness,
 )
 from orbit_tui.screens.base import OrbitScreen
 
+_SPEC_ID, _PINS = operator.attrgetter("spec.id"), operator.attrgetter("pins")
+_HEALTH, _PROBLEMS = operator.attrgetter("health"), operator.attrgetter("problems")
 FILTER_HELP = ("Filter: words, fresh:behind, sync:drifted, sync:invalid, health:degraded, pin:agent=1.2.0, "
                "label:ring=canary (Esc clears)")
 
@@ -134,8 +139,8 @@ class SolutionsScreen(OrbitScreen):
         if self._index.views is not views:
             self._index = FleetIndex(views, self._index)
             self._widths, self._counts, self._last = None, None, None
-            self._keys = [view.spec.id for view in views]
-            self._positions = {key: position for position, key in enumerate(self._keys)}
+            self._keys = list(map(_SPEC_ID, views))  # at C speed: every publication of 10,000 views
+            self._positions = dict(zip(self._keys, range(len(self._keys)), strict=True))
         return self._index
 
     def shown_positions(self) -> list[int]:
@@ -193,14 +198,17 @@ class SolutionsScreen(OrbitScreen):
         """The title's counts over the whole fleet (once per publication)."""
         self._fleet()
         if self._counts is None:
+            views = self.views
+            # At C speed, every publication of 10,000 views: the freshness once per tuple of pins judged (shared by
+            # the views, all alive here), counted by the tuples' identities.
+            pins = list(map(_PINS, views))
+            judged = dict(zip(map(id, pins), pins, strict=True))
             counts: dict[str, int] = {}
-            degraded = flagged = 0
-            by_pins: dict[int, str] = {}  # freshness per tuple of pins judged (shared by the views, all alive here)
-            for view in self.views:
-                freshness = by_pins.get(id(view.pins)) or by_pins.setdefault(id(view.pins), view.freshness)
-                counts[freshness] = counts.get(freshness, 0) + 1
-                degraded += view.health == "degraded"
-                flagged += bool(view.problems)
+            for identity, count in Counter(map(id, pins)).items():
+                freshness = worst_freshness(judged[identity])
+                counts[freshness] = counts.get(freshness, 0) + count
+            degraded = operator.countOf(map(_HEALTH, views), "degraded")
+            flagged = sum(map(bool, map(_PROBLEMS, views)))
             parts = [f"{counts[name]} {name}" for name in ("behind", "unreleased", "floating") if name in counts]
             if degraded:
                 parts.append(f"{degraded} degraded")
