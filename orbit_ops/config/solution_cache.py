@@ -42,7 +42,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -439,24 +439,8 @@ def _heads_data(loaded: SolutionSet, listed: list[ListedEntry]) -> tuple[Any, ..
     labels as indexes into tables of the distinct ones: a fleet pins a few versions) and each invalid file's
     error; None when an error could not be given back word for word, or would carry what ``redact`` hides (as
     for entries)."""
-    pins: dict[tuple[tuple[str, str], ...], int] = {}
-    labels: dict[tuple[tuple[str, str], ...], int] = {}
-    pin_table: list[dict[str, str]] = []
-    label_table: list[dict[str, str]] = []
-    pinned, labelled = [], []
-    for spec in loaded.valid:
-        key = tuple(spec.images.items())
-        index = pins.get(key)
-        if index is None:
-            index = pins[key] = len(pin_table)
-            pin_table.append(dict(spec.images))
-        pinned.append(index)
-        key = tuple(spec.labels.items())
-        index = labels.get(key)
-        if index is None:
-            index = labels[key] = len(label_table)
-            label_table.append(dict(spec.labels))
-        labelled.append(index)
+    pinned, pin_table = _tabled(spec.images for spec in loaded.valid)
+    labelled, label_table = _tabled(spec.labels for spec in loaded.valid)
     invalid = []
     for entry in loaded.invalid:
         error = entry.error
@@ -469,6 +453,21 @@ def _heads_data(loaded: SolutionSet, listed: list[ListedEntry]) -> tuple[Any, ..
     stamp = tuple((name, size, mtime, inode) for name, size, mtime, _, inode in listed)  # theirs, as read
     return (fingerprint(listed), stamp, [spec.id for spec in valid], [spec.display_name for spec in valid], pinned,
             pin_table, labelled, label_table, invalid)
+
+
+def _tabled(mappings: Iterable[dict[str, str]]) -> tuple[list[int], list[dict[str, str]]]:
+    """Each of ``mappings`` as an index into a table of the distinct ones (copies), and that table."""
+    indexes: list[int] = []
+    table: list[dict[str, str]] = []
+    seen: dict[tuple[tuple[str, str], ...], int] = {}
+    for mapping in mappings:
+        key = tuple(mapping.items())
+        index = seen.get(key)
+        if index is None:
+            index = seen[key] = len(table)
+            table.append(dict(mapping))
+        indexes.append(index)
+    return indexes, table
 
 
 def wait_for_writes() -> None:
