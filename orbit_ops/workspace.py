@@ -213,6 +213,7 @@ class Workspace:
         """Every solution file: the valid solutions and each invalid file with its error (read once)."""
         if self._solutions is None:
             self._solutions = load_solution_set(self.config)
+            self._heads = None  # the set is their own heads from now on: theirs are not kept alive beside it
         return self._solutions
 
     def solution_heads(self) -> SolutionHeads:
