@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 HELPER_FILES = 2_000  # files from which a helper is worth its start (about 20 ms)
-HELPER_SECONDS = 10.0  # a helper still looking after this long is stopped, and the folder looked at here
+HELPER_SECONDS = 2.0  # a helper still looking this long after it was asked is stopped; the folder is looked at here
 Identity = tuple[str, int, int, int, int]  # name, size, mtime_ns, ctime_ns, inode
 
 
