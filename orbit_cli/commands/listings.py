@@ -19,9 +19,10 @@ def components(settings: Settings) -> None:
     from orbit_ops.workspace import summarize_components
 
     workspace = settings.open()
+    workspace.look_ahead()  # the solution files looked at (a helper, for thousands) while git lists the tags
     rows = summarize_components(workspace)
     report_ignored(workspace)
-    report_invalid(workspace.invalid_solutions())
+    report_invalid(workspace.solution_heads().invalid)  # from the cache's heads when they hold: no spec built
     if settings.json:
         print_json([row.to_json() for row in rows])
         return
@@ -50,10 +51,11 @@ def tags(settings: Settings, component: str) -> None:
 
     workspace = settings.open()
     workspace.config.component(component)
+    workspace.look_ahead()
     scan = workspace.tags()
     report_ignored(workspace)
     counts = pin_counts(workspace, component)
-    report_invalid(workspace.invalid_solutions())
+    report_invalid(workspace.solution_heads().invalid)
     rows = []
     for tag in scan.of(component):
         record = workspace.release_of(component, tag.version)

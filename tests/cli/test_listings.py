@@ -141,3 +141,29 @@ def test_status_of_some_solutions_is_theirs_in_the_status_of_all(demo_workspace:
     assert json.loads(out) == [row for row in every if row["id"] in some]
     code, _, err = run_cli("-w", str(demo_workspace), "status", "--only", "ring=a,")
     assert code == 2 and "'ring=a,' has an empty requirement" in err
+
+
+def test_components_and_tags_from_the_cache_heads_say_what_reading_the_files_says(
+        demo_workspace: Path, tmp_path: Path, run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decision 0094: once the cache holds the heads, ``components`` and ``tags`` build no spec, and print the same
+    (rows, counts, and the warning naming a broken file)."""
+    import shutil
+
+    import orbit_ops.workspace as workspace_module
+    from orbit_ops.config import solution_cache
+
+    root = tmp_path / "demo"
+    shutil.copytree(demo_workspace, root, symlinks=True)
+    (root / "solutions" / "broken.yaml").write_text("id: broken\nimages: {agent_tag: 1\n")
+    monkeypatch.setattr(solution_cache, "RACY_NS", 0)  # the copies are seconds old: trusted at once
+    commands = (("components",), ("components", "--json"), ("tags", "agent", "--json"))
+    cold = [run_cli("-w", str(root), *command) for command in commands]
+    solution_cache.wait_for_writes()
+
+    def no_specs(config: object) -> object:
+        raise AssertionError("the solution specs were read")
+
+    monkeypatch.setattr(workspace_module, "load_solution_set", no_specs)
+    warm = [run_cli("-w", str(root), *command) for command in commands]
+    assert warm == cold
+    assert cold[0][0] == 0 and "broken.yaml" in cold[0][2] and "/40" in cold[0][1]
