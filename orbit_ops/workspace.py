@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the catalog and the operations are imported where used: `or
     from orbit_ops.backends.local.platform import LocalPlatform
     from orbit_ops.catalog.releases import ReleaseRecord
     from orbit_ops.catalog.tags import TagScan
-    from orbit_ops.config.solution_cache import HeadsLook
+    from orbit_ops.config.solution_heads import HeadsLook
     from orbit_ops.fleet.drift import ReleaseIndex
     from orbit_ops.operations.lockstore import LockStore
     from orbit_ops.operations.shared import SharedOperations
@@ -231,7 +231,7 @@ class Workspace:
             return None
         if not self._heads_tried:
             from orbit_ops.bulk import bulk_built
-            from orbit_ops.config.solution_cache import HeadsLook
+            from orbit_ops.config.solution_heads import HeadsLook
 
             look, self._heads_look = self._heads_look, None
             with bulk_built():
@@ -244,7 +244,7 @@ class Workspace:
         thousands of them while the caller goes on (the console calls this as it starts, before its first screen
         is drawn). Nothing is read of the set; no error is raised here."""
         if self._solutions is None and not self._heads_tried and self._heads_look is None:
-            from orbit_ops.config.solution_cache import HeadsLook
+            from orbit_ops.config.solution_heads import HeadsLook
 
             self._heads_look = HeadsLook(self.config)
 

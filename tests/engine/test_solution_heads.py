@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_solution_cache import CONFIG, cache_file, good
 
-from orbit_ops.config import file_scan, solution_cache
+from orbit_ops.config import file_scan, solution_cache, solution_heads
 from orbit_ops.config.load import load_config, load_solution_set
 from orbit_ops.config.model import SolutionHeads, SolutionSet, WorkspaceConfig
 from orbit_ops.workspace import Workspace, pin_counts, summarize_components
@@ -53,7 +53,7 @@ def loaded(make_workspace: Callable[..., Path], solutions: dict[str, str] | None
 
 def test_the_heads_are_what_the_set_shows(make_workspace: Callable[..., Path]) -> None:
     config = loaded(make_workspace)
-    heads = solution_cache.read_cached_heads(config)
+    heads = solution_heads.read_cached_heads(config)
     assert heads is not None and not heads.complete
     expected = load_solution_set(config)
     assert shown(heads) == shown(expected)
@@ -85,9 +85,9 @@ def test_no_heads_once_a_file_changed(make_workspace: Callable[..., Path], chang
         target = folder / "globex.real"
         path.rename(target)
         path.symlink_to(target.name)
-    assert solution_cache.read_cached_heads(config) is None
+    assert solution_heads.read_cached_heads(config) is None
     load_solution_set(config)  # read again: the heads are those of the files now, unless a link is among them
-    heads = solution_cache.read_cached_heads(config)
+    heads = solution_heads.read_cached_heads(config)
     if change == "made a link":
         assert heads is None  # a link's target may change behind it: never trusted
     else:
@@ -98,25 +98,26 @@ def test_no_heads_of_files_too_young_to_be_trusted(make_workspace: Callable[...,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(solution_cache, "RACY_NS", 3600 * 10**9)  # every file changed "just now"
     config = loaded(make_workspace)
-    assert solution_cache.read_cached_heads(config) is None
+    assert solution_heads.read_cached_heads(config) is None
     monkeypatch.setattr(solution_cache, "RACY_NS", 0)  # the window has passed
     load_solution_set(config)
     solution_cache.wait_for_writes()
-    assert solution_cache.read_cached_heads(config) is not None
+    assert solution_heads.read_cached_heads(config) is not None
 
 
 def test_no_heads_under_another_orbit_yaml(make_workspace: Callable[..., Path]) -> None:
     config = loaded(make_workspace)
     (config.root / "orbit.yaml").write_text(CONFIG.replace("FEATURE: on-by-default", "FEATURE: off-by-default"))
-    assert solution_cache.read_cached_heads(load_config(config.root)) is None
+    assert solution_heads.read_cached_heads(load_config(config.root)) is None
 
 
 def test_no_heads_kept_of_an_error_that_would_show_a_secret(make_workspace: Callable[..., Path],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solution_cache, "redact", lambda text: text.replace("syntax", "***"))
+    for module in (solution_cache, solution_heads):  # the entries' and the heads' writers
+        monkeypatch.setattr(module, "redact", lambda text: text.replace("syntax", "***"))
     config = loaded(make_workspace)
     assert b"syntax" not in cache_file(config.root).read_bytes()
-    assert solution_cache.read_cached_heads(config) is None
+    assert solution_heads.read_cached_heads(config) is None
 
 
 @pytest.mark.parametrize("damage", ["a bit flipped in the heads", "truncated in the heads"])
@@ -127,7 +128,7 @@ def test_damaged_heads_are_not_used_and_written_again(make_workspace: Callable[.
     blob = file.read_bytes()
     at = solution_cache._HEAD + 10
     file.write_bytes(blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1:] if "flipped" in damage else blob[:at])
-    assert solution_cache.read_cached_heads(config) is None
+    assert solution_heads.read_cached_heads(config) is None
     read: list[str] = []
     real = solution_cache.read_solution_file
     monkeypatch.setattr(solution_cache, "read_solution_file", lambda folder, path: (read.append(path.name),
@@ -136,7 +137,7 @@ def test_damaged_heads_are_not_used_and_written_again(make_workspace: Callable[.
     if "flipped" in damage:
         assert "acme-corp.yaml" not in read  # the entries were whole: used
     solution_cache.wait_for_writes()
-    heads = solution_cache.read_cached_heads(config)
+    heads = solution_heads.read_cached_heads(config)
     assert heads is not None and shown(heads) == shown(expected)
 
 
@@ -153,11 +154,11 @@ def test_a_helper_process_looks_at_thousands_of_files(make_workspace: Callable[.
         return real(args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(file_scan.subprocess, "Popen", spy)
-    heads = solution_cache.read_cached_heads(config)
+    heads = solution_heads.read_cached_heads(config)
     assert len(started) == 1 and started[0][-1] == str(config.solutions_dir)
     assert heads is not None and shown(heads) == shown(load_solution_set(config))
     (config.solutions_dir / "globex.yaml").write_text(good("globex", "Globex, renamed"))
-    assert solution_cache.read_cached_heads(config) is None  # the helper saw the change
+    assert solution_heads.read_cached_heads(config) is None  # the helper saw the change
 
 
 HELPERS = {
@@ -181,7 +182,7 @@ def test_a_helper_that_fails_is_done_without(make_workspace: Callable[..., Path]
     fake.chmod(0o600 if helper == "cannot start" else 0o700)
     monkeypatch.setattr(sys, "executable", str(fake))
     started = time.monotonic()
-    heads = solution_cache.read_cached_heads(config)
+    heads = solution_heads.read_cached_heads(config)
     assert heads is not None and shown(heads) == shown(load_solution_set(config))
     assert time.monotonic() - started < 5
 
