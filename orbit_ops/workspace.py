@@ -220,9 +220,8 @@ class Workspace:
         """Every solution file as a list shows it: the set's specs when it has been read; else, when every file is
         as the cache's last read found it, their heads (id, name, pins, labels) without a spec built (decision
         0094); else the set, read now (once, as :meth:`solution_set`)."""
-        if self._solutions is None and (heads := self.cached_heads()) is not None:
-            return heads
-        return self.solution_set().heads()
+        heads = self.cached_heads()
+        return heads if heads is not None else self.solution_set().heads()
 
     def cached_heads(self) -> SolutionHeads | None:
         """The solution cache's heads of every solution file while the set itself has not been read, when every

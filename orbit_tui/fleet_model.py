@@ -319,16 +319,12 @@ class FleetModel:
         last = self.read_last_operations(specs)
         flagged = self.flagged_pins()
         judged: dict[tuple[str, ...], tuple[PinView, ...]] = {}  # the pins judged once per versions pinned
-        by_images: dict[int, tuple[PinView, ...]] = {}  # and once per images' dict: the heads share theirs
         # Only a solution the last reads know anything of differs from a new view (10,000 on the first load).
         known, marked = self.statuses.keys() | last.keys(), self.integrity.solutions.keys() | flagged.keys()
         plain = SolutionView.plain
         views = []
         for spec in specs:
-            pins = by_images.get(id(spec.images))
-            if pins is None:
-                pins = by_images[id(spec.images)] = pin_views(spec, releases, judged)
-            view = plain(spec, pins)
+            view = plain(spec, pin_views(spec, releases, judged))
             if spec.id in known:
                 view = self.with_status(view, last.get(spec.id))
             if spec.id in marked:

@@ -195,7 +195,7 @@ class SolutionSet:
 
     def heads(self) -> SolutionHeads:
         """This set as a list shows it (its specs are their own heads)."""
-        return SolutionHeads(self.valid, self.invalid, self.stamp, complete=True)
+        return SolutionHeads(self.valid, self.invalid, self.stamp)
 
     def strict(self) -> list[SolutionSpec]:
         """The valid solutions, or the errors when there are invalid files.
@@ -213,10 +213,9 @@ class SolutionSet:
 
 @dataclass(frozen=True)
 class SolutionHeads:
-    """Every solution file as a list shows it: each valid solution's head (or its whole spec, when ``complete``: a
+    """Every solution file as a list shows it: each valid solution's head (or its whole spec, from a
     :class:`SolutionSet` read), sorted by id, and each invalid file with its error, as the set gives them."""
 
     valid: Sequence[Listed]
     invalid: list[InvalidSolution]
     stamp: tuple[tuple[str, int, int, int], ...] | None = field(default=None, compare=False)  # as SolutionSet's
-    complete: bool = False  # ``valid`` holds the specs themselves

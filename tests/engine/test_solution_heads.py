@@ -15,7 +15,7 @@ from test_solution_cache import CONFIG, cache_file, good
 
 from orbit_ops.config import file_scan, solution_cache, solution_heads
 from orbit_ops.config.load import load_config, load_solution_set
-from orbit_ops.config.model import SolutionHeads, SolutionSet, WorkspaceConfig
+from orbit_ops.config.model import SolutionHead, SolutionHeads, SolutionSet, SolutionSpec, WorkspaceConfig
 from orbit_ops.workspace import Workspace, pin_counts, summarize_components
 
 SOLUTIONS = {
@@ -54,7 +54,7 @@ def loaded(make_workspace: Callable[..., Path], solutions: dict[str, str] | None
 def test_the_heads_are_what_the_set_shows(make_workspace: Callable[..., Path]) -> None:
     config = loaded(make_workspace)
     heads = solution_heads.read_cached_heads(config)
-    assert heads is not None and not heads.complete
+    assert heads is not None and all(isinstance(head, SolutionHead) for head in heads.valid)  # no spec built
     expected = load_solution_set(config)
     assert shown(heads) == shown(expected)
     assert [entry.id for entry in heads.invalid] == ["acme-corp.yml", "broken", "twin"]
@@ -197,14 +197,14 @@ def test_a_look_begun_early_sees_the_files_as_they_were_then(make_workspace: Cal
     (config.solutions_dir / "globex.yaml").write_text(good("globex", "Globex, renamed"))
     workspace.refresh_solutions()
     assert workspace.cached_heads() is None
-    assert workspace.solution_heads().complete  # the set, read
+    assert all(isinstance(spec, SolutionSpec) for spec in workspace.solution_heads().valid)  # the set, read
     assert workspace.cached_heads() is None  # the set is at hand: no heads are looked for
 
 
 def test_component_summaries_and_pin_counts_are_the_same_from_the_heads(make_workspace: Callable[..., Path]) -> None:
     config = loaded(make_workspace)
     from_heads = Workspace(config)
-    assert not from_heads.solution_heads().complete
+    assert all(isinstance(head, SolutionHead) for head in from_heads.solution_heads().valid)
     from_specs = Workspace(config)
     from_specs.solution_set()
     assert summarize_components(from_heads) == summarize_components(from_specs)
